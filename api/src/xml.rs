@@ -1,0 +1,585 @@
+//! S3 XML bodies: request documents parsed with serde, response documents serialized with
+//! serde, and the error body. This is the only place XML is produced.
+
+use crate::error::{S3Error, S3ErrorCode, S3Result};
+use quick_xml::escape::escape;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+pub const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+
+/// Serializes a response document under `root`, with the XML declaration.
+pub fn to_xml<T: Serialize>(root: &str, value: &T) -> String {
+    let mut out = String::from(DECLARATION);
+    let mut ser = quick_xml::se::Serializer::with_root(&mut out, Some(root)).expect("root names are valid XML names");
+    ser.expand_empty_elements(false);
+    // Serializing plain structs of strings and numbers into a String cannot fail.
+    value.serialize(ser).expect("response types serialize");
+    out
+}
+
+/// Parses a request document; any syntax or schema problem is `MalformedXML`.
+pub fn from_xml<T: DeserializeOwned>(body: &[u8]) -> S3Result<T> {
+    let text = std::str::from_utf8(body).map_err(|_| S3Error::new(S3ErrorCode::MalformedXML))?;
+    if text.trim().is_empty() {
+        return Err(S3Error::new(S3ErrorCode::MalformedXML));
+    }
+    quick_xml::de::from_str(text).map_err(|_| S3Error::new(S3ErrorCode::MalformedXML))
+}
+
+/// The error body every failing S3 request gets.
+pub fn error_body(err: &S3Error, resource: &str, request_id: &str) -> String {
+    let mut out = String::from(DECLARATION);
+    out.push_str("<Error><Code>");
+    out.push_str(err.code.as_str());
+    out.push_str("</Code><Message>");
+    out.push_str(&escape(err.message.as_ref()));
+    out.push_str("</Message>");
+    for (name, value) in &err.extra {
+        out.push_str(&format!("<{name}>{}</{name}>", escape(value.as_str())));
+    }
+    out.push_str(&format!(
+        "<Resource>{}</Resource><RequestId>{}</RequestId></Error>",
+        escape(resource),
+        escape(request_id)
+    ));
+    out
+}
+
+// ---------- request documents ----------
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateBucketConfiguration {
+    pub location_constraint: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CompleteMultipartUpload {
+    #[serde(default)]
+    pub part: Vec<CompletedPart>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CompletedPart {
+    pub part_number: u32,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    #[serde(rename = "ChecksumCRC32")]
+    pub checksum_crc32: Option<String>,
+    #[serde(rename = "ChecksumCRC32C")]
+    pub checksum_crc32c: Option<String>,
+    #[serde(rename = "ChecksumCRC64NVME")]
+    pub checksum_crc64nvme: Option<String>,
+    #[serde(rename = "ChecksumSHA1")]
+    pub checksum_sha1: Option<String>,
+    #[serde(rename = "ChecksumSHA256")]
+    pub checksum_sha256: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Delete {
+    #[serde(default)]
+    pub quiet: bool,
+    #[serde(default)]
+    pub object: Vec<ObjectIdentifier>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ObjectIdentifier {
+    pub key: String,
+    pub version_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tagging {
+    #[serde(rename = "@xmlns", default, skip_deserializing, skip_serializing_if = "String::is_empty")]
+    pub xmlns: String,
+    #[serde(default)]
+    pub tag_set: TagSet,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagSet {
+    #[serde(default)]
+    pub tag: Vec<Tag>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Clone, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct CorsConfiguration {
+    #[serde(rename = "@xmlns", default, skip_deserializing, skip_serializing_if = "String::is_empty")]
+    pub xmlns: String,
+    #[serde(rename = "CORSRule", default)]
+    pub rules: Vec<CorsRule>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct CorsRule {
+    #[serde(rename = "ID", skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub allowed_header: Vec<String>,
+    #[serde(default)]
+    pub allowed_method: Vec<String>,
+    #[serde(default)]
+    pub allowed_origin: Vec<String>,
+    #[serde(default)]
+    pub expose_header: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age_seconds: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct VersioningConfiguration {
+    pub status: Option<String>,
+}
+
+// ---------- response documents ----------
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccessControlPolicy {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub owner: Owner,
+    pub access_control_list: AccessControlList,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccessControlList {
+    #[serde(rename = "Grant")]
+    pub grant: Vec<Grant>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Grant {
+    pub grantee: Grantee,
+    pub permission: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Grantee {
+    #[serde(rename = "@xmlns:xsi")]
+    pub xmlns_xsi: &'static str,
+    #[serde(rename = "@xsi:type")]
+    pub kind: &'static str,
+    #[serde(rename = "ID", skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(rename = "DisplayName", skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(rename = "URI", skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct Owner {
+    #[serde(rename = "ID")]
+    pub id: String,
+    #[serde(rename = "DisplayName")]
+    pub display_name: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListAllMyBucketsResult {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub owner: Owner,
+    pub buckets: BucketList,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BucketList {
+    #[serde(rename = "Bucket")]
+    pub bucket: Vec<BucketEntry>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BucketEntry {
+    pub name: String,
+    pub creation_date: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LocationConstraint {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    #[serde(rename = "$text")]
+    pub region: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VersioningStatus {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+}
+
+/// One object in a listing; also used for ListObjectVersions with extra fields.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListEntry {
+    pub key: String,
+    pub last_modified: String,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    pub size: u64,
+    pub storage_class: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checksum_algorithm: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CommonPrefix {
+    pub prefix: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListBucketResultV1 {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub name: String,
+    pub prefix: String,
+    pub marker: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    pub max_keys: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    pub is_truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding_type: Option<String>,
+    pub contents: Vec<ListEntry>,
+    pub common_prefixes: Vec<CommonPrefix>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListBucketResultV2 {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub name: String,
+    pub prefix: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_continuation_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_after: Option<String>,
+    pub key_count: usize,
+    pub max_keys: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    pub is_truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding_type: Option<String>,
+    pub contents: Vec<ListEntry>,
+    pub common_prefixes: Vec<CommonPrefix>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VersionEntry {
+    pub key: String,
+    pub version_id: &'static str,
+    pub is_latest: bool,
+    pub last_modified: String,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    pub size: u64,
+    pub storage_class: &'static str,
+    pub owner: Owner,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListVersionsResult {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub name: String,
+    pub prefix: String,
+    pub key_marker: String,
+    pub version_id_marker: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_key_marker: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_version_id_marker: Option<String>,
+    pub max_keys: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    pub is_truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding_type: Option<String>,
+    pub version: Vec<VersionEntry>,
+    pub common_prefixes: Vec<CommonPrefix>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InitiateMultipartUploadResult {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+}
+
+/// Checksum fields shared by several responses, written under their S3 element names.
+#[derive(Debug, Serialize, Default, Clone)]
+pub struct ChecksumFields {
+    #[serde(rename = "ChecksumCRC32", skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<String>,
+    #[serde(rename = "ChecksumCRC32C", skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<String>,
+    #[serde(rename = "ChecksumCRC64NVME", skip_serializing_if = "Option::is_none")]
+    pub crc64nvme: Option<String>,
+    #[serde(rename = "ChecksumSHA1", skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+    #[serde(rename = "ChecksumSHA256", skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(rename = "ChecksumType", skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
+}
+
+impl ChecksumFields {
+    pub fn from_pair(alg: Option<crate::checksum::ChecksumAlgorithm>, value: Option<&str>, kind: Option<&str>) -> Self {
+        use crate::checksum::ChecksumAlgorithm as A;
+        let mut f = ChecksumFields::default();
+        if let (Some(alg), Some(v)) = (alg, value) {
+            let slot = match alg {
+                A::Crc32 => &mut f.crc32,
+                A::Crc32c => &mut f.crc32c,
+                A::Crc64Nvme => &mut f.crc64nvme,
+                A::Sha1 => &mut f.sha1,
+                A::Sha256 => &mut f.sha256,
+            };
+            *slot = Some(v.to_string());
+            f.checksum_type = kind.map(String::from);
+        }
+        f
+    }
+}
+
+impl CompletedPart {
+    pub fn checksum(&self, alg: crate::checksum::ChecksumAlgorithm) -> Option<&str> {
+        use crate::checksum::ChecksumAlgorithm as A;
+        match alg {
+            A::Crc32 => self.checksum_crc32.as_deref(),
+            A::Crc32c => self.checksum_crc32c.as_deref(),
+            A::Crc64Nvme => self.checksum_crc64nvme.as_deref(),
+            A::Sha1 => self.checksum_sha1.as_deref(),
+            A::Sha256 => self.checksum_sha256.as_deref(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CompleteMultipartUploadResult {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub location: String,
+    pub bucket: String,
+    pub key: String,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    #[serde(flatten)]
+    pub checksum: ChecksumFields,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PartEntry {
+    pub part_number: u32,
+    pub last_modified: String,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    pub size: u64,
+    #[serde(flatten)]
+    pub checksum: ChecksumFields,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListPartsResult {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+    pub initiator: Owner,
+    pub owner: Owner,
+    pub storage_class: &'static str,
+    pub part_number_marker: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_part_number_marker: Option<u32>,
+    pub max_parts: usize,
+    pub is_truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<String>,
+    pub part: Vec<PartEntry>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UploadEntry {
+    pub key: String,
+    pub upload_id: String,
+    pub initiator: Owner,
+    pub owner: Owner,
+    pub storage_class: &'static str,
+    pub initiated: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListMultipartUploadsResult {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub bucket: String,
+    pub key_marker: String,
+    pub upload_id_marker: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_key_marker: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_upload_id_marker: Option<String>,
+    pub prefix: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    pub max_uploads: usize,
+    pub is_truncated: bool,
+    pub upload: Vec<UploadEntry>,
+    pub common_prefixes: Vec<CommonPrefix>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CopyResult {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub last_modified: String,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    #[serde(flatten)]
+    pub checksum: ChecksumFields,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteResult {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub deleted: Vec<DeletedEntry>,
+    pub error: Vec<DeleteErrorEntry>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeletedEntry {
+    pub key: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteErrorEntry {
+    pub key: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PostResponse {
+    pub location: String,
+    pub bucket: String,
+    pub key: String,
+    #[serde(rename = "ETag")]
+    pub etag: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_escapes_and_orders_fields() {
+        let e = S3Error::msg(S3ErrorCode::NoSuchKey, "no <such> key").with("Key", "a&b");
+        let xml = error_body(&e, "/b/a&b", "REQ1");
+        assert!(xml.contains("<Code>NoSuchKey</Code><Message>no &lt;such&gt; key</Message><Key>a&amp;b</Key>"));
+        assert!(xml.ends_with("<Resource>/b/a&amp;b</Resource><RequestId>REQ1</RequestId></Error>"));
+    }
+
+    #[test]
+    fn parses_complete_multipart() {
+        let xml = br#"<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+            <Part><ETag>"a"</ETag><PartNumber>1</PartNumber><ChecksumCRC32>AAAAAA==</ChecksumCRC32></Part>
+            <Part><ETag>"b"</ETag><PartNumber>2</PartNumber></Part></CompleteMultipartUpload>"#;
+        let c: CompleteMultipartUpload = from_xml(xml).unwrap();
+        assert_eq!(c.part.len(), 2);
+        assert_eq!(c.part[0].checksum_crc32.as_deref(), Some("AAAAAA=="));
+        assert_eq!(c.part[1].part_number, 2);
+    }
+
+    #[test]
+    fn malformed_xml_is_malformed() {
+        for bad in [&b"<Delete><Object><Key>x</Key>"[..], b"not xml", b"", b"<Delete><Object><Key>x</Key></Object></Wrong>"] {
+            let e = from_xml::<Delete>(bad).unwrap_err();
+            assert_eq!(e.code, S3ErrorCode::MalformedXML, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn serializes_listing() {
+        let r = ListBucketResultV2 {
+            xmlns: S3_NAMESPACE,
+            name: "b".into(),
+            prefix: "".into(),
+            continuation_token: None,
+            next_continuation_token: None,
+            start_after: None,
+            key_count: 1,
+            max_keys: 1000,
+            delimiter: Some("/".into()),
+            is_truncated: false,
+            encoding_type: None,
+            contents: vec![ListEntry {
+                key: "k&".into(),
+                last_modified: "2015-08-30T12:36:00.000Z".into(),
+                etag: "\"e\"".into(),
+                size: 3,
+                storage_class: "STANDARD",
+                owner: None,
+                checksum_algorithm: vec![],
+            }],
+            common_prefixes: vec![CommonPrefix { prefix: "p/".into() }],
+        };
+        let xml = to_xml("ListBucketResult", &r);
+        assert!(xml.contains("<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"), "{xml}");
+        assert!(xml.contains("<Contents><Key>k&amp;</Key>"), "{xml}");
+        assert!(xml.contains("<CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes>"), "{xml}");
+        assert!(xml.contains("<KeyCount>1</KeyCount>"));
+    }
+}

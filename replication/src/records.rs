@@ -1,0 +1,99 @@
+//! The durable records of a zone. The store keeps them in RocksDB and the journal carries
+//! them verbatim, so a secondary applies exactly what the primary committed.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Where a piece of object data lives on *this* zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Location {
+    /// Stored inside RocksDB (small objects).
+    Inline,
+    /// A blob file in data directory number N.
+    Disk(u16),
+}
+
+/// One contiguous piece of an object's data: the whole body of a simple object, or one part
+/// of a multipart object. `id` is generated, never derived from the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub id: String,
+    pub size: u64,
+    pub loc: Location,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecksumValue {
+    /// `CRC32`, `CRC32C`, `CRC64NVME`, `SHA1` or `SHA256`.
+    pub algorithm: String,
+    pub value: String,
+    /// `FULL_OBJECT` or `COMPOSITE`.
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SystemHeaders {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    pub expires: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    pub size: u64,
+    /// Hex MD5, or `<hex>-<parts>` for multipart objects; without quotes.
+    pub etag: String,
+    pub last_modified_ms: u64,
+    pub owner: String,
+    pub headers: SystemHeaders,
+    /// `x-amz-meta-*` with the prefix removed, names lowercase.
+    pub user_meta: BTreeMap<String, String>,
+    pub checksum: Option<ChecksumValue>,
+    pub tags: Vec<(String, String)>,
+    /// Data in order; one segment per part for multipart objects, none when empty.
+    pub segments: Vec<Segment>,
+    /// Number of parts when completed from a multipart upload.
+    pub parts_count: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Permission {
+    Read,
+    ReadWrite,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketRecord {
+    pub name: String,
+    pub owner: String,
+    pub created_ms: u64,
+    /// Anonymous GET/HEAD of objects allowed (canned `public-read` ACL or an equivalent policy).
+    pub public_read: bool,
+    /// CORS configuration, as the XML document the client sent (re-validated on load).
+    pub cors_xml: Option<String>,
+    /// Bucket policy JSON, as sent.
+    pub policy_json: Option<String>,
+    /// Per-user grants made by the owner or an admin.
+    pub grants: BTreeMap<String, Permission>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: String,
+    pub name: String,
+    pub admin: bool,
+    pub enabled: bool,
+    pub created_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKeyRecord {
+    pub access_key: String,
+    pub secret_key: String,
+    pub user_id: String,
+    pub enabled: bool,
+    pub created_ms: u64,
+}

@@ -1,0 +1,222 @@
+//! Admin JSON API, served on the admin listener. Every route but the health probes needs
+//! `Authorization: Bearer <admin token>`.
+
+use super::ops;
+use crate::store::{Cf, Store};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use bascule_api::{S3Error, S3ErrorCode};
+use bascule_replication::records::{AccessKeyRecord, BucketRecord, Permission, UserRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AdminState {
+    pub store: Arc<Store>,
+    pub token: Arc<String>,
+}
+
+/// Admin errors reuse the S3 codes, rendered as JSON.
+pub struct ApiError(S3Error);
+
+impl From<S3Error> for ApiError {
+    fn from(e: S3Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match self.0.code {
+            S3ErrorCode::InvalidRequest => StatusCode::CONFLICT,
+            S3ErrorCode::InvalidArgument if self.0.message.starts_with("no such") => StatusCode::NOT_FOUND,
+            S3ErrorCode::NoSuchBucket => StatusCode::NOT_FOUND,
+            c => StatusCode::from_u16(c.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        };
+        (status, Json(json!({ "error": self.0.code.as_str(), "message": self.0.message }))).into_response()
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+pub fn router(state: AdminState) -> Router {
+    let api = Router::new()
+        .route("/users", get(list_users).post(create_user))
+        .route("/users/{id}", axum::routing::delete(delete_user))
+        .route("/users/{id}/enable", post(enable_user))
+        .route("/users/{id}/disable", post(disable_user))
+        .route("/users/{id}/keys", post(create_key))
+        .route("/keys", get(list_keys))
+        .route("/keys/{ak}", axum::routing::delete(delete_key))
+        .route("/keys/{ak}/enable", post(enable_key))
+        .route("/keys/{ak}/disable", post(disable_key))
+        .route("/buckets", get(list_buckets))
+        .route("/buckets/{bucket}/grants/{user}", put(grant).delete(revoke))
+        .route("/journal", get(journal))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .with_state(state.clone());
+    Router::new()
+        .nest("/admin/v1", api)
+        .route("/health/live", get(|| async { "ok" }))
+        .route("/health/ready", get(ready))
+        .with_state(state)
+}
+
+async fn require_token(State(s): State<AdminState>, req: Request, next: Next) -> Response {
+    let given = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let ok = given.is_some_and(|g| bascule_api::sigv4::signatures_match(s.token.as_str(), g.trim()));
+    if !ok {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "Unauthorized", "message": "a valid admin bearer token is required"})))
+            .into_response();
+    }
+    next.run(req).await
+}
+
+async fn ready(State(s): State<AdminState>) -> Response {
+    match s.store.get_raw(Cf::System, b"probe") {
+        Ok(_) => "ready".into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "metadata store unavailable").into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    name: String,
+    #[serde(default)]
+    admin: bool,
+}
+
+async fn list_users(State(s): State<AdminState>) -> ApiResult<Vec<UserRecord>> {
+    Ok(Json(ops::list_users(&s.store)?))
+}
+
+async fn create_user(State(s): State<AdminState>, Json(u): Json<NewUser>) -> ApiResult<UserRecord> {
+    Ok(Json(ops::create_user(&s.store, &u.name, u.admin).await?))
+}
+
+async fn delete_user(State(s): State<AdminState>, Path(id): Path<String>) -> ApiResult<serde_json::Value> {
+    ops::delete_user(&s.store, &id).await?;
+    Ok(Json(json!({"deleted": id})))
+}
+
+async fn enable_user(State(s): State<AdminState>, Path(id): Path<String>) -> ApiResult<UserRecord> {
+    Ok(Json(ops::set_user_enabled(&s.store, &id, true).await?))
+}
+
+async fn disable_user(State(s): State<AdminState>, Path(id): Path<String>) -> ApiResult<UserRecord> {
+    Ok(Json(ops::set_user_enabled(&s.store, &id, false).await?))
+}
+
+#[derive(Deserialize, Default)]
+struct ImportKey {
+    access_key: Option<String>,
+    secret_key: Option<String>,
+}
+
+async fn create_key(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+    body: Option<Json<ImportKey>>,
+) -> ApiResult<AccessKeyRecord> {
+    let ImportKey { access_key, secret_key } = body.map(|Json(b)| b).unwrap_or_default();
+    let explicit = match (access_key, secret_key) {
+        (Some(a), Some(s)) => Some((a, s)),
+        (None, None) => None,
+        _ => return Err(S3Error::msg(S3ErrorCode::InvalidArgument, "give both access_key and secret_key, or neither").into()),
+    };
+    Ok(Json(ops::create_key(&s.store, &id, explicit).await?))
+}
+
+/// Keys as listed: the secret is shown only once, at creation.
+#[derive(Serialize)]
+struct KeyInfo {
+    access_key: String,
+    user_id: String,
+    enabled: bool,
+    created_ms: u64,
+}
+
+#[derive(Deserialize)]
+struct KeyFilter {
+    user: Option<String>,
+}
+
+async fn list_keys(State(s): State<AdminState>, Query(f): Query<KeyFilter>) -> ApiResult<Vec<KeyInfo>> {
+    let keys = ops::list_keys(&s.store, f.user.as_deref())?;
+    Ok(Json(
+        keys.into_iter()
+            .map(|k| KeyInfo { access_key: k.access_key, user_id: k.user_id, enabled: k.enabled, created_ms: k.created_ms })
+            .collect(),
+    ))
+}
+
+async fn delete_key(State(s): State<AdminState>, Path(ak): Path<String>) -> ApiResult<serde_json::Value> {
+    ops::delete_key(&s.store, &ak).await?;
+    Ok(Json(json!({"deleted": ak})))
+}
+
+async fn enable_key(State(s): State<AdminState>, Path(ak): Path<String>) -> ApiResult<KeyInfo> {
+    let k = ops::set_key_enabled(&s.store, &ak, true).await?;
+    Ok(Json(KeyInfo { access_key: k.access_key, user_id: k.user_id, enabled: k.enabled, created_ms: k.created_ms }))
+}
+
+async fn disable_key(State(s): State<AdminState>, Path(ak): Path<String>) -> ApiResult<KeyInfo> {
+    let k = ops::set_key_enabled(&s.store, &ak, false).await?;
+    Ok(Json(KeyInfo { access_key: k.access_key, user_id: k.user_id, enabled: k.enabled, created_ms: k.created_ms }))
+}
+
+#[derive(Serialize)]
+struct BucketInfo {
+    #[serde(flatten)]
+    record: BucketRecord,
+    objects: u64,
+    bytes: u64,
+}
+
+async fn list_buckets(State(s): State<AdminState>) -> ApiResult<Vec<BucketInfo>> {
+    let mut out = Vec::new();
+    for (_, record) in s.store.scan::<BucketRecord>(Cf::Buckets, b"")? {
+        let (objects, bytes) = ops::bucket_usage(&s.store, &record.name)?;
+        out.push(BucketInfo { record, objects, bytes });
+    }
+    Ok(Json(out))
+}
+
+#[derive(Deserialize)]
+struct GrantBody {
+    permission: Permission,
+}
+
+async fn grant(
+    State(s): State<AdminState>,
+    Path((bucket, user)): Path<(String, String)>,
+    Json(g): Json<GrantBody>,
+) -> ApiResult<BucketRecord> {
+    Ok(Json(ops::set_grant(&s.store, &bucket, &user, Some(g.permission)).await?))
+}
+
+async fn revoke(State(s): State<AdminState>, Path((bucket, user)): Path<(String, String)>) -> ApiResult<BucketRecord> {
+    Ok(Json(ops::set_grant(&s.store, &bucket, &user, None).await?))
+}
+
+#[derive(Deserialize)]
+struct JournalQuery {
+    #[serde(default)]
+    after: u64,
+    limit: Option<usize>,
+}
+
+async fn journal(State(s): State<AdminState>, Query(q): Query<JournalQuery>) -> ApiResult<Vec<bascule_replication::Entry>> {
+    Ok(Json(s.store.journal_after(q.after, q.limit.unwrap_or(1000).min(10_000))?))
+}

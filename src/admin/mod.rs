@@ -1,0 +1,6 @@
+//! The admin side: a JSON API on its own listener (bearer token), the `bascule admin` CLI
+//! that drives it, and the user/key operations both use.
+
+pub mod api;
+pub mod cli;
+pub mod ops;

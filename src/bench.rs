@@ -1,0 +1,343 @@
+//! `bascule bench`: PUT then GET load at a chosen object size and concurrency, reporting
+//! ops/s, MiB/s, latency percentiles and the server's peak RSS. By default it starts its
+//! own server (same binary) on a data folder on disk, so every PUT is fsynced as in
+//! production; `--endpoint` targets a running zone instead.
+
+use bascule_api::sigv4::{self, PathMode, Scope, SigningKey};
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use sha2::{Digest, Sha256};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Object size, e.g. 4KiB, 64MiB, 5GiB.
+    #[arg(long, default_value = "4KiB", value_parser = parse_size)]
+    size: u64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Seconds per phase (PUT, then GET).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Stop a phase after this many requests (whichever comes first).
+    #[arg(long)]
+    count: Option<u64>,
+    /// Sign payloads (SHA-256 in the signature) or send UNSIGNED-PAYLOAD.
+    #[arg(long, default_value = "signed", value_parser = ["signed", "unsigned"])]
+    payload: String,
+    /// Target a running zone instead of starting one.
+    #[arg(long, requires_all = ["access_key", "secret_key"])]
+    endpoint: Option<String>,
+    #[arg(long)]
+    access_key: Option<String>,
+    #[arg(long, hide_env_values = true)]
+    secret_key: Option<String>,
+    /// PID of the server for peak-RSS reporting (set automatically when bench starts it).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Data folder for the server bench starts (wiped first). Keep it on a real disk.
+    #[arg(long, default_value = "bench-data")]
+    data_dir: PathBuf,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("bad size {s}"))?;
+    let mult = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("bad size unit in {s}")),
+    };
+    Ok(n * mult)
+}
+
+struct Target {
+    endpoint: String,
+    host: String,
+    ak: String,
+    sk: String,
+}
+
+/// Signs a request for the benchmark client (the server verifies with the same rules).
+fn sign(t: &Target, method: &str, path: &str, payload_hash: &str) -> Vec<(String, String)> {
+    let now = time::OffsetDateTime::now_utc();
+    let amz_date = sigv4::format_amz_date(now);
+    let scope = Scope { access_key: t.ak.clone(), date: amz_date[..8].to_string(), region: "us-east-1".into(), service: "s3".into() };
+    let signed = vec!["host".to_string(), "x-amz-content-sha256".to_string(), "x-amz-date".to_string()];
+    let values = [t.host.clone(), payload_hash.to_string(), amz_date.clone()];
+    let headers = sigv4::canonical_headers(&signed, |n| {
+        let i = signed.iter().position(|s| s == n).unwrap_or(0);
+        vec![values[i].as_bytes()]
+    });
+    let creq = sigv4::canonical_request(method, &sigv4::canonical_uri(path, PathMode::S3), "", &headers, &signed, payload_hash);
+    let sts = sigv4::string_to_sign(&amz_date, &scope, &creq);
+    let sig = SigningKey::derive(&t.sk, &scope).map(|k| k.sign(&sts)).unwrap_or_default();
+    vec![
+        ("x-amz-date".into(), amz_date),
+        ("x-amz-content-sha256".into(), payload_hash.into()),
+        (
+            "authorization".into(),
+            format!("{} Credential={}/{}, SignedHeaders={}, Signature={sig}", sigv4::ALGORITHM, t.ak, scope.to_scope_string(), signed.join(";")),
+        ),
+    ]
+}
+
+/// The object body: one buffer up to 256 MiB; larger sizes repeat a 1 MiB block.
+#[derive(Clone)]
+struct Payload {
+    block: Bytes,
+    size: u64,
+    sha256: String,
+}
+
+impl Payload {
+    fn new(size: u64, signed: bool) -> Payload {
+        let block_len = size.min(256 << 20) as usize;
+        let block_len = if size > (256 << 20) { 1 << 20 } else { block_len };
+        let block: Bytes = (0..block_len).map(|i| (i * 131 % 251) as u8).collect::<Vec<_>>().into();
+        let sha256 = if signed {
+            let mut h = Sha256::new();
+            let mut left = size;
+            while left > 0 {
+                let n = left.min(block.len() as u64) as usize;
+                h.update(&block[..n]);
+                left -= n as u64;
+            }
+            hex::encode(h.finalize())
+        } else {
+            sigv4::UNSIGNED_PAYLOAD.to_string()
+        };
+        Payload { block, size, sha256 }
+    }
+
+    fn body(&self) -> reqwest::Body {
+        if self.size <= self.block.len() as u64 {
+            return reqwest::Body::from(self.block.slice(..self.size as usize));
+        }
+        let (block, size) = (self.block.clone(), self.size);
+        let stream = futures::stream::unfold(0u64, move |sent| {
+            let block = block.clone();
+            async move {
+                if sent >= size {
+                    return None;
+                }
+                let n = (size - sent).min(block.len() as u64) as usize;
+                Some((Ok::<Bytes, std::io::Error>(block.slice(..n)), sent + n as u64))
+            }
+        });
+        reqwest::Body::wrap_stream(stream)
+    }
+}
+
+struct Phase {
+    name: &'static str,
+    ops: u64,
+    errors: u64,
+    bytes: u64,
+    elapsed: Duration,
+    hist: Histogram<u64>,
+}
+
+impl Phase {
+    fn report(&self) {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let ms = |q: f64| self.hist.value_at_quantile(q) as f64 / 1000.0;
+        println!(
+            "{:<4} {:>8} ops {:>6} err {:>10.1} ops/s {:>9.1} MiB/s  p50 {:>8.2} ms  p90 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms",
+            self.name,
+            self.ops,
+            self.errors,
+            self.ops as f64 / secs,
+            self.bytes as f64 / secs / (1 << 20) as f64,
+            ms(0.5),
+            ms(0.9),
+            ms(0.99),
+            self.hist.max() as f64 / 1000.0
+        );
+    }
+}
+
+async fn run_phase(name: &'static str, t: Arc<Target>, args: &BenchArgs, payload: Payload, keys: u64) -> Result<Phase, String> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build().map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let limit = args.count.unwrap_or(u64::MAX);
+    let issued = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency {
+        let (client, t, payload, issued) = (client.clone(), t.clone(), payload.clone(), issued.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
+            let (mut ops, mut errors, mut bytes) = (0u64, 0u64, 0u64);
+            while Instant::now() < deadline {
+                let n = issued.fetch_add(1, Ordering::Relaxed);
+                if n >= limit {
+                    break;
+                }
+                let path = format!("/bench/obj-{}", n % keys.max(1));
+                let began = Instant::now();
+                let ok = if name == "PUT" {
+                    let mut req = client.put(format!("{}{path}", t.endpoint)).body(payload.body());
+                    for (k, v) in sign(&t, "PUT", &path, &payload.sha256) {
+                        req = req.header(k, v);
+                    }
+                    req = req.header("content-length", payload.size);
+                    match req.send().await {
+                        Ok(r) => r.status().is_success(),
+                        Err(_) => false,
+                    }
+                } else {
+                    let mut req = client.get(format!("{}{path}", t.endpoint));
+                    for (k, v) in sign(&t, "GET", &path, sigv4::EMPTY_SHA256) {
+                        req = req.header(k, v);
+                    }
+                    match req.send().await {
+                        Ok(mut r) if r.status().is_success() => {
+                            let mut got = 0u64;
+                            while let Ok(Some(chunk)) = r.chunk().await {
+                                got += chunk.len() as u64;
+                            }
+                            got == payload.size
+                        }
+                        _ => false,
+                    }
+                };
+                let _ = hist.record(began.elapsed().as_micros().max(1) as u64);
+                if ok {
+                    ops += 1;
+                    bytes += payload.size;
+                } else {
+                    errors += 1;
+                }
+            }
+            Ok::<_, String>((ops, errors, bytes, hist))
+        }));
+    }
+    let mut phase = Phase { name, ops: 0, errors: 0, bytes: 0, elapsed: Duration::ZERO, hist: Histogram::new(3).map_err(|e| e.to_string())? };
+    for task in tasks {
+        let (o, e, b, h) = task.await.map_err(|e| e.to_string())??;
+        phase.ops += o;
+        phase.errors += e;
+        phase.bytes += b;
+        phase.hist.add(h).map_err(|e| e.to_string())?;
+    }
+    phase.elapsed = start.elapsed();
+    Ok(phase)
+}
+
+/// Peak resident set size of a process, from /proc.
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+struct OwnServer(Child);
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(data_dir: &PathBuf) -> Result<(OwnServer, Target), String> {
+    let _ = std::fs::remove_dir_all(data_dir);
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe)
+        .args(["serve", "--s3-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("BASCULE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start the server: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let server = OwnServer(child);
+    let mut endpoint = None;
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        if let Some(e) = line.strip_prefix("S3 endpoint: ") {
+            endpoint = Some(e.to_string());
+            break;
+        }
+    }
+    let endpoint = endpoint.ok_or("the server did not start")?;
+    let creds = std::fs::read_to_string(data_dir.join(crate::bootstrap::CREDENTIALS_FILE)).map_err(|e| e.to_string())?;
+    let field = |k: &str| creds.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim_start_matches([' ', '=']).trim().to_string());
+    let target = Target {
+        host: endpoint.trim_start_matches("http://").to_string(),
+        endpoint,
+        ak: field("aws_access_key_id").ok_or("no access key")?,
+        sk: field("aws_secret_access_key").ok_or("no secret key")?,
+    };
+    Ok((server, target))
+}
+
+pub async fn run(args: BenchArgs) -> Result<(), String> {
+    let (own, target, pid) = match &args.endpoint {
+        Some(e) => {
+            let t = Target {
+                endpoint: e.trim_end_matches('/').to_string(),
+                host: e.trim_start_matches("http://").trim_end_matches('/').to_string(),
+                ak: args.access_key.clone().unwrap_or_default(),
+                sk: args.secret_key.clone().unwrap_or_default(),
+            };
+            (None, t, args.server_pid)
+        }
+        None => {
+            let (s, t) = start_server(&args.data_dir)?;
+            let pid = s.0.id();
+            (Some(s), t, Some(pid))
+        }
+    };
+    let target = Arc::new(target);
+    let client = reqwest::Client::new();
+    let mut req = client.put(format!("{}/bench", target.endpoint));
+    for (k, v) in sign(&target, "PUT", "/bench", sigv4::EMPTY_SHA256) {
+        req = req.header(k, v);
+    }
+    let _ = req.send().await.map_err(|e| format!("cannot reach {}: {e}", target.endpoint))?;
+
+    let payload = Payload::new(args.size, args.payload == "signed");
+    // Small objects: many distinct keys; large ones: as many keys as requests in flight.
+    let keys = if args.size <= (1 << 20) { 10_000 } else { args.concurrency as u64 };
+    println!(
+        "bascule bench: size {} B, concurrency {}, {} s per phase, {} payload, server {}",
+        args.size, args.concurrency, args.seconds, args.payload, target.endpoint
+    );
+    let put = run_phase("PUT", target.clone(), &args, payload.clone(), keys).await?;
+    put.report();
+    let get = run_phase("GET", target.clone(), &args, payload, keys.min(put.ops.max(1))).await?;
+    get.report();
+    if let Some(rss) = pid.and_then(peak_rss_mib) {
+        println!("server peak RSS: {rss:.1} MiB");
+    }
+    drop(own);
+    if args.endpoint.is_none() {
+        let _ = std::fs::remove_dir_all(&args.data_dir);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4KiB").unwrap(), 4096);
+        assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("5GiB").unwrap(), 5 << 30);
+        assert!(parse_size("4XB").is_err());
+    }
+}

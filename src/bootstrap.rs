@@ -1,0 +1,58 @@
+//! First start of a zone: an admin bearer token and a first admin user with an access key,
+//! written to files only the operator can read (0600) and shown once on stdout.
+
+use crate::admin::ops;
+use crate::store::Store;
+use bascule_api::S3Result;
+use rand::RngCore;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+pub const TOKEN_FILE: &str = "admin.token";
+pub const CREDENTIALS_FILE: &str = "credentials";
+
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()
+}
+
+/// Returns the admin token, creating it on first start.
+pub fn admin_token(data_dir: &Path) -> std::io::Result<String> {
+    let path = data_dir.join(TOKEN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(t) => Ok(t.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut raw = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut raw);
+            let token = hex::encode(raw);
+            write_private(&path, &format!("{token}\n"))?;
+            Ok(token)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates the first admin user and key when the zone has no users yet.
+/// Returns the credentials file path when it was just created.
+pub async fn first_credentials(store: &Store, data_dir: &Path, s3_endpoint: &str) -> S3Result<Option<std::path::PathBuf>> {
+    if !ops::list_users(store)?.is_empty() {
+        return Ok(None);
+    }
+    let user = ops::create_user(store, "admin", true).await?;
+    let key = ops::create_key(store, &user.id, None).await?;
+    let path = data_dir.join(CREDENTIALS_FILE);
+    let content = format!(
+        "# Bascule first admin credentials (aws CLI / SDK shared credentials format)\n[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n# endpoint_url = {s3_endpoint}\n",
+        key.access_key, key.secret_key
+    );
+    // A leftover file from an earlier, wiped zone is replaced.
+    let _ = std::fs::remove_file(&path);
+    write_private(&path, &content).map_err(|e| crate::store::StoreError::Io(e))?;
+    println!("First start: created admin user 'admin'.");
+    println!("  access key: {}", key.access_key);
+    println!("  secret key: {}", key.secret_key);
+    println!("  saved (mode 0600) in {}", path.display());
+    Ok(Some(path))
+}

@@ -1,0 +1,106 @@
+//! Configuration: a TOML file, overridden by environment variables and command-line flags.
+//! With nothing given, a single primary zone on `./bascule-data`, S3 on 127.0.0.1:9000 and
+//! the admin listener on 127.0.0.1:9001.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Metadata lives in `<data_dir>/meta`, blobs in `<data_dir>/blobs`.
+    pub data_dir: PathBuf,
+    /// More directories for blob files (e.g. one per disk).
+    pub extra_data_dirs: Vec<PathBuf>,
+    pub s3_listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub region: String,
+    /// Virtual-host-style addressing: `<bucket>.<domain>` hosts address a bucket.
+    pub domain: Option<String>,
+    /// Objects up to this size are stored inside RocksDB instead of a file of their own.
+    pub inline_threshold: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("bascule-data"),
+            extra_data_dirs: Vec::new(),
+            s3_listen: SocketAddr::from(([127, 0, 0, 1], 9000)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9001)),
+            region: "us-east-1".into(),
+            domain: None,
+            inline_threshold: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("invalid config {0}: {1}")]
+    Parse(PathBuf, toml::de::Error),
+    #[error("invalid value for {0}: {1}")]
+    Env(&'static str, String),
+}
+
+impl Config {
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut cfg = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.to_path_buf(), e))?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse(p.to_path_buf(), e))?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        Ok(cfg)
+    }
+
+    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = get("BASCULE_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("BASCULE_S3_LISTEN") {
+            self.s3_listen = v.parse().map_err(|_| ConfigError::Env("BASCULE_S3_LISTEN", v))?;
+        }
+        if let Some(v) = get("BASCULE_ADMIN_LISTEN") {
+            self.admin_listen = v.parse().map_err(|_| ConfigError::Env("BASCULE_ADMIN_LISTEN", v))?;
+        }
+        if let Some(v) = get("BASCULE_REGION") {
+            self.region = v;
+        }
+        if let Some(v) = get("BASCULE_DOMAIN") {
+            self.domain = Some(v);
+        }
+        Ok(())
+    }
+
+    pub fn meta_dir(&self) -> PathBuf {
+        self.data_dir.join("meta")
+    }
+
+    pub fn blob_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.data_dir.join("data")];
+        dirs.extend(self.extra_data_dirs.iter().cloned());
+        dirs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file() {
+        let mut c: Config = toml::from_str("data_dir = \"/x\"\nregion = \"eu-west-3\"").unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/x"));
+        c.apply_env(|k| (k == "BASCULE_S3_LISTEN").then(|| "127.0.0.1:1234".to_string())).unwrap();
+        assert_eq!(c.s3_listen.port(), 1234);
+        assert_eq!(c.region, "eu-west-3");
+        assert!(c.apply_env(|k| (k == "BASCULE_ADMIN_LISTEN").then(|| "nope".to_string())).is_err());
+        assert!(toml::from_str::<Config>("unknown = 1").is_err());
+    }
+}

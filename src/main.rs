@@ -1,0 +1,87 @@
+//! `bascule`: an S3-compatible object store with zone replication and failover.
+
+mod admin;
+mod bench;
+mod bootstrap;
+mod config;
+mod s3;
+mod server;
+mod store;
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "bascule", version, about = "S3-compatible object store with zone replication and failover")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a zone (with no options: a primary zone on ./bascule-data, S3 on 127.0.0.1:9000).
+    Serve {
+        /// TOML configuration file.
+        #[arg(long, env = "BASCULE_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        s3_listen: Option<SocketAddr>,
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
+        /// Domain for virtual-host-style requests (`<bucket>.<domain>`).
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// Drive a zone's admin API: users, keys, buckets, journal.
+    Admin(admin::cli::AdminArgs),
+    /// Measure PUT/GET throughput and latency against a running zone.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BASCULE_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { config, data_dir, s3_listen, admin_listen, domain } => {
+                let mut cfg = config::Config::load(config.as_deref()).map_err(|e| e.to_string())?;
+                if let Some(d) = data_dir {
+                    cfg.data_dir = d;
+                }
+                if let Some(a) = s3_listen {
+                    cfg.s3_listen = a;
+                }
+                if let Some(a) = admin_listen {
+                    cfg.admin_listen = a;
+                }
+                if let Some(d) = domain {
+                    cfg.domain = Some(d);
+                }
+                server::run(cfg).await
+            }
+            Command::Admin(args) => admin::cli::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

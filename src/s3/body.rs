@@ -1,0 +1,381 @@
+//! Reading a request body into the store: decode `aws-chunked`, hash (MD5 for the ETag,
+//! SHA-256 when the payload is signed, the requested checksum), keep small bodies in memory
+//! for inline storage, and stream larger ones to a blob file on a blocking thread so
+//! hashing and disk writes stay off the async workers. Nothing becomes durable until every
+//! check has passed.
+
+use super::auth::PayloadCheck;
+use crate::store::blob::BlobWriter;
+use crate::store::{Store, StoreError};
+use axum::body::Body;
+use bascule_api::checksum::{ChecksumAlgorithm, Hasher, ALL_ALGORITHMS};
+use bascule_api::chunked::ChunkedDecoder;
+use bascule_api::{S3Error, S3ErrorCode, S3Result};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use http::HeaderMap;
+use md5::{Digest, Md5};
+use sha2::Sha256;
+use std::sync::Arc;
+
+/// S3's limit for a single PUT and for one part.
+pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Which checksum to compute and where the expected value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChecksumSpec {
+    /// The value came in a header and must match.
+    Header(ChecksumAlgorithm, String),
+    /// The value will come in an aws-chunked trailer and must match.
+    Trailer(ChecksumAlgorithm),
+    /// Compute and store; nothing to compare against.
+    Compute(ChecksumAlgorithm),
+}
+
+impl ChecksumSpec {
+    pub fn algorithm(&self) -> ChecksumAlgorithm {
+        match self {
+            ChecksumSpec::Header(a, _) | ChecksumSpec::Trailer(a) | ChecksumSpec::Compute(a) => *a,
+        }
+    }
+
+    /// From `x-amz-checksum-*`, `x-amz-trailer` or `x-amz-sdk-checksum-algorithm`.
+    /// Without any, S3 computes a CRC64NVME checksum for new objects; so does Bascule.
+    pub fn from_headers(headers: &HeaderMap) -> S3Result<ChecksumSpec> {
+        let invalid = |m: String| S3Error::msg(S3ErrorCode::InvalidRequest, m);
+        let present: Vec<ChecksumAlgorithm> =
+            ALL_ALGORITHMS.into_iter().filter(|a| headers.contains_key(a.header_name())).collect();
+        if present.len() > 1 {
+            return Err(invalid("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.".into()));
+        }
+        if let Some(alg) = present.first() {
+            let value = headers.get(alg.header_name()).and_then(|v| v.to_str().ok()).unwrap_or_default().trim();
+            if !alg.validate_encoded(value) {
+                return Err(invalid(format!("Value for {} header is invalid.", alg.header_name())));
+            }
+            return Ok(ChecksumSpec::Header(*alg, value.to_string()));
+        }
+        if let Some(trailer) = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
+            let alg = ChecksumAlgorithm::from_header_name(trailer.trim())
+                .ok_or_else(|| invalid(format!("The value specified in the x-amz-trailer header is not supported: {trailer}")))?;
+            return Ok(ChecksumSpec::Trailer(alg));
+        }
+        let requested = headers
+            .get("x-amz-sdk-checksum-algorithm")
+            .or_else(|| headers.get("x-amz-checksum-algorithm"))
+            .and_then(|v| v.to_str().ok());
+        match requested {
+            Some(name) => ChecksumAlgorithm::from_name(name.trim())
+                .map(ChecksumSpec::Compute)
+                .ok_or_else(|| invalid(format!("Checksum algorithm {name} is not supported"))),
+            None => Ok(ChecksumSpec::Compute(ChecksumAlgorithm::Crc64Nvme)),
+        }
+    }
+}
+
+pub struct BodySpec {
+    pub payload: PayloadCheck,
+    /// The decoded body length the client announced (unknown for form uploads).
+    pub declared_len: Option<u64>,
+    /// The most the body may hold.
+    pub max_len: u64,
+    pub content_md5_hex: Option<String>,
+    pub checksum: ChecksumSpec,
+    pub inline_max: usize,
+}
+
+impl BodySpec {
+    /// Reads length, Content-MD5 and checksum expectations from the headers.
+    pub fn from_headers(headers: &HeaderMap, payload: PayloadCheck, max_len: u64, inline_max: usize) -> S3Result<BodySpec> {
+        let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+        let chunked = matches!(payload, PayloadCheck::Chunked { .. });
+        let len_header = if chunked { "x-amz-decoded-content-length" } else { "content-length" };
+        let declared_len: u64 = match get(len_header) {
+            Some(v) => v.trim().parse().map_err(|_| {
+                S3Error::msg(S3ErrorCode::InvalidArgument, format!("Invalid {len_header}")).with("ArgumentName", len_header)
+            })?,
+            None => return Err(S3Error::new(S3ErrorCode::MissingContentLength)),
+        };
+        if declared_len > max_len {
+            return Err(S3Error::new(S3ErrorCode::EntityTooLarge)
+                .with("ProposedSize", declared_len.to_string())
+                .with("MaxSizeAllowed", max_len.to_string()));
+        }
+        let content_md5_hex = match get("content-md5") {
+            Some(v) => Some(bascule_api::checksum::content_md5_to_hex(v).ok_or_else(|| S3Error::new(S3ErrorCode::InvalidDigest))?),
+            None => None,
+        };
+        Ok(BodySpec {
+            payload,
+            declared_len: Some(declared_len),
+            max_len,
+            content_md5_hex,
+            checksum: ChecksumSpec::from_headers(headers)?,
+            inline_max,
+        })
+    }
+}
+
+/// Where the data went.
+pub enum IngestedData {
+    Empty,
+    Inline(Bytes),
+    Blob(bascule_replication::records::Segment),
+}
+
+pub struct Ingested {
+    pub data: IngestedData,
+    pub size: u64,
+    pub md5_hex: String,
+    pub checksum: (ChecksumAlgorithm, String),
+}
+
+impl Ingested {
+    /// Releases a blob that will not be committed (failed checks or commit).
+    pub fn discard(&self, store: &Store) {
+        if let IngestedData::Blob(seg) = &self.data {
+            store.blobs().remove(seg);
+        }
+    }
+}
+
+struct BodyHasher {
+    md5: Md5,
+    sha256: Option<Sha256>,
+    checksum: Hasher,
+}
+
+impl BodyHasher {
+    fn update(&mut self, data: &[u8]) {
+        self.md5.update(data);
+        if let Some(s) = self.sha256.as_mut() {
+            s.update(data);
+        }
+        self.checksum.update(data);
+    }
+}
+
+struct Sink {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    worker: Option<tokio::task::JoinHandle<Result<(BlobWriter, BodyHasher), StoreError>>>,
+}
+
+impl Sink {
+    async fn send(&mut self, piece: Bytes) -> S3Result<()> {
+        if self.tx.send(piece).await.is_ok() {
+            return Ok(());
+        }
+        // The writer stopped early: report why (a full disk, say).
+        match self.worker.take() {
+            Some(w) => match w.await {
+                Ok(Err(e)) => Err(e.into()),
+                _ => Err(S3Error::new(S3ErrorCode::InternalError)),
+            },
+            None => Err(S3Error::new(S3ErrorCode::InternalError)),
+        }
+    }
+
+    async fn finish(mut self) -> S3Result<(BlobWriter, BodyHasher)> {
+        drop(self.tx);
+        let worker = self.worker.take().ok_or_else(|| S3Error::new(S3ErrorCode::InternalError))?;
+        Ok(worker.await.map_err(|_| S3Error::new(S3ErrorCode::InternalError))??)
+    }
+}
+
+fn start_sink(store: &Arc<Store>, mut hasher: BodyHasher) -> Result<Sink, StoreError> {
+    let mut writer = store.blobs().create()?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let worker = tokio::task::spawn_blocking(move || {
+        while let Some(piece) = rx.blocking_recv() {
+            hasher.update(&piece);
+            writer.write(&piece)?;
+        }
+        Ok((writer, hasher))
+    });
+    Ok(Sink { tx, worker: Some(worker) })
+}
+
+fn incomplete(received: u64, declared: Option<u64>) -> S3Error {
+    let mut e = S3Error::new(S3ErrorCode::IncompleteBody);
+    if let Some(d) = declared {
+        e = e.with("NumberBytesExpected", d.to_string());
+    }
+    e.with("NumberBytesProvided", received.to_string())
+}
+
+/// Reads the whole body per `spec`. On success the data is durable (blob fsynced and
+/// renamed) or held in memory for an inline commit; on failure nothing is left behind.
+pub async fn ingest(store: &Arc<Store>, body: Body, spec: BodySpec) -> S3Result<Ingested> {
+    let mut decoder = match &spec.payload {
+        PayloadCheck::Chunked { signing } => Some(ChunkedDecoder::new(signing.clone())),
+        _ => None,
+    };
+    let mut hasher = Some(BodyHasher {
+        md5: Md5::new(),
+        sha256: matches!(spec.payload, PayloadCheck::Sha256(_)).then(Sha256::new),
+        checksum: Hasher::new(spec.checksum.algorithm()),
+    });
+    let mut buffered: Vec<Bytes> = Vec::new();
+    let mut sink: Option<Sink> = None;
+    let mut total: u64 = 0;
+    let mut stream = body.into_data_stream();
+    while let Some(frame) = stream.next().await {
+        let frame = frame.map_err(|_| incomplete(total, spec.declared_len))?;
+        let pieces = match decoder.as_mut() {
+            Some(d) => d.push(&frame)?,
+            None => vec![frame],
+        };
+        for piece in pieces {
+            total += piece.len() as u64;
+            if spec.declared_len.is_some_and(|d| total > d) {
+                return Err(S3Error::msg(S3ErrorCode::InvalidRequest, "The body is longer than its declared length"));
+            }
+            if total > spec.max_len {
+                return Err(S3Error::new(S3ErrorCode::EntityTooLarge).with("MaxSizeAllowed", spec.max_len.to_string()));
+            }
+            match sink.as_mut() {
+                Some(s) => s.send(piece).await?,
+                None => {
+                    buffered.push(piece);
+                    if total > spec.inline_max as u64 {
+                        let h = hasher.take().ok_or_else(|| S3Error::new(S3ErrorCode::InternalError))?;
+                        let mut s = start_sink(store, h)?;
+                        for b in buffered.drain(..) {
+                            s.send(b).await?;
+                        }
+                        sink = Some(s);
+                    }
+                }
+            }
+        }
+    }
+    let trailers = match decoder.as_mut() {
+        Some(d) => d.finish()?,
+        None => Vec::new(),
+    };
+    if spec.declared_len.is_some_and(|d| d != total) {
+        return Err(incomplete(total, spec.declared_len));
+    }
+
+    let (writer, hasher, inline) = match sink {
+        Some(s) => {
+            let (w, h) = s.finish().await?;
+            (Some(w), h, None)
+        }
+        None => {
+            let mut h = hasher.ok_or_else(|| S3Error::new(S3ErrorCode::InternalError))?;
+            let data = concat(buffered);
+            h.update(&data);
+            (None, h, Some(data))
+        }
+    };
+
+    let md5_hex = hex::encode(hasher.md5.finalize());
+    if let Some(expected) = &spec.content_md5_hex {
+        if *expected != md5_hex {
+            return Err(S3Error::new(S3ErrorCode::BadDigest)
+                .with("ExpectedDigest", expected.clone())
+                .with("CalculatedDigest", md5_hex));
+        }
+    }
+    if let (PayloadCheck::Sha256(expected), Some(sha)) = (&spec.payload, hasher.sha256) {
+        let computed = hex::encode(sha.finalize());
+        if *expected != computed {
+            return Err(S3Error::new(S3ErrorCode::XAmzContentSHA256Mismatch)
+                .with("ClientComputedContentSHA256", expected.clone())
+                .with("S3ComputedContentSHA256", computed));
+        }
+    }
+    let alg = spec.checksum.algorithm();
+    let computed = hasher.checksum.finalize();
+    let expected = match &spec.checksum {
+        ChecksumSpec::Header(_, v) => Some(v.clone()),
+        ChecksumSpec::Trailer(a) => Some(
+            trailers
+                .iter()
+                .find(|(k, _)| k == a.header_name())
+                .map(|(_, v)| v.clone())
+                .ok_or_else(|| S3Error::msg(S3ErrorCode::InvalidRequest, format!("Missing trailer {}", a.header_name())))?,
+        ),
+        ChecksumSpec::Compute(_) => None,
+    };
+    if let Some(expected) = expected {
+        if expected != computed {
+            return Err(S3Error::msg(
+                S3ErrorCode::BadDigest,
+                format!("The {} you specified did not match the calculated checksum.", alg.name()),
+            ));
+        }
+    }
+
+    let data = match (writer, inline) {
+        (Some(w), _) => {
+            let seg = tokio::task::spawn_blocking(move || w.finish())
+                .await
+                .map_err(|_| S3Error::new(S3ErrorCode::InternalError))??;
+            IngestedData::Blob(seg)
+        }
+        (None, Some(d)) if d.is_empty() => IngestedData::Empty,
+        (None, Some(d)) => IngestedData::Inline(d),
+        (None, None) => IngestedData::Empty,
+    };
+    Ok(Ingested { data, size: total, md5_hex, checksum: (alg, computed) })
+}
+
+fn concat(mut pieces: Vec<Bytes>) -> Bytes {
+    match pieces.len() {
+        0 => Bytes::new(),
+        1 => pieces.pop().unwrap_or_default(),
+        _ => {
+            let mut b = BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
+            for p in pieces {
+                b.extend_from_slice(&p);
+            }
+            b.freeze()
+        }
+    }
+}
+
+/// Copies `[start, start+len)` of an object's data into new storage (inline when small),
+/// computing MD5 and the requested checksum on the way. Runs on a blocking thread.
+pub async fn copy_data(
+    store: &Arc<Store>,
+    segments: Vec<bascule_replication::records::Segment>,
+    start: u64,
+    len: u64,
+    alg: ChecksumAlgorithm,
+    inline_max: usize,
+) -> S3Result<Ingested> {
+    let store = store.clone();
+    let work = move || -> Result<Ingested, StoreError> {
+        let pieces = crate::store::read::open_range(&store, &segments, start, len)?;
+        let mut hasher = BodyHasher { md5: Md5::new(), sha256: None, checksum: Hasher::new(alg) };
+        let data = if len == 0 {
+            IngestedData::Empty
+        } else if len <= inline_max as u64 {
+            let mut buf = BytesMut::with_capacity(len as usize);
+            crate::store::read::read_pieces(pieces, |chunk| {
+                buf.extend_from_slice(&chunk);
+                Ok(())
+            })?;
+            hasher.update(&buf);
+            IngestedData::Inline(buf.freeze())
+        } else {
+            let mut writer = store.blobs().create()?;
+            crate::store::read::read_pieces(pieces, |chunk| {
+                hasher.update(&chunk);
+                writer.write(&chunk)
+            })?;
+            IngestedData::Blob(writer.finish()?)
+        };
+        Ok(Ingested { data, size: len, md5_hex: hex::encode(hasher.md5.finalize()), checksum: (alg, hasher.checksum.finalize()) })
+    };
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(i)) => Ok(i),
+        Ok(Err(StoreError::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(S3Error::msg(S3ErrorCode::InternalError, "The copy source changed during the copy; retry"))
+        }
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(S3Error::new(S3ErrorCode::InternalError)),
+    }
+}

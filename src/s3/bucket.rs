@@ -1,0 +1,287 @@
+//! Bucket operations: create, head, delete, list, location, versioning, ACL and policy.
+
+use super::access::check_policy;
+use super::meta::{now_ms, time_of};
+use super::response::{empty, set_header, xml_response};
+use super::{read_small_body, Ctx, S3State};
+use crate::store::commit::Plan;
+use crate::store::{decode, encode, keys, Cf};
+use axum::body::Body;
+use axum::response::Response;
+use bascule_api::headers::format_iso8601;
+use bascule_api::names::validate_bucket_name;
+use bascule_api::xml::{self, S3_NAMESPACE};
+use bascule_api::{S3Error, S3ErrorCode, S3Result};
+use bascule_replication::records::{BucketRecord, ObjectRecord};
+use bascule_replication::Op;
+use http::StatusCode;
+
+const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
+const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+
+pub fn owner_of(s: &S3State, user_id: &str) -> xml::Owner {
+    let name = s.store.user(user_id).ok().flatten().map(|u| u.name).unwrap_or_else(|| user_id.to_string());
+    xml::Owner { id: user_id.to_string(), display_name: name }
+}
+
+/// `x-amz-acl`: `private` or `public-read`; other canned ACLs are not implemented.
+fn canned_acl(ctx: &Ctx) -> S3Result<Option<bool>> {
+    match ctx.header("x-amz-acl") {
+        None => Ok(None),
+        Some("private") => Ok(Some(false)),
+        Some("public-read") => Ok(Some(true)),
+        Some(other) => Err(S3Error::msg(S3ErrorCode::NotImplemented, format!("The canned ACL '{other}' is not supported"))),
+    }
+}
+
+pub async fn list_buckets(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    let user = ctx.identity.user().ok_or_else(|| S3Error::new(S3ErrorCode::AccessDenied))?;
+    let buckets: Vec<xml::BucketEntry> = s
+        .store
+        .scan::<BucketRecord>(Cf::Buckets, b"")?
+        .into_iter()
+        .map(|(_, b)| b)
+        .filter(|b| user.admin || b.owner == user.id || b.grants.contains_key(&user.id))
+        .map(|b| xml::BucketEntry { name: b.name, creation_date: format_iso8601(time_of(b.created_ms)) })
+        .collect();
+    Ok(xml_response(
+        "ListAllMyBucketsResult",
+        &xml::ListAllMyBucketsResult {
+            xmlns: S3_NAMESPACE,
+            owner: owner_of(s, &user.id),
+            buckets: xml::BucketList { bucket: buckets },
+        },
+    ))
+}
+
+pub async fn create_bucket(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
+    validate_bucket_name(&ctx.bucket)?;
+    let raw = read_small_body(body, &ctx.payload, 64 * 1024).await?;
+    if !raw.iter().all(u8::is_ascii_whitespace) {
+        let cfg: xml::CreateBucketConfiguration = xml::from_xml(&raw)?;
+        if let Some(loc) = cfg.location_constraint.filter(|l| !l.is_empty()) {
+            if loc != s.config.region {
+                return Err(S3Error::msg(
+                    S3ErrorCode::InvalidLocationConstraint,
+                    format!("This zone serves region {}, not {loc}", s.config.region),
+                ));
+            }
+        }
+    }
+    if ctx.headers.contains_key("x-amz-bucket-object-lock-enabled") && ctx.header("x-amz-bucket-object-lock-enabled") == Some("true") {
+        return Err(S3Error::msg(S3ErrorCode::NotImplemented, "Object lock is not supported"));
+    }
+    let public_read = canned_acl(ctx)?.unwrap_or(false);
+    let record = BucketRecord {
+        name: ctx.bucket.clone(),
+        owner: ctx.user_id(),
+        created_ms: now_ms(),
+        public_read,
+        cors_xml: None,
+        policy_json: None,
+        grants: Default::default(),
+    };
+    s.store
+        .commit(move |view| {
+            if let Some(existing) = view.get(Cf::Buckets, record.name.as_bytes())? {
+                let existing: BucketRecord = decode(&existing)?;
+                let code = if existing.owner == record.owner {
+                    S3ErrorCode::BucketAlreadyOwnedByYou
+                } else {
+                    S3ErrorCode::BucketAlreadyExists
+                };
+                return Err(S3Error::new(code).with("BucketName", record.name.clone()));
+            }
+            let mut plan = Plan::default();
+            plan.put(Cf::Buckets, record.name.as_bytes().to_vec(), encode(&record));
+            plan.op = Some(Op::PutBucket { record });
+            Ok((plan, ()))
+        })
+        .await?;
+    let mut r = empty(StatusCode::OK);
+    set_header(&mut r, "location", &format!("/{}", ctx.bucket));
+    Ok(r)
+}
+
+pub fn head_bucket(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    let mut r = empty(StatusCode::OK);
+    set_header(&mut r, "x-amz-bucket-region", &s.config.region);
+    Ok(r)
+}
+
+pub async fn delete_bucket(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    let bucket = ctx.bucket.clone();
+    s.store
+        .commit(move |view| {
+            if view.get(Cf::Buckets, bucket.as_bytes())?.is_none() {
+                return Err(super::no_such_bucket(&bucket));
+            }
+            let prefix = keys::bucket_prefix(&bucket);
+            if view.any_with_prefix(Cf::Objects, &prefix)? {
+                return Err(S3Error::new(S3ErrorCode::BucketNotEmpty).with("BucketName", bucket.clone()));
+            }
+            let mut plan = Plan::default();
+            // Uploads still in progress go with the bucket, as their parts would be unreachable.
+            for (key, raw) in view.scan_prefix(Cf::Uploads, &prefix)? {
+                let upload: crate::store::records::UploadRecord = decode(&raw)?;
+                for (pkey, praw) in view.scan_prefix(Cf::Parts, &keys::part_prefix(&upload.upload_id))? {
+                    let part: crate::store::records::PartRecord = decode(&praw)?;
+                    plan.release.push(part.segment);
+                    plan.delete(Cf::Parts, pkey);
+                }
+                plan.delete(Cf::Uploads, key);
+            }
+            plan.delete(Cf::Buckets, bucket.as_bytes().to_vec());
+            plan.op = Some(Op::DeleteBucket { name: bucket });
+            Ok((plan, ()))
+        })
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub fn get_location(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    // S3 reports us-east-1 as an empty constraint.
+    let region = if s.config.region == "us-east-1" { String::new() } else { s.config.region.clone() };
+    Ok(xml_response("LocationConstraint", &xml::LocationConstraint { xmlns: S3_NAMESPACE, region }))
+}
+
+pub fn get_versioning(ctx: &Ctx) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    Ok(xml_response("VersioningConfiguration", &xml::VersioningStatus { xmlns: S3_NAMESPACE }))
+}
+
+pub async fn put_versioning(ctx: &Ctx, body: Body) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    let raw = read_small_body(body, &ctx.payload, 64 * 1024).await?;
+    let cfg: xml::VersioningConfiguration = xml::from_xml(&raw)?;
+    Err(S3Error::msg(
+        S3ErrorCode::NotImplemented,
+        format!(
+            "Bucket versioning is not supported yet; the bucket stays unversioned (requested status: {})",
+            cfg.status.unwrap_or_default()
+        ),
+    ))
+}
+
+pub fn get_acl(ctx: &Ctx) -> S3Result<Response> {
+    let b = ctx.require_bucket()?;
+    Ok(acl_response(&b.owner, b.public_read))
+}
+
+/// The ACL document S3 would show for an owner and an optional public-read grant.
+pub fn acl_response(owner: &str, public_read: bool) -> Response {
+    let mut grant = vec![xml::Grant {
+        grantee: xml::Grantee {
+            xmlns_xsi: XSI,
+            kind: "CanonicalUser",
+            id: Some(owner.to_string()),
+            display_name: Some(owner.to_string()),
+            uri: None,
+        },
+        permission: "FULL_CONTROL",
+    }];
+    if public_read {
+        grant.push(xml::Grant {
+            grantee: xml::Grantee { xmlns_xsi: XSI, kind: "Group", id: None, display_name: None, uri: Some(ALL_USERS.into()) },
+            permission: "READ",
+        });
+    }
+    xml_response(
+        "AccessControlPolicy",
+        &xml::AccessControlPolicy {
+            xmlns: S3_NAMESPACE,
+            owner: xml::Owner { id: owner.to_string(), display_name: owner.to_string() },
+            access_control_list: xml::AccessControlList { grant },
+        },
+    )
+}
+
+pub async fn put_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    let Some(public) = canned_acl(ctx)? else {
+        return Err(S3Error::msg(S3ErrorCode::NotImplemented, "Only canned ACLs (x-amz-acl: private | public-read) are supported"));
+    };
+    update_bucket(s, &ctx.bucket, move |b| {
+        b.public_read = public;
+        Ok(())
+    })
+    .await?;
+    Ok(empty(StatusCode::OK))
+}
+
+pub fn get_policy(ctx: &Ctx) -> S3Result<Response> {
+    let b = ctx.require_bucket()?;
+    let policy = b.policy_json.clone().ok_or_else(|| S3Error::new(S3ErrorCode::NoSuchBucketPolicy).with("BucketName", b.name.clone()))?;
+    let mut r = Response::new(Body::from(policy));
+    set_header(&mut r, "content-type", "application/json");
+    Ok(r)
+}
+
+pub async fn put_policy(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    let raw = read_small_body(body, &ctx.payload, 20 * 1024).await?;
+    let json = String::from_utf8(raw.to_vec()).map_err(|_| S3Error::msg(S3ErrorCode::MalformedPolicy, "Policies must be UTF-8 JSON"))?;
+    check_policy(&ctx.bucket, &json)?;
+    update_bucket(s, &ctx.bucket, move |b| {
+        b.policy_json = Some(json);
+        Ok(())
+    })
+    .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn delete_policy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    update_bucket(s, &ctx.bucket, |b| {
+        b.policy_json = None;
+        Ok(())
+    })
+    .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// Changes a bucket's settings: read the current record, apply `change`, commit the new
+/// record with its journal entry.
+pub async fn update_bucket<F>(s: &S3State, bucket: &str, change: F) -> S3Result<BucketRecord>
+where
+    F: FnOnce(&mut BucketRecord) -> S3Result<()> + Send + 'static,
+{
+    let bucket = bucket.to_string();
+    let (record, _) = s
+        .store
+        .commit(move |view| {
+            let raw = view.get(Cf::Buckets, bucket.as_bytes())?.ok_or_else(|| super::no_such_bucket(&bucket))?;
+            let mut record: BucketRecord = decode(&raw)?;
+            change(&mut record)?;
+            let mut plan = Plan::default();
+            plan.put(Cf::Buckets, bucket.as_bytes().to_vec(), encode(&record));
+            plan.op = Some(Op::PutBucket { record: record.clone() });
+            Ok((plan, record))
+        })
+        .await?;
+    Ok(record)
+}
+
+/// Replaces an object's record (tags, metadata) keeping its data, with a journal entry.
+pub async fn update_object<F>(s: &S3State, bucket: &str, key: &str, change: F) -> S3Result<ObjectRecord>
+where
+    F: FnOnce(&mut ObjectRecord) -> S3Result<()> + Send + 'static,
+{
+    let (bucket, key) = (bucket.to_string(), key.to_string());
+    let (record, _) = s
+        .store
+        .commit(move |view| {
+            let okey = keys::object_key(&bucket, &key);
+            let raw = view.get(Cf::Objects, &okey)?.ok_or_else(|| super::no_such_key(&key))?;
+            let mut record: ObjectRecord = decode(&raw)?;
+            change(&mut record)?;
+            let mut plan = Plan::default();
+            plan.put(Cf::Objects, okey, encode(&record));
+            plan.op = Some(Op::PutObject { bucket, key, record: record.clone() });
+            Ok((plan, record))
+        })
+        .await?;
+    Ok(record)
+}

@@ -1,0 +1,195 @@
+//! CopyObject and UploadPartCopy.
+
+use super::auth::Identity;
+use super::body::{copy_data, IngestedData};
+use super::bucket::update_object;
+use super::endpoint::Endpoint;
+use super::get::preconditions;
+use super::meta::{now_ms, quoted, system_headers, tagging_header, time_of, user_meta, write_checksum_headers};
+use super::multipart::commit_part;
+use super::put::{commit_object, NewObject, WriteConditions};
+use super::response::{set_header, xml_response};
+use super::{Ctx, S3State};
+use crate::store::blob::new_id;
+use crate::store::records::PartRecord;
+use axum::response::Response;
+use bascule_api::checksum::ChecksumAlgorithm;
+use bascule_api::encoding::percent_decode;
+use bascule_api::headers::{format_iso8601, resolve_range, Precondition};
+use bascule_api::names::validate_object_key;
+use bascule_api::xml::{self, ChecksumFields, S3_NAMESPACE};
+use bascule_api::{S3Error, S3ErrorCode, S3Result};
+use bascule_replication::records::{Location, ObjectRecord, Segment};
+
+/// The largest object CopyObject copies in one request (S3's limit).
+const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Parses `x-amz-copy-source` (`[/]bucket/key[?versionId=null]`, URL-encoded).
+fn copy_source(ctx: &Ctx) -> S3Result<(String, String)> {
+    let invalid = || S3Error::msg(S3ErrorCode::InvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey").with("ArgumentName", "x-amz-copy-source");
+    let raw = ctx.header("x-amz-copy-source").ok_or_else(invalid)?;
+    let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
+    if let Some(v) = query.strip_prefix("versionId=") {
+        if v != "null" {
+            return Err(S3Error::new(S3ErrorCode::NoSuchKey).with("VersionId", v.to_string()));
+        }
+    }
+    let decoded = percent_decode(path).ok_or_else(invalid)?;
+    let (bucket, key) = decoded.trim_start_matches('/').split_once('/').ok_or_else(invalid)?;
+    if bucket.is_empty() || key.is_empty() {
+        return Err(invalid());
+    }
+    Ok((bucket.to_string(), key.to_string()))
+}
+
+/// Loads the source object, checking the caller may read it and `x-amz-copy-source-if-*`.
+fn load_source(s: &S3State, ctx: &Ctx) -> S3Result<(String, String, ObjectRecord)> {
+    let (bucket, key) = copy_source(ctx)?;
+    let src_bucket = s.store.bucket(&bucket)?.ok_or_else(|| super::no_such_bucket(&bucket))?;
+    if let Identity::User { .. } = ctx.identity {
+        super::access::authorize(Endpoint::GetObject, &ctx.identity, Some(&src_bucket))?;
+    }
+    let rec = s.store.object(&bucket, &key)?.ok_or_else(|| super::no_such_key(&key))?;
+    match preconditions(&ctx.headers, "x-amz-copy-source-").evaluate(&rec.etag, time_of(rec.last_modified_ms)) {
+        Precondition::Proceed => Ok((bucket, key, rec)),
+        _ => Err(S3Error::new(S3ErrorCode::PreconditionFailed).with("Condition", "x-amz-copy-source-If-*")),
+    }
+}
+
+fn directive(ctx: &Ctx, header: &str) -> S3Result<bool> {
+    match ctx.header(header) {
+        None | Some("COPY") => Ok(false),
+        Some("REPLACE") => Ok(true),
+        Some(other) => Err(S3Error::msg(S3ErrorCode::InvalidArgument, format!("Unknown {header} value: {other}")).with("ArgumentName", header.to_string())),
+    }
+}
+
+/// The checksum a copy computes: the one the client asks for, else the source's algorithm.
+fn copy_algorithm(ctx: &Ctx, src: &ObjectRecord) -> ChecksumAlgorithm {
+    ctx.header("x-amz-checksum-algorithm")
+        .and_then(ChecksumAlgorithm::from_name)
+        .or_else(|| src.checksum.as_ref().filter(|c| c.kind == "FULL_OBJECT").and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm)))
+        .unwrap_or(ChecksumAlgorithm::Crc64Nvme)
+}
+
+fn copy_result(rec: &ObjectRecord) -> Response {
+    let (alg, value, kind) = match &rec.checksum {
+        Some(c) => (ChecksumAlgorithm::from_name(&c.algorithm), Some(c.value.as_str()), Some(c.kind.as_str())),
+        None => (None, None, None),
+    };
+    xml_response(
+        "CopyObjectResult",
+        &xml::CopyResult {
+            xmlns: S3_NAMESPACE,
+            last_modified: format_iso8601(time_of(rec.last_modified_ms)),
+            etag: quoted(&rec.etag),
+            checksum: ChecksumFields::from_pair(alg, value, kind),
+        },
+    )
+}
+
+pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    validate_object_key(&ctx.key)?;
+    ctx.require_bucket()?;
+    let (src_bucket, src_key, src) = load_source(s, ctx)?;
+    let replace_meta = directive(ctx, "x-amz-metadata-directive")?;
+    let replace_tags = directive(ctx, "x-amz-tagging-directive")?;
+    let (headers, meta) = if replace_meta {
+        (system_headers(&ctx.headers), user_meta(&ctx.headers)?)
+    } else {
+        (src.headers.clone(), src.user_meta.clone())
+    };
+    let tags = if replace_tags { tagging_header(&ctx.headers)? } else { src.tags.clone() };
+
+    if src_bucket == ctx.bucket && src_key == ctx.key {
+        if !replace_meta && !replace_tags {
+            return Err(S3Error::msg(
+                S3ErrorCode::InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+            ));
+        }
+        // Same data: only the record changes, and the blobs stay where they are.
+        let etag = src.etag.clone();
+        let rec = update_object(s, &ctx.bucket, &ctx.key, move |r| {
+            if r.etag != etag {
+                return Err(S3Error::new(S3ErrorCode::PreconditionFailed).with("Condition", "x-amz-copy-source"));
+            }
+            r.headers = headers;
+            r.user_meta = meta;
+            r.tags = tags;
+            r.last_modified_ms = now_ms();
+            Ok(())
+        })
+        .await?;
+        return Ok(copy_result(&rec));
+    }
+
+    if src.size > MAX_COPY_SIZE {
+        return Err(S3Error::msg(S3ErrorCode::InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"));
+    }
+    let cond = WriteConditions::from_headers(&ctx.headers)?;
+    let alg = copy_algorithm(ctx, &src);
+    let copied = copy_data(&s.store, src.segments.clone(), 0, src.size, alg, s.config.inline_threshold).await?;
+    let new = NewObject::from_ingested(&ctx.bucket, &ctx.key, ctx.user_id(), &copied, headers, meta, tags);
+    let rec = commit_object(s, new, cond).await?;
+    let mut r = copy_result(&rec);
+    write_checksum_headers(&mut r, &rec);
+    Ok(r)
+}
+
+pub async fn upload_part_copy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    let number = ctx
+        .q("partNumber")
+        .and_then(|p| p.parse::<u32>().ok())
+        .filter(|n| (1..=super::multipart::MAX_PARTS).contains(n))
+        .ok_or_else(|| S3Error::msg(S3ErrorCode::InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))?;
+    let upload = ctx.q("uploadId").unwrap_or_default().to_string();
+    let (_, _, src) = load_source(s, ctx)?;
+    let (start, len) = match ctx.header("x-amz-copy-source-range") {
+        None => (0, src.size),
+        Some(h) => {
+            let bad = || S3Error::msg(S3ErrorCode::InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy").with("ArgumentName", "x-amz-copy-source-range");
+            let (a, b) = h.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(bad)?;
+            let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+            if b < a {
+                return Err(bad());
+            }
+            let r = resolve_range(&format!("bytes={a}-{b}"), src.size)?.ok_or_else(bad)?;
+            if r.end != b {
+                return Err(S3Error::new(S3ErrorCode::InvalidRange).with("RangeRequested", h.to_string()));
+            }
+            (r.start, r.len())
+        }
+    };
+    if len > super::body::MAX_PUT_SIZE {
+        return Err(S3Error::new(S3ErrorCode::EntityTooLarge));
+    }
+    let alg = ctx.header("x-amz-checksum-algorithm").and_then(ChecksumAlgorithm::from_name).unwrap_or(ChecksumAlgorithm::Crc64Nvme);
+    let copied = copy_data(&s.store, src.segments.clone(), start, len, alg, s.config.inline_threshold).await?;
+    let (segment, inline) = match &copied.data {
+        IngestedData::Blob(seg) => (seg.clone(), None),
+        IngestedData::Inline(b) => (Segment { id: new_id(), size: len, loc: Location::Inline }, Some(b.clone())),
+        IngestedData::Empty => (Segment { id: new_id(), size: 0, loc: Location::Inline }, Some(bytes::Bytes::new())),
+    };
+    let last_modified_ms = now_ms();
+    let part = PartRecord {
+        etag: copied.md5_hex.clone(),
+        size: len,
+        last_modified_ms,
+        segment,
+        checksum: Some(format!("{}:{}", alg.name(), copied.checksum.1)),
+    };
+    commit_part(s, ctx, upload, number, part, inline).await?;
+    let mut r = xml_response(
+        "CopyPartResult",
+        &xml::CopyResult {
+            xmlns: S3_NAMESPACE,
+            last_modified: format_iso8601(time_of(last_modified_ms)),
+            etag: quoted(&copied.md5_hex),
+            checksum: ChecksumFields::default(),
+        },
+    );
+    set_header(&mut r, alg.header_name(), &copied.checksum.1);
+    Ok(r)
+}

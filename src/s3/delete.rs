@@ -1,0 +1,90 @@
+//! DeleteObject and DeleteObjects (multi-delete, quiet mode, per-key errors).
+
+use super::response::{empty, xml_response};
+use super::{read_small_body, Ctx, S3State};
+use crate::store::commit::Plan;
+use crate::store::{decode, keys, Cf};
+use axum::body::Body;
+use axum::response::Response;
+use bascule_api::xml::{self, DeleteErrorEntry, DeleteResult, DeletedEntry, S3_NAMESPACE};
+use bascule_api::{S3Error, S3ErrorCode, S3Result};
+use bascule_replication::records::ObjectRecord;
+use bascule_replication::Op;
+use http::StatusCode;
+
+/// S3 accepts at most 1000 keys per DeleteObjects request.
+const MAX_DELETE_KEYS: usize = 1000;
+
+pub async fn delete_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    let (bucket, key) = (ctx.bucket.clone(), ctx.key.clone());
+    s.store
+        .commit(move |view| {
+            if view.get(Cf::Buckets, bucket.as_bytes())?.is_none() {
+                return Err(super::no_such_bucket(&bucket));
+            }
+            let okey = keys::object_key(&bucket, &key);
+            let mut plan = Plan::default();
+            // Deleting a missing key succeeds, as in S3, but changes nothing: no journal entry.
+            if let Some(raw) = view.get(Cf::Objects, &okey)? {
+                let old: ObjectRecord = decode(&raw)?;
+                plan.release.extend(old.segments);
+                plan.delete(Cf::Objects, okey);
+                plan.op = Some(Op::DeleteObject { bucket, key });
+            }
+            Ok((plan, ()))
+        })
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    let raw = read_small_body(body, &ctx.payload, 2 * 1024 * 1024).await?;
+    if let Some(md5) = ctx.header("content-md5") {
+        let expected = bascule_api::checksum::content_md5_to_hex(md5).ok_or_else(|| S3Error::new(S3ErrorCode::InvalidDigest))?;
+        if expected != hex::encode(<md5::Md5 as md5::Digest>::digest(&raw)) {
+            return Err(S3Error::new(S3ErrorCode::BadDigest));
+        }
+    }
+    let doc: xml::Delete = xml::from_xml(&raw)?;
+    if doc.object.is_empty() || doc.object.len() > MAX_DELETE_KEYS {
+        return Err(S3Error::new(S3ErrorCode::MalformedXML));
+    }
+    let quiet = doc.quiet;
+    let bucket = ctx.bucket.clone();
+    let requested: Vec<(String, Option<String>)> = doc.object.into_iter().map(|o| (o.key, o.version_id)).collect();
+    let (result, _) = s
+        .store
+        .commit(move |view| {
+            if view.get(Cf::Buckets, bucket.as_bytes())?.is_none() {
+                return Err(super::no_such_bucket(&bucket));
+            }
+            let mut plan = Plan::default();
+            let mut deleted = Vec::new();
+            let mut errors = Vec::new();
+            let mut removed_keys = Vec::new();
+            for (key, version) in requested {
+                if version.as_deref().is_some_and(|v| v != "null") {
+                    errors.push(DeleteErrorEntry { key, code: "NoSuchVersion".into(), message: "The specified version does not exist.".into() });
+                    continue;
+                }
+                let okey = keys::object_key(&bucket, &key);
+                if let Some(raw) = view.get(Cf::Objects, &okey)? {
+                    let old: ObjectRecord = decode(&raw)?;
+                    plan.release.extend(old.segments);
+                    plan.delete(Cf::Objects, okey);
+                    removed_keys.push(key.clone());
+                }
+                deleted.push(DeletedEntry { key });
+            }
+            if !removed_keys.is_empty() {
+                plan.op = Some(Op::DeleteObjects { bucket, keys: removed_keys });
+            }
+            Ok((plan, (deleted, errors)))
+        })
+        .await?;
+    let (deleted, error) = result;
+    let deleted = if quiet { Vec::new() } else { deleted };
+    Ok(xml_response("DeleteResult", &DeleteResult { xmlns: S3_NAMESPACE, deleted, error }))
+}

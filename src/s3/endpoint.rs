@@ -1,0 +1,219 @@
+//! Maps an S3 request (method, bucket/key presence, sub-resource query, a few headers) to
+//! the typed operation it asks for. Everything S3 defines that Bascule does not implement
+//! maps to `NotImplemented` with its name, so nothing is silently treated as something else.
+
+use http::Method;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    ListBuckets,
+    CreateBucket,
+    HeadBucket,
+    DeleteBucket,
+    GetBucketLocation,
+    GetBucketCors,
+    PutBucketCors,
+    DeleteBucketCors,
+    GetBucketPolicy,
+    PutBucketPolicy,
+    DeleteBucketPolicy,
+    GetBucketVersioning,
+    PutBucketVersioning,
+    GetBucketAcl,
+    PutBucketAcl,
+    ListObjects,
+    ListObjectsV2,
+    ListObjectVersions,
+    ListMultipartUploads,
+    DeleteObjects,
+    PostObject,
+    GetObject,
+    HeadObject,
+    PutObject,
+    CopyObject,
+    DeleteObject,
+    GetObjectTagging,
+    PutObjectTagging,
+    DeleteObjectTagging,
+    GetObjectAcl,
+    CreateMultipartUpload,
+    UploadPart,
+    UploadPartCopy,
+    CompleteMultipartUpload,
+    AbortMultipartUpload,
+    ListParts,
+    Preflight,
+    NotImplemented(&'static str),
+}
+
+/// Bucket sub-resources S3 defines and Bascule does not implement.
+const UNSUPPORTED_BUCKET: &[&str] = &[
+    "accelerate",
+    "analytics",
+    "encryption",
+    "intelligent-tiering",
+    "inventory",
+    "lifecycle",
+    "logging",
+    "metrics",
+    "notification",
+    "object-lock",
+    "ownershipControls",
+    "policyStatus",
+    "publicAccessBlock",
+    "replication",
+    "requestPayment",
+    "tagging",
+    "website",
+    "metadataTable",
+];
+
+/// Object sub-resources S3 defines and Bascule does not implement.
+const UNSUPPORTED_OBJECT: &[&str] = &["attributes", "legal-hold", "restore", "retention", "select", "torrent", "renameObject"];
+
+/// How an endpoint touches data, for access control and the read-only secondary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Needs an authenticated caller, no bucket permission (ListBuckets, CreateBucket).
+    Service,
+    Read,
+    Write,
+    /// Bucket settings and deletion: owner or admin only.
+    Owner,
+    /// Decided by the handler itself (browser POST carries its own auth; CORS preflight).
+    Custom,
+}
+
+impl Endpoint {
+    pub fn resolve(
+        method: &Method,
+        bucket: Option<&str>,
+        key: Option<&str>,
+        has: impl Fn(&str) -> bool,
+        copy_source: bool,
+        form_post: bool,
+    ) -> Endpoint {
+        use Endpoint::*;
+        if method == Method::OPTIONS {
+            return Preflight;
+        }
+        let Some(_) = bucket else {
+            return match *method {
+                Method::GET => ListBuckets,
+                _ => NotImplemented("service operation"),
+            };
+        };
+        match key {
+            None => {
+                if let Some(name) = UNSUPPORTED_BUCKET.iter().find(|n| has(n)) {
+                    return NotImplemented(name);
+                }
+                match *method {
+                    Method::GET if has("location") => GetBucketLocation,
+                    Method::GET if has("cors") => GetBucketCors,
+                    Method::GET if has("policy") => GetBucketPolicy,
+                    Method::GET if has("versioning") => GetBucketVersioning,
+                    Method::GET if has("acl") => GetBucketAcl,
+                    Method::GET if has("versions") => ListObjectVersions,
+                    Method::GET if has("uploads") => ListMultipartUploads,
+                    Method::GET if has("list-type") => ListObjectsV2,
+                    Method::GET => ListObjects,
+                    Method::HEAD => HeadBucket,
+                    Method::PUT if has("cors") => PutBucketCors,
+                    Method::PUT if has("policy") => PutBucketPolicy,
+                    Method::PUT if has("versioning") => PutBucketVersioning,
+                    Method::PUT if has("acl") => PutBucketAcl,
+                    Method::PUT => CreateBucket,
+                    Method::DELETE if has("cors") => DeleteBucketCors,
+                    Method::DELETE if has("policy") => DeleteBucketPolicy,
+                    Method::DELETE => DeleteBucket,
+                    Method::POST if has("delete") => DeleteObjects,
+                    Method::POST if form_post => PostObject,
+                    _ => NotImplemented("bucket operation"),
+                }
+            }
+            Some(_) => {
+                if let Some(name) = UNSUPPORTED_OBJECT.iter().find(|n| has(n)) {
+                    return NotImplemented(name);
+                }
+                match *method {
+                    Method::GET if has("tagging") => GetObjectTagging,
+                    Method::GET if has("acl") => GetObjectAcl,
+                    Method::GET if has("uploadId") => ListParts,
+                    Method::GET => GetObject,
+                    Method::HEAD => HeadObject,
+                    Method::PUT if has("tagging") => PutObjectTagging,
+                    Method::PUT if has("acl") => NotImplemented("PutObjectAcl"),
+                    Method::PUT if has("uploadId") && copy_source => UploadPartCopy,
+                    Method::PUT if has("uploadId") => UploadPart,
+                    Method::PUT if copy_source => CopyObject,
+                    Method::PUT => PutObject,
+                    Method::DELETE if has("tagging") => DeleteObjectTagging,
+                    Method::DELETE if has("uploadId") => AbortMultipartUpload,
+                    Method::DELETE => DeleteObject,
+                    Method::POST if has("uploads") => CreateMultipartUpload,
+                    Method::POST if has("uploadId") => CompleteMultipartUpload,
+                    _ => NotImplemented("object operation"),
+                }
+            }
+        }
+    }
+
+    pub fn access(self) -> Access {
+        use Endpoint::*;
+        match self {
+            ListBuckets | CreateBucket => Access::Service,
+            HeadBucket | GetBucketLocation | GetBucketVersioning | GetBucketAcl | ListObjects | ListObjectsV2
+            | ListObjectVersions | ListMultipartUploads | GetObject | HeadObject | GetObjectTagging | GetObjectAcl
+            | ListParts => Access::Read,
+            PutObject | CopyObject | DeleteObject | DeleteObjects | PutObjectTagging | DeleteObjectTagging
+            | CreateMultipartUpload | UploadPart | UploadPartCopy | CompleteMultipartUpload | AbortMultipartUpload => {
+                Access::Write
+            }
+            DeleteBucket | GetBucketCors | PutBucketCors | DeleteBucketCors | GetBucketPolicy | PutBucketPolicy
+            | DeleteBucketPolicy | PutBucketVersioning | PutBucketAcl => Access::Owner,
+            PostObject | Preflight | NotImplemented(_) => Access::Custom,
+        }
+    }
+
+    /// Does this operation change state? (A read-only zone refuses these.)
+    pub fn is_mutation(self) -> bool {
+        use Endpoint::*;
+        matches!(self.access(), Access::Write)
+            || matches!(
+                self,
+                CreateBucket
+                    | DeleteBucket
+                    | PutBucketCors
+                    | DeleteBucketCors
+                    | PutBucketPolicy
+                    | DeleteBucketPolicy
+                    | PutBucketVersioning
+                    | PutBucketAcl
+                    | PostObject
+            )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(m: Method, b: Option<&str>, k: Option<&str>, q: &[&str]) -> Endpoint {
+        Endpoint::resolve(&m, b, k, |n| q.contains(&n), false, false)
+    }
+
+    #[test]
+    fn resolves_operations() {
+        assert_eq!(ep(Method::GET, None, None, &[]), Endpoint::ListBuckets);
+        assert_eq!(ep(Method::GET, Some("b"), None, &["list-type"]), Endpoint::ListObjectsV2);
+        assert_eq!(ep(Method::GET, Some("b"), None, &[]), Endpoint::ListObjects);
+        assert_eq!(ep(Method::POST, Some("b"), None, &["delete"]), Endpoint::DeleteObjects);
+        assert_eq!(ep(Method::PUT, Some("b"), Some("k"), &["uploadId", "partNumber"]), Endpoint::UploadPart);
+        assert_eq!(ep(Method::POST, Some("b"), Some("k"), &["uploads"]), Endpoint::CreateMultipartUpload);
+        assert_eq!(ep(Method::GET, Some("b"), None, &["lifecycle"]), Endpoint::NotImplemented("lifecycle"));
+        assert_eq!(ep(Method::POST, Some("b"), Some("k"), &["restore"]), Endpoint::NotImplemented("restore"));
+        assert!(Endpoint::PutBucketCors.is_mutation());
+        assert!(!Endpoint::GetObject.is_mutation());
+    }
+}

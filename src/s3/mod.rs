@@ -1,0 +1,285 @@
+//! The S3 API: request parsing and dispatch to one module per operation family.
+
+pub mod access;
+pub mod auth;
+pub mod body;
+pub mod bucket;
+pub mod copy;
+pub mod cors;
+pub mod delete;
+pub mod endpoint;
+pub mod get;
+pub mod list;
+pub mod meta;
+pub mod multipart;
+pub mod post;
+pub mod put;
+pub mod response;
+pub mod tagging;
+
+use crate::config::Config;
+use crate::store::Store;
+use auth::{AuthInput, Identity, PayloadCheck};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use axum::Router;
+use bascule_api::encoding::{parse_query, percent_decode};
+use bascule_api::xml::CorsConfiguration;
+use bascule_api::{S3Error, S3ErrorCode, S3Result};
+use bascule_replication::records::BucketRecord;
+use endpoint::Endpoint;
+use http::{HeaderMap, HeaderValue, Method};
+use rand::RngCore;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct S3State {
+    pub store: Arc<Store>,
+    pub config: Arc<Config>,
+}
+
+/// Everything a handler needs to know about the request, once authenticated.
+pub struct Ctx {
+    pub request_id: String,
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub query: Vec<(String, String)>,
+    pub bucket: String,
+    pub key: String,
+    pub identity: Identity,
+    pub payload: PayloadCheck,
+    pub bucket_record: Option<BucketRecord>,
+}
+
+impl Ctx {
+    pub fn q(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The bucket record, or `NoSuchBucket`.
+    pub fn require_bucket(&self) -> S3Result<&BucketRecord> {
+        self.bucket_record.as_ref().ok_or_else(|| no_such_bucket(&self.bucket))
+    }
+
+    /// The caller's user id (anonymous callers only reach read handlers).
+    pub fn user_id(&self) -> String {
+        self.identity.user().map(|u| u.id.clone()).unwrap_or_default()
+    }
+}
+
+pub fn no_such_bucket(bucket: &str) -> S3Error {
+    S3Error::new(S3ErrorCode::NoSuchBucket).with("BucketName", bucket.to_string())
+}
+
+pub fn no_such_key(key: &str) -> S3Error {
+    S3Error::new(S3ErrorCode::NoSuchKey).with("Key", key.to_string())
+}
+
+pub fn router(state: S3State) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+fn new_request_id() -> String {
+    let mut raw = [0u8; 8];
+    rand::thread_rng().fill_bytes(&mut raw);
+    hex::encode_upper(raw)
+}
+
+async fn handle(State(s): State<S3State>, req: Request) -> Response {
+    let request_id = new_request_id();
+    let head = req.method() == Method::HEAD;
+    let resource = req.uri().path().to_string();
+    let origin = req.headers().get(http::header::ORIGIN).and_then(|v| v.to_str().ok()).map(String::from);
+    let method = req.method().clone();
+    let mut cors = None;
+    let result = dispatch(&s, req, &request_id, &mut cors).await;
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if e.code == S3ErrorCode::InternalError {
+                tracing::warn!(request_id, resource, "internal error");
+            }
+            response::error_response(&e, &resource, &request_id, head)
+        }
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("x-amz-request-id", v.clone());
+        h.insert("x-amz-id-2", v);
+    }
+    h.insert(http::header::SERVER, HeaderValue::from_static("Bascule"));
+    if let (Some(origin), Some(cfg)) = (origin, cors) {
+        cors::apply_response_headers(&mut resp, &cfg, &origin, &method);
+    }
+    resp
+}
+
+/// Splits the request target into bucket and key, path-style or virtual-host-style.
+fn split_target(host: Option<&str>, domain: Option<&str>, path: &str) -> (Option<String>, Option<String>) {
+    let host = host.map(|h| h.rsplit_once(':').map(|(h, _)| h).unwrap_or(h).to_ascii_lowercase());
+    if let (Some(host), Some(domain)) = (host.as_deref(), domain) {
+        if let Some(bucket) = host.strip_suffix(domain).and_then(|b| b.strip_suffix('.')) {
+            let key = path.strip_prefix('/').unwrap_or(path);
+            return (Some(bucket.to_string()), (!key.is_empty()).then(|| key.to_string()));
+        }
+    }
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    if rest.is_empty() {
+        return (None, None);
+    }
+    match rest.split_once('/') {
+        Some((b, k)) => (Some(b.to_string()), (!k.is_empty()).then(|| k.to_string())),
+        None => (Some(rest.to_string()), None),
+    }
+}
+
+async fn dispatch(
+    s: &S3State,
+    req: Request,
+    request_id: &str,
+    cors_out: &mut Option<CorsConfiguration>,
+) -> S3Result<Response> {
+    let (parts, body) = req.into_parts();
+    let bad_uri = || S3Error::msg(S3ErrorCode::InvalidArgument, "Invalid URI encoding");
+    let query = parse_query(parts.uri.query().unwrap_or("")).ok_or_else(bad_uri)?;
+    let path = percent_decode(parts.uri.path()).ok_or_else(bad_uri)?;
+    let host = parts.headers.get(http::header::HOST).and_then(|v| v.to_str().ok());
+    let (bucket, key) = split_target(host, s.config.domain.as_deref(), &path);
+    let has = |n: &str| query.iter().any(|(k, _)| k == n);
+    let form_post = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let copy_source = parts.headers.contains_key("x-amz-copy-source");
+    let endpoint = Endpoint::resolve(&parts.method, bucket.as_deref(), key.as_deref(), has, copy_source, form_post);
+
+    let bucket_record = match &bucket {
+        Some(b) => s.store.bucket(b)?,
+        None => None,
+    };
+    let cors = bucket_record.as_ref().and_then(cors::config_of);
+    *cors_out = cors.clone();
+
+    match endpoint {
+        Endpoint::NotImplemented(what) => {
+            return Err(S3Error::msg(S3ErrorCode::NotImplemented, format!("{what} is not implemented by Bascule")))
+        }
+        Endpoint::Preflight => {
+            *cors_out = None;
+            return cors::preflight(cors.as_ref(), &parts.headers);
+        }
+        Endpoint::PostObject => {
+            let bucket = bucket.unwrap_or_default();
+            return post::post_object(s, &parts.headers, body, &bucket, bucket_record.as_ref()).await;
+        }
+        _ => {}
+    }
+
+    let auth_input = AuthInput { method: &parts.method, raw_path: parts.uri.path(), query: &query, headers: &parts.headers };
+    let now = time::OffsetDateTime::now_utc();
+    let (identity, payload) = auth::authenticate(&s.store, &auth_input, now)?;
+    access::authorize(endpoint, &identity, bucket_record.as_ref())?;
+
+    let ctx = Ctx {
+        request_id: request_id.to_string(),
+        method: parts.method,
+        headers: parts.headers,
+        query,
+        bucket: bucket.unwrap_or_default(),
+        key: key.unwrap_or_default(),
+        identity,
+        payload,
+        bucket_record,
+    };
+    route(s, ctx, endpoint, body).await
+}
+
+async fn route(s: &S3State, ctx: Ctx, endpoint: Endpoint, body: Body) -> S3Result<Response> {
+    use Endpoint::*;
+    match endpoint {
+        ListBuckets => bucket::list_buckets(s, &ctx).await,
+        CreateBucket => bucket::create_bucket(s, &ctx, body).await,
+        HeadBucket => bucket::head_bucket(s, &ctx),
+        DeleteBucket => bucket::delete_bucket(s, &ctx).await,
+        GetBucketLocation => bucket::get_location(s, &ctx),
+        GetBucketVersioning => bucket::get_versioning(&ctx),
+        PutBucketVersioning => bucket::put_versioning(&ctx, body).await,
+        GetBucketAcl => bucket::get_acl(&ctx),
+        PutBucketAcl => bucket::put_acl(s, &ctx).await,
+        GetBucketPolicy => bucket::get_policy(&ctx),
+        PutBucketPolicy => bucket::put_policy(s, &ctx, body).await,
+        DeleteBucketPolicy => bucket::delete_policy(s, &ctx).await,
+        GetBucketCors => cors::get_cors(&ctx),
+        PutBucketCors => cors::put_cors(s, &ctx, body).await,
+        DeleteBucketCors => cors::delete_cors(s, &ctx).await,
+        ListObjects => list::list_objects_v1(s, &ctx),
+        ListObjectsV2 => list::list_objects_v2(s, &ctx),
+        ListObjectVersions => list::list_object_versions(s, &ctx),
+        ListMultipartUploads => multipart::list_uploads(s, &ctx),
+        DeleteObjects => delete::delete_objects(s, &ctx, body).await,
+        GetObject => get::get_object(s, &ctx).await,
+        HeadObject => get::head_object(s, &ctx).await,
+        PutObject => put::put_object(s, &ctx, body).await,
+        CopyObject => copy::copy_object(s, &ctx).await,
+        DeleteObject => delete::delete_object(s, &ctx).await,
+        GetObjectTagging => tagging::get_tagging(s, &ctx),
+        PutObjectTagging => tagging::put_tagging(s, &ctx, body).await,
+        DeleteObjectTagging => tagging::delete_tagging(s, &ctx).await,
+        GetObjectAcl => get::get_object_acl(s, &ctx),
+        CreateMultipartUpload => multipart::create(s, &ctx).await,
+        UploadPart => multipart::upload_part(s, &ctx, body).await,
+        UploadPartCopy => copy::upload_part_copy(s, &ctx).await,
+        CompleteMultipartUpload => multipart::complete(s, &ctx, body).await,
+        AbortMultipartUpload => multipart::abort(s, &ctx).await,
+        ListParts => multipart::list_parts(s, &ctx),
+        PostObject | Preflight | NotImplemented(_) => Err(S3Error::new(S3ErrorCode::InternalError)),
+    }
+}
+
+/// Reads a small request body (XML documents) with a size cap.
+pub async fn read_small_body(body: Body, payload: &PayloadCheck, limit: usize) -> S3Result<bytes::Bytes> {
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        S3Error::msg(S3ErrorCode::MaxMessageLengthExceeded, format!("The request body exceeds {limit} bytes"))
+    })?;
+    let bytes = match payload {
+        PayloadCheck::Chunked { signing } => {
+            let mut d = bascule_api::chunked::ChunkedDecoder::new(signing.clone());
+            let mut out = bytes::BytesMut::new();
+            for piece in d.push(&bytes)? {
+                out.extend_from_slice(&piece);
+            }
+            d.finish()?;
+            out.freeze()
+        }
+        _ => bytes,
+    };
+    if let PayloadCheck::Sha256(expected) = payload {
+        let computed = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        if *expected != computed {
+            return Err(S3Error::new(S3ErrorCode::XAmzContentSHA256Mismatch));
+        }
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_target;
+
+    #[test]
+    fn targets() {
+        let t = |h: Option<&str>, d: Option<&str>, p: &str| split_target(h, d, p);
+        assert_eq!(t(None, None, "/"), (None, None));
+        assert_eq!(t(None, None, "/b"), (Some("b".into()), None));
+        assert_eq!(t(None, None, "/b/"), (Some("b".into()), None));
+        assert_eq!(t(None, None, "/b/k/x"), (Some("b".into()), Some("k/x".into())));
+        assert_eq!(t(Some("b.s3.local:9000"), Some("s3.local"), "/k"), (Some("b".into()), Some("k".into())));
+        assert_eq!(t(Some("s3.local:9000"), Some("s3.local"), "/b/k"), (Some("b".into()), Some("k".into())));
+    }
+}

@@ -1,0 +1,446 @@
+//! Multipart uploads: create, upload part, complete, abort, list parts, list uploads.
+//! Parts are blobs of their own; a completed object is the list of its parts' segments,
+//! so completion moves no data.
+
+use super::body::{ingest, BodySpec, ChecksumSpec, IngestedData, MAX_PUT_SIZE};
+use super::bucket::owner_of;
+use super::list::{walk, Item, Walk};
+use super::meta::{now_ms, quoted, system_headers, tagging_header, time_of, user_meta};
+use super::put::{plan_object_write, NewObject, WriteConditions};
+use super::response::{empty, set_header, xml_response};
+use super::{read_small_body, Ctx, S3State};
+use crate::store::blob::new_id;
+use crate::store::commit::{Plan, View};
+use crate::store::records::{PartRecord, UploadRecord};
+use crate::store::{decode, encode, keys, Cf};
+use axum::body::Body;
+use axum::response::Response;
+use bascule_api::checksum::{composite_checksum, full_object_crc, multipart_etag, ChecksumAlgorithm};
+use bascule_api::headers::format_iso8601;
+use bascule_api::names::validate_object_key;
+use bascule_api::xml::{self, ChecksumFields, S3_NAMESPACE};
+use bascule_api::{S3Error, S3ErrorCode, S3Result};
+use bascule_replication::records::{ChecksumValue, Location, ObjectRecord, Segment};
+use http::StatusCode;
+
+pub const MAX_PARTS: u32 = 10_000;
+/// Every part but the last must be at least 5 MiB.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+fn no_such_upload(id: &str) -> S3Error {
+    S3Error::new(S3ErrorCode::NoSuchUpload).with("UploadId", id.to_string())
+}
+
+fn upload_id(ctx: &Ctx) -> S3Result<String> {
+    ctx.q("uploadId").map(String::from).ok_or_else(|| no_such_upload(""))
+}
+
+fn load_upload(view: &View, bucket: &str, key: &str, id: &str) -> S3Result<UploadRecord> {
+    let raw = view.get(Cf::Uploads, &keys::upload_key(bucket, key, id))?.ok_or_else(|| no_such_upload(id))?;
+    Ok(decode(&raw)?)
+}
+
+fn upload_algorithm(up: &UploadRecord) -> Option<ChecksumAlgorithm> {
+    up.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::from_name)
+}
+
+pub async fn create(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    validate_object_key(&ctx.key)?;
+    ctx.require_bucket()?;
+    let algorithm = match ctx.header("x-amz-checksum-algorithm") {
+        Some(a) => Some(ChecksumAlgorithm::from_name(a).ok_or_else(|| {
+            S3Error::msg(S3ErrorCode::InvalidRequest, format!("Checksum algorithm {a} is not supported"))
+        })?),
+        None => None,
+    };
+    let checksum_type = match (ctx.header("x-amz-checksum-type").map(str::to_ascii_uppercase), algorithm) {
+        (None, Some(ChecksumAlgorithm::Crc64Nvme)) => Some("FULL_OBJECT".to_string()),
+        (None, Some(_)) => Some("COMPOSITE".to_string()),
+        (Some(t), Some(a)) if t == "FULL_OBJECT" && a.is_crc() => Some(t),
+        (Some(t), Some(a)) if t == "COMPOSITE" && a != ChecksumAlgorithm::Crc64Nvme => Some(t),
+        (Some(t), _) => {
+            return Err(S3Error::msg(S3ErrorCode::InvalidRequest, format!("The checksum type {t} is not supported with this algorithm")))
+        }
+        (None, None) => None,
+    };
+    let record = UploadRecord {
+        upload_id: new_id(),
+        owner: ctx.user_id(),
+        initiated_ms: now_ms(),
+        headers: system_headers(&ctx.headers),
+        user_meta: user_meta(&ctx.headers)?,
+        tags: tagging_header(&ctx.headers)?,
+        checksum_algorithm: algorithm.map(|a| a.name().to_string()),
+        checksum_type: checksum_type.clone(),
+    };
+    let (bucket, key) = (ctx.bucket.clone(), ctx.key.clone());
+    let id = record.upload_id.clone();
+    s.store
+        .commit(move |view| {
+            if view.get(Cf::Buckets, bucket.as_bytes())?.is_none() {
+                return Err(super::no_such_bucket(&bucket));
+            }
+            let mut plan = Plan::default();
+            plan.put(Cf::Uploads, keys::upload_key(&bucket, &key, &record.upload_id), encode(&record));
+            Ok((plan, ()))
+        })
+        .await?;
+    let mut r = xml_response(
+        "InitiateMultipartUploadResult",
+        &xml::InitiateMultipartUploadResult { xmlns: S3_NAMESPACE, bucket: ctx.bucket.clone(), key: ctx.key.clone(), upload_id: id },
+    );
+    if let (Some(a), Some(t)) = (algorithm, checksum_type) {
+        set_header(&mut r, "x-amz-checksum-algorithm", a.name());
+        set_header(&mut r, "x-amz-checksum-type", &t);
+    }
+    Ok(r)
+}
+
+fn part_number(ctx: &Ctx) -> S3Result<u32> {
+    ctx.q("partNumber")
+        .and_then(|p| p.parse::<u32>().ok())
+        .filter(|n| (1..=MAX_PARTS).contains(n))
+        .ok_or_else(|| {
+            S3Error::msg(S3ErrorCode::InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive")
+                .with("ArgumentName", "partNumber")
+        })
+}
+
+/// Stores a part under an upload, replacing an earlier part with the same number. Small
+/// parts carry their bytes (`inline`), stored in the same batch.
+pub async fn commit_part(
+    s: &S3State,
+    ctx: &Ctx,
+    upload: String,
+    number: u32,
+    part: PartRecord,
+    inline: Option<bytes::Bytes>,
+) -> S3Result<()> {
+    let (bucket, key) = (ctx.bucket.clone(), ctx.key.clone());
+    let segment = part.segment.clone();
+    let result = s
+        .store
+        .commit(move |view| {
+            load_upload(view, &bucket, &key, &upload)?;
+            let pkey = keys::part_key(&upload, number);
+            let mut plan = Plan::default();
+            if let Some(old) = view.get(Cf::Parts, &pkey)? {
+                let old: PartRecord = decode(&old)?;
+                plan.release.push(old.segment);
+            }
+            if let Some(data) = inline {
+                plan.put(Cf::Inline, part.segment.id.clone().into_bytes(), data.to_vec());
+            }
+            plan.put(Cf::Parts, pkey, encode(&part));
+            Ok((plan, ()))
+        })
+        .await;
+    if result.is_err() && segment.loc != Location::Inline {
+        s.store.blobs().remove(&segment);
+    }
+    result.map(|_| ())
+}
+
+pub async fn upload_part(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    let number = part_number(ctx)?;
+    let id = upload_id(ctx)?;
+    let upload = load_upload_now(s, ctx, &id)?;
+    let mut spec = BodySpec::from_headers(&ctx.headers, ctx.payload.clone(), MAX_PUT_SIZE, s.config.inline_threshold)?;
+    if let Some(alg) = upload_algorithm(&upload) {
+        match &spec.checksum {
+            ChecksumSpec::Compute(_) => spec.checksum = ChecksumSpec::Compute(alg),
+            other if other.algorithm() != alg => {
+                return Err(S3Error::msg(
+                    S3ErrorCode::InvalidRequest,
+                    format!(
+                        "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                        alg.name().to_lowercase(),
+                        other.algorithm().name().to_lowercase()
+                    ),
+                ))
+            }
+            _ => {}
+        }
+    }
+    let ingested = ingest(&s.store, body, spec).await?;
+    let segment = match &ingested.data {
+        IngestedData::Blob(seg) => seg.clone(),
+        IngestedData::Inline(_) | IngestedData::Empty => Segment { id: new_id(), size: ingested.size, loc: Location::Inline },
+    };
+    let (alg, checksum) = ingested.checksum.clone();
+    let part = PartRecord {
+        etag: ingested.md5_hex.clone(),
+        size: ingested.size,
+        last_modified_ms: now_ms(),
+        segment: segment.clone(),
+        checksum: Some(format!("{}:{checksum}", alg.name())),
+    };
+    let inline = match &ingested.data {
+        IngestedData::Inline(bytes) => Some(bytes.clone()),
+        IngestedData::Empty => Some(bytes::Bytes::new()),
+        IngestedData::Blob(_) => None,
+    };
+    commit_part(s, ctx, id, number, part, inline).await?;
+    let mut r = empty(StatusCode::OK);
+    set_header(&mut r, "etag", &quoted(&ingested.md5_hex));
+    set_header(&mut r, alg.header_name(), &checksum);
+    Ok(r)
+}
+
+fn load_upload_now(s: &S3State, ctx: &Ctx, id: &str) -> S3Result<UploadRecord> {
+    let raw = s.store.get_raw(Cf::Uploads, &keys::upload_key(&ctx.bucket, &ctx.key, id))?.ok_or_else(|| no_such_upload(id))?;
+    Ok(decode(&raw)?)
+}
+
+/// Splits a stored part checksum `ALG:value`.
+fn part_checksum(p: &PartRecord) -> Option<(ChecksumAlgorithm, String)> {
+    let (alg, v) = p.checksum.as_deref()?.split_once(':')?;
+    Some((ChecksumAlgorithm::from_name(alg)?, v.to_string()))
+}
+
+/// The object checksum from its parts: the upload's algorithm and type when given;
+/// otherwise a full-object CRC when every part carries the same CRC algorithm.
+fn object_checksum(upload: &UploadRecord, parts: &[PartRecord]) -> Option<ChecksumValue> {
+    let sums: Vec<(ChecksumAlgorithm, String)> = parts.iter().map(part_checksum).collect::<Option<_>>()?;
+    let alg = match upload_algorithm(upload) {
+        Some(a) => a,
+        None => sums.first()?.0,
+    };
+    if sums.iter().any(|(a, _)| *a != alg) {
+        return None;
+    }
+    let kind = upload.checksum_type.clone().unwrap_or_else(|| if alg.is_crc() { "FULL_OBJECT".into() } else { "COMPOSITE".into() });
+    let value = if kind == "FULL_OBJECT" {
+        let with_sizes: Vec<(String, u64)> = sums.iter().zip(parts).map(|((_, v), p)| (v.clone(), p.size)).collect();
+        full_object_crc(alg, &with_sizes)?
+    } else {
+        composite_checksum(alg, &sums.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>())?
+    };
+    Some(ChecksumValue { algorithm: alg.name().into(), value, kind })
+}
+
+pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    let id = upload_id(ctx)?;
+    let raw = read_small_body(body, &ctx.payload, 4 * 1024 * 1024).await?;
+    let doc: xml::CompleteMultipartUpload = xml::from_xml(&raw)?;
+    if doc.part.is_empty() {
+        return Err(S3Error::msg(S3ErrorCode::MalformedXML, "You must specify at least one part"));
+    }
+    if doc.part.windows(2).any(|w| w[0].part_number >= w[1].part_number) {
+        return Err(S3Error::new(S3ErrorCode::InvalidPartOrder));
+    }
+    let cond = WriteConditions::from_headers(&ctx.headers)?;
+    let (bucket, key, owner) = (ctx.bucket.clone(), ctx.key.clone(), ctx.user_id());
+    let (record, _) = s
+        .store
+        .commit(move |view| {
+            let upload = load_upload(view, &bucket, &key, &id)?;
+            let stored: Vec<(Vec<u8>, PartRecord)> = view
+                .scan_prefix(Cf::Parts, &keys::part_prefix(&id))?
+                .into_iter()
+                .map(|(k, v)| decode::<PartRecord>(&v).map(|p| (k, p)))
+                .collect::<Result<_, _>>()?;
+            let mut chosen: Vec<PartRecord> = Vec::with_capacity(doc.part.len());
+            let upload_alg = upload_algorithm(&upload);
+            for (i, want) in doc.part.iter().enumerate() {
+                let invalid = || S3Error::new(S3ErrorCode::InvalidPart).with("PartNumber", want.part_number.to_string());
+                let pkey = keys::part_key(&id, want.part_number);
+                let part = stored.iter().find(|(k, _)| *k == pkey).map(|(_, p)| p).ok_or_else(invalid)?;
+                if want.etag.trim().trim_matches('"') != part.etag {
+                    return Err(invalid().with("ETag", want.etag.clone()));
+                }
+                if let (Some(alg), Some((_, value))) = (upload_alg, part_checksum(part)) {
+                    if want.checksum(alg).is_some_and(|given| given != value) {
+                        return Err(invalid());
+                    }
+                }
+                let last = i + 1 == doc.part.len();
+                if !last && part.size < MIN_PART_SIZE {
+                    return Err(S3Error::new(S3ErrorCode::EntityTooSmall)
+                        .with("ProposedSize", part.size.to_string())
+                        .with("MinSizeAllowed", MIN_PART_SIZE.to_string())
+                        .with("PartNumber", want.part_number.to_string()));
+                }
+                chosen.push(part.clone());
+            }
+            let etag = multipart_etag(&chosen.iter().map(|p| p.etag.clone()).collect::<Vec<_>>())
+                .ok_or_else(|| S3Error::new(S3ErrorCode::InternalError))?;
+            let record = ObjectRecord {
+                size: chosen.iter().map(|p| p.size).sum(),
+                etag,
+                last_modified_ms: now_ms(),
+                owner,
+                headers: upload.headers.clone(),
+                user_meta: upload.user_meta.clone(),
+                checksum: object_checksum(&upload, &chosen),
+                tags: upload.tags.clone(),
+                segments: chosen.iter().map(|p| p.segment.clone()).collect(),
+                parts_count: Some(chosen.len() as u32),
+            };
+            let mut plan = Plan::default();
+            let used: std::collections::HashSet<&str> = chosen.iter().map(|p| p.segment.id.as_str()).collect();
+            for (k, p) in &stored {
+                if !used.contains(p.segment.id.as_str()) {
+                    plan.release.push(p.segment.clone());
+                }
+                plan.delete(Cf::Parts, k.clone());
+            }
+            plan.delete(Cf::Uploads, keys::upload_key(&bucket, &key, &id));
+            let new = NewObject { bucket, key, record: record.clone(), inline: None };
+            plan_object_write(view, &mut plan, new, &cond)?;
+            Ok((plan, record))
+        })
+        .await?;
+    let (alg, value, kind) = match &record.checksum {
+        Some(c) => (ChecksumAlgorithm::from_name(&c.algorithm), Some(c.value.as_str()), Some(c.kind.as_str())),
+        None => (None, None, None),
+    };
+    let mut r = xml_response(
+        "CompleteMultipartUploadResult",
+        &xml::CompleteMultipartUploadResult {
+            xmlns: S3_NAMESPACE,
+            location: format!("/{}/{}", ctx.bucket, ctx.key),
+            bucket: ctx.bucket.clone(),
+            key: ctx.key.clone(),
+            etag: quoted(&record.etag),
+            checksum: ChecksumFields::from_pair(alg, value, kind),
+        },
+    );
+    super::meta::write_checksum_headers(&mut r, &record);
+    Ok(r)
+}
+
+pub async fn abort(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    let id = upload_id(ctx)?;
+    let (bucket, key) = (ctx.bucket.clone(), ctx.key.clone());
+    s.store
+        .commit(move |view| {
+            load_upload(view, &bucket, &key, &id)?;
+            let mut plan = Plan::default();
+            for (k, v) in view.scan_prefix(Cf::Parts, &keys::part_prefix(&id))? {
+                let p: PartRecord = decode(&v)?;
+                plan.release.push(p.segment);
+                plan.delete(Cf::Parts, k);
+            }
+            plan.delete(Cf::Uploads, keys::upload_key(&bucket, &key, &id));
+            Ok((plan, ()))
+        })
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub fn list_parts(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    let id = upload_id(ctx)?;
+    let upload = load_upload_now(s, ctx, &id)?;
+    let max: usize = ctx.q("max-parts").and_then(|v| v.parse().ok()).unwrap_or(1000).min(1000);
+    let marker: u32 = ctx.q("part-number-marker").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let all = s.store.scan::<PartRecord>(Cf::Parts, &keys::part_prefix(&id))?;
+    let mut parts = Vec::new();
+    let mut truncated = false;
+    for (k, p) in all {
+        let number = u32::from_be_bytes(k[k.len() - 4..].try_into().unwrap_or_default());
+        if number <= marker {
+            continue;
+        }
+        if parts.len() >= max {
+            truncated = true;
+            break;
+        }
+        let (alg, value) = match part_checksum(&p) {
+            Some((a, v)) if upload_algorithm(&upload) == Some(a) => (Some(a), Some(v)),
+            _ => (None, None),
+        };
+        parts.push(xml::PartEntry {
+            part_number: number,
+            last_modified: format_iso8601(time_of(p.last_modified_ms)),
+            etag: quoted(&p.etag),
+            size: p.size,
+            checksum: ChecksumFields::from_pair(alg, value.as_deref(), None),
+        });
+    }
+    let owner = owner_of(s, &upload.owner);
+    Ok(xml_response(
+        "ListPartsResult",
+        &xml::ListPartsResult {
+            xmlns: S3_NAMESPACE,
+            bucket: ctx.bucket.clone(),
+            key: ctx.key.clone(),
+            upload_id: id,
+            initiator: owner.clone(),
+            owner,
+            storage_class: "STANDARD",
+            part_number_marker: marker,
+            next_part_number_marker: truncated.then(|| parts.last().map(|p| p.part_number)).flatten(),
+            max_parts: max,
+            is_truncated: truncated,
+            checksum_algorithm: upload.checksum_algorithm.clone(),
+            part: parts,
+        },
+    ))
+}
+
+pub fn list_uploads(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    let prefix = ctx.q("prefix").unwrap_or("").to_string();
+    let delimiter = ctx.q("delimiter").filter(|d| !d.is_empty()).map(String::from);
+    let key_marker = ctx.q("key-marker").unwrap_or("").to_string();
+    let id_marker = ctx.q("upload-id-marker").unwrap_or("").to_string();
+    let max: usize = ctx.q("max-uploads").and_then(|v| v.parse().ok()).unwrap_or(1000).min(1000);
+    let resume = match (key_marker.is_empty(), id_marker.is_empty()) {
+        (true, _) => Vec::new(),
+        (false, true) => [key_marker.as_bytes(), &[0u8, 0xFF]].concat(),
+        (false, false) => [key_marker.as_bytes(), &[0u8], id_marker.as_bytes(), &[0u8]].concat(),
+    };
+    let walked = walk(
+        &s.store,
+        &Walk { cf: Cf::Uploads, bucket: &ctx.bucket, prefix: &prefix, delimiter: delimiter.as_deref(), resume, max },
+        |suffix| {
+            let pos = suffix.iter().rposition(|b| *b == keys::SEP)?;
+            String::from_utf8(suffix[..pos].to_vec()).ok()
+        },
+    )?;
+    let mut uploads = Vec::new();
+    let mut prefixes = Vec::new();
+    for item in walked.items {
+        match item {
+            Item::Entry { key, value } => {
+                let up: UploadRecord = decode(&value)?;
+                let owner = owner_of(s, &up.owner);
+                uploads.push(xml::UploadEntry {
+                    key,
+                    upload_id: up.upload_id,
+                    initiator: owner.clone(),
+                    owner,
+                    storage_class: "STANDARD",
+                    initiated: format_iso8601(time_of(up.initiated_ms)),
+                });
+            }
+            Item::Prefix(p) => prefixes.push(xml::CommonPrefix { prefix: p }),
+        }
+    }
+    let (next_key, next_id) = match (walked.truncated, uploads.last()) {
+        (true, Some(u)) => (Some(u.key.clone()), Some(u.upload_id.clone())),
+        _ => (None, None),
+    };
+    Ok(xml_response(
+        "ListMultipartUploadsResult",
+        &xml::ListMultipartUploadsResult {
+            xmlns: S3_NAMESPACE,
+            bucket: ctx.bucket.clone(),
+            key_marker,
+            upload_id_marker: id_marker,
+            next_key_marker: next_key,
+            next_upload_id_marker: next_id,
+            prefix,
+            delimiter,
+            max_uploads: max,
+            is_truncated: walked.truncated,
+            upload: uploads,
+            common_prefixes: prefixes,
+        },
+    ))
+}

@@ -1,0 +1,164 @@
+//! Browser POST uploads (HTML forms): the form fields carry the key, a base64 policy and
+//! its SigV4 signature; the `file` field carries the data and must come last.
+
+use super::auth::{verify_post_signature, PayloadCheck};
+use super::body::{ingest, BodySpec, ChecksumSpec, MAX_PUT_SIZE};
+use super::endpoint::Endpoint;
+use super::meta::{quoted, validate_tags};
+use super::put::{commit_object, NewObject, WriteConditions};
+use super::response::{empty, set_header, xml_response};
+use super::S3State;
+use axum::body::Body;
+use axum::response::Response;
+use bascule_api::checksum::ChecksumAlgorithm;
+use bascule_api::encoding::uri_encode;
+use bascule_api::names::validate_object_key;
+use bascule_api::post_policy::{check_length, PostPolicy};
+use bascule_api::xml::{self, PostResponse};
+use bascule_api::{S3Error, S3ErrorCode, S3Result};
+use bascule_replication::records::{BucketRecord, SystemHeaders};
+use futures::TryStreamExt;
+use http::{HeaderMap, StatusCode};
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// Form fields before the file: a cap on their total size keeps memory bounded.
+const MAX_FIELDS_BYTES: usize = 1024 * 1024;
+
+fn malformed(msg: &str) -> S3Error {
+    S3Error::msg(S3ErrorCode::MalformedPOSTRequest, msg.to_string())
+}
+
+pub async fn post_object(
+    s: &S3State,
+    headers: &HeaderMap,
+    body: Body,
+    bucket: &str,
+    bucket_record: Option<&BucketRecord>,
+) -> S3Result<Response> {
+    let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let boundary = multer::parse_boundary(content_type).map_err(|_| malformed("Missing multipart boundary"))?;
+    let mut form = multer::Multipart::new(body.into_data_stream(), boundary);
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut fields_bytes = 0;
+    let file = loop {
+        let field = form.next_field().await.map_err(|_| malformed("The body of your POST request is not well-formed multipart/form-data."))?;
+        let Some(field) = field else { return Err(S3Error::msg(S3ErrorCode::InvalidArgument, "POST requires exactly one file upload per request.").with("ArgumentName", "file")) };
+        let name = field.name().unwrap_or_default().to_ascii_lowercase();
+        if name == "file" {
+            break field;
+        }
+        let value = field.text().await.map_err(|_| malformed("Invalid form field"))?;
+        fields_bytes += name.len() + value.len();
+        if fields_bytes > MAX_FIELDS_BYTES {
+            return Err(S3Error::new(S3ErrorCode::MaxMessageLengthExceeded));
+        }
+        fields.push((name, value));
+    };
+    let filename = file.file_name().unwrap_or_default().to_string();
+    let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let need = |n: &str| {
+        get(n).ok_or_else(|| S3Error::msg(S3ErrorCode::InvalidArgument, format!("Bucket POST must contain a field named '{n}'.")).with("ArgumentName", n.to_string()))
+    };
+    let key = need("key")?.replace("${filename}", &filename);
+    validate_object_key(&key)?;
+    let Some(policy_b64) = get("policy") else {
+        return Err(S3Error::msg(S3ErrorCode::AccessDenied, "Anonymous POST uploads are not allowed"));
+    };
+    if need("x-amz-algorithm")? != bascule_api::sigv4::ALGORITHM {
+        return Err(S3Error::msg(S3ErrorCode::InvalidArgument, "Only AWS4-HMAC-SHA256 is supported").with("ArgumentName", "x-amz-algorithm"));
+    }
+    let identity = verify_post_signature(&s.store, &need("x-amz-credential")?, &need("x-amz-date")?, &policy_b64, &need("x-amz-signature")?)?;
+    let record = bucket_record.ok_or_else(|| super::no_such_bucket(bucket))?;
+    super::access::authorize(Endpoint::PutObject, &identity, Some(record))?;
+
+    let policy = PostPolicy::parse(&policy_b64)?;
+    let mut checked = fields.clone();
+    checked.retain(|(k, _)| k != "key");
+    checked.push(("key".into(), key.clone()));
+    checked.push(("bucket".into(), bucket.to_string()));
+    policy.check(&checked, SystemTime::now())?;
+    match get("acl").as_deref() {
+        None | Some("private") => {}
+        Some(other) => return Err(S3Error::msg(S3ErrorCode::NotImplemented, format!("Object ACL '{other}' is not supported"))),
+    }
+
+    let headers = SystemHeaders {
+        content_type: get("content-type").or_else(|| file.content_type().map(|m| m.to_string())),
+        content_encoding: get("content-encoding"),
+        content_disposition: get("content-disposition"),
+        content_language: get("content-language"),
+        cache_control: get("cache-control"),
+        expires: get("expires"),
+    };
+    let meta: BTreeMap<String, String> =
+        fields.iter().filter_map(|(k, v)| k.strip_prefix("x-amz-meta-").map(|m| (m.to_string(), v.clone()))).collect();
+    let tags = match get("tagging") {
+        Some(doc) => {
+            let t: xml::Tagging = xml::from_xml(doc.as_bytes())?;
+            let tags: Vec<(String, String)> = t.tag_set.tag.into_iter().map(|t| (t.key, t.value)).collect();
+            validate_tags(&tags)?;
+            tags
+        }
+        None => Vec::new(),
+    };
+    let given = bascule_api::checksum::ALL_ALGORITHMS.into_iter().find_map(|a| get(a.header_name()).map(|v| (a, v)));
+    let checksum = match given {
+        Some((a, v)) if a.validate_encoded(&v) => ChecksumSpec::Header(a, v),
+        Some((a, _)) => return Err(S3Error::msg(S3ErrorCode::InvalidRequest, format!("Value for {} is invalid.", a.header_name()))),
+        None => ChecksumSpec::Compute(ChecksumAlgorithm::Crc64Nvme),
+    };
+    let max_len = policy.content_length_range().map(|(_, max)| max.min(MAX_PUT_SIZE)).unwrap_or(MAX_PUT_SIZE);
+    let spec = BodySpec {
+        payload: PayloadCheck::None,
+        declared_len: None,
+        max_len,
+        content_md5_hex: None,
+        checksum,
+        inline_max: s.config.inline_threshold,
+    };
+    let file_body = Body::from_stream(file.map_err(|e| std::io::Error::other(e.to_string())));
+    let ingested = match ingest(&s.store, file_body, spec).await {
+        // Report the policy's limit when it is the one that was exceeded.
+        Err(e) if e.code == S3ErrorCode::EntityTooLarge => {
+            return Err(check_length(policy.content_length_range(), max_len + 1).err().unwrap_or(e))
+        }
+        other => other?,
+    };
+    if let Err(e) = check_length(policy.content_length_range(), ingested.size) {
+        ingested.discard(&s.store);
+        return Err(e);
+    }
+    let owner = identity.user().map(|u| u.id.clone()).unwrap_or_default();
+    let new = NewObject::from_ingested(bucket, &key, owner, &ingested, headers, meta, tags);
+    let rec = commit_object(s, new, WriteConditions::default()).await?;
+    let etag = quoted(&rec.etag);
+    let location = format!("/{bucket}/{}", uri_encode(&key));
+
+    if let Some(redirect) = get("success_action_redirect").filter(|r| !r.is_empty()) {
+        let sep = if redirect.contains('?') { '&' } else { '?' };
+        let target = format!("{redirect}{sep}bucket={}&key={}&etag={}", uri_encode(bucket), uri_encode(&key), uri_encode(&etag));
+        let mut r = empty(StatusCode::SEE_OTHER);
+        set_header(&mut r, "location", &target);
+        set_header(&mut r, "etag", &etag);
+        return Ok(r);
+    }
+    let mut r = match get("success_action_status").as_deref() {
+        Some("201") => {
+            let mut r = xml_response(
+                "PostResponse",
+                &PostResponse { location: location.clone(), bucket: bucket.to_string(), key: key.clone(), etag: etag.clone() },
+            );
+            *r.status_mut() = StatusCode::CREATED;
+            r
+        }
+        Some("200") => empty(StatusCode::OK),
+        _ => empty(StatusCode::NO_CONTENT),
+    };
+    set_header(&mut r, "etag", &etag);
+    set_header(&mut r, "location", &location);
+    if let Some(c) = rec.checksum.as_ref().and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm).map(|a| (a, c.value.clone()))) {
+        set_header(&mut r, c.0.header_name(), &c.1);
+    }
+    Ok(r)
+}

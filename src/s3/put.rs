@@ -1,0 +1,167 @@
+//! PutObject, and the commit every object write goes through (put, POST, copy, complete).
+
+use super::body::{ingest, BodySpec, Ingested, IngestedData, MAX_PUT_SIZE};
+use super::meta::{now_ms, quoted, system_headers, tagging_header, user_meta, write_checksum_headers};
+use super::response::{empty, set_header};
+use super::{Ctx, S3State};
+use crate::store::blob::new_id;
+use crate::store::commit::{Plan, View};
+use crate::store::{decode, encode, keys, Cf};
+use axum::body::Body;
+use axum::response::Response;
+use bascule_api::headers::etag_list_matches;
+use bascule_api::names::validate_object_key;
+use bascule_api::{S3Error, S3ErrorCode, S3Result};
+use bascule_replication::records::{ChecksumValue, Location, ObjectRecord, Segment, SystemHeaders};
+use bascule_replication::Op;
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use std::collections::BTreeMap;
+
+/// Conditional-write headers (`If-None-Match: *`, `If-Match`).
+#[derive(Debug, Clone, Default)]
+pub struct WriteConditions {
+    pub if_match: Option<String>,
+    pub if_none_match: bool,
+}
+
+impl WriteConditions {
+    pub fn from_headers(h: &HeaderMap) -> S3Result<WriteConditions> {
+        let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
+        let if_none_match = match get("if-none-match") {
+            None => false,
+            Some("*") => true,
+            Some(_) => {
+                return Err(S3Error::msg(S3ErrorCode::NotImplemented, "If-None-Match on writes supports only '*'")
+                    .with("Header", "If-None-Match"))
+            }
+        };
+        Ok(WriteConditions { if_match: get("if-match").map(String::from), if_none_match })
+    }
+
+    fn check(&self, existing: Option<&ObjectRecord>, key: &str) -> S3Result<()> {
+        let failed = |cond: &str| S3Error::new(S3ErrorCode::PreconditionFailed).with("Condition", cond.to_string());
+        if self.if_none_match && existing.is_some() {
+            return Err(failed("If-None-Match"));
+        }
+        if let Some(list) = &self.if_match {
+            match existing {
+                None => return Err(super::no_such_key(key)),
+                Some(rec) if !etag_list_matches(list, &rec.etag) => return Err(failed("If-Match")),
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A new version of an object, ready to commit.
+pub struct NewObject {
+    pub bucket: String,
+    pub key: String,
+    pub record: ObjectRecord,
+    /// Inline data to store with the record: (segment id, bytes).
+    pub inline: Option<(String, Bytes)>,
+}
+
+impl NewObject {
+    /// Builds the object from an ingested body and the request's metadata.
+    pub fn from_ingested(
+        bucket: &str,
+        key: &str,
+        owner: String,
+        ingested: &Ingested,
+        headers: SystemHeaders,
+        user_meta: BTreeMap<String, String>,
+        tags: Vec<(String, String)>,
+    ) -> NewObject {
+        let (segments, inline) = match &ingested.data {
+            IngestedData::Empty => (Vec::new(), None),
+            IngestedData::Inline(bytes) => {
+                let id = new_id();
+                (vec![Segment { id: id.clone(), size: ingested.size, loc: Location::Inline }], Some((id, bytes.clone())))
+            }
+            IngestedData::Blob(seg) => (vec![seg.clone()], None),
+        };
+        let (alg, value) = &ingested.checksum;
+        NewObject {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            record: ObjectRecord {
+                size: ingested.size,
+                etag: ingested.md5_hex.clone(),
+                last_modified_ms: now_ms(),
+                owner,
+                headers,
+                user_meta,
+                checksum: Some(ChecksumValue { algorithm: alg.name().into(), value: value.clone(), kind: "FULL_OBJECT".into() }),
+                tags,
+                segments,
+                parts_count: None,
+            },
+            inline,
+        }
+    }
+}
+
+/// Adds to `plan` everything that replaces `bucket/key` with `record`. Returns the old
+/// record, whose data the plan releases.
+pub fn plan_object_write(
+    view: &View,
+    plan: &mut Plan,
+    new: NewObject,
+    cond: &WriteConditions,
+) -> S3Result<Option<ObjectRecord>> {
+    if view.get(Cf::Buckets, new.bucket.as_bytes())?.is_none() {
+        return Err(super::no_such_bucket(&new.bucket));
+    }
+    let okey = keys::object_key(&new.bucket, &new.key);
+    let old: Option<ObjectRecord> = view.get(Cf::Objects, &okey)?.map(|v| decode(&v)).transpose()?;
+    cond.check(old.as_ref(), &new.key)?;
+    if let Some(old) = &old {
+        plan.release.extend(old.segments.iter().cloned());
+    }
+    if let Some((id, data)) = new.inline {
+        plan.put(Cf::Inline, id.into_bytes(), data.to_vec());
+    }
+    plan.put(Cf::Objects, okey, encode(&new.record));
+    plan.op = Some(Op::PutObject { bucket: new.bucket, key: new.key, record: new.record });
+    Ok(old)
+}
+
+/// Commits a new object version; on failure its freshly written blobs are removed.
+pub async fn commit_object(s: &S3State, new: NewObject, cond: WriteConditions) -> S3Result<ObjectRecord> {
+    let record = new.record.clone();
+    let result = s
+        .store
+        .commit(move |view| {
+            let mut plan = Plan::default();
+            plan_object_write(view, &mut plan, new, &cond)?;
+            Ok((plan, ()))
+        })
+        .await;
+    if let Err(e) = result {
+        for seg in record.segments.iter().filter(|s| s.loc != Location::Inline) {
+            s.store.blobs().remove(seg);
+        }
+        return Err(e);
+    }
+    Ok(record)
+}
+
+pub async fn put_object(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
+    validate_object_key(&ctx.key)?;
+    ctx.require_bucket()?;
+    let cond = WriteConditions::from_headers(&ctx.headers)?;
+    let headers = system_headers(&ctx.headers);
+    let meta = user_meta(&ctx.headers)?;
+    let tags = tagging_header(&ctx.headers)?;
+    let spec = BodySpec::from_headers(&ctx.headers, ctx.payload.clone(), MAX_PUT_SIZE, s.config.inline_threshold)?;
+    let ingested = ingest(&s.store, body, spec).await?;
+    let new = NewObject::from_ingested(&ctx.bucket, &ctx.key, ctx.user_id(), &ingested, headers, meta, tags);
+    let record = commit_object(s, new, cond).await?;
+    let mut r = empty(StatusCode::OK);
+    set_header(&mut r, "etag", &quoted(&record.etag));
+    write_checksum_headers(&mut r, &record);
+    Ok(r)
+}

@@ -1,0 +1,46 @@
+//! Building HTTP responses: XML documents, empty answers, and S3 errors.
+
+use axum::body::Body;
+use axum::response::Response;
+use bascule_api::{xml, S3Error, S3ErrorCode};
+use http::{header, HeaderValue, StatusCode};
+use serde::Serialize;
+
+pub fn xml_response<T: Serialize>(root: &str, value: &T) -> Response {
+    let body = xml::to_xml(root, value);
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    r
+}
+
+pub fn empty(status: StatusCode) -> Response {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = status;
+    r
+}
+
+/// Adds a header whose value came from stored data; values that are not valid header text
+/// (which the write path prevents) are skipped rather than failing the response.
+pub fn set_header(r: &mut Response, name: &str, value: &str) {
+    if let (Ok(n), Ok(v)) = (http::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+        r.headers_mut().insert(n, v);
+    }
+}
+
+/// The one place an `S3Error` becomes an HTTP response.
+pub fn error_response(err: &S3Error, resource: &str, request_id: &str, head: bool) -> Response {
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    // HEAD answers and 304 carry no body.
+    let mut r = if head || err.code == S3ErrorCode::NotModified {
+        empty(status)
+    } else {
+        let mut r = Response::new(Body::from(xml::error_body(err, resource, request_id)));
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+        r
+    };
+    *r.status_mut() = status;
+    for (name, value) in &err.headers {
+        set_header(&mut r, name, value);
+    }
+    r
+}

@@ -1,0 +1,277 @@
+//! Group commit. Every mutation is a closure that inspects current state through a `View`
+//! and returns a `Plan`. One thread runs the closures in arrival order, gives each plan's
+//! journal entry the next sequence number, and writes the whole group as one synced RocksDB
+//! WriteBatch: ordered sequence numbers, atomic checks (If-None-Match, BucketNotEmpty...),
+//! and one fsync for many concurrent requests.
+
+use super::error::StoreError;
+use super::Cf;
+use bascule_api::{S3Error, S3Result};
+use bascule_replication::records::{Location, Segment};
+use bascule_replication::{Entry, Op};
+use rocksdb::{WriteBatch, WriteOptions, DB};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use tokio::sync::{oneshot, watch};
+
+/// Most plans in one batch; bounds the latency of the first request in a group.
+const MAX_GROUP: usize = 512;
+
+pub const LAST_SEQ_KEY: &[u8] = b"journal/last_seq";
+
+pub enum Write {
+    Put(Cf, Vec<u8>, Vec<u8>),
+    Delete(Cf, Vec<u8>),
+}
+
+/// What one mutation changes. `op` becomes its journal entry (none for changes that are
+/// local to this zone, such as multipart uploads in progress).
+#[derive(Default)]
+pub struct Plan {
+    pub writes: Vec<Write>,
+    pub op: Option<Op>,
+    /// Data no longer referenced once this commits: inline data is deleted in the same
+    /// batch, files are removed after the batch is durable.
+    pub release: Vec<Segment>,
+}
+
+impl Plan {
+    pub fn put(&mut self, cf: Cf, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.push(Write::Put(cf, key, value));
+    }
+
+    pub fn delete(&mut self, cf: Cf, key: Vec<u8>) {
+        self.writes.push(Write::Delete(cf, key));
+    }
+}
+
+/// Read access for plan closures: the database plus the writes of earlier plans in the
+/// same group, which are not in the database yet.
+pub struct View<'a> {
+    db: &'a DB,
+    overlay: HashMap<(Cf, Vec<u8>), Option<Vec<u8>>>,
+}
+
+impl View<'_> {
+    pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(v) = self.overlay.get(&(cf, key.to_vec())) {
+            return Ok(v.clone());
+        }
+        Ok(self.db.get_cf(super::handle(self.db, cf)?, key)?)
+    }
+
+    /// Is there any live key starting with `prefix`?
+    pub fn any_with_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<bool, StoreError> {
+        if self.overlay.iter().any(|((c, k), v)| *c == cf && k.starts_with(prefix) && v.is_some()) {
+            return Ok(true);
+        }
+        let iter = self.db.iterator_cf(
+            super::handle(self.db, cf)?,
+            rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
+        );
+        for item in iter {
+            let (k, _) = item?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            if !matches!(self.overlay.get(&(cf, k.to_vec())), Some(None)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Keys and values under `prefix` (used for small sets such as one upload's parts).
+    pub fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut out: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = Default::default();
+        let iter = self.db.iterator_cf(
+            super::handle(self.db, cf)?,
+            rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
+        );
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.insert(k.to_vec(), v.to_vec());
+        }
+        for ((c, k), v) in &self.overlay {
+            if *c == cf && k.starts_with(prefix) {
+                match v {
+                    Some(v) => out.insert(k.clone(), v.clone()),
+                    None => out.remove(k),
+                };
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+}
+
+type PlanFn = Box<dyn FnOnce(&View) -> S3Result<Plan> + Send>;
+
+struct Job {
+    plan: PlanFn,
+    reply: oneshot::Sender<Result<Committed, S3Error>>,
+}
+
+/// The outcome of a committed plan.
+#[derive(Debug, Clone, Copy)]
+pub struct Committed {
+    /// The journal sequence number given to the plan's entry, if it had one.
+    pub seq: Option<u64>,
+}
+
+pub struct Committer {
+    tx: mpsc::Sender<Job>,
+    last_seq: watch::Receiver<u64>,
+}
+
+/// Shared with the committer thread: the epoch stamped on new entries.
+pub type EpochCell = Arc<AtomicU64>;
+
+impl Committer {
+    pub fn start(
+        db: Arc<DB>,
+        blobs: Arc<super::blob::BlobStore>,
+        epoch: EpochCell,
+    ) -> Result<Committer, StoreError> {
+        let last = match db.get_cf(super::handle(&db, Cf::System)?, LAST_SEQ_KEY)? {
+            Some(v) => u64::from_be_bytes(v.as_slice().try_into().map_err(|_| StoreError::Corrupt("last_seq".into()))?),
+            None => 0,
+        };
+        let (seq_tx, seq_rx) = watch::channel(last);
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("bascule-commit".into())
+            .spawn(move || run(db, blobs, epoch, rx, seq_tx, last))
+            .map_err(StoreError::Io)?;
+        Ok(Committer { tx, last_seq: seq_rx })
+    }
+
+    pub async fn commit(&self, plan: PlanFn) -> S3Result<Committed> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Job { plan, reply }).map_err(|_| S3Error::from(StoreError::Closed))?;
+        rx.await.map_err(|_| S3Error::from(StoreError::Closed))?
+    }
+
+    /// The last durable journal sequence number; changes wake long-polling readers.
+    pub fn last_seq(&self) -> watch::Receiver<u64> {
+        self.last_seq.clone()
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
+fn run(
+    db: Arc<DB>,
+    blobs: Arc<super::blob::BlobStore>,
+    epoch: EpochCell,
+    rx: mpsc::Receiver<Job>,
+    seq_tx: watch::Sender<u64>,
+    mut last_seq: u64,
+) {
+    let mut sync = WriteOptions::default();
+    sync.set_sync(true);
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut view = View { db: &db, overlay: HashMap::new() };
+        let mut batch = WriteBatch::default();
+        let mut outcomes: Vec<(oneshot::Sender<_>, Result<Committed, S3Error>)> = Vec::with_capacity(jobs.len());
+        let mut to_remove: Vec<Segment> = Vec::new();
+        let group_start_seq = last_seq;
+        for job in jobs {
+            let plan = match (job.plan)(&view) {
+                Ok(p) => p,
+                Err(e) => {
+                    outcomes.push((job.reply, Err(e)));
+                    continue;
+                }
+            };
+            let seq = match plan.op {
+                Some(op) => {
+                    last_seq += 1;
+                    let entry = Entry { seq: last_seq, epoch: epoch.load(Ordering::SeqCst), at_ms: now_ms(), op };
+                    let key = Entry::key(last_seq).to_vec();
+                    let value = entry.encode();
+                    if let Ok(h) = super::handle(&db, Cf::Journal) {
+                        batch.put_cf(h, &key, &value);
+                    }
+                    view.overlay.insert((Cf::Journal, key), Some(value));
+                    Some(last_seq)
+                }
+                None => None,
+            };
+            for seg in plan.release {
+                match seg.loc {
+                    Location::Inline => {
+                        let key = seg.id.into_bytes();
+                        if let Ok(h) = super::handle(&db, Cf::Inline) {
+                            batch.delete_cf(h, &key);
+                        }
+                        view.overlay.insert((Cf::Inline, key), None);
+                    }
+                    Location::Disk(_) => to_remove.push(seg),
+                }
+            }
+            for w in plan.writes {
+                match w {
+                    Write::Put(cf, k, v) => {
+                        if let Ok(h) = super::handle(&db, cf) {
+                            batch.put_cf(h, &k, &v);
+                        }
+                        view.overlay.insert((cf, k), Some(v));
+                    }
+                    Write::Delete(cf, k) => {
+                        if let Ok(h) = super::handle(&db, cf) {
+                            batch.delete_cf(h, &k);
+                        }
+                        view.overlay.insert((cf, k), None);
+                    }
+                }
+            }
+            outcomes.push((job.reply, Ok(Committed { seq })));
+        }
+        if last_seq != group_start_seq {
+            if let Ok(h) = super::handle(&db, Cf::System) {
+                batch.put_cf(h, LAST_SEQ_KEY, last_seq.to_be_bytes());
+            }
+        }
+        drop(view);
+        let written = if batch.is_empty() { Ok(()) } else { db.write_opt(batch, &sync) };
+        match written {
+            Ok(()) => {
+                for seg in &to_remove {
+                    blobs.remove(seg);
+                }
+                if last_seq != group_start_seq {
+                    seq_tx.send_replace(last_seq);
+                }
+                for (reply, outcome) in outcomes {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                // Nothing of this group is durable: every request in it fails, and the
+                // sequence numbers are handed out again.
+                tracing::error!(error = %e, "commit failed");
+                last_seq = group_start_seq;
+                let err = S3Error::from(StoreError::Db(e));
+                for (reply, outcome) in outcomes {
+                    let _ = reply.send(outcome.and(Err(err.clone())));
+                }
+            }
+        }
+    }
+}

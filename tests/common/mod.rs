@@ -1,0 +1,297 @@
+//! Test harness: runs the real `bascule` binary on free loopback ports and gives tests
+//! aws-sdk-s3 clients, raw signed HTTP requests, and the admin API.
+#![allow(dead_code)]
+
+use aws_credential_types::Credentials;
+use aws_sdk_s3::config::{BehaviorVersion, Region};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+pub struct Server {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub s3: String,
+    pub admin: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub token: String,
+    extra_args: Vec<String>,
+}
+
+fn parse_credentials(path: &Path) -> (String, String) {
+    let text = std::fs::read_to_string(path).expect("credentials file");
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k).map(|v| v.trim_start_matches([' ', '=']).trim().to_string()))
+            .expect("credential field")
+    };
+    (get("aws_access_key_id"), get("aws_secret_access_key"))
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut s = Server {
+            child: None,
+            dir,
+            s3: String::new(),
+            admin: String::new(),
+            access_key: String::new(),
+            secret_key: String::new(),
+            token: String::new(),
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        s.spawn();
+        s
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Starts (or restarts) the process on the same data directory.
+    pub fn spawn(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bascule"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(["--s3-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(&self.extra_args)
+            .env("BASCULE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start bascule");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut s3, mut admin) = (None, None);
+        while s3.is_none() || admin.is_none() {
+            let line = lines.next().expect("bascule exited before listening").expect("read stdout");
+            if let Some(v) = line.strip_prefix("S3 endpoint: ") {
+                s3 = Some(v.to_string());
+            }
+            if let Some(v) = line.strip_prefix("Admin endpoint: ") {
+                admin = Some(v.to_string());
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.s3 = s3.unwrap_or_default();
+        self.admin = admin.unwrap_or_default();
+        let (ak, sk) = parse_credentials(&self.data_dir().join("credentials"));
+        self.access_key = ak;
+        self.secret_key = sk;
+        self.token = std::fs::read_to_string(self.data_dir().join("admin.token")).expect("token").trim().to_string();
+        self.child = Some(child);
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        self.client_for(&self.access_key, &self.secret_key)
+    }
+
+    pub fn client_for(&self, ak: &str, sk: &str) -> aws_sdk_s3::Client {
+        let creds = Credentials::new(ak, sk, None, None, "test");
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.s3)
+            .force_path_style(true)
+            .credentials_provider(creds)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// Calls the admin API; returns status and JSON body.
+    pub async fn admin(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+        let client = reqwest::Client::new();
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = client.request(m, format!("{}/admin/v1{path}", self.admin)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("admin request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("admin body");
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    }
+
+    /// Creates a user with one access key; returns (access key, secret).
+    pub async fn new_user(&self, name: &str) -> (String, String) {
+        let (st, _) = self.admin("POST", "/users", Some(serde_json::json!({"name": name}))).await;
+        assert_eq!(st, 200);
+        let (st, key) = self.admin("POST", &format!("/users/{name}/keys"), None).await;
+        assert_eq!(st, 200);
+        (key["access_key"].as_str().unwrap().to_string(), key["secret_key"].as_str().unwrap().to_string())
+    }
+
+    /// Journal entries after `after`.
+    pub async fn journal(&self, after: u64) -> Vec<serde_json::Value> {
+        let (st, v) = self.admin("GET", &format!("/journal?after={after}&limit=10000"), None).await;
+        assert_eq!(st, 200);
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn last_seq(&self) -> u64 {
+        self.journal(0).await.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0)
+    }
+
+    pub fn raw(&self) -> Raw {
+        Raw { endpoint: self.s3.clone(), ak: self.access_key.clone(), sk: self.secret_key.clone(), time: None }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Hand-built requests, signed with SigV4 (or not), for cases SDKs refuse to produce.
+#[derive(Clone)]
+pub struct Raw {
+    pub endpoint: String,
+    pub ak: String,
+    pub sk: String,
+    /// Signing time override (clock-skew tests).
+    pub time: Option<SystemTime>,
+}
+
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    /// The `<Code>` of an S3 error body.
+    pub fn code(&self) -> String {
+        let t = self.text();
+        t.split("<Code>").nth(1).and_then(|r| r.split("</Code>").next()).unwrap_or("").to_string()
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(String::from)
+    }
+}
+
+impl Raw {
+    /// The SigV4 headers for a request (plus x-amz-content-sha256).
+    pub fn sign_headers(&self, method: &str, url: &str, headers: &[(String, String)], hash: &str) -> Vec<(String, String)> {
+        use aws_sigv4::http_request::{sign as sigv4_sign, SignableBody, SignableRequest, SigningSettings};
+        use aws_sigv4::sign::v4;
+        let mut hdrs = headers.to_vec();
+        hdrs.push(("x-amz-content-sha256".into(), hash.to_string()));
+        let identity = Credentials::new(&self.ak, &self.sk, None, None, "raw").into();
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = aws_sigv4::http_request::PayloadChecksumKind::NoHeader;
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("s3")
+            .time(self.time.unwrap_or_else(SystemTime::now))
+            .settings(settings)
+            .build()
+            .expect("signing params")
+            .into();
+        let signable = SignableRequest::new(
+            method,
+            url,
+            hdrs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::Precomputed(hash.to_string()),
+        )
+        .expect("signable");
+        let (instructions, _) = sigv4_sign(signable, &params).expect("sign").into_parts();
+        for (k, v) in instructions.headers() {
+            hdrs.push((k.to_string(), v.to_string()));
+        }
+        hdrs
+    }
+
+    /// Sends `method path` with headers and body, signed unless `sign` is false.
+    /// `payload_hash` overrides x-amz-content-sha256 (None: the real SHA-256 of the body).
+    pub async fn send(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+        sign: bool,
+        payload_hash: Option<&str>,
+    ) -> RawResponse {
+        let url = format!("{}{}", self.endpoint, path_and_query);
+        let mut hdrs: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if sign {
+            let hash = payload_hash.map(String::from).unwrap_or_else(|| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body)));
+            hdrs = self.sign_headers(method, &url, &hdrs, &hash);
+        }
+        let client = reqwest::Client::new();
+        let mut req = client.request(reqwest::Method::from_bytes(method.as_bytes()).expect("method"), &url);
+        for (k, v) in &hdrs {
+            req = req.header(k, v);
+        }
+        let resp = req.body(body).send().await.expect("raw request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.expect("raw body").to_vec();
+        RawResponse { status, headers, body }
+    }
+
+    /// Writes a signed (UNSIGNED-PAYLOAD) request head over TCP with the given extra headers
+    /// (which may claim any Content-Length), then `body`, and returns the raw response text.
+    pub async fn send_tcp(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let url = format!("{}{}", self.endpoint, path);
+        let host = self.endpoint.trim_start_matches("http://").to_string();
+        let mut hdrs: Vec<(String, String)> = vec![("host".into(), host.clone())];
+        let signed = self.sign_headers(method, &url, &hdrs, "UNSIGNED-PAYLOAD");
+        hdrs = signed;
+        let mut head = format!("{method} {path} HTTP/1.1\r\n");
+        for (k, v) in hdrs.iter().chain(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().iter()) {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("connection: close\r\n\r\n");
+        let mut sock = tokio::net::TcpStream::connect(&host).await.expect("connect");
+        sock.write_all(head.as_bytes()).await.expect("write head");
+        let _ = sock.write_all(body).await;
+        let _ = sock.shutdown().await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), sock.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// The S3 error code of an SDK error, for assertions.
+pub fn err_code<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match e {
+        aws_sdk_s3::error::SdkError::ServiceError(se) => se.err().code().unwrap_or("").to_string(),
+        other => format!("not a service error: {other:?}"),
+    }
+}
+
+/// Deterministic test data.
+pub fn data(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| ((i as u64 * 31 + seed as u64 * 7) % 251) as u8).collect()
+}
+
+pub fn wait() -> Duration {
+    Duration::from_millis(50)
+}

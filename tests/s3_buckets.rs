@@ -1,0 +1,94 @@
+//! Bucket operations through aws-sdk-s3 against a real server.
+
+mod common;
+use common::{err_code, Server};
+
+#[tokio::test]
+async fn create_list_head_delete() {
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket().bucket("courses").send().await.unwrap();
+    c.create_bucket().bucket("videos").send().await.unwrap();
+    let list = c.list_buckets().send().await.unwrap();
+    let names: Vec<_> = list.buckets().iter().filter_map(|b| b.name()).collect();
+    assert_eq!(names, vec!["courses", "videos"]);
+    assert!(list.buckets()[0].creation_date().is_some());
+    assert_eq!(list.owner().and_then(|o| o.id()), Some("admin"));
+    c.head_bucket().bucket("courses").send().await.unwrap();
+
+    let e = c.create_bucket().bucket("courses").send().await.unwrap_err();
+    assert_eq!(err_code(&e), "BucketAlreadyOwnedByYou");
+
+    c.put_object().bucket("courses").key("a.pdf").body(b"x".to_vec().into()).send().await.unwrap();
+    let e = c.delete_bucket().bucket("courses").send().await.unwrap_err();
+    assert_eq!(err_code(&e), "BucketNotEmpty");
+    c.delete_object().bucket("courses").key("a.pdf").send().await.unwrap();
+    c.delete_bucket().bucket("courses").send().await.unwrap();
+    let e = c.head_bucket().bucket("courses").send().await.unwrap_err();
+    assert!(e.raw_response().is_some_and(|r| r.status().as_u16() == 404));
+    let e = c.delete_bucket().bucket("courses").send().await.unwrap_err();
+    assert_eq!(err_code(&e), "NoSuchBucket");
+}
+
+#[tokio::test]
+async fn bucket_names_are_validated() {
+    let srv = Server::start();
+    let raw = srv.raw();
+    for bad in ["ab", "UPPER", "bad_name", "192.168.0.1", "-dash"] {
+        let r = raw.send("PUT", &format!("/{bad}"), &[], vec![], true, None).await;
+        assert_eq!(r.status, 400, "{bad}");
+        assert_eq!(r.code(), "InvalidBucketName", "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn other_users_bucket_already_exists() {
+    let srv = Server::start();
+    srv.client().create_bucket().bucket("shared").send().await.unwrap();
+    let (ak, sk) = srv.new_user("bob").await;
+    let bob = srv.client_for(&ak, &sk);
+    let e = bob.create_bucket().bucket("shared").send().await.unwrap_err();
+    assert_eq!(err_code(&e), "BucketAlreadyExists");
+    // Bob does not see or reach alice's bucket.
+    assert!(bob.list_buckets().send().await.unwrap().buckets().is_empty());
+    let e = bob.list_objects_v2().bucket("shared").send().await.unwrap_err();
+    assert_eq!(err_code(&e), "AccessDenied");
+}
+
+#[tokio::test]
+async fn location_and_versioning() {
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket().bucket("b1").send().await.unwrap();
+    let loc = c.get_bucket_location().bucket("b1").send().await.unwrap();
+    assert!(loc.location_constraint().is_none() || loc.location_constraint().unwrap().as_str().is_empty());
+    let v = c.get_bucket_versioning().bucket("b1").send().await.unwrap();
+    assert!(v.status().is_none(), "versioning is reported as never enabled");
+    let e = c
+        .put_bucket_versioning()
+        .bucket("b1")
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "NotImplemented");
+}
+
+#[tokio::test]
+async fn unsupported_operations_answer_not_implemented() {
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket().bucket("b1").send().await.unwrap();
+    let e = c.get_bucket_lifecycle_configuration().bucket("b1").send().await.unwrap_err();
+    assert_eq!(err_code(&e), "NotImplemented");
+    let r = srv.raw().send("GET", "/b1?website", &[], vec![], true, None).await;
+    assert_eq!(r.status, 501);
+    assert_eq!(r.code(), "NotImplemented");
+    assert!(r.text().contains("<RequestId>"));
+    assert!(r.text().contains("<Resource>/b1</Resource>"));
+    assert!(r.header("x-amz-request-id").is_some());
+}

@@ -1,0 +1,111 @@
+//! ListObjects v1/v2 and ListObjectVersions: prefix, delimiter, pagination, encoding.
+
+mod common;
+use aws_sdk_s3::primitives::ByteStream;
+use common::Server;
+
+const KEYS: &[&str] = &[
+    "a.txt",
+    "docs/2025/x.pdf",
+    "docs/2026/y.pdf",
+    "docs/readme",
+    "photos/cat.jpg",
+    "photos/dog.jpg",
+    "z file+plus.txt",
+];
+
+async fn setup() -> (Server, aws_sdk_s3::Client) {
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket().bucket("b").send().await.unwrap();
+    for k in KEYS {
+        c.put_object().bucket("b").key(*k).body(ByteStream::from(k.as_bytes().to_vec())).send().await.unwrap();
+    }
+    (srv, c)
+}
+
+#[tokio::test]
+async fn v2_prefix_delimiter_and_pagination() {
+    let (_srv, c) = setup().await;
+    let all = c.list_objects_v2().bucket("b").send().await.unwrap();
+    let keys: Vec<_> = all.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, KEYS);
+    assert_eq!(all.key_count(), Some(7));
+    assert_eq!(all.contents()[0].size(), Some(5));
+
+    let top = c.list_objects_v2().bucket("b").delimiter("/").send().await.unwrap();
+    let keys: Vec<_> = top.contents().iter().filter_map(|o| o.key()).collect();
+    let prefixes: Vec<_> = top.common_prefixes().iter().filter_map(|p| p.prefix()).collect();
+    assert_eq!(keys, vec!["a.txt", "z file+plus.txt"]);
+    assert_eq!(prefixes, vec!["docs/", "photos/"]);
+
+    let docs = c.list_objects_v2().bucket("b").prefix("docs/").delimiter("/").send().await.unwrap();
+    let keys: Vec<_> = docs.contents().iter().filter_map(|o| o.key()).collect();
+    let prefixes: Vec<_> = docs.common_prefixes().iter().filter_map(|p| p.prefix()).collect();
+    assert_eq!(keys, vec!["docs/readme"]);
+    assert_eq!(prefixes, vec!["docs/2025/", "docs/2026/"]);
+
+    // Pages of 2 with a delimiter: items are keys and common prefixes.
+    let mut token = None;
+    let mut seen = Vec::new();
+    loop {
+        let page = c.list_objects_v2().bucket("b").delimiter("/").max_keys(2).set_continuation_token(token.clone()).send().await.unwrap();
+        seen.extend(page.contents().iter().filter_map(|o| o.key().map(String::from)));
+        seen.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(String::from)));
+        assert!(page.key_count().unwrap_or(0) <= 2);
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        token = page.next_continuation_token().map(String::from);
+        assert!(token.is_some());
+    }
+    seen.sort();
+    assert_eq!(seen, vec!["a.txt", "docs/", "photos/", "z file+plus.txt"]);
+
+    let after = c.list_objects_v2().bucket("b").start_after("docs/readme").send().await.unwrap();
+    let keys: Vec<_> = after.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, vec!["photos/cat.jpg", "photos/dog.jpg", "z file+plus.txt"]);
+
+    let owner = c.list_objects_v2().bucket("b").fetch_owner(true).max_keys(1).send().await.unwrap();
+    assert_eq!(owner.contents()[0].owner().and_then(|o| o.id()), Some("admin"));
+    let none = c.list_objects_v2().bucket("b").prefix("nothing/").send().await.unwrap();
+    assert!(none.contents().is_empty());
+    assert_eq!(none.key_count(), Some(0));
+}
+
+#[tokio::test]
+async fn v1_markers() {
+    let (_srv, c) = setup().await;
+    let p1 = c.list_objects().bucket("b").max_keys(3).send().await.unwrap();
+    let keys: Vec<_> = p1.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, &KEYS[..3]);
+    assert_eq!(p1.is_truncated(), Some(true));
+    let p2 = c.list_objects().bucket("b").marker(keys[2]).send().await.unwrap();
+    let keys2: Vec<_> = p2.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys2, &KEYS[3..]);
+    let d = c.list_objects().bucket("b").delimiter("/").max_keys(2).send().await.unwrap();
+    assert_eq!(d.next_marker(), Some("docs/"));
+    let d2 = c.list_objects().bucket("b").delimiter("/").marker("docs/").send().await.unwrap();
+    let prefixes: Vec<_> = d2.common_prefixes().iter().filter_map(|p| p.prefix()).collect();
+    assert_eq!(prefixes, vec!["photos/"], "a common-prefix marker skips everything under it");
+}
+
+#[tokio::test]
+async fn encoding_type_url() {
+    let (srv, _c) = setup().await;
+    let r = srv.raw().send("GET", "/b?list-type=2&prefix=z&encoding-type=url", &[], vec![], true, None).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("<Key>z%20file%2Bplus.txt</Key>"), "{}", r.text());
+    assert!(r.text().contains("<EncodingType>url</EncodingType>"));
+}
+
+#[tokio::test]
+async fn object_versions_on_unversioned_bucket() {
+    let (_srv, c) = setup().await;
+    let v = c.list_object_versions().bucket("b").prefix("photos/").send().await.unwrap();
+    let versions = v.versions();
+    assert_eq!(versions.len(), 2);
+    assert!(versions.iter().all(|x| x.version_id() == Some("null") && x.is_latest() == Some(true)));
+    assert_eq!(versions[0].key(), Some("photos/cat.jpg"));
+    assert!(v.delete_markers().is_empty());
+}

@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""End-to-end scenario with real clients: the aws CLI, boto3 and curl against a real
+`bascule serve`. Content hashes are compared end to end. Exits non-zero on any failure and
+ends with an 'N passed, N failed' line.
+
+Usage: scenario.py --bin path/to/bascule [--big-mb 110]
+"""
+import argparse, hashlib, os, random, shutil, subprocess, sys, tempfile, time, traceback
+
+import boto3
+from botocore.config import Config
+
+RESULTS = []
+
+
+def check(name, fn):
+    start = time.time()
+    try:
+        fn()
+        RESULTS.append((name, True))
+        print(f"PASS {name} ({time.time() - start:.1f}s)", flush=True)
+    except Exception:
+        RESULTS.append((name, False))
+        print(f"FAIL {name}", flush=True)
+        traceback.print_exc()
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tree_hashes(root):
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            full = os.path.join(dirpath, name)
+            out[os.path.relpath(full, root)] = sha256_file(full)
+    return out
+
+
+def make_folder(root, big_mb):
+    rnd = random.Random(42)
+    os.makedirs(os.path.join(root, "pdf"), exist_ok=True)
+    os.makedirs(os.path.join(root, "images/2026"), exist_ok=True)
+    os.makedirs(os.path.join(root, "video"), exist_ok=True)
+    for i in range(20):
+        with open(os.path.join(root, "pdf", f"chapitre-{i}.pdf"), "wb") as f:
+            f.write(rnd.randbytes(rnd.randint(0, 300_000)))
+    for i in range(10):
+        with open(os.path.join(root, "images/2026", f"photo {i}.jpg"), "wb") as f:
+            f.write(rnd.randbytes(rnd.randint(1, 2_000_000)))
+    with open(os.path.join(root, "README.txt"), "w") as f:
+        f.write("Cours de mathématiques — é à ü\n")
+    open(os.path.join(root, "empty.txt"), "wb").close()
+    block = rnd.randbytes(1 << 20)
+    for name in ("cours-1.mp4", "cours-2.mp4"):
+        with open(os.path.join(root, "video", name), "wb") as f:
+            for j in range(big_mb):
+                f.write(block[j % 7:] + block[: j % 7])
+
+
+class Server:
+    def __init__(self, binary, workdir):
+        self.data = os.path.join(workdir, "data")
+        self.proc = subprocess.Popen(
+            [binary, "serve", "--data-dir", self.data, "--s3-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE, text=True, env={**os.environ, "BASCULE_LOG": "warn"})
+        self.endpoint = None
+        for line in self.proc.stdout:
+            if line.startswith("S3 endpoint: "):
+                self.endpoint = line.split(": ", 1)[1].strip()
+            if line.startswith("Admin endpoint: "):
+                break
+        if not self.endpoint:
+            raise RuntimeError("bascule did not start")
+        creds = open(os.path.join(self.data, "credentials")).read()
+        field = lambda k: next(l.split("=", 1)[1].strip() for l in creds.splitlines() if l.startswith(k))
+        self.ak, self.sk = field("aws_access_key_id"), field("aws_secret_access_key")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--big-mb", type=int, default=110)
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="bascule-scenario-", dir=os.environ.get("SCENARIO_TMP"))
+    srv = Server(os.path.abspath(args.bin), work)
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": srv.ak, "AWS_SECRET_ACCESS_KEY": srv.sk,
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+
+    def aws(*a, capture=False):
+        cmd = ["aws", "--endpoint-url", srv.endpoint, *a]
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise AssertionError(f"{' '.join(a)} failed: {r.stderr}")
+        return r.stdout
+
+    s3 = boto3.client("s3", endpoint_url=srv.endpoint, aws_access_key_id=srv.ak, aws_secret_access_key=srv.sk,
+                      region_name="us-east-1", config=Config(s3={"addressing_style": "path"}))
+    src = os.path.join(work, "src")
+    make_folder(src, args.big_mb)
+    want = tree_hashes(src)
+
+    def sync_up_and_down():
+        aws("s3", "mb", "s3://cours")
+        aws("s3", "sync", src, "s3://cours/maths/")
+        down = os.path.join(work, "down")
+        aws("s3", "sync", "s3://cours/maths/", down)
+        got = tree_hashes(down)
+        assert got == want, f"hash mismatch: {set(got.items()) ^ set(want.items())}"
+        head = s3.head_object(Bucket="cours", Key="maths/video/cours-1.mp4")
+        assert head["ContentLength"] == args.big_mb << 20
+        assert head["ETag"].strip('"').endswith(tuple(f"-{n}" for n in range(2, 10001))), f"multipart ETag expected: {head['ETag']}"
+        # A second sync uploads nothing.
+        out = aws("s3", "sync", src, "s3://cours/maths/")
+        assert "upload:" not in out, out
+
+    def presign_with_curl():
+        url = aws("s3", "presign", "s3://cours/maths/pdf/chapitre-3.pdf", "--expires-in", "300").strip()
+        target = os.path.join(work, "presigned.pdf")
+        subprocess.run(["curl", "-sf", "-o", target, url], check=True)
+        assert sha256_file(target) == want["pdf/chapitre-3.pdf"]
+        r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url.replace("chapitre-3", "chapitre-4")],
+                           capture_output=True, text=True)
+        assert r.stdout == "403", f"tampered URL answered {r.stdout}"
+
+    def presigned_post_with_curl():
+        post = s3.generate_presigned_post(
+            "cours", "uploads/${filename}",
+            Fields={"Content-Type": "application/pdf"},
+            Conditions=[["starts-with", "$key", "uploads/"], {"Content-Type": "application/pdf"},
+                        ["content-length-range", 1, 10_000_000]],
+            ExpiresIn=600)
+        path = os.path.join(src, "pdf", "chapitre-5.pdf")
+        cmd = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}"]
+        for k, v in post["fields"].items():
+            cmd += ["-F", f"{k}={v}"]
+        cmd += ["-F", f"file=@{path};filename=devoir.pdf", post["url"]]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        assert r.stdout == "204", f"form POST answered {r.stdout}"
+        body = s3.get_object(Bucket="cours", Key="uploads/devoir.pdf")
+        assert body["ContentType"] == "application/pdf"
+        assert hashlib.sha256(body["Body"].read()).hexdigest() == want["pdf/chapitre-5.pdf"]
+        # A file outside the key condition is refused.
+        bad = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}"]
+        for k, v in post["fields"].items():
+            bad += ["-F", f"{k}={'other/x.pdf' if k == 'key' else v}"]
+        bad += ["-F", f"file=@{path}", post["url"]]
+        assert subprocess.run(bad, capture_output=True, text=True).stdout == "403"
+
+    def range_reads():
+        key = "maths/video/cours-2.mp4"
+        local = open(os.path.join(src, "video", "cours-2.mp4"), "rb").read()
+        for rng, part in [("bytes=0-99", local[:100]), ("bytes=-4096", local[-4096:]),
+                          (f"bytes={(8 << 20) - 5}-{(8 << 20) + 5}", local[(8 << 20) - 5:(8 << 20) + 6]),
+                          (f"bytes={len(local) - 10}-", local[-10:])]:
+            r = s3.get_object(Bucket="cours", Key=key, Range=rng)
+            assert r["ResponseMetadata"]["HTTPStatusCode"] == 206
+            assert r["Body"].read() == part, rng
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": "cours", "Key": key}, ExpiresIn=300)
+        out = subprocess.run(["curl", "-sf", "-H", "Range: bytes=1000-1999", url], capture_output=True, check=True).stdout
+        assert out == local[1000:2000]
+
+    def listing_with_delimiter():
+        out = s3.list_objects_v2(Bucket="cours", Prefix="maths/", Delimiter="/")
+        prefixes = sorted(p["Prefix"] for p in out.get("CommonPrefixes", []))
+        assert prefixes == ["maths/images/", "maths/pdf/", "maths/video/"], prefixes
+        assert sorted(o["Key"] for o in out["Contents"]) == ["maths/README.txt", "maths/empty.txt"]
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket="cours", Prefix="maths/", PaginationConfig={"PageSize": 7})
+        keys = [o["Key"] for p in pages for o in p.get("Contents", [])]
+        assert sorted(keys) == sorted("maths/" + k for k in want), "paginated listing"
+        cli = aws("s3", "ls", "s3://cours/maths/")
+        assert "PRE pdf/" in cli and "README.txt" in cli, cli
+
+    def deletion():
+        aws("s3", "rm", "--recursive", "s3://cours/maths/pdf/")
+        left = s3.list_objects_v2(Bucket="cours", Prefix="maths/pdf/")
+        assert left["KeyCount"] == 0
+        aws("s3", "rm", "--recursive", "s3://cours/")
+        assert s3.list_objects_v2(Bucket="cours")["KeyCount"] == 0
+        aws("s3", "rb", "s3://cours")
+        assert "cours" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+    try:
+        for name, fn in [("aws s3 sync up and down (multipart over 100 MB)", sync_up_and_down),
+                         ("aws s3 presign fetched with curl", presign_with_curl),
+                         ("boto3 generate_presigned_post sent as a curl form", presigned_post_with_curl),
+                         ("range reads (boto3 and curl)", range_reads),
+                         ("listing with delimiter (boto3, aws CLI)", listing_with_delimiter),
+                         ("deletion", deletion)]:
+            check(name, fn)
+    finally:
+        srv.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    passed = sum(1 for _, ok in RESULTS if ok)
+    failed = len(RESULTS) - passed
+    print(f"scenario: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
