@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 async fn setup() -> (Server, aws_sdk_s3::Client) {
     let srv = Server::start();
     let c = srv.client();
-    c.create_bucket().bucket("b").send().await.unwrap();
-    c.put_object().bucket("b").key("k.txt").body(ByteStream::from_static(b"hello")).send().await.unwrap();
+    c.create_bucket().bucket("bkt").send().await.unwrap();
+    c.put_object().bucket("bkt").key("k.txt").body(ByteStream::from_static(b"hello")).send().await.unwrap();
     (srv, c)
 }
 
@@ -19,7 +19,7 @@ async fn setup() -> (Server, aws_sdk_s3::Client) {
 async fn signature_failures() {
     let (srv, _c) = setup().await;
     let bad_secret = srv.client_for(&srv.access_key, "wrong-secret");
-    let e = bad_secret.get_object().bucket("b").key("k.txt").send().await.unwrap_err();
+    let e = bad_secret.get_object().bucket("bkt").key("k.txt").send().await.unwrap_err();
     assert_eq!(err_code(&e), "SignatureDoesNotMatch");
     let unknown = srv.client_for("BKNOSUCHKEY", "x");
     let e = unknown.list_buckets().send().await.unwrap_err();
@@ -27,14 +27,14 @@ async fn signature_failures() {
 
     let mut raw = srv.raw();
     raw.time = Some(SystemTime::now() - Duration::from_secs(20 * 60));
-    let r = raw.send("GET", "/b/k.txt", &[], vec![], true, None).await;
+    let r = raw.send("GET", "/bkt/k.txt", &[], vec![], true, None).await;
     assert_eq!(r.status, 403);
     assert_eq!(r.code(), "RequestTimeTooSkewed");
     raw.time = Some(SystemTime::now() - Duration::from_secs(10 * 60));
-    let r = raw.send("GET", "/b/k.txt", &[], vec![], true, None).await;
+    let r = raw.send("GET", "/bkt/k.txt", &[], vec![], true, None).await;
     assert_eq!(r.status, 200, "10 minutes of skew is tolerated");
 
-    let r = srv.raw().send("GET", "/b/k.txt", &[("authorization", "AWS4-HMAC-SHA256 Credential=x")], vec![], false, None).await;
+    let r = srv.raw().send("GET", "/bkt/k.txt", &[("authorization", "AWS4-HMAC-SHA256 Credential=x")], vec![], false, None).await;
     assert_eq!(r.code(), "AuthorizationHeaderMalformed");
 }
 
@@ -70,7 +70,7 @@ async fn presigned_urls() {
     let (srv, c) = setup().await;
     let url = c
         .get_object()
-        .bucket("b")
+        .bucket("bkt")
         .key("k.txt")
         .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).unwrap())
         .await
@@ -81,14 +81,14 @@ async fn presigned_urls() {
 
     let put = c
         .put_object()
-        .bucket("b")
+        .bucket("bkt")
         .key("up.pdf")
         .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).unwrap())
         .await
         .unwrap();
     let r = reqwest::Client::new().put(put.uri()).body("uploaded with a presigned URL").send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let got = c.get_object().bucket("b").key("up.pdf").send().await.unwrap();
+    let got = c.get_object().bucket("bkt").key("up.pdf").send().await.unwrap();
     assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"uploaded with a presigned URL");
 
     // Signed an hour ago, valid for 60 s: expired.
@@ -97,12 +97,12 @@ async fn presigned_urls() {
         .expires_in(Duration::from_secs(60))
         .build()
         .unwrap();
-    let url = c.get_object().bucket("b").key("k.txt").presigned(old).await.unwrap();
+    let url = c.get_object().bucket("bkt").key("k.txt").presigned(old).await.unwrap();
     let r = reqwest::get(url.uri()).await.unwrap();
     assert_eq!(r.status().as_u16(), 403);
     assert!(r.text().await.unwrap().contains("Request has expired"));
 
-    let url = c.get_object().bucket("b").key("k.txt").presigned(PresigningConfig::expires_in(Duration::from_secs(300)).unwrap()).await.unwrap();
+    let url = c.get_object().bucket("bkt").key("k.txt").presigned(PresigningConfig::expires_in(Duration::from_secs(300)).unwrap()).await.unwrap();
     let tampered = url.uri().replace("k.txt", "other.txt");
     let r = reqwest::get(tampered).await.unwrap();
     assert_eq!(r.status().as_u16(), 403);
@@ -117,31 +117,31 @@ async fn presigned_urls() {
 async fn anonymous_public_read_and_policy() {
     let (srv, c) = setup().await;
     let anon = |path: &str| reqwest::get(format!("{}{path}", srv.s3));
-    let r = anon("/b/k.txt").await.unwrap();
+    let r = anon("/bkt/k.txt").await.unwrap();
     assert_eq!(r.status().as_u16(), 403);
     assert!(r.text().await.unwrap().contains("AccessDenied"));
-    c.put_bucket_acl().bucket("b").acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead).send().await.unwrap();
-    let r = anon("/b/k.txt").await.unwrap();
+    c.put_bucket_acl().bucket("bkt").acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead).send().await.unwrap();
+    let r = anon("/bkt/k.txt").await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.text().await.unwrap(), "hello");
-    let r = reqwest::Client::new().put(format!("{}/b/evil", srv.s3)).body("x").send().await.unwrap();
+    let r = reqwest::Client::new().put(format!("{}/bkt/evil", srv.s3)).body("x").send().await.unwrap();
     assert_eq!(r.status().as_u16(), 403, "public-read is not public-write");
-    let acl = c.get_bucket_acl().bucket("b").send().await.unwrap();
+    let acl = c.get_bucket_acl().bucket("bkt").send().await.unwrap();
     assert_eq!(acl.grants().len(), 2);
-    c.put_bucket_acl().bucket("b").acl(aws_sdk_s3::types::BucketCannedAcl::Private).send().await.unwrap();
-    assert_eq!(anon("/b/k.txt").await.unwrap().status().as_u16(), 403);
+    c.put_bucket_acl().bucket("bkt").acl(aws_sdk_s3::types::BucketCannedAcl::Private).send().await.unwrap();
+    assert_eq!(anon("/bkt/k.txt").await.unwrap().status().as_u16(), 403);
 
-    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
-    c.put_bucket_policy().bucket("b").policy(policy).send().await.unwrap();
-    assert_eq!(anon("/b/k.txt").await.unwrap().status().as_u16(), 200);
-    assert_eq!(anon("/b?list-type=2").await.unwrap().status().as_u16(), 403, "the policy grants GetObject only");
-    let got = c.get_bucket_policy().bucket("b").send().await.unwrap();
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/*"}]}"#;
+    c.put_bucket_policy().bucket("bkt").policy(policy).send().await.unwrap();
+    assert_eq!(anon("/bkt/k.txt").await.unwrap().status().as_u16(), 200);
+    assert_eq!(anon("/bkt?list-type=2").await.unwrap().status().as_u16(), 403, "the policy grants GetObject only");
+    let got = c.get_bucket_policy().bucket("bkt").send().await.unwrap();
     assert_eq!(got.policy(), Some(policy));
-    let e = c.put_bucket_policy().bucket("b").policy(policy.replace("s3:GetObject", "s3:*")).send().await.unwrap_err();
+    let e = c.put_bucket_policy().bucket("bkt").policy(policy.replace("s3:GetObject", "s3:*")).send().await.unwrap_err();
     assert_eq!(err_code(&e), "NotImplemented");
-    c.delete_bucket_policy().bucket("b").send().await.unwrap();
-    assert_eq!(anon("/b/k.txt").await.unwrap().status().as_u16(), 403);
-    let e = c.get_bucket_policy().bucket("b").send().await.unwrap_err();
+    c.delete_bucket_policy().bucket("bkt").send().await.unwrap();
+    assert_eq!(anon("/bkt/k.txt").await.unwrap().status().as_u16(), 403);
+    let e = c.get_bucket_policy().bucket("bkt").send().await.unwrap_err();
     assert_eq!(err_code(&e), "NoSuchBucketPolicy");
 }
 
@@ -150,20 +150,20 @@ async fn grants_between_users() {
     let (srv, _c) = setup().await;
     let (ak, sk) = srv.new_user("dave").await;
     let dave = srv.client_for(&ak, &sk);
-    let e = dave.get_object().bucket("b").key("k.txt").send().await.unwrap_err();
+    let e = dave.get_object().bucket("bkt").key("k.txt").send().await.unwrap_err();
     assert_eq!(err_code(&e), "AccessDenied");
-    let (st, _) = srv.admin("PUT", "/buckets/b/grants/dave", Some(serde_json::json!({"permission": "Read"}))).await;
+    let (st, _) = srv.admin("PUT", "/buckets/bkt/grants/dave", Some(serde_json::json!({"permission": "Read"}))).await;
     assert_eq!(st, 200);
-    dave.get_object().bucket("b").key("k.txt").send().await.unwrap();
-    dave.list_objects_v2().bucket("b").send().await.unwrap();
-    let e = dave.put_object().bucket("b").key("d").body(ByteStream::from_static(b"x")).send().await.unwrap_err();
+    dave.get_object().bucket("bkt").key("k.txt").send().await.unwrap();
+    dave.list_objects_v2().bucket("bkt").send().await.unwrap();
+    let e = dave.put_object().bucket("bkt").key("d").body(ByteStream::from_static(b"x")).send().await.unwrap_err();
     assert_eq!(err_code(&e), "AccessDenied");
-    srv.admin("PUT", "/buckets/b/grants/dave", Some(serde_json::json!({"permission": "ReadWrite"}))).await;
-    dave.put_object().bucket("b").key("d").body(ByteStream::from_static(b"x")).send().await.unwrap();
-    let e = dave.delete_bucket().bucket("b").send().await.unwrap_err();
+    srv.admin("PUT", "/buckets/bkt/grants/dave", Some(serde_json::json!({"permission": "ReadWrite"}))).await;
+    dave.put_object().bucket("bkt").key("d").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    let e = dave.delete_bucket().bucket("bkt").send().await.unwrap_err();
     assert_eq!(err_code(&e), "AccessDenied", "only the owner deletes the bucket");
-    srv.admin("DELETE", "/buckets/b/grants/dave", None).await;
-    let e = dave.get_object().bucket("b").key("k.txt").send().await.unwrap_err();
+    srv.admin("DELETE", "/buckets/bkt/grants/dave", None).await;
+    let e = dave.get_object().bucket("bkt").key("k.txt").send().await.unwrap_err();
     assert_eq!(err_code(&e), "AccessDenied");
 }
 
@@ -172,7 +172,7 @@ async fn cors_configuration_and_preflight() {
     let (srv, c) = setup().await;
     let http = reqwest::Client::new();
     let preflight = || {
-        http.request(reqwest::Method::OPTIONS, format!("{}/b/k.txt", srv.s3))
+        http.request(reqwest::Method::OPTIONS, format!("{}/bkt/k.txt", srv.s3))
             .header("origin", "https://app.example.edu")
             .header("access-control-request-method", "PUT")
             .header("access-control-request-headers", "content-type, x-amz-date")
@@ -189,8 +189,8 @@ async fn cors_configuration_and_preflight() {
         .max_age_seconds(600)
         .build()
         .unwrap();
-    c.put_bucket_cors().bucket("b").cors_configuration(CorsConfiguration::builder().cors_rules(rule).build().unwrap()).send().await.unwrap();
-    let got = c.get_bucket_cors().bucket("b").send().await.unwrap();
+    c.put_bucket_cors().bucket("bkt").cors_configuration(CorsConfiguration::builder().cors_rules(rule).build().unwrap()).send().await.unwrap();
+    let got = c.get_bucket_cors().bucket("bkt").send().await.unwrap();
     assert_eq!(got.cors_rules()[0].allowed_methods(), &["GET".to_string(), "PUT".to_string()]);
     let r = preflight().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
@@ -198,7 +198,7 @@ async fn cors_configuration_and_preflight() {
     assert!(r.headers()["access-control-allow-methods"].to_str().unwrap().contains("PUT"));
     assert_eq!(r.headers()["access-control-max-age"], "600");
     let r = http
-        .request(reqwest::Method::OPTIONS, format!("{}/b/k.txt", srv.s3))
+        .request(reqwest::Method::OPTIONS, format!("{}/bkt/k.txt", srv.s3))
         .header("origin", "https://evil.example.com")
         .header("access-control-request-method", "PUT")
         .send()
@@ -206,12 +206,12 @@ async fn cors_configuration_and_preflight() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
     // Actual responses carry CORS headers for a matching origin.
-    let url = c.get_object().bucket("b").key("k.txt").presigned(PresigningConfig::expires_in(Duration::from_secs(60)).unwrap()).await.unwrap();
+    let url = c.get_object().bucket("bkt").key("k.txt").presigned(PresigningConfig::expires_in(Duration::from_secs(60)).unwrap()).await.unwrap();
     let r = http.get(url.uri()).header("origin", "https://www.example.edu").send().await.unwrap();
     assert_eq!(r.headers()["access-control-allow-origin"], "https://www.example.edu");
     assert_eq!(r.headers()["access-control-expose-headers"], "ETag");
-    c.delete_bucket_cors().bucket("b").send().await.unwrap();
-    let e = c.get_bucket_cors().bucket("b").send().await.unwrap_err();
+    c.delete_bucket_cors().bucket("bkt").send().await.unwrap();
+    let e = c.get_bucket_cors().bucket("bkt").send().await.unwrap_err();
     assert_eq!(err_code(&e), "NoSuchCORSConfiguration");
 }
 
@@ -228,7 +228,7 @@ async fn browser_post_upload() {
     let policy = serde_json::json!({
         "expiration": expiration,
         "conditions": [
-            {"bucket": "b"},
+            {"bucket": "bkt"},
             ["starts-with", "$key", "uploads/"],
             ["content-length-range", 1, 1000],
             ["starts-with", "$Content-Type", "image/"],
@@ -241,7 +241,7 @@ async fn browser_post_upload() {
     let policy_b64 = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
     let scope = bascule_api::sigv4::Scope { access_key: srv.access_key.clone(), date: date.clone(), region: "us-east-1".into(), service: "s3".into() };
     let signature = bascule_api::sigv4::SigningKey::derive(&srv.secret_key, &scope).unwrap().sign(&policy_b64);
-    let form = |key: &str, content_type: &str, file: Vec<u8>| {
+    let form_signed = |key: &str, content_type: &str, file: Vec<u8>, signature: String| {
         reqwest::multipart::Form::new()
             .text("key", key.to_string())
             .text("Content-Type", content_type.to_string())
@@ -250,16 +250,17 @@ async fn browser_post_upload() {
             .text("x-amz-credential", credential.clone())
             .text("x-amz-date", amz_date.clone())
             .text("policy", policy_b64.clone())
-            .text("x-amz-signature", signature.clone())
+            .text("x-amz-signature", signature)
             .part("file", reqwest::multipart::Part::bytes(file).file_name("photo.png"))
     };
+    let form = |key: &str, content_type: &str, file: Vec<u8>| form_signed(key, content_type, file, signature.clone());
     let http = reqwest::Client::new();
-    let post = |f| http.post(format!("{}/b", srv.s3)).multipart(f).send();
+    let post = |f| http.post(format!("{}/bkt", srv.s3)).multipart(f).send();
     let r = post(form("uploads/${filename}", "image/png", b"PNGDATA".to_vec())).await.unwrap();
     assert_eq!(r.status().as_u16(), 201);
     let body = r.text().await.unwrap();
     assert!(body.contains("<Key>uploads/photo.png</Key>"), "{body}");
-    let got = c.get_object().bucket("b").key("uploads/photo.png").send().await.unwrap();
+    let got = c.get_object().bucket("bkt").key("uploads/photo.png").send().await.unwrap();
     assert_eq!(got.content_type(), Some("image/png"));
     assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"PNGDATA");
 
@@ -270,9 +271,9 @@ async fn browser_post_upload() {
     let r = post(form("uploads/big.png", "image/png", vec![0u8; 1001])).await.unwrap();
     assert_eq!(r.status().as_u16(), 400);
     assert!(r.text().await.unwrap().contains("EntityTooLarge"));
-    let e = c.head_object().bucket("b").key("uploads/big.png").send().await.unwrap_err();
+    let e = c.head_object().bucket("bkt").key("uploads/big.png").send().await.unwrap_err();
     assert!(e.raw_response().is_some_and(|r| r.status().as_u16() == 404));
-    let bad_sig = form("uploads/y.png", "image/png", b"x".to_vec()).text("x-amz-signature", "00".repeat(32));
+    let bad_sig = form_signed("uploads/y.png", "image/png", b"x".to_vec(), "00".repeat(32));
     let r = post(bad_sig).await.unwrap();
     assert_eq!(r.status().as_u16(), 403);
 }

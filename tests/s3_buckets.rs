@@ -59,14 +59,14 @@ async fn other_users_bucket_already_exists() {
 async fn location_and_versioning() {
     let srv = Server::start();
     let c = srv.client();
-    c.create_bucket().bucket("b1").send().await.unwrap();
-    let loc = c.get_bucket_location().bucket("b1").send().await.unwrap();
+    c.create_bucket().bucket("bk1").send().await.unwrap();
+    let loc = c.get_bucket_location().bucket("bk1").send().await.unwrap();
     assert!(loc.location_constraint().is_none() || loc.location_constraint().unwrap().as_str().is_empty());
-    let v = c.get_bucket_versioning().bucket("b1").send().await.unwrap();
+    let v = c.get_bucket_versioning().bucket("bk1").send().await.unwrap();
     assert!(v.status().is_none(), "versioning is reported as never enabled");
     let e = c
         .put_bucket_versioning()
-        .bucket("b1")
+        .bucket("bk1")
         .versioning_configuration(
             aws_sdk_s3::types::VersioningConfiguration::builder()
                 .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
@@ -82,13 +82,13 @@ async fn location_and_versioning() {
 async fn unsupported_operations_answer_not_implemented() {
     let srv = Server::start();
     let c = srv.client();
-    c.create_bucket().bucket("b1").send().await.unwrap();
-    let e = c.get_bucket_lifecycle_configuration().bucket("b1").send().await.unwrap_err();
+    c.create_bucket().bucket("bk1").send().await.unwrap();
+    let e = c.get_bucket_lifecycle_configuration().bucket("bk1").send().await.unwrap_err();
     assert_eq!(err_code(&e), "NotImplemented");
-    let r = srv.raw().send("GET", "/b1?website", &[], vec![], true, None).await;
+    let r = srv.raw().send("GET", "/bk1?website", &[], vec![], true, None).await;
     assert_eq!(r.status, 501);
     assert_eq!(r.code(), "NotImplemented");
     assert!(r.text().contains("<RequestId>"));
-    assert!(r.text().contains("<Resource>/b1</Resource>"));
+    assert!(r.text().contains("<Resource>/bk1</Resource>"));
     assert!(r.header("x-amz-request-id").is_some());
 }

@@ -20,11 +20,13 @@ enum Tamper {
 }
 
 async fn streaming_put(srv: &Server, key: &str, body: &[u8], chunk: usize, trailer: bool, tamper: Tamper) -> RawResponse {
-    let url = format!("{}/b/{key}", srv.s3);
+    let url = format!("{}/bkt/{key}", srv.s3);
     let host = srv.s3.trim_start_matches("http://").to_string();
     let identity: Identity = Credentials::new(&srv.access_key, &srv.secret_key, None, None, "t").into();
     let mut settings = SigningSettings::default();
     settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
+    settings.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
     let now = SystemTime::now();
     let build = |settings: SigningSettings| {
         v4::SigningParams::builder().identity(&identity).region("us-east-1").name("s3").time(now).settings(settings).build().unwrap()
@@ -93,12 +95,12 @@ async fn streaming_put(srv: &Server, key: &str, body: &[u8], chunk: usize, trail
 async fn signed_chunks_with_and_without_trailer() {
     let srv = Server::start();
     let c = srv.client();
-    c.create_bucket().bucket("b").send().await.unwrap();
+    c.create_bucket().bucket("bkt").send().await.unwrap();
     let body = data(200_000, 5);
     for (trailer, key) in [(false, "plain"), (true, "trailer")] {
         let r = streaming_put(&srv, key, &body, 65536, trailer, Tamper::None).await;
         assert_eq!(r.status, 200, "{key}: {}", r.text());
-        let got = c.get_object().bucket("b").key(key).send().await.unwrap();
+        let got = c.get_object().bucket("bkt").key(key).send().await.unwrap();
         assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), body.as_slice(), "{key}");
     }
     let r = streaming_put(&srv, "t1", &body, 65536, false, Tamper::ChunkData).await;
@@ -108,6 +110,6 @@ async fn signed_chunks_with_and_without_trailer() {
     let r = streaming_put(&srv, "t3", &body, 65536, true, Tamper::WrongChecksum).await;
     assert_eq!(r.code(), "BadDigest");
     for k in ["t1", "t2", "t3"] {
-        assert!(c.head_object().bucket("b").key(k).send().await.is_err(), "{k} must not exist");
+        assert!(c.head_object().bucket("bkt").key(k).send().await.is_err(), "{k} must not exist");
     }
 }

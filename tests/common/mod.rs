@@ -197,8 +197,11 @@ impl Raw {
         let mut hdrs = headers.to_vec();
         hdrs.push(("x-amz-content-sha256".into(), hash.to_string()));
         let identity = Credentials::new(&self.ak, &self.sk, None, None, "raw").into();
+        // S3's rules, as the SDKs sign: single percent-encoding, no path normalisation.
         let mut settings = SigningSettings::default();
         settings.payload_checksum_kind = aws_sigv4::http_request::PayloadChecksumKind::NoHeader;
+        settings.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region("us-east-1")
@@ -253,7 +256,9 @@ impl Raw {
 
     /// Writes a signed (UNSIGNED-PAYLOAD) request head over TCP with the given extra headers
     /// (which may claim any Content-Length), then `body`, and returns the raw response text.
-    pub async fn send_tcp(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> String {
+    /// The path goes out exactly as given. `truncate` closes our sending side after `body`,
+    /// so a body shorter than its Content-Length ends early.
+    pub async fn send_tcp(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8], truncate: bool) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let url = format!("{}{}", self.endpoint, path);
         let host = self.endpoint.trim_start_matches("http://").to_string();
@@ -268,7 +273,9 @@ impl Raw {
         let mut sock = tokio::net::TcpStream::connect(&host).await.expect("connect");
         sock.write_all(head.as_bytes()).await.expect("write head");
         let _ = sock.write_all(body).await;
-        let _ = sock.shutdown().await;
+        if truncate {
+            let _ = sock.shutdown().await;
+        }
         let mut out = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(10), sock.read_to_end(&mut out)).await;
         String::from_utf8_lossy(&out).into_owned()
