@@ -72,22 +72,46 @@ struct Target {
 fn sign(t: &Target, method: &str, path: &str, payload_hash: &str) -> Vec<(String, String)> {
     let now = time::OffsetDateTime::now_utc();
     let amz_date = sigv4::format_amz_date(now);
-    let scope = Scope { access_key: t.ak.clone(), date: amz_date[..8].to_string(), region: "us-east-1".into(), service: "s3".into() };
-    let signed = vec!["host".to_string(), "x-amz-content-sha256".to_string(), "x-amz-date".to_string()];
+    let scope = Scope {
+        access_key: t.ak.clone(),
+        date: amz_date[..8].to_string(),
+        region: "us-east-1".into(),
+        service: "s3".into(),
+    };
+    let signed = vec![
+        "host".to_string(),
+        "x-amz-content-sha256".to_string(),
+        "x-amz-date".to_string(),
+    ];
     let values = [t.host.clone(), payload_hash.to_string(), amz_date.clone()];
     let headers = sigv4::canonical_headers(&signed, |n| {
         let i = signed.iter().position(|s| s == n).unwrap_or(0);
         vec![values[i].as_bytes()]
     });
-    let creq = sigv4::canonical_request(method, &sigv4::canonical_uri(path, PathMode::S3), "", &headers, &signed, payload_hash);
+    let creq = sigv4::canonical_request(
+        method,
+        &sigv4::canonical_uri(path, PathMode::S3),
+        "",
+        &headers,
+        &signed,
+        payload_hash,
+    );
     let sts = sigv4::string_to_sign(&amz_date, &scope, &creq);
-    let sig = SigningKey::derive(&t.sk, &scope).map(|k| k.sign(&sts)).unwrap_or_default();
+    let sig = SigningKey::derive(&t.sk, &scope)
+        .map(|k| k.sign(&sts))
+        .unwrap_or_default();
     vec![
         ("x-amz-date".into(), amz_date),
         ("x-amz-content-sha256".into(), payload_hash.into()),
         (
             "authorization".into(),
-            format!("{} Credential={}/{}, SignedHeaders={}, Signature={sig}", sigv4::ALGORITHM, t.ak, scope.to_scope_string(), signed.join(";")),
+            format!(
+                "{} Credential={}/{}, SignedHeaders={}, Signature={sig}",
+                sigv4::ALGORITHM,
+                t.ak,
+                scope.to_scope_string(),
+                signed.join(";")
+            ),
         ),
     ]
 }
@@ -103,8 +127,15 @@ struct Payload {
 impl Payload {
     fn new(size: u64, signed: bool) -> Payload {
         let block_len = size.min(256 << 20) as usize;
-        let block_len = if size > (256 << 20) { 1 << 20 } else { block_len };
-        let block: Bytes = (0..block_len).map(|i| (i * 131 % 251) as u8).collect::<Vec<_>>().into();
+        let block_len = if size > (256 << 20) {
+            1 << 20
+        } else {
+            block_len
+        };
+        let block: Bytes = (0..block_len)
+            .map(|i| (i * 131 % 251) as u8)
+            .collect::<Vec<_>>()
+            .into();
         let sha256 = if signed {
             let mut h = Sha256::new();
             let mut left = size;
@@ -117,7 +148,11 @@ impl Payload {
         } else {
             sigv4::UNSIGNED_PAYLOAD.to_string()
         };
-        Payload { block, size, sha256 }
+        Payload {
+            block,
+            size,
+            sha256,
+        }
     }
 
     fn body(&self) -> reqwest::Body {
@@ -132,7 +167,10 @@ impl Payload {
                     return None;
                 }
                 let n = (size - sent).min(block.len() as u64) as usize;
-                Some((Ok::<Bytes, std::io::Error>(block.slice(..n)), sent + n as u64))
+                Some((
+                    Ok::<Bytes, std::io::Error>(block.slice(..n)),
+                    sent + n as u64,
+                ))
             }
         });
         reqwest::Body::wrap_stream(stream)
@@ -167,17 +205,28 @@ impl Phase {
     }
 }
 
-async fn run_phase(name: &'static str, t: Arc<Target>, args: &BenchArgs, payload: Payload, keys: u64) -> Result<Phase, String> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build().map_err(|e| e.to_string())?;
+async fn run_phase(
+    name: &'static str,
+    t: Arc<Target>,
+    args: &BenchArgs,
+    payload: Payload,
+    keys: u64,
+) -> Result<Phase, String> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency * 2)
+        .build()
+        .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let limit = args.count.unwrap_or(u64::MAX);
     let issued = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.concurrency {
-        let (client, t, payload, issued) = (client.clone(), t.clone(), payload.clone(), issued.clone());
+        let (client, t, payload, issued) =
+            (client.clone(), t.clone(), payload.clone(), issued.clone());
         tasks.push(tokio::spawn(async move {
-            let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
+            let mut hist =
+                Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
             let (mut ops, mut errors, mut bytes) = (0u64, 0u64, 0u64);
             while Instant::now() < deadline {
                 let n = issued.fetch_add(1, Ordering::Relaxed);
@@ -187,7 +236,9 @@ async fn run_phase(name: &'static str, t: Arc<Target>, args: &BenchArgs, payload
                 let path = format!("/bench/obj-{}", n % keys.max(1));
                 let began = Instant::now();
                 let ok = if name == "PUT" {
-                    let mut req = client.put(format!("{}{path}", t.endpoint)).body(payload.body());
+                    let mut req = client
+                        .put(format!("{}{path}", t.endpoint))
+                        .body(payload.body());
                     for (k, v) in sign(&t, "PUT", &path, &payload.sha256) {
                         req = req.header(k, v);
                     }
@@ -223,7 +274,14 @@ async fn run_phase(name: &'static str, t: Arc<Target>, args: &BenchArgs, payload
             Ok::<_, String>((ops, errors, bytes, hist))
         }));
     }
-    let mut phase = Phase { name, ops: 0, errors: 0, bytes: 0, elapsed: Duration::ZERO, hist: Histogram::new(3).map_err(|e| e.to_string())? };
+    let mut phase = Phase {
+        name,
+        ops: 0,
+        errors: 0,
+        bytes: 0,
+        elapsed: Duration::ZERO,
+        hist: Histogram::new(3).map_err(|e| e.to_string())?,
+    };
     for task in tasks {
         let (o, e, b, h) = task.await.map_err(|e| e.to_string())??;
         phase.ops += o;
@@ -238,7 +296,14 @@ async fn run_phase(name: &'static str, t: Arc<Target>, args: &BenchArgs, payload
 /// Peak resident set size of a process, from /proc.
 fn peak_rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
     Some(kb / 1024.0)
 }
 
@@ -255,7 +320,14 @@ fn start_server(data_dir: &PathBuf) -> Result<(OwnServer, Target), String> {
     let _ = std::fs::remove_dir_all(data_dir);
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child = Command::new(exe)
-        .args(["serve", "--s3-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--s3-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .env("BASCULE_LOG", "warn")
         .stdout(Stdio::piped())
@@ -272,8 +344,14 @@ fn start_server(data_dir: &PathBuf) -> Result<(OwnServer, Target), String> {
         }
     }
     let endpoint = endpoint.ok_or("the server did not start")?;
-    let creds = std::fs::read_to_string(data_dir.join(crate::bootstrap::CREDENTIALS_FILE)).map_err(|e| e.to_string())?;
-    let field = |k: &str| creds.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim_start_matches([' ', '=']).trim().to_string());
+    let creds = std::fs::read_to_string(data_dir.join(crate::bootstrap::CREDENTIALS_FILE))
+        .map_err(|e| e.to_string())?;
+    let field = |k: &str| {
+        creds
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
+    };
     let target = Target {
         host: endpoint.trim_start_matches("http://").to_string(),
         endpoint,
@@ -288,7 +366,10 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         Some(e) => {
             let t = Target {
                 endpoint: e.trim_end_matches('/').to_string(),
-                host: e.trim_start_matches("http://").trim_end_matches('/').to_string(),
+                host: e
+                    .trim_start_matches("http://")
+                    .trim_end_matches('/')
+                    .to_string(),
                 ak: args.access_key.clone().unwrap_or_default(),
                 sk: args.secret_key.clone().unwrap_or_default(),
             };
@@ -306,18 +387,32 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     for (k, v) in sign(&target, "PUT", "/bench", sigv4::EMPTY_SHA256) {
         req = req.header(k, v);
     }
-    let _ = req.send().await.map_err(|e| format!("cannot reach {}: {e}", target.endpoint))?;
+    let _ = req
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {}: {e}", target.endpoint))?;
 
     let payload = Payload::new(args.size, args.payload == "signed");
     // Small objects: many distinct keys; large ones: as many keys as requests in flight.
-    let keys = if args.size <= (1 << 20) { 10_000 } else { args.concurrency as u64 };
+    let keys = if args.size <= (1 << 20) {
+        10_000
+    } else {
+        args.concurrency as u64
+    };
     println!(
         "bascule bench: size {} B, concurrency {}, {} s per phase, {} payload, server {}",
         args.size, args.concurrency, args.seconds, args.payload, target.endpoint
     );
     let put = run_phase("PUT", target.clone(), &args, payload.clone(), keys).await?;
     put.report();
-    let get = run_phase("GET", target.clone(), &args, payload, keys.min(put.ops.max(1))).await?;
+    let get = run_phase(
+        "GET",
+        target.clone(),
+        &args,
+        payload,
+        keys.min(put.ops.max(1)),
+    )
+    .await?;
     get.report();
     if let Some(rss) = pid.and_then(peak_rss_mib) {
         println!("server peak RSS: {rss:.1} MiB");

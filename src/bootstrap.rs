@@ -13,7 +13,11 @@ pub const TOKEN_FILE: &str = "admin.token";
 pub const CREDENTIALS_FILE: &str = "credentials";
 
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(content.as_bytes())?;
     f.sync_all()
 }
@@ -36,7 +40,11 @@ pub fn admin_token(data_dir: &Path) -> std::io::Result<String> {
 
 /// Creates the first admin user and key when the zone has no users yet.
 /// Returns the credentials file path when it was just created.
-pub async fn first_credentials(store: &Store, data_dir: &Path, s3_endpoint: &str) -> S3Result<Option<std::path::PathBuf>> {
+pub async fn first_credentials(
+    store: &Store,
+    data_dir: &Path,
+    s3_endpoint: &str,
+) -> S3Result<Option<std::path::PathBuf>> {
     if !ops::list_users(store)?.is_empty() {
         return Ok(None);
     }

@@ -50,7 +50,8 @@ impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let mut cfg = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.to_path_buf(), e))?;
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError::Read(p.to_path_buf(), e))?;
                 toml::from_str(&text).map_err(|e| ConfigError::Parse(p.to_path_buf(), e))?
             }
             None => Config::default(),
@@ -64,10 +65,14 @@ impl Config {
             self.data_dir = v.into();
         }
         if let Some(v) = get("BASCULE_S3_LISTEN") {
-            self.s3_listen = v.parse().map_err(|_| ConfigError::Env("BASCULE_S3_LISTEN", v))?;
+            self.s3_listen = v
+                .parse()
+                .map_err(|_| ConfigError::Env("BASCULE_S3_LISTEN", v))?;
         }
         if let Some(v) = get("BASCULE_ADMIN_LISTEN") {
-            self.admin_listen = v.parse().map_err(|_| ConfigError::Env("BASCULE_ADMIN_LISTEN", v))?;
+            self.admin_listen = v
+                .parse()
+                .map_err(|_| ConfigError::Env("BASCULE_ADMIN_LISTEN", v))?;
         }
         if let Some(v) = get("BASCULE_REGION") {
             self.region = v;
@@ -97,10 +102,13 @@ mod tests {
     fn env_overrides_file() {
         let mut c: Config = toml::from_str("data_dir = \"/x\"\nregion = \"eu-west-3\"").unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/x"));
-        c.apply_env(|k| (k == "BASCULE_S3_LISTEN").then(|| "127.0.0.1:1234".to_string())).unwrap();
+        c.apply_env(|k| (k == "BASCULE_S3_LISTEN").then(|| "127.0.0.1:1234".to_string()))
+            .unwrap();
         assert_eq!(c.s3_listen.port(), 1234);
         assert_eq!(c.region, "eu-west-3");
-        assert!(c.apply_env(|k| (k == "BASCULE_ADMIN_LISTEN").then(|| "nope".to_string())).is_err());
+        assert!(c
+            .apply_env(|k| (k == "BASCULE_ADMIN_LISTEN").then(|| "nope".to_string()))
+            .is_err());
         assert!(toml::from_str::<Config>("unknown = 1").is_err());
     }
 }

@@ -13,7 +13,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "bascule", version, about = "S3-compatible object store with zone replication and failover")]
+#[command(
+    name = "bascule",
+    version,
+    about = "S3-compatible object store with zone replication and failover"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,11 +48,17 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BASCULE_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BASCULE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
@@ -57,7 +67,13 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve { config, data_dir, s3_listen, admin_listen, domain } => {
+            Command::Serve {
+                config,
+                data_dir,
+                s3_listen,
+                admin_listen,
+                domain,
+            } => {
                 let mut cfg = config::Config::load(config.as_deref()).map_err(|e| e.to_string())?;
                 if let Some(d) = data_dir {
                     cfg.data_dir = d;

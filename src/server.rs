@@ -13,13 +13,20 @@ const GC_MIN_AGE: Duration = Duration::from_secs(3600);
 const GC_INTERVAL: Duration = Duration::from_secs(600);
 
 pub async fn run(config: Config) -> Result<(), String> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
-    let store = Arc::new(Store::open(&config.meta_dir(), config.blob_dirs()).map_err(|e| format!("cannot open the store: {e}"))?);
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    let store = Arc::new(
+        Store::open(&config.meta_dir(), config.blob_dirs())
+            .map_err(|e| format!("cannot open the store: {e}"))?,
+    );
     let token = bootstrap_token(&config)?;
 
-    let s3_listener = tokio::net::TcpListener::bind(config.s3_listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.s3_listen))?;
-    let admin_listener =
-        tokio::net::TcpListener::bind(config.admin_listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.admin_listen))?;
+    let s3_listener = tokio::net::TcpListener::bind(config.s3_listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.s3_listen))?;
+    let admin_listener = tokio::net::TcpListener::bind(config.admin_listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.admin_listen))?;
     let s3_addr = s3_listener.local_addr().map_err(|e| e.to_string())?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
     let s3_endpoint = format!("http://{s3_addr}");
@@ -36,7 +43,9 @@ pub async fn run(config: Config) -> Result<(), String> {
         loop {
             tokio::time::sleep(GC_INTERVAL).await;
             let s = gc_store.clone();
-            if let Ok(Ok((tmp, blobs))) = tokio::task::spawn_blocking(move || s.collect_garbage(GC_MIN_AGE)).await {
+            if let Ok(Ok((tmp, blobs))) =
+                tokio::task::spawn_blocking(move || s.collect_garbage(GC_MIN_AGE)).await
+            {
                 if tmp + blobs > 0 {
                     tracing::info!(temp_files = tmp, orphan_blobs = blobs, "garbage collected");
                 }
@@ -45,17 +54,25 @@ pub async fn run(config: Config) -> Result<(), String> {
     });
 
     let config = Arc::new(config);
-    let s3_app = s3::router(S3State { store: store.clone(), config: config.clone() });
-    let admin_app = api::router(AdminState { store: store.clone(), token: Arc::new(token) });
+    let s3_app = s3::router(S3State {
+        store: store.clone(),
+        config: config.clone(),
+    });
+    let admin_app = api::router(AdminState {
+        store: store.clone(),
+        token: Arc::new(token),
+    });
     let s3_server = axum::serve(s3_listener, s3_app).with_graceful_shutdown(shutdown_signal());
-    let admin_server = axum::serve(admin_listener, admin_app).with_graceful_shutdown(shutdown_signal());
+    let admin_server =
+        axum::serve(admin_listener, admin_app).with_graceful_shutdown(shutdown_signal());
     let (a, b) = tokio::join!(s3_server, admin_server);
     a.and(b).map_err(|e| e.to_string())
 }
 
 fn bootstrap_token(config: &Config) -> Result<String, String> {
     let existed = config.data_dir.join(crate::bootstrap::TOKEN_FILE).exists();
-    let token = crate::bootstrap::admin_token(&config.data_dir).map_err(|e| format!("cannot create the admin token: {e}"))?;
+    let token = crate::bootstrap::admin_token(&config.data_dir)
+        .map_err(|e| format!("cannot create the admin token: {e}"))?;
     if !existed {
         println!(
             "Admin token saved (mode 0600) in {}",
@@ -69,10 +86,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

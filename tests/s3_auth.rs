@@ -11,7 +11,13 @@ async fn setup() -> (Server, aws_sdk_s3::Client) {
     let srv = Server::start();
     let c = srv.client();
     c.create_bucket().bucket("bkt").send().await.unwrap();
-    c.put_object().bucket("bkt").key("k.txt").body(ByteStream::from_static(b"hello")).send().await.unwrap();
+    c.put_object()
+        .bucket("bkt")
+        .key("k.txt")
+        .body(ByteStream::from_static(b"hello"))
+        .send()
+        .await
+        .unwrap();
     (srv, c)
 }
 
@@ -19,7 +25,13 @@ async fn setup() -> (Server, aws_sdk_s3::Client) {
 async fn signature_failures() {
     let (srv, _c) = setup().await;
     let bad_secret = srv.client_for(&srv.access_key, "wrong-secret");
-    let e = bad_secret.get_object().bucket("bkt").key("k.txt").send().await.unwrap_err();
+    let e = bad_secret
+        .get_object()
+        .bucket("bkt")
+        .key("k.txt")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "SignatureDoesNotMatch");
     let unknown = srv.client_for("BKNOSUCHKEY", "x");
     let e = unknown.list_buckets().send().await.unwrap_err();
@@ -34,7 +46,17 @@ async fn signature_failures() {
     let r = raw.send("GET", "/bkt/k.txt", &[], vec![], true, None).await;
     assert_eq!(r.status, 200, "10 minutes of skew is tolerated");
 
-    let r = srv.raw().send("GET", "/bkt/k.txt", &[("authorization", "AWS4-HMAC-SHA256 Credential=x")], vec![], false, None).await;
+    let r = srv
+        .raw()
+        .send(
+            "GET",
+            "/bkt/k.txt",
+            &[("authorization", "AWS4-HMAC-SHA256 Credential=x")],
+            vec![],
+            false,
+            None,
+        )
+        .await;
     assert_eq!(r.code(), "AuthorizationHeaderMalformed");
 }
 
@@ -44,30 +66,49 @@ async fn disabled_keys_and_users() {
     let (ak, sk) = srv.new_user("carol").await;
     let carol = srv.client_for(&ak, &sk);
     carol.list_buckets().send().await.unwrap();
-    let (st, _) = srv.admin("POST", &format!("/keys/{ak}/disable"), None).await;
+    let (st, _) = srv
+        .admin("POST", &format!("/keys/{ak}/disable"), None)
+        .await;
     assert_eq!(st, 200);
-    assert_eq!(err_code(&carol.list_buckets().send().await.unwrap_err()), "InvalidAccessKeyId");
+    assert_eq!(
+        err_code(&carol.list_buckets().send().await.unwrap_err()),
+        "InvalidAccessKeyId"
+    );
     srv.admin("POST", &format!("/keys/{ak}/enable"), None).await;
     carol.list_buckets().send().await.unwrap();
     srv.admin("POST", "/users/carol/disable", None).await;
-    assert_eq!(err_code(&carol.list_buckets().send().await.unwrap_err()), "InvalidAccessKeyId");
+    assert_eq!(
+        err_code(&carol.list_buckets().send().await.unwrap_err()),
+        "InvalidAccessKeyId"
+    );
     srv.admin("POST", "/users/carol/enable", None).await;
     let (st, _) = srv.admin("DELETE", &format!("/keys/{ak}"), None).await;
     assert_eq!(st, 200);
-    assert_eq!(err_code(&carol.list_buckets().send().await.unwrap_err()), "InvalidAccessKeyId");
+    assert_eq!(
+        err_code(&carol.list_buckets().send().await.unwrap_err()),
+        "InvalidAccessKeyId"
+    );
     let (st, _) = srv.admin("DELETE", "/users/admin", None).await;
     assert_eq!(st, 409, "a user who owns buckets is kept");
     let (st, _) = srv.admin("GET", "/users", None).await;
     assert_eq!(st, 200);
-    let r = reqwest::Client::new().get(format!("{}/admin/v1/users", srv.admin)).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{}/admin/v1/users", srv.admin))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 401, "the admin API needs the token");
-    let r = reqwest::Client::new().get(format!("{}/health/ready", srv.admin)).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{}/health/ready", srv.admin))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
 
 #[tokio::test]
 async fn presigned_urls() {
-    let (srv, c) = setup().await;
+    let (_srv, c) = setup().await;
     let url = c
         .get_object()
         .bucket("bkt")
@@ -86,10 +127,24 @@ async fn presigned_urls() {
         .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).unwrap())
         .await
         .unwrap();
-    let r = reqwest::Client::new().put(put.uri()).body("uploaded with a presigned URL").send().await.unwrap();
+    let r = reqwest::Client::new()
+        .put(put.uri())
+        .body("uploaded with a presigned URL")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let got = c.get_object().bucket("bkt").key("up.pdf").send().await.unwrap();
-    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"uploaded with a presigned URL");
+    let got = c
+        .get_object()
+        .bucket("bkt")
+        .key("up.pdf")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"uploaded with a presigned URL"
+    );
 
     // Signed an hour ago, valid for 60 s: expired.
     let old = PresigningConfig::builder()
@@ -97,20 +152,38 @@ async fn presigned_urls() {
         .expires_in(Duration::from_secs(60))
         .build()
         .unwrap();
-    let url = c.get_object().bucket("bkt").key("k.txt").presigned(old).await.unwrap();
+    let url = c
+        .get_object()
+        .bucket("bkt")
+        .key("k.txt")
+        .presigned(old)
+        .await
+        .unwrap();
     let r = reqwest::get(url.uri()).await.unwrap();
     assert_eq!(r.status().as_u16(), 403);
     assert!(r.text().await.unwrap().contains("Request has expired"));
 
-    let url = c.get_object().bucket("bkt").key("k.txt").presigned(PresigningConfig::expires_in(Duration::from_secs(300)).unwrap()).await.unwrap();
+    let url = c
+        .get_object()
+        .bucket("bkt")
+        .key("k.txt")
+        .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).unwrap())
+        .await
+        .unwrap();
     let tampered = url.uri().replace("k.txt", "other.txt");
     let r = reqwest::get(tampered).await.unwrap();
     assert_eq!(r.status().as_u16(), 403);
     assert!(r.text().await.unwrap().contains("SignatureDoesNotMatch"));
-    let too_long = url.uri().replace("X-Amz-Expires=300", "X-Amz-Expires=604801");
+    let too_long = url
+        .uri()
+        .replace("X-Amz-Expires=300", "X-Amz-Expires=604801");
     let r = reqwest::get(too_long).await.unwrap();
     assert_eq!(r.status().as_u16(), 400);
-    assert!(r.text().await.unwrap().contains("AuthorizationQueryParametersError"));
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("AuthorizationQueryParametersError"));
 }
 
 #[tokio::test]
@@ -120,28 +193,63 @@ async fn anonymous_public_read_and_policy() {
     let r = anon("/bkt/k.txt").await.unwrap();
     assert_eq!(r.status().as_u16(), 403);
     assert!(r.text().await.unwrap().contains("AccessDenied"));
-    c.put_bucket_acl().bucket("bkt").acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead).send().await.unwrap();
+    c.put_bucket_acl()
+        .bucket("bkt")
+        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
     let r = anon("/bkt/k.txt").await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.text().await.unwrap(), "hello");
-    let r = reqwest::Client::new().put(format!("{}/bkt/evil", srv.s3)).body("x").send().await.unwrap();
+    let r = reqwest::Client::new()
+        .put(format!("{}/bkt/evil", srv.s3))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 403, "public-read is not public-write");
     let acl = c.get_bucket_acl().bucket("bkt").send().await.unwrap();
     assert_eq!(acl.grants().len(), 2);
-    c.put_bucket_acl().bucket("bkt").acl(aws_sdk_s3::types::BucketCannedAcl::Private).send().await.unwrap();
+    c.put_bucket_acl()
+        .bucket("bkt")
+        .acl(aws_sdk_s3::types::BucketCannedAcl::Private)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anon("/bkt/k.txt").await.unwrap().status().as_u16(), 403);
 
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/*"}]}"#;
-    c.put_bucket_policy().bucket("bkt").policy(policy).send().await.unwrap();
+    c.put_bucket_policy()
+        .bucket("bkt")
+        .policy(policy)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anon("/bkt/k.txt").await.unwrap().status().as_u16(), 200);
-    assert_eq!(anon("/bkt?list-type=2").await.unwrap().status().as_u16(), 403, "the policy grants GetObject only");
+    assert_eq!(
+        anon("/bkt?list-type=2").await.unwrap().status().as_u16(),
+        403,
+        "the policy grants GetObject only"
+    );
     let got = c.get_bucket_policy().bucket("bkt").send().await.unwrap();
     assert_eq!(got.policy(), Some(policy));
-    let e = c.put_bucket_policy().bucket("bkt").policy(policy.replace("s3:GetObject", "s3:*")).send().await.unwrap_err();
+    let e = c
+        .put_bucket_policy()
+        .bucket("bkt")
+        .policy(policy.replace("s3:GetObject", "s3:*"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "NotImplemented");
     c.delete_bucket_policy().bucket("bkt").send().await.unwrap();
     assert_eq!(anon("/bkt/k.txt").await.unwrap().status().as_u16(), 403);
-    let e = c.get_bucket_policy().bucket("bkt").send().await.unwrap_err();
+    let e = c
+        .get_bucket_policy()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "NoSuchBucketPolicy");
 }
 
@@ -150,20 +258,65 @@ async fn grants_between_users() {
     let (srv, _c) = setup().await;
     let (ak, sk) = srv.new_user("dave").await;
     let dave = srv.client_for(&ak, &sk);
-    let e = dave.get_object().bucket("bkt").key("k.txt").send().await.unwrap_err();
+    let e = dave
+        .get_object()
+        .bucket("bkt")
+        .key("k.txt")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "AccessDenied");
-    let (st, _) = srv.admin("PUT", "/buckets/bkt/grants/dave", Some(serde_json::json!({"permission": "Read"}))).await;
+    let (st, _) = srv
+        .admin(
+            "PUT",
+            "/buckets/bkt/grants/dave",
+            Some(serde_json::json!({"permission": "Read"})),
+        )
+        .await;
     assert_eq!(st, 200);
-    dave.get_object().bucket("bkt").key("k.txt").send().await.unwrap();
+    dave.get_object()
+        .bucket("bkt")
+        .key("k.txt")
+        .send()
+        .await
+        .unwrap();
     dave.list_objects_v2().bucket("bkt").send().await.unwrap();
-    let e = dave.put_object().bucket("bkt").key("d").body(ByteStream::from_static(b"x")).send().await.unwrap_err();
+    let e = dave
+        .put_object()
+        .bucket("bkt")
+        .key("d")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "AccessDenied");
-    srv.admin("PUT", "/buckets/bkt/grants/dave", Some(serde_json::json!({"permission": "ReadWrite"}))).await;
-    dave.put_object().bucket("bkt").key("d").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    srv.admin(
+        "PUT",
+        "/buckets/bkt/grants/dave",
+        Some(serde_json::json!({"permission": "ReadWrite"})),
+    )
+    .await;
+    dave.put_object()
+        .bucket("bkt")
+        .key("d")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
     let e = dave.delete_bucket().bucket("bkt").send().await.unwrap_err();
-    assert_eq!(err_code(&e), "AccessDenied", "only the owner deletes the bucket");
+    assert_eq!(
+        err_code(&e),
+        "AccessDenied",
+        "only the owner deletes the bucket"
+    );
     srv.admin("DELETE", "/buckets/bkt/grants/dave", None).await;
-    let e = dave.get_object().bucket("bkt").key("k.txt").send().await.unwrap_err();
+    let e = dave
+        .get_object()
+        .bucket("bkt")
+        .key("k.txt")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "AccessDenied");
 }
 
@@ -189,13 +342,32 @@ async fn cors_configuration_and_preflight() {
         .max_age_seconds(600)
         .build()
         .unwrap();
-    c.put_bucket_cors().bucket("bkt").cors_configuration(CorsConfiguration::builder().cors_rules(rule).build().unwrap()).send().await.unwrap();
+    c.put_bucket_cors()
+        .bucket("bkt")
+        .cors_configuration(
+            CorsConfiguration::builder()
+                .cors_rules(rule)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
     let got = c.get_bucket_cors().bucket("bkt").send().await.unwrap();
-    assert_eq!(got.cors_rules()[0].allowed_methods(), &["GET".to_string(), "PUT".to_string()]);
+    assert_eq!(
+        got.cors_rules()[0].allowed_methods(),
+        &["GET".to_string(), "PUT".to_string()]
+    );
     let r = preflight().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(r.headers()["access-control-allow-origin"], "https://app.example.edu");
-    assert!(r.headers()["access-control-allow-methods"].to_str().unwrap().contains("PUT"));
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://app.example.edu"
+    );
+    assert!(r.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("PUT"));
     assert_eq!(r.headers()["access-control-max-age"], "600");
     let r = http
         .request(reqwest::Method::OPTIONS, format!("{}/bkt/k.txt", srv.s3))
@@ -206,9 +378,23 @@ async fn cors_configuration_and_preflight() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
     // Actual responses carry CORS headers for a matching origin.
-    let url = c.get_object().bucket("bkt").key("k.txt").presigned(PresigningConfig::expires_in(Duration::from_secs(60)).unwrap()).await.unwrap();
-    let r = http.get(url.uri()).header("origin", "https://www.example.edu").send().await.unwrap();
-    assert_eq!(r.headers()["access-control-allow-origin"], "https://www.example.edu");
+    let url = c
+        .get_object()
+        .bucket("bkt")
+        .key("k.txt")
+        .presigned(PresigningConfig::expires_in(Duration::from_secs(60)).unwrap())
+        .await
+        .unwrap();
+    let r = http
+        .get(url.uri())
+        .header("origin", "https://www.example.edu")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://www.example.edu"
+    );
     assert_eq!(r.headers()["access-control-expose-headers"], "ETag");
     c.delete_bucket_cors().bucket("bkt").send().await.unwrap();
     let e = c.get_bucket_cors().bucket("bkt").send().await.unwrap_err();
@@ -224,7 +410,8 @@ async fn browser_post_upload() {
     let date = format!("{:04}{:02}{:02}", now.year(), now.month() as u8, now.day());
     let amz_date = bascule_api::sigv4::format_amz_date(now);
     let credential = format!("{}/{date}/us-east-1/s3/aws4_request", srv.access_key);
-    let expiration = bascule_api::headers::format_iso8601(SystemTime::now() + Duration::from_secs(600));
+    let expiration =
+        bascule_api::headers::format_iso8601(SystemTime::now() + Duration::from_secs(600));
     let policy = serde_json::json!({
         "expiration": expiration,
         "conditions": [
@@ -239,8 +426,15 @@ async fn browser_post_upload() {
         ]
     });
     let policy_b64 = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
-    let scope = bascule_api::sigv4::Scope { access_key: srv.access_key.clone(), date: date.clone(), region: "us-east-1".into(), service: "s3".into() };
-    let signature = bascule_api::sigv4::SigningKey::derive(&srv.secret_key, &scope).unwrap().sign(&policy_b64);
+    let scope = bascule_api::sigv4::Scope {
+        access_key: srv.access_key.clone(),
+        date: date.clone(),
+        region: "us-east-1".into(),
+        service: "s3".into(),
+    };
+    let signature = bascule_api::sigv4::SigningKey::derive(&srv.secret_key, &scope)
+        .unwrap()
+        .sign(&policy_b64);
     let form_signed = |key: &str, content_type: &str, file: Vec<u8>, signature: String| {
         reqwest::multipart::Form::new()
             .text("key", key.to_string())
@@ -251,27 +445,63 @@ async fn browser_post_upload() {
             .text("x-amz-date", amz_date.clone())
             .text("policy", policy_b64.clone())
             .text("x-amz-signature", signature)
-            .part("file", reqwest::multipart::Part::bytes(file).file_name("photo.png"))
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(file).file_name("photo.png"),
+            )
     };
-    let form = |key: &str, content_type: &str, file: Vec<u8>| form_signed(key, content_type, file, signature.clone());
+    let form = |key: &str, content_type: &str, file: Vec<u8>| {
+        form_signed(key, content_type, file, signature.clone())
+    };
     let http = reqwest::Client::new();
     let post = |f| http.post(format!("{}/bkt", srv.s3)).multipart(f).send();
-    let r = post(form("uploads/${filename}", "image/png", b"PNGDATA".to_vec())).await.unwrap();
+    let r = post(form(
+        "uploads/${filename}",
+        "image/png",
+        b"PNGDATA".to_vec(),
+    ))
+    .await
+    .unwrap();
     assert_eq!(r.status().as_u16(), 201);
     let body = r.text().await.unwrap();
     assert!(body.contains("<Key>uploads/photo.png</Key>"), "{body}");
-    let got = c.get_object().bucket("bkt").key("uploads/photo.png").send().await.unwrap();
+    let got = c
+        .get_object()
+        .bucket("bkt")
+        .key("uploads/photo.png")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.content_type(), Some("image/png"));
-    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"PNGDATA");
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"PNGDATA"
+    );
 
-    let r = post(form("elsewhere/x.png", "image/png", b"PNG".to_vec())).await.unwrap();
+    let r = post(form("elsewhere/x.png", "image/png", b"PNG".to_vec()))
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 403, "key condition");
-    let r = post(form("uploads/x.exe", "application/x-msdownload", b"MZ".to_vec())).await.unwrap();
+    let r = post(form(
+        "uploads/x.exe",
+        "application/x-msdownload",
+        b"MZ".to_vec(),
+    ))
+    .await
+    .unwrap();
     assert_eq!(r.status().as_u16(), 403, "content-type condition");
-    let r = post(form("uploads/big.png", "image/png", vec![0u8; 1001])).await.unwrap();
+    let r = post(form("uploads/big.png", "image/png", vec![0u8; 1001]))
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
     assert!(r.text().await.unwrap().contains("EntityTooLarge"));
-    let e = c.head_object().bucket("bkt").key("uploads/big.png").send().await.unwrap_err();
+    let e = c
+        .head_object()
+        .bucket("bkt")
+        .key("uploads/big.png")
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.raw_response().is_some_and(|r| r.status().as_u16() == 404));
     let bad_sig = form_signed("uploads/y.png", "image/png", b"x".to_vec(), "00".repeat(32));
     let r = post(bad_sig).await.unwrap();
@@ -281,20 +511,43 @@ async fn browser_post_upload() {
 #[tokio::test]
 async fn virtual_host_style_addressing() {
     let srv = Server::start_with(&["--domain", "s3.bascule.test"]);
-    srv.client().create_bucket().bucket("vhost").send().await.unwrap();
+    srv.client()
+        .create_bucket()
+        .bucket("vhost")
+        .send()
+        .await
+        .unwrap();
     let port = srv.s3.rsplit(':').next().unwrap().to_string();
     let mut raw = srv.raw();
     raw.endpoint = format!("http://vhost.s3.bascule.test:{port}");
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     // Resolve the virtual host to loopback for this test only.
-    let client = reqwest::Client::builder().resolve("vhost.s3.bascule.test", addr).build().unwrap();
+    let client = reqwest::Client::builder()
+        .resolve("vhost.s3.bascule.test", addr)
+        .build()
+        .unwrap();
     let url = format!("{}/doc.txt", raw.endpoint);
-    let hdrs = raw.sign_headers("PUT", &url, &[], &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"vh")));
+    let hdrs = raw.sign_headers(
+        "PUT",
+        &url,
+        &[],
+        &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"vh")),
+    );
     let mut req = client.put(&url).body("vh");
     for (k, v) in &hdrs {
         req = req.header(k, v);
     }
     assert_eq!(req.send().await.unwrap().status().as_u16(), 200);
-    let got = srv.client().get_object().bucket("vhost").key("doc.txt").send().await.unwrap();
-    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"vh");
+    let got = srv
+        .client()
+        .get_object()
+        .bucket("vhost")
+        .key("doc.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"vh"
+    );
 }

@@ -16,17 +16,43 @@ async fn create_list_head_delete() {
     assert_eq!(list.owner().and_then(|o| o.id()), Some("admin"));
     c.head_bucket().bucket("courses").send().await.unwrap();
 
-    let e = c.create_bucket().bucket("courses").send().await.unwrap_err();
+    let e = c
+        .create_bucket()
+        .bucket("courses")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "BucketAlreadyOwnedByYou");
 
-    c.put_object().bucket("courses").key("a.pdf").body(b"x".to_vec().into()).send().await.unwrap();
-    let e = c.delete_bucket().bucket("courses").send().await.unwrap_err();
+    c.put_object()
+        .bucket("courses")
+        .key("a.pdf")
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let e = c
+        .delete_bucket()
+        .bucket("courses")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "BucketNotEmpty");
-    c.delete_object().bucket("courses").key("a.pdf").send().await.unwrap();
+    c.delete_object()
+        .bucket("courses")
+        .key("a.pdf")
+        .send()
+        .await
+        .unwrap();
     c.delete_bucket().bucket("courses").send().await.unwrap();
     let e = c.head_bucket().bucket("courses").send().await.unwrap_err();
     assert!(e.raw_response().is_some_and(|r| r.status().as_u16() == 404));
-    let e = c.delete_bucket().bucket("courses").send().await.unwrap_err();
+    let e = c
+        .delete_bucket()
+        .bucket("courses")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "NoSuchBucket");
 }
 
@@ -35,7 +61,9 @@ async fn bucket_names_are_validated() {
     let srv = Server::start();
     let raw = srv.raw();
     for bad in ["ab", "UPPER", "bad_name", "192.168.0.1", "-dash"] {
-        let r = raw.send("PUT", &format!("/{bad}"), &[], vec![], true, None).await;
+        let r = raw
+            .send("PUT", &format!("/{bad}"), &[], vec![], true, None)
+            .await;
         assert_eq!(r.status, 400, "{bad}");
         assert_eq!(r.code(), "InvalidBucketName", "{bad}");
     }
@@ -44,14 +72,35 @@ async fn bucket_names_are_validated() {
 #[tokio::test]
 async fn other_users_bucket_already_exists() {
     let srv = Server::start();
-    srv.client().create_bucket().bucket("shared").send().await.unwrap();
+    srv.client()
+        .create_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .unwrap();
     let (ak, sk) = srv.new_user("bob").await;
     let bob = srv.client_for(&ak, &sk);
-    let e = bob.create_bucket().bucket("shared").send().await.unwrap_err();
+    let e = bob
+        .create_bucket()
+        .bucket("shared")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "BucketAlreadyExists");
     // Bob does not see or reach alice's bucket.
-    assert!(bob.list_buckets().send().await.unwrap().buckets().is_empty());
-    let e = bob.list_objects_v2().bucket("shared").send().await.unwrap_err();
+    assert!(bob
+        .list_buckets()
+        .send()
+        .await
+        .unwrap()
+        .buckets()
+        .is_empty());
+    let e = bob
+        .list_objects_v2()
+        .bucket("shared")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "AccessDenied");
 }
 
@@ -61,9 +110,20 @@ async fn location_and_versioning() {
     let c = srv.client();
     c.create_bucket().bucket("bk1").send().await.unwrap();
     let loc = c.get_bucket_location().bucket("bk1").send().await.unwrap();
-    assert!(loc.location_constraint().is_none() || loc.location_constraint().unwrap().as_str().is_empty());
-    let v = c.get_bucket_versioning().bucket("bk1").send().await.unwrap();
-    assert!(v.status().is_none(), "versioning is reported as never enabled");
+    assert!(
+        loc.location_constraint().is_none()
+            || loc.location_constraint().unwrap().as_str().is_empty()
+    );
+    let v = c
+        .get_bucket_versioning()
+        .bucket("bk1")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        v.status().is_none(),
+        "versioning is reported as never enabled"
+    );
     let e = c
         .put_bucket_versioning()
         .bucket("bk1")
@@ -83,9 +143,17 @@ async fn unsupported_operations_answer_not_implemented() {
     let srv = Server::start();
     let c = srv.client();
     c.create_bucket().bucket("bk1").send().await.unwrap();
-    let e = c.get_bucket_lifecycle_configuration().bucket("bk1").send().await.unwrap_err();
+    let e = c
+        .get_bucket_lifecycle_configuration()
+        .bucket("bk1")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "NotImplemented");
-    let r = srv.raw().send("GET", "/bk1?website", &[], vec![], true, None).await;
+    let r = srv
+        .raw()
+        .send("GET", "/bk1?website", &[], vec![], true, None)
+        .await;
     assert_eq!(r.status, 501);
     assert_eq!(r.code(), "NotImplemented");
     assert!(r.text().contains("<RequestId>"));

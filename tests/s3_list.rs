@@ -19,7 +19,13 @@ async fn setup() -> (Server, aws_sdk_s3::Client) {
     let c = srv.client();
     c.create_bucket().bucket("bkt").send().await.unwrap();
     for k in KEYS {
-        c.put_object().bucket("bkt").key(*k).body(ByteStream::from(k.as_bytes().to_vec())).send().await.unwrap();
+        c.put_object()
+            .bucket("bkt")
+            .key(*k)
+            .body(ByteStream::from(k.as_bytes().to_vec()))
+            .send()
+            .await
+            .unwrap();
     }
     (srv, c)
 }
@@ -33,15 +39,36 @@ async fn v2_prefix_delimiter_and_pagination() {
     assert_eq!(all.key_count(), Some(7));
     assert_eq!(all.contents()[0].size(), Some(5));
 
-    let top = c.list_objects_v2().bucket("bkt").delimiter("/").send().await.unwrap();
+    let top = c
+        .list_objects_v2()
+        .bucket("bkt")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
     let keys: Vec<_> = top.contents().iter().filter_map(|o| o.key()).collect();
-    let prefixes: Vec<_> = top.common_prefixes().iter().filter_map(|p| p.prefix()).collect();
+    let prefixes: Vec<_> = top
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
     assert_eq!(keys, vec!["a.txt", "z file+plus.txt"]);
     assert_eq!(prefixes, vec!["docs/", "photos/"]);
 
-    let docs = c.list_objects_v2().bucket("bkt").prefix("docs/").delimiter("/").send().await.unwrap();
+    let docs = c
+        .list_objects_v2()
+        .bucket("bkt")
+        .prefix("docs/")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
     let keys: Vec<_> = docs.contents().iter().filter_map(|o| o.key()).collect();
-    let prefixes: Vec<_> = docs.common_prefixes().iter().filter_map(|p| p.prefix()).collect();
+    let prefixes: Vec<_> = docs
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
     assert_eq!(keys, vec!["docs/readme"]);
     assert_eq!(prefixes, vec!["docs/2025/", "docs/2026/"]);
 
@@ -49,9 +76,25 @@ async fn v2_prefix_delimiter_and_pagination() {
     let mut token = None;
     let mut seen = Vec::new();
     loop {
-        let page = c.list_objects_v2().bucket("bkt").delimiter("/").max_keys(2).set_continuation_token(token.clone()).send().await.unwrap();
-        seen.extend(page.contents().iter().filter_map(|o| o.key().map(String::from)));
-        seen.extend(page.common_prefixes().iter().filter_map(|p| p.prefix().map(String::from)));
+        let page = c
+            .list_objects_v2()
+            .bucket("bkt")
+            .delimiter("/")
+            .max_keys(2)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .unwrap();
+        seen.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(String::from)),
+        );
+        seen.extend(
+            page.common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix().map(String::from)),
+        );
         assert!(page.key_count().unwrap_or(0) <= 2);
         if page.is_truncated() != Some(true) {
             break;
@@ -62,13 +105,38 @@ async fn v2_prefix_delimiter_and_pagination() {
     seen.sort();
     assert_eq!(seen, vec!["a.txt", "docs/", "photos/", "z file+plus.txt"]);
 
-    let after = c.list_objects_v2().bucket("bkt").start_after("docs/readme").send().await.unwrap();
+    let after = c
+        .list_objects_v2()
+        .bucket("bkt")
+        .start_after("docs/readme")
+        .send()
+        .await
+        .unwrap();
     let keys: Vec<_> = after.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys, vec!["photos/cat.jpg", "photos/dog.jpg", "z file+plus.txt"]);
+    assert_eq!(
+        keys,
+        vec!["photos/cat.jpg", "photos/dog.jpg", "z file+plus.txt"]
+    );
 
-    let owner = c.list_objects_v2().bucket("bkt").fetch_owner(true).max_keys(1).send().await.unwrap();
-    assert_eq!(owner.contents()[0].owner().and_then(|o| o.id()), Some("admin"));
-    let none = c.list_objects_v2().bucket("bkt").prefix("nothing/").send().await.unwrap();
+    let owner = c
+        .list_objects_v2()
+        .bucket("bkt")
+        .fetch_owner(true)
+        .max_keys(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        owner.contents()[0].owner().and_then(|o| o.id()),
+        Some("admin")
+    );
+    let none = c
+        .list_objects_v2()
+        .bucket("bkt")
+        .prefix("nothing/")
+        .send()
+        .await
+        .unwrap();
     assert!(none.contents().is_empty());
     assert_eq!(none.key_count(), Some(0));
 }
@@ -76,36 +144,92 @@ async fn v2_prefix_delimiter_and_pagination() {
 #[tokio::test]
 async fn v1_markers() {
     let (_srv, c) = setup().await;
-    let p1 = c.list_objects().bucket("bkt").max_keys(3).send().await.unwrap();
+    let p1 = c
+        .list_objects()
+        .bucket("bkt")
+        .max_keys(3)
+        .send()
+        .await
+        .unwrap();
     let keys: Vec<_> = p1.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys, &KEYS[..3]);
     assert_eq!(p1.is_truncated(), Some(true));
-    let p2 = c.list_objects().bucket("bkt").marker(keys[2]).send().await.unwrap();
+    let p2 = c
+        .list_objects()
+        .bucket("bkt")
+        .marker(keys[2])
+        .send()
+        .await
+        .unwrap();
     let keys2: Vec<_> = p2.contents().iter().filter_map(|o| o.key()).collect();
     assert_eq!(keys2, &KEYS[3..]);
-    let d = c.list_objects().bucket("bkt").delimiter("/").max_keys(2).send().await.unwrap();
+    let d = c
+        .list_objects()
+        .bucket("bkt")
+        .delimiter("/")
+        .max_keys(2)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(d.next_marker(), Some("docs/"));
-    let d2 = c.list_objects().bucket("bkt").delimiter("/").marker("docs/").send().await.unwrap();
-    let prefixes: Vec<_> = d2.common_prefixes().iter().filter_map(|p| p.prefix()).collect();
-    assert_eq!(prefixes, vec!["photos/"], "a common-prefix marker skips everything under it");
+    let d2 = c
+        .list_objects()
+        .bucket("bkt")
+        .delimiter("/")
+        .marker("docs/")
+        .send()
+        .await
+        .unwrap();
+    let prefixes: Vec<_> = d2
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
+    assert_eq!(
+        prefixes,
+        vec!["photos/"],
+        "a common-prefix marker skips everything under it"
+    );
 }
 
 #[tokio::test]
 async fn encoding_type_url() {
     let (srv, _c) = setup().await;
-    let r = srv.raw().send("GET", "/bkt?list-type=2&prefix=z&encoding-type=url", &[], vec![], true, None).await;
+    let r = srv
+        .raw()
+        .send(
+            "GET",
+            "/bkt?list-type=2&prefix=z&encoding-type=url",
+            &[],
+            vec![],
+            true,
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200);
-    assert!(r.text().contains("<Key>z%20file%2Bplus.txt</Key>"), "{}", r.text());
+    assert!(
+        r.text().contains("<Key>z%20file%2Bplus.txt</Key>"),
+        "{}",
+        r.text()
+    );
     assert!(r.text().contains("<EncodingType>url</EncodingType>"));
 }
 
 #[tokio::test]
 async fn object_versions_on_unversioned_bucket() {
     let (_srv, c) = setup().await;
-    let v = c.list_object_versions().bucket("bkt").prefix("photos/").send().await.unwrap();
+    let v = c
+        .list_object_versions()
+        .bucket("bkt")
+        .prefix("photos/")
+        .send()
+        .await
+        .unwrap();
     let versions = v.versions();
     assert_eq!(versions.len(), 2);
-    assert!(versions.iter().all(|x| x.version_id() == Some("null") && x.is_latest() == Some(true)));
+    assert!(versions
+        .iter()
+        .all(|x| x.version_id() == Some("null") && x.is_latest() == Some(true)));
     assert_eq!(versions[0].key(), Some("photos/cat.jpg"));
     assert!(v.delete_markers().is_empty());
 }

@@ -15,24 +15,56 @@ async fn setup() -> (Server, aws_sdk_s3::Client) {
 }
 
 fn part(n: i32, etag: Option<&str>) -> CompletedPart {
-    CompletedPart::builder().part_number(n).set_e_tag(etag.map(String::from)).build()
+    CompletedPart::builder()
+        .part_number(n)
+        .set_e_tag(etag.map(String::from))
+        .build()
 }
 
 #[tokio::test]
 async fn upload_complete_read_back() {
     let (_srv, c) = setup().await;
-    let up = c.create_multipart_upload().bucket("bkt").key("video.mp4").content_type("video/mp4").metadata("m", "1").send().await.unwrap();
+    let up = c
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("video.mp4")
+        .content_type("video/mp4")
+        .metadata("m", "1")
+        .send()
+        .await
+        .unwrap();
     let id = up.upload_id().unwrap().to_string();
     let parts_data = [data(5 * MIB, 1), data(5 * MIB, 2), data(1234, 3)];
     let mut done = Vec::new();
     for (i, d) in parts_data.iter().enumerate() {
-        let p = c.upload_part().bucket("bkt").key("video.mp4").upload_id(&id).part_number(i as i32 + 1).body(ByteStream::from(d.clone())).send().await.unwrap();
+        let p = c
+            .upload_part()
+            .bucket("bkt")
+            .key("video.mp4")
+            .upload_id(&id)
+            .part_number(i as i32 + 1)
+            .body(ByteStream::from(d.clone()))
+            .send()
+            .await
+            .unwrap();
         done.push(part(i as i32 + 1, p.e_tag()));
     }
-    let listed = c.list_parts().bucket("bkt").key("video.mp4").upload_id(&id).send().await.unwrap();
+    let listed = c
+        .list_parts()
+        .bucket("bkt")
+        .key("video.mp4")
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(listed.parts().len(), 3);
     assert_eq!(listed.parts()[2].size(), Some(1234));
-    let uploads = c.list_multipart_uploads().bucket("bkt").send().await.unwrap();
+    let uploads = c
+        .list_multipart_uploads()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(uploads.uploads().len(), 1);
     assert_eq!(uploads.uploads()[0].upload_id(), Some(id.as_str()));
 
@@ -41,7 +73,11 @@ async fn upload_complete_read_back() {
         .bucket("bkt")
         .key("video.mp4")
         .upload_id(&id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(done)).build())
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -49,37 +85,108 @@ async fn upload_complete_read_back() {
     for d in &parts_data {
         md5s.extend_from_slice(&<md5::Md5 as md5::Digest>::digest(d));
     }
-    let expected = format!("\"{}-3\"", hex::encode(<md5::Md5 as md5::Digest>::digest(&md5s)));
+    let expected = format!(
+        "\"{}-3\"",
+        hex::encode(<md5::Md5 as md5::Digest>::digest(&md5s))
+    );
     assert_eq!(out.e_tag(), Some(expected.as_str()));
-    let got = c.get_object().bucket("bkt").key("video.mp4").send().await.unwrap();
+    let got = c
+        .get_object()
+        .bucket("bkt")
+        .key("video.mp4")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.content_type(), Some("video/mp4"));
-    assert_eq!(got.metadata().unwrap().get("m").map(String::as_str), Some("1"));
+    assert_eq!(
+        got.metadata().unwrap().get("m").map(String::as_str),
+        Some("1")
+    );
     assert_eq!(got.e_tag(), Some(expected.as_str()));
     let body = got.body.collect().await.unwrap().into_bytes();
     assert_eq!(body.len(), 10 * MIB + 1234);
-    assert!(body[..5 * MIB] == parts_data[0][..] && body[5 * MIB..10 * MIB] == parts_data[1][..] && body[10 * MIB..] == parts_data[2][..]);
+    assert!(
+        body[..5 * MIB] == parts_data[0][..]
+            && body[5 * MIB..10 * MIB] == parts_data[1][..]
+            && body[10 * MIB..] == parts_data[2][..]
+    );
     // A range across the part boundary.
-    let r = c.get_object().bucket("bkt").key("video.mp4").range(format!("bytes={}-{}", 5 * MIB - 10, 5 * MIB + 9)).send().await.unwrap();
+    let r = c
+        .get_object()
+        .bucket("bkt")
+        .key("video.mp4")
+        .range(format!("bytes={}-{}", 5 * MIB - 10, 5 * MIB + 9))
+        .send()
+        .await
+        .unwrap();
     let rb = r.body.collect().await.unwrap().into_bytes();
     assert_eq!(&rb[..10], &parts_data[0][5 * MIB - 10..]);
     assert_eq!(&rb[10..], &parts_data[1][..10]);
     // partNumber reads one part.
-    let p2 = c.get_object().bucket("bkt").key("video.mp4").part_number(2).send().await.unwrap();
+    let p2 = c
+        .get_object()
+        .bucket("bkt")
+        .key("video.mp4")
+        .part_number(2)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(p2.parts_count(), Some(3));
-    assert_eq!(p2.body.collect().await.unwrap().into_bytes().as_ref(), parts_data[1].as_slice());
-    assert!(c.list_multipart_uploads().bucket("bkt").send().await.unwrap().uploads().is_empty());
+    assert_eq!(
+        p2.body.collect().await.unwrap().into_bytes().as_ref(),
+        parts_data[1].as_slice()
+    );
+    assert!(c
+        .list_multipart_uploads()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap()
+        .uploads()
+        .is_empty());
 }
 
 #[tokio::test]
 async fn composite_and_full_object_checksums() {
     let (_srv, c) = setup().await;
-    for (alg, key) in [(ChecksumAlgorithm::Crc32, "crc32"), (ChecksumAlgorithm::Sha256, "sha256"), (ChecksumAlgorithm::Crc64Nvme, "crc64")] {
-        let up = c.create_multipart_upload().bucket("bkt").key(key).checksum_algorithm(alg.clone()).send().await.unwrap();
+    for (alg, key) in [
+        (ChecksumAlgorithm::Crc32, "crc32"),
+        (ChecksumAlgorithm::Sha256, "sha256"),
+        (ChecksumAlgorithm::Crc64Nvme, "crc64"),
+    ] {
+        let up = c
+            .create_multipart_upload()
+            .bucket("bkt")
+            .key(key)
+            .checksum_algorithm(alg.clone())
+            .send()
+            .await
+            .unwrap();
         let id = up.upload_id().unwrap().to_string();
         let d1 = data(5 * MIB, 4);
         let d2 = data(100, 5);
-        let p1 = c.upload_part().bucket("bkt").key(key).upload_id(&id).part_number(1).checksum_algorithm(alg.clone()).body(ByteStream::from(d1.clone())).send().await.unwrap();
-        let p2 = c.upload_part().bucket("bkt").key(key).upload_id(&id).part_number(2).checksum_algorithm(alg.clone()).body(ByteStream::from(d2.clone())).send().await.unwrap();
+        let p1 = c
+            .upload_part()
+            .bucket("bkt")
+            .key(key)
+            .upload_id(&id)
+            .part_number(1)
+            .checksum_algorithm(alg.clone())
+            .body(ByteStream::from(d1.clone()))
+            .send()
+            .await
+            .unwrap();
+        let p2 = c
+            .upload_part()
+            .bucket("bkt")
+            .key(key)
+            .upload_id(&id)
+            .part_number(2)
+            .checksum_algorithm(alg.clone())
+            .body(ByteStream::from(d2.clone()))
+            .send()
+            .await
+            .unwrap();
         let mk = |n: i32, p: &aws_sdk_s3::operation::upload_part::UploadPartOutput| {
             CompletedPart::builder()
                 .part_number(n)
@@ -94,11 +201,23 @@ async fn composite_and_full_object_checksums() {
             .bucket("bkt")
             .key(key)
             .upload_id(&id)
-            .multipart_upload(CompletedMultipartUpload::builder().parts(mk(1, &p1)).parts(mk(2, &p2)).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .parts(mk(1, &p1))
+                    .parts(mk(2, &p2))
+                    .build(),
+            )
             .send()
             .await
             .unwrap();
-        let head = c.head_object().bucket("bkt").key(key).checksum_mode(ChecksumMode::Enabled).send().await.unwrap();
+        let head = c
+            .head_object()
+            .bucket("bkt")
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap();
         match alg {
             ChecksumAlgorithm::Crc32 => {
                 let v = out.checksum_crc32().unwrap();
@@ -110,7 +229,11 @@ async fn composite_and_full_object_checksums() {
                 let mut whole = d1.clone();
                 whole.extend_from_slice(&d2);
                 let expected = bascule_api_crc64(&whole);
-                assert_eq!(out.checksum_crc64_nvme(), Some(expected.as_str()), "full-object CRC64NVME");
+                assert_eq!(
+                    out.checksum_crc64_nvme(),
+                    Some(expected.as_str()),
+                    "full-object CRC64NVME"
+                );
             }
         }
     }
@@ -125,53 +248,218 @@ fn bascule_api_crc64(data: &[u8]) -> String {
 #[tokio::test]
 async fn completion_errors() {
     let (_srv, c) = setup().await;
-    let id = c.create_multipart_upload().bucket("bkt").key("k").send().await.unwrap().upload_id().unwrap().to_string();
-    let small1 = c.upload_part().bucket("bkt").key("k").upload_id(&id).part_number(1).body(ByteStream::from(data(1000, 1))).send().await.unwrap();
-    let small2 = c.upload_part().bucket("bkt").key("k").upload_id(&id).part_number(2).body(ByteStream::from(data(1000, 2))).send().await.unwrap();
+    let id = c
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_string();
+    let small1 = c
+        .upload_part()
+        .bucket("bkt")
+        .key("k")
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from(data(1000, 1)))
+        .send()
+        .await
+        .unwrap();
+    let small2 = c
+        .upload_part()
+        .bucket("bkt")
+        .key("k")
+        .upload_id(&id)
+        .part_number(2)
+        .body(ByteStream::from(data(1000, 2)))
+        .send()
+        .await
+        .unwrap();
     let complete = |parts: Vec<CompletedPart>| {
-        c.complete_multipart_upload().bucket("bkt").key("k").upload_id(&id).multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build()).send()
+        c.complete_multipart_upload()
+            .bucket("bkt")
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
     };
-    let e = complete(vec![part(1, small1.e_tag()), part(2, small2.e_tag())]).await.unwrap_err();
+    let e = complete(vec![part(1, small1.e_tag()), part(2, small2.e_tag())])
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "EntityTooSmall");
-    let e = complete(vec![part(2, small2.e_tag()), part(1, small1.e_tag())]).await.unwrap_err();
+    let e = complete(vec![part(2, small2.e_tag()), part(1, small1.e_tag())])
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "InvalidPartOrder");
-    let e = complete(vec![part(1, Some("\"deadbeef\""))]).await.unwrap_err();
+    let e = complete(vec![part(1, Some("\"deadbeef\""))])
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "InvalidPart");
     let e = complete(vec![part(3, small1.e_tag())]).await.unwrap_err();
     assert_eq!(err_code(&e), "InvalidPart");
     // One small part alone is fine (the last part may be small).
     complete(vec![part(1, small1.e_tag())]).await.unwrap();
     let got = c.get_object().bucket("bkt").key("k").send().await.unwrap();
-    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), data(1000, 1).as_slice());
-    let e = c.upload_part().bucket("bkt").key("k").upload_id(&id).part_number(1).body(ByteStream::from_static(b"x")).send().await.unwrap_err();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        data(1000, 1).as_slice()
+    );
+    let e = c
+        .upload_part()
+        .bucket("bkt")
+        .key("k")
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "NoSuchUpload");
-    let e = c.upload_part().bucket("bkt").key("k").upload_id("nope").part_number(10001).body(ByteStream::from_static(b"x")).send().await.unwrap_err();
+    let e = c
+        .upload_part()
+        .bucket("bkt")
+        .key("k")
+        .upload_id("nope")
+        .part_number(10001)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "InvalidArgument");
 }
 
 #[tokio::test]
 async fn abort_and_upload_part_copy() {
     let (_srv, c) = setup().await;
-    let id = c.create_multipart_upload().bucket("bkt").key("gone").send().await.unwrap().upload_id().unwrap().to_string();
-    c.upload_part().bucket("bkt").key("gone").upload_id(&id).part_number(1).body(ByteStream::from(data(10, 1))).send().await.unwrap();
-    c.abort_multipart_upload().bucket("bkt").key("gone").upload_id(&id).send().await.unwrap();
-    let e = c.list_parts().bucket("bkt").key("gone").upload_id(&id).send().await.unwrap_err();
+    let id = c
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("gone")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_string();
+    c.upload_part()
+        .bucket("bkt")
+        .key("gone")
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from(data(10, 1)))
+        .send()
+        .await
+        .unwrap();
+    c.abort_multipart_upload()
+        .bucket("bkt")
+        .key("gone")
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let e = c
+        .list_parts()
+        .bucket("bkt")
+        .key("gone")
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "NoSuchUpload");
-    let e = c.abort_multipart_upload().bucket("bkt").key("gone").upload_id(&id).send().await.unwrap_err();
+    let e = c
+        .abort_multipart_upload()
+        .bucket("bkt")
+        .key("gone")
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "NoSuchUpload");
 
     let src = data(6 * MIB, 7);
-    c.put_object().bucket("bkt").key("src").body(ByteStream::from(src.clone())).send().await.unwrap();
-    let id = c.create_multipart_upload().bucket("bkt").key("copy").send().await.unwrap().upload_id().unwrap().to_string();
-    let p1 = c.upload_part_copy().bucket("bkt").key("copy").upload_id(&id).part_number(1).copy_source("bkt/src").copy_source_range(format!("bytes=0-{}", 5 * MIB - 1)).send().await.unwrap();
-    let p2 = c.upload_part_copy().bucket("bkt").key("copy").upload_id(&id).part_number(2).copy_source("bkt/src").copy_source_range(format!("bytes={}-{}", 5 * MIB, 6 * MIB - 1)).send().await.unwrap();
+    c.put_object()
+        .bucket("bkt")
+        .key("src")
+        .body(ByteStream::from(src.clone()))
+        .send()
+        .await
+        .unwrap();
+    let id = c
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("copy")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_string();
+    let p1 = c
+        .upload_part_copy()
+        .bucket("bkt")
+        .key("copy")
+        .upload_id(&id)
+        .part_number(1)
+        .copy_source("bkt/src")
+        .copy_source_range(format!("bytes=0-{}", 5 * MIB - 1))
+        .send()
+        .await
+        .unwrap();
+    let p2 = c
+        .upload_part_copy()
+        .bucket("bkt")
+        .key("copy")
+        .upload_id(&id)
+        .part_number(2)
+        .copy_source("bkt/src")
+        .copy_source_range(format!("bytes={}-{}", 5 * MIB, 6 * MIB - 1))
+        .send()
+        .await
+        .unwrap();
     let parts = vec![
         part(1, p1.copy_part_result().and_then(|r| r.e_tag())),
         part(2, p2.copy_part_result().and_then(|r| r.e_tag())),
     ];
-    c.complete_multipart_upload().bucket("bkt").key("copy").upload_id(&id).multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build()).send().await.unwrap();
-    let got = c.get_object().bucket("bkt").key("copy").send().await.unwrap();
-    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), src.as_slice());
-    let e = c.upload_part_copy().bucket("bkt").key("copy").upload_id("x").part_number(1).copy_source("bkt/src").copy_source_range("bytes=0-99999999").send().await.unwrap_err();
+    c.complete_multipart_upload()
+        .bucket("bkt")
+        .key("copy")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let got = c
+        .get_object()
+        .bucket("bkt")
+        .key("copy")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        src.as_slice()
+    );
+    let e = c
+        .upload_part_copy()
+        .bucket("bkt")
+        .key("copy")
+        .upload_id("x")
+        .part_number(1)
+        .copy_source("bkt/src")
+        .copy_source_range("bytes=0-99999999")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "InvalidRange");
 }

@@ -15,7 +15,12 @@ async fn setup() -> (Server, aws_sdk_s3::Client) {
 #[tokio::test]
 async fn put_get_head_with_metadata() {
     let (_srv, c) = setup().await;
-    for (key, len) in [("small.txt", 10usize), ("exact.bin", 64 * 1024), ("large.bin", 3 * 1024 * 1024 + 7), ("empty", 0)] {
+    for (key, len) in [
+        ("small.txt", 10usize),
+        ("exact.bin", 64 * 1024),
+        ("large.bin", 3 * 1024 * 1024 + 7),
+        ("empty", 0),
+    ] {
         let body = data(len, 3);
         let put = c
             .put_object()
@@ -35,11 +40,17 @@ async fn put_get_head_with_metadata() {
         assert_eq!(put.e_tag(), Some(format!("\"{md5}\"").as_str()));
         let got = c.get_object().bucket("bkt").key(key).send().await.unwrap();
         assert_eq!(got.content_type(), Some("application/pdf"));
-        assert_eq!(got.content_disposition(), Some("attachment; filename=\"cours.pdf\""));
+        assert_eq!(
+            got.content_disposition(),
+            Some("attachment; filename=\"cours.pdf\"")
+        );
         assert_eq!(got.content_language(), Some("fr"));
         assert_eq!(got.cache_control(), Some("max-age=60"));
         assert_eq!(got.content_encoding(), Some("identity"));
-        assert_eq!(got.metadata().unwrap().get("course").map(String::as_str), Some("maths-101"));
+        assert_eq!(
+            got.metadata().unwrap().get("course").map(String::as_str),
+            Some("maths-101")
+        );
         assert_eq!(got.content_length(), Some(len as i64));
         assert_eq!(got.e_tag(), put.e_tag());
         let bytes = got.body.collect().await.unwrap().into_bytes();
@@ -48,9 +59,21 @@ async fn put_get_head_with_metadata() {
         assert_eq!(head.content_length(), Some(len as i64));
         assert_eq!(head.e_tag(), put.e_tag());
     }
-    let e = c.get_object().bucket("bkt").key("missing").send().await.unwrap_err();
+    let e = c
+        .get_object()
+        .bucket("bkt")
+        .key("missing")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "NoSuchKey");
-    let e = c.get_object().bucket("nobucket").key("x").send().await.unwrap_err();
+    let e = c
+        .get_object()
+        .bucket("nobucket")
+        .key("x")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "NoSuchBucket");
 }
 
@@ -58,10 +81,31 @@ async fn put_get_head_with_metadata() {
 async fn checksums_are_verified_stored_and_returned() {
     let (srv, c) = setup().await;
     let body = data(200_000, 9);
-    for alg in [ChecksumAlgorithm::Crc32, ChecksumAlgorithm::Crc32C, ChecksumAlgorithm::Sha1, ChecksumAlgorithm::Sha256, ChecksumAlgorithm::Crc64Nvme] {
+    for alg in [
+        ChecksumAlgorithm::Crc32,
+        ChecksumAlgorithm::Crc32C,
+        ChecksumAlgorithm::Sha1,
+        ChecksumAlgorithm::Sha256,
+        ChecksumAlgorithm::Crc64Nvme,
+    ] {
         let key = format!("obj-{}", alg.as_str());
-        let put = c.put_object().bucket("bkt").key(&key).body(ByteStream::from(body.clone())).checksum_algorithm(alg.clone()).send().await.unwrap();
-        let got = c.get_object().bucket("bkt").key(&key).checksum_mode(ChecksumMode::Enabled).send().await.unwrap();
+        let put = c
+            .put_object()
+            .bucket("bkt")
+            .key(&key)
+            .body(ByteStream::from(body.clone()))
+            .checksum_algorithm(alg.clone())
+            .send()
+            .await
+            .unwrap();
+        let got = c
+            .get_object()
+            .bucket("bkt")
+            .key(&key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap();
         let (sent, back) = match alg {
             ChecksumAlgorithm::Crc32 => (put.checksum_crc32(), got.checksum_crc32()),
             ChecksumAlgorithm::Crc32C => (put.checksum_crc32_c(), got.checksum_crc32_c()),
@@ -71,16 +115,32 @@ async fn checksums_are_verified_stored_and_returned() {
         };
         assert!(sent.is_some(), "{key}: checksum echoed on PUT");
         assert_eq!(sent, back, "{key}: same checksum on GET");
-        assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), body.as_slice());
+        assert_eq!(
+            got.body.collect().await.unwrap().into_bytes().as_ref(),
+            body.as_slice()
+        );
     }
     // A wrong checksum header is refused and nothing is stored.
     let bad = srv
         .raw()
-        .send("PUT", "/bkt/bad", &[("x-amz-checksum-crc32", "AAAAAA==")], b"hello".to_vec(), true, None)
+        .send(
+            "PUT",
+            "/bkt/bad",
+            &[("x-amz-checksum-crc32", "AAAAAA==")],
+            b"hello".to_vec(),
+            true,
+            None,
+        )
         .await;
     assert_eq!(bad.status, 400);
     assert_eq!(bad.code(), "BadDigest");
-    let e = c.head_object().bucket("bkt").key("bad").send().await.unwrap_err();
+    let e = c
+        .head_object()
+        .bucket("bkt")
+        .key("bad")
+        .send()
+        .await
+        .unwrap_err();
     assert!(e.raw_response().is_some_and(|r| r.status().as_u16() == 404));
 }
 
@@ -89,15 +149,44 @@ async fn content_md5_and_payload_hash_are_checked() {
     let (srv, _c) = setup().await;
     let raw = srv.raw();
     // MD5 of "world", sent with "hello".
-    let r = raw.send("PUT", "/bkt/k", &[("content-md5", "fXkwN6B2AYZXSwKC8vQ15w==")], b"hello".to_vec(), true, None).await;
+    let r = raw
+        .send(
+            "PUT",
+            "/bkt/k",
+            &[("content-md5", "fXkwN6B2AYZXSwKC8vQ15w==")],
+            b"hello".to_vec(),
+            true,
+            None,
+        )
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.code(), "BadDigest");
-    let r = raw.send("PUT", "/bkt/k", &[("content-md5", "not-base64!")], b"hello".to_vec(), true, None).await;
+    let r = raw
+        .send(
+            "PUT",
+            "/bkt/k",
+            &[("content-md5", "not-base64!")],
+            b"hello".to_vec(),
+            true,
+            None,
+        )
+        .await;
     assert_eq!(r.code(), "InvalidDigest");
-    let r = raw.send("PUT", "/bkt/k", &[("content-md5", "XUFAKrxLKna5cZ2REBfFkg==")], b"hello".to_vec(), true, None).await;
+    let r = raw
+        .send(
+            "PUT",
+            "/bkt/k",
+            &[("content-md5", "XUFAKrxLKna5cZ2REBfFkg==")],
+            b"hello".to_vec(),
+            true,
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let wrong = "0000000000000000000000000000000000000000000000000000000000000000";
-    let r = raw.send("PUT", "/bkt/k2", &[], b"hello".to_vec(), true, Some(wrong)).await;
+    let r = raw
+        .send("PUT", "/bkt/k2", &[], b"hello".to_vec(), true, Some(wrong))
+        .await;
     assert_eq!(r.code(), "XAmzContentSHA256Mismatch");
     let r = raw.send("GET", "/bkt/k2", &[], vec![], true, None).await;
     assert_eq!(r.code(), "NoSuchKey");
@@ -106,46 +195,173 @@ async fn content_md5_and_payload_hash_are_checked() {
 #[tokio::test]
 async fn conditional_writes() {
     let (_srv, c) = setup().await;
-    let first = c.put_object().bucket("bkt").key("k").if_none_match("*").body(ByteStream::from_static(b"v1")).send().await.unwrap();
-    let e = c.put_object().bucket("bkt").key("k").if_none_match("*").body(ByteStream::from_static(b"v2")).send().await.unwrap_err();
+    let first = c
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"v1"))
+        .send()
+        .await
+        .unwrap();
+    let e = c
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"v2"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "PreconditionFailed");
-    let e = c.put_object().bucket("bkt").key("k").if_match("\"nope\"").body(ByteStream::from_static(b"v2")).send().await.unwrap_err();
+    let e = c
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .if_match("\"nope\"")
+        .body(ByteStream::from_static(b"v2"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "PreconditionFailed");
-    let e = c.put_object().bucket("bkt").key("absent").if_match("\"nope\"").body(ByteStream::from_static(b"v2")).send().await.unwrap_err();
+    let e = c
+        .put_object()
+        .bucket("bkt")
+        .key("absent")
+        .if_match("\"nope\"")
+        .body(ByteStream::from_static(b"v2"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "NoSuchKey");
-    c.put_object().bucket("bkt").key("k").if_match(first.e_tag().unwrap()).body(ByteStream::from_static(b"v2")).send().await.unwrap();
+    c.put_object()
+        .bucket("bkt")
+        .key("k")
+        .if_match(first.e_tag().unwrap())
+        .body(ByteStream::from_static(b"v2"))
+        .send()
+        .await
+        .unwrap();
     let got = c.get_object().bucket("bkt").key("k").send().await.unwrap();
-    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), b"v2");
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"v2"
+    );
 }
 
 #[tokio::test]
 async fn ranges_and_conditional_reads() {
     let (srv, c) = setup().await;
     let body = data(1000, 1);
-    let put = c.put_object().bucket("bkt").key("k").body(ByteStream::from(body.clone())).send().await.unwrap();
+    let put = c
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap();
     let etag = put.e_tag().unwrap().to_string();
-    for (range, from, to) in [("bytes=0-9", 0, 10), ("bytes=990-", 990, 1000), ("bytes=-5", 995, 1000), ("bytes=100-2000", 100, 1000)] {
-        let got = c.get_object().bucket("bkt").key("k").range(range).send().await.unwrap();
-        assert_eq!(got.content_range(), Some(format!("bytes {}-{}/1000", from, to - 1).as_str()), "{range}");
-        assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), &body[from..to], "{range}");
+    for (range, from, to) in [
+        ("bytes=0-9", 0, 10),
+        ("bytes=990-", 990, 1000),
+        ("bytes=-5", 995, 1000),
+        ("bytes=100-2000", 100, 1000),
+    ] {
+        let got = c
+            .get_object()
+            .bucket("bkt")
+            .key("k")
+            .range(range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            got.content_range(),
+            Some(format!("bytes {}-{}/1000", from, to - 1).as_str()),
+            "{range}"
+        );
+        assert_eq!(
+            got.body.collect().await.unwrap().into_bytes().as_ref(),
+            &body[from..to],
+            "{range}"
+        );
     }
-    let e = c.get_object().bucket("bkt").key("k").range("bytes=1000-").send().await.unwrap_err();
+    let e = c
+        .get_object()
+        .bucket("bkt")
+        .key("k")
+        .range("bytes=1000-")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "InvalidRange");
     assert_eq!(e.raw_response().unwrap().status().as_u16(), 416);
 
     let raw = srv.raw();
-    let r = raw.send("GET", "/bkt/k", &[("if-none-match", &etag)], vec![], true, None).await;
+    let r = raw
+        .send(
+            "GET",
+            "/bkt/k",
+            &[("if-none-match", &etag)],
+            vec![],
+            true,
+            None,
+        )
+        .await;
     assert_eq!(r.status, 304);
     assert!(r.body.is_empty());
-    let r = raw.send("GET", "/bkt/k", &[("if-match", "\"other\"")], vec![], true, None).await;
+    let r = raw
+        .send(
+            "GET",
+            "/bkt/k",
+            &[("if-match", "\"other\"")],
+            vec![],
+            true,
+            None,
+        )
+        .await;
     assert_eq!(r.status, 412);
     assert_eq!(r.code(), "PreconditionFailed");
-    let r = raw.send("GET", "/bkt/k", &[("if-modified-since", "Sun, 01 Jan 2090 00:00:00 GMT")], vec![], true, None).await;
+    let r = raw
+        .send(
+            "GET",
+            "/bkt/k",
+            &[("if-modified-since", "Sun, 01 Jan 2090 00:00:00 GMT")],
+            vec![],
+            true,
+            None,
+        )
+        .await;
     assert_eq!(r.status, 304);
-    let r = raw.send("GET", "/bkt/k", &[("if-unmodified-since", "Sat, 01 Jan 2000 00:00:00 GMT")], vec![], true, None).await;
+    let r = raw
+        .send(
+            "GET",
+            "/bkt/k",
+            &[("if-unmodified-since", "Sat, 01 Jan 2000 00:00:00 GMT")],
+            vec![],
+            true,
+            None,
+        )
+        .await;
     assert_eq!(r.status, 412);
-    let r = raw.send("GET", "/bkt/k", &[("if-match", &etag), ("if-unmodified-since", "Sat, 01 Jan 2000 00:00:00 GMT")], vec![], true, None).await;
-    assert_eq!(r.status, 200, "a true If-Match overrides If-Unmodified-Since");
+    let r = raw
+        .send(
+            "GET",
+            "/bkt/k",
+            &[
+                ("if-match", &etag),
+                ("if-unmodified-since", "Sat, 01 Jan 2000 00:00:00 GMT"),
+            ],
+            vec![],
+            true,
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.status, 200,
+        "a true If-Match overrides If-Unmodified-Since"
+    );
 
     let got = c
         .get_object()
@@ -160,9 +376,23 @@ async fn ranges_and_conditional_reads() {
     assert_eq!(got.content_type(), Some("text/plain"));
     assert_eq!(got.content_disposition(), Some("inline"));
     assert_eq!(got.cache_control(), Some("no-cache"));
-    let p1 = c.get_object().bucket("bkt").key("k").part_number(1).send().await.unwrap();
+    let p1 = c
+        .get_object()
+        .bucket("bkt")
+        .key("k")
+        .part_number(1)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(p1.content_length(), Some(1000));
-    let e = c.get_object().bucket("bkt").key("k").part_number(2).send().await.unwrap_err();
+    let e = c
+        .get_object()
+        .bucket("bkt")
+        .key("k")
+        .part_number(2)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "InvalidPartNumber");
 }
 
@@ -170,13 +400,38 @@ async fn ranges_and_conditional_reads() {
 async fn delete_and_multi_delete() {
     let (_srv, c) = setup().await;
     for i in 0..5 {
-        c.put_object().bucket("bkt").key(format!("k{i}")).body(ByteStream::from_static(b"x")).send().await.unwrap();
+        c.put_object()
+            .bucket("bkt")
+            .key(format!("k{i}"))
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap();
     }
-    c.delete_object().bucket("bkt").key("k0").send().await.unwrap();
-    c.delete_object().bucket("bkt").key("never-existed").send().await.unwrap();
+    c.delete_object()
+        .bucket("bkt")
+        .key("k0")
+        .send()
+        .await
+        .unwrap();
+    c.delete_object()
+        .bucket("bkt")
+        .key("never-existed")
+        .send()
+        .await
+        .unwrap();
     use aws_sdk_s3::types::{Delete, ObjectIdentifier};
-    let ids = ["k1", "k2", "missing"].iter().map(|k| ObjectIdentifier::builder().key(*k).build().unwrap()).collect();
-    let out = c.delete_objects().bucket("bkt").delete(Delete::builder().set_objects(Some(ids)).build().unwrap()).send().await.unwrap();
+    let ids = ["k1", "k2", "missing"]
+        .iter()
+        .map(|k| ObjectIdentifier::builder().key(*k).build().unwrap())
+        .collect();
+    let out = c
+        .delete_objects()
+        .bucket("bkt")
+        .delete(Delete::builder().set_objects(Some(ids)).build().unwrap())
+        .send()
+        .await
+        .unwrap();
     let mut deleted: Vec<_> = out.deleted().iter().filter_map(|d| d.key()).collect();
     deleted.sort();
     assert_eq!(deleted, vec!["k1", "k2", "missing"]);
@@ -184,7 +439,13 @@ async fn delete_and_multi_delete() {
     let out = c
         .delete_objects()
         .bucket("bkt")
-        .delete(Delete::builder().set_objects(Some(ids)).quiet(true).build().unwrap())
+        .delete(
+            Delete::builder()
+                .set_objects(Some(ids))
+                .quiet(true)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -208,13 +469,41 @@ async fn copy_object_directives_and_conditions() {
         .send()
         .await
         .unwrap();
-    let out = c.copy_object().bucket("bkt").key("dst").copy_source("bkt/src").send().await.unwrap();
-    assert_eq!(out.copy_object_result().and_then(|r| r.e_tag()), put.e_tag());
-    let got = c.get_object().bucket("bkt").key("dst").send().await.unwrap();
+    let out = c
+        .copy_object()
+        .bucket("bkt")
+        .key("dst")
+        .copy_source("bkt/src")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.copy_object_result().and_then(|r| r.e_tag()),
+        put.e_tag()
+    );
+    let got = c
+        .get_object()
+        .bucket("bkt")
+        .key("dst")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.content_type(), Some("text/plain"));
-    assert_eq!(got.metadata().unwrap().get("a").map(String::as_str), Some("1"));
-    assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), data(100_000, 2).as_slice());
-    let tags = c.get_object_tagging().bucket("bkt").key("dst").send().await.unwrap();
+    assert_eq!(
+        got.metadata().unwrap().get("a").map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        data(100_000, 2).as_slice()
+    );
+    let tags = c
+        .get_object_tagging()
+        .bucket("bkt")
+        .key("dst")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(tags.tag_set().len(), 1);
 
     c.copy_object()
@@ -227,14 +516,38 @@ async fn copy_object_directives_and_conditions() {
         .send()
         .await
         .unwrap();
-    let h = c.head_object().bucket("bkt").key("dst2").send().await.unwrap();
+    let h = c
+        .head_object()
+        .bucket("bkt")
+        .key("dst2")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(h.content_type(), Some("application/x-new"));
-    assert_eq!(h.metadata().unwrap().get("b").map(String::as_str), Some("2"));
+    assert_eq!(
+        h.metadata().unwrap().get("b").map(String::as_str),
+        Some("2")
+    );
     assert!(h.metadata().unwrap().get("a").is_none());
 
-    let e = c.copy_object().bucket("bkt").key("dst3").copy_source("bkt/src").copy_source_if_match("\"zzz\"").send().await.unwrap_err();
+    let e = c
+        .copy_object()
+        .bucket("bkt")
+        .key("dst3")
+        .copy_source("bkt/src")
+        .copy_source_if_match("\"zzz\"")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "PreconditionFailed");
-    let e = c.copy_object().bucket("bkt").key("src").copy_source("bkt/src").send().await.unwrap_err();
+    let e = c
+        .copy_object()
+        .bucket("bkt")
+        .key("src")
+        .copy_source("bkt/src")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "InvalidRequest");
     // Copy onto itself to change metadata keeps the data and ETag.
     c.copy_object()
@@ -246,39 +559,109 @@ async fn copy_object_directives_and_conditions() {
         .send()
         .await
         .unwrap();
-    let h = c.get_object().bucket("bkt").key("src").send().await.unwrap();
+    let h = c
+        .get_object()
+        .bucket("bkt")
+        .key("src")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(h.content_type(), Some("image/png"));
     assert_eq!(h.e_tag(), put.e_tag());
-    assert_eq!(h.body.collect().await.unwrap().into_bytes().as_ref(), data(100_000, 2).as_slice());
-    let e = c.copy_object().bucket("bkt").key("x").copy_source("bkt/missing").send().await.unwrap_err();
+    assert_eq!(
+        h.body.collect().await.unwrap().into_bytes().as_ref(),
+        data(100_000, 2).as_slice()
+    );
+    let e = c
+        .copy_object()
+        .bucket("bkt")
+        .key("x")
+        .copy_source("bkt/missing")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "NoSuchKey");
 }
 
 #[tokio::test]
 async fn object_tagging() {
     let (_srv, c) = setup().await;
-    c.put_object().bucket("bkt").key("k").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    c.put_object()
+        .bucket("bkt")
+        .key("k")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
     use aws_sdk_s3::types::{Tag, Tagging};
     let tagging = Tagging::builder()
         .tag_set(Tag::builder().key("course").value("maths").build().unwrap())
         .tag_set(Tag::builder().key("year").value("2026").build().unwrap())
         .build()
         .unwrap();
-    c.put_object_tagging().bucket("bkt").key("k").tagging(tagging).send().await.unwrap();
-    let got = c.get_object_tagging().bucket("bkt").key("k").send().await.unwrap();
+    c.put_object_tagging()
+        .bucket("bkt")
+        .key("k")
+        .tagging(tagging)
+        .send()
+        .await
+        .unwrap();
+    let got = c
+        .get_object_tagging()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
     let tags: Vec<_> = got.tag_set().iter().map(|t| (t.key(), t.value())).collect();
     assert_eq!(tags, vec![("course", "maths"), ("year", "2026")]);
     let h = c.get_object().bucket("bkt").key("k").send().await.unwrap();
     assert_eq!(h.tag_count(), Some(2));
-    c.delete_object_tagging().bucket("bkt").key("k").send().await.unwrap();
-    assert!(c.get_object_tagging().bucket("bkt").key("k").send().await.unwrap().tag_set().is_empty());
+    c.delete_object_tagging()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert!(c
+        .get_object_tagging()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap()
+        .tag_set()
+        .is_empty());
     let too_many = Tagging::builder()
-        .set_tag_set(Some((0..11).map(|i| Tag::builder().key(format!("k{i}")).value("v").build().unwrap()).collect()))
+        .set_tag_set(Some(
+            (0..11)
+                .map(|i| {
+                    Tag::builder()
+                        .key(format!("k{i}"))
+                        .value("v")
+                        .build()
+                        .unwrap()
+                })
+                .collect(),
+        ))
         .build()
         .unwrap();
-    let e = c.put_object_tagging().bucket("bkt").key("k").tagging(too_many).send().await.unwrap_err();
+    let e = c
+        .put_object_tagging()
+        .bucket("bkt")
+        .key("k")
+        .tagging(too_many)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "InvalidTag");
-    let e = c.get_object_tagging().bucket("bkt").key("nope").send().await.unwrap_err();
+    let e = c
+        .get_object_tagging()
+        .bucket("bkt")
+        .key("nope")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "NoSuchKey");
 }
 
@@ -289,32 +672,81 @@ async fn bad_input_gets_s3_errors() {
     // Sent over raw TCP: HTTP client libraries (reqwest here) remove `..` segments, even
     // percent-encoded ones, before sending, which is exactly why such keys are refused.
     for path in ["/bkt/a/../etc/passwd", "/bkt/..", "/bkt/x/./y"] {
-        let resp = raw.send_tcp("PUT", path, &[("content-length", "1")], b"x", false).await;
+        let resp = raw
+            .send_tcp("PUT", path, &[("content-length", "1")], b"x", false)
+            .await;
         assert!(resp.starts_with("HTTP/1.1 400"), "{path}: {resp}");
-        assert!(resp.contains("<Code>InvalidArgument</Code>"), "{path}: {resp}");
+        assert!(
+            resp.contains("<Code>InvalidArgument</Code>"),
+            "{path}: {resp}"
+        );
     }
     let long = format!("/bkt/{}", "k".repeat(1025));
     let r = raw.send("PUT", &long, &[], b"x".to_vec(), true, None).await;
     assert_eq!(r.code(), "KeyTooLongError");
-    let r = raw.send("POST", "/bkt?delete", &[], b"<Delete><Object><Key>x</Key>".to_vec(), true, None).await;
+    let r = raw
+        .send(
+            "POST",
+            "/bkt?delete",
+            &[],
+            b"<Delete><Object><Key>x</Key>".to_vec(),
+            true,
+            None,
+        )
+        .await;
     assert_eq!(r.code(), "MalformedXML");
-    let r = raw.send("PUT", "/bkt?cors", &[], b"not xml at all".to_vec(), true, None).await;
+    let r = raw
+        .send(
+            "PUT",
+            "/bkt?cors",
+            &[],
+            b"not xml at all".to_vec(),
+            true,
+            None,
+        )
+        .await;
     assert_eq!(r.code(), "MalformedXML");
     let r = raw.send("POST", "/bkt/k?uploadId=nope", &[], b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>x</ETag></Part></CompleteMultipartUpload>".to_vec(), true, None).await;
     assert_eq!(r.code(), "NoSuchUpload");
     // A declared size over 5 GiB is refused before any byte of the body is read.
-    let resp = raw.send_tcp("PUT", "/bkt/huge", &[("content-length", "6442450944")], b"", false).await;
+    let resp = raw
+        .send_tcp(
+            "PUT",
+            "/bkt/huge",
+            &[("content-length", "6442450944")],
+            b"",
+            false,
+        )
+        .await;
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
     assert!(resp.contains("<Code>EntityTooLarge</Code>"), "{resp}");
     // A body shorter than its Content-Length is IncompleteBody, and nothing is stored.
-    let resp = raw.send_tcp("PUT", "/bkt/short", &[("content-length", "100")], b"only this", true).await;
+    let resp = raw
+        .send_tcp(
+            "PUT",
+            "/bkt/short",
+            &[("content-length", "100")],
+            b"only this",
+            true,
+        )
+        .await;
     assert!(resp.contains("<Code>IncompleteBody</Code>"), "{resp}");
     let r = raw.send("GET", "/bkt/short", &[], vec![], true, None).await;
     assert_eq!(r.code(), "NoSuchKey");
     // A missing Content-Length is refused.
-    let resp = raw.send_tcp("PUT", "/bkt/nolen", &[("transfer-encoding", "chunked")], b"5\r\nhello\r\n0\r\n\r\n", false).await;
+    let resp = raw
+        .send_tcp(
+            "PUT",
+            "/bkt/nolen",
+            &[("transfer-encoding", "chunked")],
+            b"5\r\nhello\r\n0\r\n\r\n",
+            false,
+        )
+        .await;
     assert!(resp.contains("MissingContentLength"), "{resp}");
     // The server is still up and serving.
-    let r = raw.send("PUT", "/bkt/after", &[], b"ok".to_vec(), true, None).await;
+    let r = raw
+        .send("PUT", "/bkt/after", &[], b"ok".to_vec(), true, None)
+        .await;
     assert_eq!(r.status, 200);
 }

@@ -3,7 +3,9 @@
 
 mod common;
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::http_request::{
+    sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
+};
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use aws_smithy_runtime_api::http::Headers;
@@ -19,30 +21,59 @@ enum Tamper {
     WrongChecksum,
 }
 
-async fn streaming_put(srv: &Server, key: &str, body: &[u8], chunk: usize, trailer: bool, tamper: Tamper) -> RawResponse {
+async fn streaming_put(
+    srv: &Server,
+    key: &str,
+    body: &[u8],
+    chunk: usize,
+    trailer: bool,
+    tamper: Tamper,
+) -> RawResponse {
     let url = format!("{}/bkt/{key}", srv.s3);
     let host = srv.s3.trim_start_matches("http://").to_string();
-    let identity: Identity = Credentials::new(&srv.access_key, &srv.secret_key, None, None, "t").into();
+    let identity: Identity =
+        Credentials::new(&srv.access_key, &srv.secret_key, None, None, "t").into();
     let mut settings = SigningSettings::default();
     settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
     settings.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
-    settings.uri_path_normalization_mode = aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
+    settings.uri_path_normalization_mode =
+        aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
     let now = SystemTime::now();
     let build = |settings: SigningSettings| {
-        v4::SigningParams::builder().identity(&identity).region("us-east-1").name("s3").time(now).settings(settings).build().unwrap()
+        v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("s3")
+            .time(now)
+            .settings(settings)
+            .build()
+            .unwrap()
     };
     let params = build(settings.clone());
-    let mode = if trailer { "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" } else { "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" };
+    let mode = if trailer {
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+    } else {
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+    };
     let mut headers: Vec<(String, String)> = vec![
         ("host".into(), host),
         ("x-amz-content-sha256".into(), mode.into()),
         ("content-encoding".into(), "aws-chunked".into()),
-        ("x-amz-decoded-content-length".into(), body.len().to_string()),
+        (
+            "x-amz-decoded-content-length".into(),
+            body.len().to_string(),
+        ),
     ];
     if trailer {
         headers.push(("x-amz-trailer".into(), "x-amz-checksum-crc32c".into()));
     }
-    let signable = SignableRequest::new("PUT", &url, headers.iter().map(|(k, v)| (k.as_str(), v.as_str())), SignableBody::Precomputed(mode.into())).unwrap();
+    let signable = SignableRequest::new(
+        "PUT",
+        &url,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Precomputed(mode.into()),
+    )
+    .unwrap();
     let out = sign(signable, &build(settings).into()).unwrap();
     let mut prev = out.signature().to_string();
     let (instructions, _) = out.into_parts();
@@ -52,27 +83,42 @@ async fn streaming_put(srv: &Server, key: &str, body: &[u8], chunk: usize, trail
 
     let mut wire = Vec::new();
     for piece in body.chunks(chunk) {
-        let sig = v4::sign_chunk(&Bytes::copy_from_slice(piece), &prev, &params).unwrap().signature().to_string();
+        let sig = v4::sign_chunk(&Bytes::copy_from_slice(piece), &prev, &params)
+            .unwrap()
+            .signature()
+            .to_string();
         wire.extend_from_slice(format!("{:x};chunk-signature={sig}\r\n", piece.len()).as_bytes());
         wire.extend_from_slice(piece);
         wire.extend_from_slice(b"\r\n");
         prev = sig;
     }
-    let sig = v4::sign_chunk(&Bytes::new(), &prev, &params).unwrap().signature().to_string();
+    let sig = v4::sign_chunk(&Bytes::new(), &prev, &params)
+        .unwrap()
+        .signature()
+        .to_string();
     wire.extend_from_slice(format!("0;chunk-signature={sig}\r\n").as_bytes());
     prev = sig;
     if trailer {
-        let mut value = bascule_api::checksum::checksum_of(bascule_api::checksum::ChecksumAlgorithm::Crc32c, body);
+        let mut value = bascule_api::checksum::checksum_of(
+            bascule_api::checksum::ChecksumAlgorithm::Crc32c,
+            body,
+        );
         if tamper == Tamper::WrongChecksum {
             value = "AAAAAA==".into();
         }
         let mut t = Headers::new();
         t.insert("x-amz-checksum-crc32c", value.clone());
-        let tsig = v4::sign_trailer(&t, &prev, &params).unwrap().signature().to_string();
+        let tsig = v4::sign_trailer(&t, &prev, &params)
+            .unwrap()
+            .signature()
+            .to_string();
         if tamper == Tamper::TrailerValue {
             value = "AAAAAA==".into();
         }
-        wire.extend_from_slice(format!("x-amz-checksum-crc32c:{value}\r\nx-amz-trailer-signature:{tsig}\r\n\r\n").as_bytes());
+        wire.extend_from_slice(
+            format!("x-amz-checksum-crc32c:{value}\r\nx-amz-trailer-signature:{tsig}\r\n\r\n")
+                .as_bytes(),
+        );
     } else {
         wire.extend_from_slice(b"\r\n");
     }
@@ -88,7 +134,11 @@ async fn streaming_put(srv: &Server, key: &str, body: &[u8], chunk: usize, trail
         }
     }
     let resp = req.body(wire).send().await.unwrap();
-    RawResponse { status: resp.status().as_u16(), headers: resp.headers().clone(), body: resp.bytes().await.unwrap().to_vec() }
+    RawResponse {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body: resp.bytes().await.unwrap().to_vec(),
+    }
 }
 
 #[tokio::test]
@@ -101,7 +151,11 @@ async fn signed_chunks_with_and_without_trailer() {
         let r = streaming_put(&srv, key, &body, 65536, trailer, Tamper::None).await;
         assert_eq!(r.status, 200, "{key}: {}", r.text());
         let got = c.get_object().bucket("bkt").key(key).send().await.unwrap();
-        assert_eq!(got.body.collect().await.unwrap().into_bytes().as_ref(), body.as_slice(), "{key}");
+        assert_eq!(
+            got.body.collect().await.unwrap().into_bytes().as_ref(),
+            body.as_slice(),
+            "{key}"
+        );
     }
     let r = streaming_put(&srv, "t1", &body, 65536, false, Tamper::ChunkData).await;
     assert_eq!(r.code(), "SignatureDoesNotMatch");
@@ -110,6 +164,9 @@ async fn signed_chunks_with_and_without_trailer() {
     let r = streaming_put(&srv, "t3", &body, 65536, true, Tamper::WrongChecksum).await;
     assert_eq!(r.code(), "BadDigest");
     for k in ["t1", "t2", "t3"] {
-        assert!(c.head_object().bucket("bkt").key(k).send().await.is_err(), "{k} must not exist");
+        assert!(
+            c.head_object().bucket("bkt").key(k).send().await.is_err(),
+            "{k} must not exist"
+        );
     }
 }

@@ -42,7 +42,9 @@ impl ChecksumAlgorithm {
     }
 
     pub fn from_name(s: &str) -> Option<Self> {
-        ALL_ALGORITHMS.into_iter().find(|a| a.name().eq_ignore_ascii_case(s))
+        ALL_ALGORITHMS
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(s))
     }
 
     /// The header carrying the value: `x-amz-checksum-crc32` ...
@@ -57,7 +59,9 @@ impl ChecksumAlgorithm {
     }
 
     pub fn from_header_name(h: &str) -> Option<Self> {
-        ALL_ALGORITHMS.into_iter().find(|a| a.header_name().eq_ignore_ascii_case(h))
+        ALL_ALGORITHMS
+            .into_iter()
+            .find(|a| a.header_name().eq_ignore_ascii_case(h))
     }
 
     /// The XML element in responses: `ChecksumCRC32` ...
@@ -81,12 +85,17 @@ impl ChecksumAlgorithm {
     }
 
     pub fn is_crc(self) -> bool {
-        matches!(self, ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c | ChecksumAlgorithm::Crc64Nvme)
+        matches!(
+            self,
+            ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c | ChecksumAlgorithm::Crc64Nvme
+        )
     }
 
     /// Checks that a client-sent value is base64 of the right length.
     pub fn validate_encoded(self, value: &str) -> bool {
-        B64.decode(value).map(|raw| raw.len() == self.raw_len()).unwrap_or(false)
+        B64.decode(value)
+            .map(|raw| raw.len() == self.raw_len())
+            .unwrap_or(false)
     }
 
     fn crc_algorithm(self) -> Option<CrcAlgorithm> {
@@ -188,7 +197,11 @@ pub fn multipart_etag(part_md5_hex: &[String]) -> Option<String> {
     for p in part_md5_hex {
         h.update(hex::decode(p).ok()?);
     }
-    Some(format!("{}-{}", hex::encode(h.finalize()), part_md5_hex.len()))
+    Some(format!(
+        "{}-{}",
+        hex::encode(h.finalize()),
+        part_md5_hex.len()
+    ))
 }
 
 /// Decodes a `Content-MD5` header (base64 of 16 bytes) to hex, as ETags are written.
@@ -213,16 +226,32 @@ mod tests {
         let crc32c = checksum_of(ChecksumAlgorithm::Crc32c, b"123456789");
         assert_eq!(B64.decode(crc32c).unwrap(), 0xE3069283u32.to_be_bytes());
         let crc64 = checksum_of(ChecksumAlgorithm::Crc64Nvme, b"123456789");
-        assert_eq!(B64.decode(crc64).unwrap(), 0xAE8B14860A799888u64.to_be_bytes());
-        assert_eq!(checksum_of(ChecksumAlgorithm::Sha256, b""), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+        assert_eq!(
+            B64.decode(crc64).unwrap(),
+            0xAE8B14860A799888u64.to_be_bytes()
+        );
+        assert_eq!(
+            checksum_of(ChecksumAlgorithm::Sha256, b""),
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
     }
 
     #[test]
     fn full_object_crc_equals_crc_of_concatenation() {
-        for alg in [ChecksumAlgorithm::Crc32, ChecksumAlgorithm::Crc32c, ChecksumAlgorithm::Crc64Nvme] {
+        for alg in [
+            ChecksumAlgorithm::Crc32,
+            ChecksumAlgorithm::Crc32c,
+            ChecksumAlgorithm::Crc64Nvme,
+        ] {
             let (a, b) = (b"hello ".as_slice(), b"multipart world".as_slice());
-            let parts = vec![(checksum_of(alg, a), a.len() as u64), (checksum_of(alg, b), b.len() as u64)];
-            assert_eq!(full_object_crc(alg, &parts).unwrap(), checksum_of(alg, b"hello multipart world"));
+            let parts = vec![
+                (checksum_of(alg, a), a.len() as u64),
+                (checksum_of(alg, b), b.len() as u64),
+            ];
+            assert_eq!(
+                full_object_crc(alg, &parts).unwrap(),
+                checksum_of(alg, b"hello multipart world")
+            );
         }
     }
 
@@ -240,7 +269,10 @@ mod tests {
     fn names_round_trip() {
         for a in ALL_ALGORITHMS {
             assert_eq!(ChecksumAlgorithm::from_name(a.name()), Some(a));
-            assert_eq!(ChecksumAlgorithm::from_header_name(a.header_name()), Some(a));
+            assert_eq!(
+                ChecksumAlgorithm::from_header_name(a.header_name()),
+                Some(a)
+            );
         }
         assert!(ChecksumAlgorithm::Crc32.validate_encoded("AAAAAA=="));
         assert!(!ChecksumAlgorithm::Crc32.validate_encoded("AAAA"));

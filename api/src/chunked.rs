@@ -46,7 +46,10 @@ pub struct ChunkedDecoder {
 }
 
 fn malformed(msg: &str) -> S3Error {
-    S3Error::msg(S3ErrorCode::IncompleteBody, format!("Malformed aws-chunked body: {msg}"))
+    S3Error::msg(
+        S3ErrorCode::IncompleteBody,
+        format!("Malformed aws-chunked body: {msg}"),
+    )
 }
 
 impl ChunkedDecoder {
@@ -145,7 +148,9 @@ impl ChunkedDecoder {
             Some(pos) => {
                 let line = self.buf.split_to(pos);
                 self.buf.advance(2);
-                String::from_utf8(line.to_vec()).map(Some).map_err(|_| malformed("non-UTF-8 header line"))
+                String::from_utf8(line.to_vec())
+                    .map(Some)
+                    .map_err(|_| malformed("non-UTF-8 header line"))
             }
             None if self.buf.len() > MAX_LINE => Err(malformed("chunk header too long")),
             None => Ok(None),
@@ -154,8 +159,12 @@ impl ChunkedDecoder {
 
     fn start_chunk(&mut self, line: &str) -> S3Result<()> {
         let (size_hex, ext) = line.split_once(';').unwrap_or((line, ""));
-        let size = u64::from_str_radix(size_hex.trim(), 16).map_err(|_| malformed("bad chunk size"))?;
-        self.chunk_signature = ext.trim().strip_prefix("chunk-signature=").map(|s| s.to_ascii_lowercase());
+        let size =
+            u64::from_str_radix(size_hex.trim(), 16).map_err(|_| malformed("bad chunk size"))?;
+        self.chunk_signature = ext
+            .trim()
+            .strip_prefix("chunk-signature=")
+            .map(|s| s.to_ascii_lowercase());
         if self.signing.is_some() && self.chunk_signature.is_none() {
             return Err(malformed("missing chunk-signature"));
         }
@@ -170,7 +179,9 @@ impl ChunkedDecoder {
     }
 
     fn verify_chunk(&mut self, payload_hash: &str) -> S3Result<()> {
-        let Some(s) = self.signing.as_mut() else { return Ok(()) };
+        let Some(s) = self.signing.as_mut() else {
+            return Ok(());
+        };
         let provided = self.chunk_signature.take().unwrap_or_default();
         let sts = format!(
             "AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{}\n{EMPTY_SHA256}\n{payload_hash}",
@@ -185,7 +196,9 @@ impl ChunkedDecoder {
     }
 
     fn add_trailer(&mut self, line: &str) -> S3Result<()> {
-        let (name, value) = line.split_once(':').ok_or_else(|| malformed("bad trailer line"))?;
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| malformed("bad trailer line"))?;
         let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_string());
         if name == "x-amz-trailer-signature" {
             self.trailer_signature = Some(value.to_ascii_lowercase());
@@ -198,7 +211,9 @@ impl ChunkedDecoder {
     }
 
     fn finish_trailers(&mut self) -> S3Result<()> {
-        let Some(s) = self.signing.as_ref() else { return Ok(()) };
+        let Some(s) = self.signing.as_ref() else {
+            return Ok(());
+        };
         if self.trailers.is_empty() && self.trailer_signature.is_none() {
             return Ok(());
         }
@@ -229,7 +244,10 @@ mod tests {
     use super::*;
     use crate::sigv4::Scope;
 
-    fn decode_all(dec: &mut ChunkedDecoder, body: &[u8], step: usize) -> S3Result<(Vec<u8>, Vec<(String, String)>)> {
+    /// Decoded payload and trailers.
+    type Decoded = (Vec<u8>, Vec<(String, String)>);
+
+    fn decode_all(dec: &mut ChunkedDecoder, body: &[u8], step: usize) -> S3Result<Decoded> {
         let mut out = Vec::new();
         for piece in body.chunks(step) {
             for b in dec.push(piece)? {
@@ -247,7 +265,10 @@ mod tests {
             let mut d = ChunkedDecoder::new(None);
             let (data, trailers) = decode_all(&mut d, body, step).unwrap();
             assert_eq!(data, b"hello world");
-            assert_eq!(trailers, vec![("x-amz-checksum-crc32".to_string(), "DUoRhQ==".to_string())]);
+            assert_eq!(
+                trailers,
+                vec![("x-amz-checksum-crc32".to_string(), "DUoRhQ==".to_string())]
+            );
         }
     }
 
@@ -275,7 +296,8 @@ mod tests {
             key,
             amz_date: "20130524T000000Z".into(),
             scope: scope.to_scope_string(),
-            prev_signature: "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9".into(),
+            prev_signature: "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9"
+                .into(),
         };
         let mut body = Vec::new();
         body.extend_from_slice(b"10000;chunk-signature=ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648\r\n");

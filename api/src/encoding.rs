@@ -4,7 +4,11 @@
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// Characters SigV4 encodes in query keys and values.
-pub const STRICT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+pub const STRICT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 /// Characters SigV4 encodes in the path (slashes separate segments and stay).
 pub const PATH: &AsciiSet = &STRICT.remove(b'/');
 
@@ -19,7 +23,10 @@ pub fn uri_encode_path(s: &str) -> String {
 /// Decodes `%XX` escapes. `+` stays a plus sign: S3 keys may contain it.
 /// Invalid UTF-8 after decoding is an error rather than a lossy guess.
 pub fn percent_decode(s: &str) -> Option<String> {
-    percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned())
+    percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
 }
 
 /// Splits a raw query string into decoded `(key, value)` pairs, in wire order.
@@ -46,7 +53,14 @@ mod tests {
     #[test]
     fn parses_queries() {
         let q = parse_query("b=2&a&c=x%2By+z").unwrap();
-        assert_eq!(q, vec![("b".into(), "2".into()), ("a".into(), "".into()), ("c".into(), "x+y+z".into())]);
+        assert_eq!(
+            q,
+            vec![
+                ("b".into(), "2".into()),
+                ("a".into(), "".into()),
+                ("c".into(), "x+y+z".into())
+            ]
+        );
         assert!(parse_query("a=%FF").is_none());
     }
 }

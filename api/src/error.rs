@@ -84,11 +84,19 @@ pub struct S3Error {
 
 impl S3Error {
     pub fn new(code: S3ErrorCode) -> Self {
-        S3Error { code, message: Cow::Borrowed(code.default_message()), extra: Vec::new(), headers: Vec::new() }
+        S3Error {
+            code,
+            message: Cow::Borrowed(code.default_message()),
+            extra: Vec::new(),
+            headers: Vec::new(),
+        }
     }
 
     pub fn msg(code: S3ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        S3Error { message: message.into(), ..S3Error::new(code) }
+        S3Error {
+            message: message.into(),
+            ..S3Error::new(code)
+        }
     }
 
     /// Adds an element to the XML body (`<Name>value</Name>`).

@@ -30,11 +30,15 @@ impl ByteRange {
 /// - a range starting at or past the end is `InvalidRange` (416);
 /// - an end past the object is clamped; `bytes=-N` is the last N bytes.
 pub fn resolve_range(header: &str, size: u64) -> S3Result<Option<ByteRange>> {
-    let Some(spec) = header.trim().strip_prefix("bytes=") else { return Ok(None) };
+    let Some(spec) = header.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
     if spec.contains(',') {
         return Ok(None);
     }
-    let Some((first, last)) = spec.trim().split_once('-') else { return Ok(None) };
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return Ok(None);
+    };
     let unsatisfiable = || {
         S3Error::new(S3ErrorCode::InvalidRange)
             .with("RangeRequested", header.to_string())
@@ -43,13 +47,20 @@ pub fn resolve_range(header: &str, size: u64) -> S3Result<Option<ByteRange>> {
     };
     let (first, last) = (first.trim(), last.trim());
     if first.is_empty() {
-        let Ok(n) = last.parse::<u64>() else { return Ok(None) };
+        let Ok(n) = last.parse::<u64>() else {
+            return Ok(None);
+        };
         if n == 0 || size == 0 {
             return Err(unsatisfiable());
         }
-        return Ok(Some(ByteRange { start: size.saturating_sub(n), end: size - 1 }));
+        return Ok(Some(ByteRange {
+            start: size.saturating_sub(n),
+            end: size - 1,
+        }));
     }
-    let Ok(start) = first.parse::<u64>() else { return Ok(None) };
+    let Ok(start) = first.parse::<u64>() else {
+        return Ok(None);
+    };
     let end = if last.is_empty() {
         u64::MAX
     } else {
@@ -61,15 +72,18 @@ pub fn resolve_range(header: &str, size: u64) -> S3Result<Option<ByteRange>> {
     if start >= size {
         return Err(unsatisfiable());
     }
-    Ok(Some(ByteRange { start, end: end.min(size - 1) }))
+    Ok(Some(ByteRange {
+        start,
+        end: end.min(size - 1),
+    }))
 }
 
 /// Does an `If-Match`/`If-None-Match` list match this ETag? `*` matches any object.
 pub fn etag_list_matches(list: &str, etag: &str) -> bool {
     let etag = etag.trim_matches('"');
-    list.split(',').map(str::trim).any(|t| {
-        t == "*" || t.trim_start_matches("W/").trim_matches('"') == etag
-    })
+    list.split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.trim_start_matches("W/").trim_matches('"') == etag)
 }
 
 /// The request's preconditions, as sent.
@@ -140,13 +154,17 @@ pub fn format_http_date(t: SystemTime) -> String {
 /// ISO 8601 with milliseconds, as S3 writes times in XML: `2015-08-30T12:36:00.000Z`.
 pub fn format_iso8601(t: SystemTime) -> String {
     let ms = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as i128;
-    let dt = time::OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    let dt = time::OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     dt.format(fmt).unwrap_or_default()
 }
 
 pub fn parse_iso8601(s: &str) -> Option<SystemTime> {
-    let dt = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339).ok()?;
+    let dt = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
+        .ok()?;
     Some(UNIX_EPOCH + Duration::from_nanos(u64::try_from(dt.unix_timestamp_nanos()).ok()?))
 }
 
@@ -168,9 +186,18 @@ mod tests {
         assert_eq!(r("bytes=0-1,5-6", 100).unwrap(), None);
         assert_eq!(r("items=0-1", 100).unwrap(), None);
         assert_eq!(r("bytes=9-1", 100).unwrap(), None);
-        assert_eq!(r("bytes=100-", 100).unwrap_err().code, S3ErrorCode::InvalidRange);
-        assert_eq!(r("bytes=0-", 0).unwrap_err().code, S3ErrorCode::InvalidRange);
-        assert_eq!(r("bytes=-0", 10).unwrap_err().code, S3ErrorCode::InvalidRange);
+        assert_eq!(
+            r("bytes=100-", 100).unwrap_err().code,
+            S3ErrorCode::InvalidRange
+        );
+        assert_eq!(
+            r("bytes=0-", 0).unwrap_err().code,
+            S3ErrorCode::InvalidRange
+        );
+        assert_eq!(
+            r("bytes=-0", 10).unwrap_err().code,
+            S3ErrorCode::InvalidRange
+        );
     }
 
     #[test]
@@ -178,22 +205,52 @@ mod tests {
         let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
         let later = t0 + Duration::from_secs(10);
         let earlier = t0 - Duration::from_secs(10);
-        let p = |m: Option<&str>, n: Option<&str>, ms: Option<SystemTime>, us: Option<SystemTime>| Preconditions {
+        let p = |m: Option<&str>,
+                 n: Option<&str>,
+                 ms: Option<SystemTime>,
+                 us: Option<SystemTime>| Preconditions {
             if_match: m.map(String::from),
             if_none_match: n.map(String::from),
             if_modified_since: ms,
             if_unmodified_since: us,
         };
         let e = "\"abc\"";
-        assert_eq!(p(Some("\"abc\""), None, None, None).evaluate(e, t0), Precondition::Proceed);
-        assert_eq!(p(Some("\"x\""), None, None, None).evaluate(e, t0), Precondition::Failed);
-        assert_eq!(p(Some("*"), None, None, None).evaluate(e, t0), Precondition::Proceed);
-        assert_eq!(p(Some("\"abc\""), None, None, Some(earlier)).evaluate(e, t0), Precondition::Proceed);
-        assert_eq!(p(None, None, None, Some(earlier)).evaluate(e, t0), Precondition::Failed);
-        assert_eq!(p(None, Some("\"abc\""), None, None).evaluate(e, t0), Precondition::NotModified);
-        assert_eq!(p(None, Some("\"x\""), Some(later), None).evaluate(e, t0), Precondition::Proceed);
-        assert_eq!(p(None, None, Some(later), None).evaluate(e, t0), Precondition::NotModified);
-        assert_eq!(p(None, None, Some(earlier), None).evaluate(e, t0), Precondition::Proceed);
+        assert_eq!(
+            p(Some("\"abc\""), None, None, None).evaluate(e, t0),
+            Precondition::Proceed
+        );
+        assert_eq!(
+            p(Some("\"x\""), None, None, None).evaluate(e, t0),
+            Precondition::Failed
+        );
+        assert_eq!(
+            p(Some("*"), None, None, None).evaluate(e, t0),
+            Precondition::Proceed
+        );
+        assert_eq!(
+            p(Some("\"abc\""), None, None, Some(earlier)).evaluate(e, t0),
+            Precondition::Proceed
+        );
+        assert_eq!(
+            p(None, None, None, Some(earlier)).evaluate(e, t0),
+            Precondition::Failed
+        );
+        assert_eq!(
+            p(None, Some("\"abc\""), None, None).evaluate(e, t0),
+            Precondition::NotModified
+        );
+        assert_eq!(
+            p(None, Some("\"x\""), Some(later), None).evaluate(e, t0),
+            Precondition::Proceed
+        );
+        assert_eq!(
+            p(None, None, Some(later), None).evaluate(e, t0),
+            Precondition::NotModified
+        );
+        assert_eq!(
+            p(None, None, Some(earlier), None).evaluate(e, t0),
+            Precondition::Proceed
+        );
     }
 
     #[test]

@@ -27,19 +27,25 @@ fn invalid(msg: impl Into<String>) -> S3Error {
 }
 
 fn field_name(v: &Value) -> S3Result<String> {
-    let s = v.as_str().ok_or_else(|| invalid("Condition field names must be strings"))?;
+    let s = v
+        .as_str()
+        .ok_or_else(|| invalid("Condition field names must be strings"))?;
     Ok(s.trim_start_matches('$').to_ascii_lowercase())
 }
 
 fn as_u64(v: &Value) -> Option<u64> {
-    v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
 impl PostPolicy {
     /// Decodes and parses the `policy` form field.
     pub fn parse(policy_b64: &str) -> S3Result<PostPolicy> {
-        let raw = B64.decode(policy_b64.trim()).map_err(|_| invalid("Invalid Policy: Invalid Base64 encoding"))?;
-        let doc: Value = serde_json::from_slice(&raw).map_err(|_| invalid("Invalid Policy: Invalid JSON"))?;
+        let raw = B64
+            .decode(policy_b64.trim())
+            .map_err(|_| invalid("Invalid Policy: Invalid Base64 encoding"))?;
+        let doc: Value =
+            serde_json::from_slice(&raw).map_err(|_| invalid("Invalid Policy: Invalid JSON"))?;
         let expiration = doc
             .get("expiration")
             .and_then(Value::as_str)
@@ -54,8 +60,13 @@ impl PostPolicy {
             match c {
                 Value::Object(map) => {
                     for (k, v) in map {
-                        let v = v.as_str().ok_or_else(|| invalid("Condition values must be strings"))?;
-                        conditions.push(Condition::Eq(k.trim_start_matches('$').to_ascii_lowercase(), v.to_string()));
+                        let v = v
+                            .as_str()
+                            .ok_or_else(|| invalid("Condition values must be strings"))?;
+                        conditions.push(Condition::Eq(
+                            k.trim_start_matches('$').to_ascii_lowercase(),
+                            v.to_string(),
+                        ));
                     }
                 }
                 Value::Array(items) if items.len() == 3 => {
@@ -63,7 +74,9 @@ impl PostPolicy {
                     match op.as_str() {
                         "eq" | "starts-with" => {
                             let field = field_name(&items[1])?;
-                            let value = items[2].as_str().ok_or_else(|| invalid("Condition values must be strings"))?;
+                            let value = items[2]
+                                .as_str()
+                                .ok_or_else(|| invalid("Condition values must be strings"))?;
                             conditions.push(if op == "eq" {
                                 Condition::Eq(field, value.to_string())
                             } else {
@@ -73,17 +86,26 @@ impl PostPolicy {
                         "content-length-range" => {
                             let (min, max) = (as_u64(&items[1]), as_u64(&items[2]));
                             match (min, max) {
-                                (Some(a), Some(b)) if a <= b => conditions.push(Condition::ContentLengthRange(a, b)),
+                                (Some(a), Some(b)) if a <= b => {
+                                    conditions.push(Condition::ContentLengthRange(a, b))
+                                }
                                 _ => return Err(invalid("Invalid content-length-range")),
                             }
                         }
-                        _ => return Err(invalid(format!("Invalid Policy: unknown condition '{op}'"))),
+                        _ => {
+                            return Err(invalid(format!(
+                                "Invalid Policy: unknown condition '{op}'"
+                            )))
+                        }
                     }
                 }
                 _ => return Err(invalid("Invalid Policy: malformed condition")),
             }
         }
-        Ok(PostPolicy { expiration, conditions })
+        Ok(PostPolicy {
+            expiration,
+            conditions,
+        })
     }
 
     /// Checks expiry and every condition against the form fields (names lowercase,
@@ -91,10 +113,23 @@ impl PostPolicy {
     /// AWS requires (except the signature, policy, file and `x-ignore-*` fields).
     pub fn check(&self, fields: &[(String, String)], now: SystemTime) -> S3Result<()> {
         if now > self.expiration {
-            return Err(S3Error::msg(S3ErrorCode::AccessDenied, "Invalid according to Policy: Policy expired."));
+            return Err(S3Error::msg(
+                S3ErrorCode::AccessDenied,
+                "Invalid according to Policy: Policy expired.",
+            ));
         }
-        let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-        let failed = |c: &str| S3Error::msg(S3ErrorCode::AccessDenied, format!("Invalid according to Policy: Policy Condition failed: {c}"));
+        let get = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let failed = |c: &str| {
+            S3Error::msg(
+                S3ErrorCode::AccessDenied,
+                format!("Invalid according to Policy: Policy Condition failed: {c}"),
+            )
+        };
         for c in &self.conditions {
             match c {
                 Condition::Eq(f, v) => {
@@ -105,7 +140,9 @@ impl PostPolicy {
                 Condition::StartsWith(f, p) => {
                     let ok = if f == "content-type" {
                         // For Content-Type, starts-with applies to each comma-separated value.
-                        get(f).is_some_and(|v| v.split(',').all(|part| part.trim().starts_with(p.as_str())))
+                        get(f).is_some_and(|v| {
+                            v.split(',').all(|part| part.trim().starts_with(p.as_str()))
+                        })
                     } else {
                         get(f).is_some_and(|v| v.starts_with(p.as_str()))
                     };
@@ -117,8 +154,10 @@ impl PostPolicy {
             }
         }
         let exempt = |k: &str| {
-            matches!(k, "policy" | "x-amz-signature" | "file" | "awsaccesskeyid" | "signature" | "bucket")
-                || k.starts_with("x-ignore-")
+            matches!(
+                k,
+                "policy" | "x-amz-signature" | "file" | "awsaccesskeyid" | "signature" | "bucket"
+            ) || k.starts_with("x-ignore-")
         };
         for (k, _) in fields {
             let covered = self.conditions.iter().any(|c| match c {
@@ -172,7 +211,10 @@ mod tests {
     }
 
     fn f(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -182,18 +224,41 @@ mod tests {
             ["content-length-range",1,10],["starts-with","$Content-Type","image/"],{"x-amz-algorithm":"AWS4-HMAC-SHA256"}]}"#,
         );
         let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let good = f(&[("bucket", "b"), ("key", "uploads/a.png"), ("content-type", "image/png"), ("x-amz-algorithm", "AWS4-HMAC-SHA256"), ("policy", "x")]);
+        let good = f(&[
+            ("bucket", "b"),
+            ("key", "uploads/a.png"),
+            ("content-type", "image/png"),
+            ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
+            ("policy", "x"),
+        ]);
         p.check(&good, now).unwrap();
         let mut bad_key = good.clone();
         bad_key[1].1 = "other/a.png".into();
-        assert_eq!(p.check(&bad_key, now).unwrap_err().code, S3ErrorCode::AccessDenied);
+        assert_eq!(
+            p.check(&bad_key, now).unwrap_err().code,
+            S3ErrorCode::AccessDenied
+        );
         let mut extra = good.clone();
         extra.push(("x-amz-meta-foo".into(), "1".into()));
-        assert!(p.check(&extra, now).unwrap_err().message.contains("Extra input fields"));
+        assert!(p
+            .check(&extra, now)
+            .unwrap_err()
+            .message
+            .contains("Extra input fields"));
         let later = UNIX_EPOCH + Duration::from_secs(2_000_000_000);
-        assert!(p.check(&good, later).unwrap_err().message.contains("expired"));
-        assert_eq!(check_length(p.content_length_range(), 11).unwrap_err().code, S3ErrorCode::EntityTooLarge);
-        assert_eq!(check_length(p.content_length_range(), 0).unwrap_err().code, S3ErrorCode::EntityTooSmall);
+        assert!(p
+            .check(&good, later)
+            .unwrap_err()
+            .message
+            .contains("expired"));
+        assert_eq!(
+            check_length(p.content_length_range(), 11).unwrap_err().code,
+            S3ErrorCode::EntityTooLarge
+        );
+        assert_eq!(
+            check_length(p.content_length_range(), 0).unwrap_err().code,
+            S3ErrorCode::EntityTooSmall
+        );
         assert!(check_length(p.content_length_range(), 5).is_ok());
     }
 
@@ -201,6 +266,11 @@ mod tests {
     fn malformed_policies() {
         assert!(PostPolicy::parse("!!!").is_err());
         assert!(PostPolicy::parse(&B64.encode("{}")).is_err());
-        assert!(PostPolicy::parse(&B64.encode(r#"{"expiration":"2030-01-01T00:00:00Z","conditions":[["nope","$a","b"]]}"#)).is_err());
+        assert!(PostPolicy::parse(
+            &B64.encode(
+                r#"{"expiration":"2030-01-01T00:00:00Z","conditions":[["nope","$a","b"]]}"#
+            )
+        )
+        .is_err());
     }
 }

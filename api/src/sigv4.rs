@@ -40,16 +40,29 @@ impl Scope {
         let date = parts.next();
         let access_key = parts.next();
         match (access_key, date, region, service, terminator) {
-            (Some(a), Some(d), Some(r), Some(s), Some("aws4_request")) if !a.is_empty() && d.len() == 8 => {
-                Ok(Scope { access_key: a.into(), date: d.into(), region: r.into(), service: s.into() })
+            (Some(a), Some(d), Some(r), Some(s), Some("aws4_request"))
+                if !a.is_empty() && d.len() == 8 =>
+            {
+                Ok(Scope {
+                    access_key: a.into(),
+                    date: d.into(),
+                    region: r.into(),
+                    service: s.into(),
+                })
             }
-            _ => Err(S3Error::msg(code, format!("Invalid credential scope: '{credential}'"))),
+            _ => Err(S3Error::msg(
+                code,
+                format!("Invalid credential scope: '{credential}'"),
+            )),
         }
     }
 
     /// The scope string used in the string to sign (no access key).
     pub fn to_scope_string(&self) -> String {
-        format!("{}/{}/{}/aws4_request", self.date, self.region, self.service)
+        format!(
+            "{}/{}/{}/aws4_request",
+            self.date, self.region, self.service
+        )
     }
 }
 
@@ -62,10 +75,14 @@ pub struct AuthorizationHeader {
 }
 
 pub fn parse_authorization(value: &str) -> S3Result<AuthorizationHeader> {
-    let malformed = |m: &str| S3Error::msg(S3ErrorCode::AuthorizationHeaderMalformed, m.to_string());
-    let rest = value
-        .strip_prefix(ALGORITHM)
-        .ok_or_else(|| S3Error::msg(S3ErrorCode::InvalidArgument, "Unsupported Authorization Type"))?;
+    let malformed =
+        |m: &str| S3Error::msg(S3ErrorCode::AuthorizationHeaderMalformed, m.to_string());
+    let rest = value.strip_prefix(ALGORITHM).ok_or_else(|| {
+        S3Error::msg(
+            S3ErrorCode::InvalidArgument,
+            "Unsupported Authorization Type",
+        )
+    })?;
     let (mut credential, mut signed, mut signature) = (None, None, None);
     for field in rest.split(',') {
         let field = field.trim();
@@ -99,21 +116,41 @@ pub struct PresignedQuery {
 
 /// Returns `Ok(None)` when the query carries no SigV4 presigning parameters.
 pub fn parse_presigned(query: &[(String, String)]) -> S3Result<Option<PresignedQuery>> {
-    let get = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let Some(algorithm) = get("X-Amz-Algorithm") else { return Ok(None) };
+    let get = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let Some(algorithm) = get("X-Amz-Algorithm") else {
+        return Ok(None);
+    };
     let err = |m: String| S3Error::msg(S3ErrorCode::AuthorizationQueryParametersError, m);
     if algorithm != ALGORITHM {
-        return Err(err(format!("X-Amz-Algorithm only supports \"{ALGORITHM}\"")));
+        return Err(err(format!(
+            "X-Amz-Algorithm only supports \"{ALGORITHM}\""
+        )));
     }
-    let need = |name: &str| get(name).ok_or_else(|| err(format!("Query-string authentication requires the {name} parameter")));
+    let need = |name: &str| {
+        get(name).ok_or_else(|| {
+            err(format!(
+                "Query-string authentication requires the {name} parameter"
+            ))
+        })
+    };
     let expires_secs: u64 = need("X-Amz-Expires")?
         .parse()
         .map_err(|_| err("X-Amz-Expires should be a number".into()))?;
     if expires_secs > MAX_PRESIGNED_EXPIRY_SECS {
-        return Err(err("X-Amz-Expires must be less than a week (in seconds) that is 604800".into()));
+        return Err(err(
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800".into(),
+        ));
     }
     Ok(Some(PresignedQuery {
-        scope: Scope::parse(need("X-Amz-Credential")?, S3ErrorCode::AuthorizationQueryParametersError)?,
+        scope: Scope::parse(
+            need("X-Amz-Credential")?,
+            S3ErrorCode::AuthorizationQueryParametersError,
+        )?,
         amz_date: need("X-Amz-Date")?.to_string(),
         expires_secs,
         signed_headers: split_signed_headers(need("X-Amz-SignedHeaders")?),
@@ -122,7 +159,10 @@ pub fn parse_presigned(query: &[(String, String)]) -> S3Result<Option<PresignedQ
 }
 
 fn split_signed_headers(s: &str) -> Vec<String> {
-    s.split(';').filter(|h| !h.is_empty()).map(|h| h.trim().to_ascii_lowercase()).collect()
+    s.split(';')
+        .filter(|h| !h.is_empty())
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect()
 }
 
 /// How the path is canonicalised: S3 signs the path as sent; other services normalise
@@ -172,7 +212,10 @@ pub fn canonical_query(pairs: &[(String, String)]) -> String {
         .map(|(k, v)| (uri_encode(k), uri_encode(v)))
         .collect();
     encoded.sort();
-    let parts: Vec<String> = encoded.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let parts: Vec<String> = encoded
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     parts.join("&")
 }
 
@@ -237,8 +280,11 @@ impl std::fmt::Debug for SigningKey {
 impl SigningKey {
     pub fn derive(secret: &str, scope: &Scope) -> S3Result<SigningKey> {
         let day = parse_scope_date(&scope.date)?;
-        let key = aws_sigv4::sign::v4::generate_signing_key(secret, day, &scope.region, &scope.service);
-        Ok(SigningKey { key: key.as_ref().to_vec() })
+        let key =
+            aws_sigv4::sign::v4::generate_signing_key(secret, day, &scope.region, &scope.service);
+        Ok(SigningKey {
+            key: key.as_ref().to_vec(),
+        })
     }
 
     pub fn sign(&self, string_to_sign: &str) -> String {
@@ -254,15 +300,21 @@ pub fn signatures_match(expected: &str, provided: &str) -> bool {
 
 fn parse_scope_date(date: &str) -> S3Result<SystemTime> {
     let fmt = format_description!("[year][month][day]");
-    let d = time::Date::parse(date, fmt)
-        .map_err(|_| S3Error::msg(S3ErrorCode::AuthorizationHeaderMalformed, "Invalid date in the credential scope"))?;
+    let d = time::Date::parse(date, fmt).map_err(|_| {
+        S3Error::msg(
+            S3ErrorCode::AuthorizationHeaderMalformed,
+            "Invalid date in the credential scope",
+        )
+    })?;
     Ok(d.midnight().assume_utc().into())
 }
 
 /// Parses `20150830T123600Z`.
 pub fn parse_amz_date(s: &str) -> Option<OffsetDateTime> {
     let fmt = format_description!("[year][month][day]T[hour][minute][second]Z");
-    PrimitiveDateTime::parse(s, fmt).ok().map(|t| t.assume_utc())
+    PrimitiveDateTime::parse(s, fmt)
+        .ok()
+        .map(|t| t.assume_utc())
 }
 
 pub fn format_amz_date(t: OffsetDateTime) -> String {
@@ -320,14 +372,20 @@ mod tests {
         let q = |exp: &str| {
             vec![
                 ("X-Amz-Algorithm".to_string(), ALGORITHM.to_string()),
-                ("X-Amz-Credential".into(), "AKID/20150830/us-east-1/s3/aws4_request".into()),
+                (
+                    "X-Amz-Credential".into(),
+                    "AKID/20150830/us-east-1/s3/aws4_request".into(),
+                ),
                 ("X-Amz-Date".into(), "20150830T123600Z".into()),
                 ("X-Amz-Expires".into(), exp.into()),
                 ("X-Amz-SignedHeaders".into(), "host".into()),
                 ("X-Amz-Signature".into(), "00".into()),
             ]
         };
-        assert_eq!(parse_presigned(&q("604800")).unwrap().unwrap().expires_secs, 604800);
+        assert_eq!(
+            parse_presigned(&q("604800")).unwrap().unwrap().expires_secs,
+            604800
+        );
         let e = parse_presigned(&q("604801")).unwrap_err();
         assert_eq!(e.code, S3ErrorCode::AuthorizationQueryParametersError);
         assert!(parse_presigned(&[]).unwrap().is_none());
@@ -343,8 +401,14 @@ mod tests {
 
     #[test]
     fn normalizes_paths() {
-        assert_eq!(canonical_uri("/example1/example2/../..", PathMode::Normalize), "/");
-        assert_eq!(canonical_uri("//example//", PathMode::Normalize), "/example/");
+        assert_eq!(
+            canonical_uri("/example1/example2/../..", PathMode::Normalize),
+            "/"
+        );
+        assert_eq!(
+            canonical_uri("//example//", PathMode::Normalize),
+            "/example/"
+        );
         assert_eq!(canonical_uri("//example//", PathMode::S3), "//example//");
         assert_eq!(canonical_uri("/b/a b+c", PathMode::S3), "/b/a%20b%2Bc");
     }

@@ -11,7 +11,8 @@ const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 /// Serializes a response document under `root`, with the XML declaration.
 pub fn to_xml<T: Serialize>(root: &str, value: &T) -> String {
     let mut out = String::from(DECLARATION);
-    let mut ser = quick_xml::se::Serializer::with_root(&mut out, Some(root)).expect("root names are valid XML names");
+    let mut ser = quick_xml::se::Serializer::with_root(&mut out, Some(root))
+        .expect("root names are valid XML names");
     ser.expand_empty_elements(false);
     // Serializing plain structs of strings and numbers into a String cannot fail.
     value.serialize(ser).expect("response types serialize");
@@ -98,7 +99,12 @@ pub struct ObjectIdentifier {
 #[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
 pub struct Tagging {
-    #[serde(rename = "@xmlns", default, skip_deserializing, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "@xmlns",
+        default,
+        skip_deserializing,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub xmlns: String,
     #[serde(default)]
     pub tag_set: TagSet,
@@ -122,7 +128,12 @@ pub struct Tag {
 #[derive(Debug, Deserialize, Serialize, Default, Clone, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
 pub struct CorsConfiguration {
-    #[serde(rename = "@xmlns", default, skip_deserializing, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "@xmlns",
+        default,
+        skip_deserializing,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub xmlns: String,
     #[serde(rename = "CORSRule", default)]
     pub rules: Vec<CorsRule>,
@@ -365,7 +376,11 @@ pub struct ChecksumFields {
 }
 
 impl ChecksumFields {
-    pub fn from_pair(alg: Option<crate::checksum::ChecksumAlgorithm>, value: Option<&str>, kind: Option<&str>) -> Self {
+    pub fn from_pair(
+        alg: Option<crate::checksum::ChecksumAlgorithm>,
+        value: Option<&str>,
+        kind: Option<&str>,
+    ) -> Self {
         use crate::checksum::ChecksumAlgorithm as A;
         let mut f = ChecksumFields::default();
         if let (Some(alg), Some(v)) = (alg, value) {
@@ -528,7 +543,9 @@ mod tests {
     fn error_body_escapes_and_orders_fields() {
         let e = S3Error::msg(S3ErrorCode::NoSuchKey, "no <such> key").with("Key", "a&b");
         let xml = error_body(&e, "/b/a&b", "REQ1");
-        assert!(xml.contains("<Code>NoSuchKey</Code><Message>no &lt;such&gt; key</Message><Key>a&amp;b</Key>"));
+        assert!(xml.contains(
+            "<Code>NoSuchKey</Code><Message>no &lt;such&gt; key</Message><Key>a&amp;b</Key>"
+        ));
         assert!(xml.ends_with("<Resource>/b/a&amp;b</Resource><RequestId>REQ1</RequestId></Error>"));
     }
 
@@ -545,9 +562,19 @@ mod tests {
 
     #[test]
     fn malformed_xml_is_malformed() {
-        for bad in [&b"<Delete><Object><Key>x</Key>"[..], b"not xml", b"", b"<Delete><Object><Key>x</Key></Object></Wrong>"] {
+        for bad in [
+            &b"<Delete><Object><Key>x</Key>"[..],
+            b"not xml",
+            b"",
+            b"<Delete><Object><Key>x</Key></Object></Wrong>",
+        ] {
             let e = from_xml::<Delete>(bad).unwrap_err();
-            assert_eq!(e.code, S3ErrorCode::MalformedXML, "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                e.code,
+                S3ErrorCode::MalformedXML,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -574,12 +601,20 @@ mod tests {
                 owner: None,
                 checksum_algorithm: vec![],
             }],
-            common_prefixes: vec![CommonPrefix { prefix: "p/".into() }],
+            common_prefixes: vec![CommonPrefix {
+                prefix: "p/".into(),
+            }],
         };
         let xml = to_xml("ListBucketResult", &r);
-        assert!(xml.contains("<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"), "{xml}");
+        assert!(
+            xml.contains("<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"),
+            "{xml}"
+        );
         assert!(xml.contains("<Contents><Key>k&amp;</Key>"), "{xml}");
-        assert!(xml.contains("<CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes>"), "{xml}");
+        assert!(
+            xml.contains("<CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes>"),
+            "{xml}"
+        );
         assert!(xml.contains("<KeyCount>1</KeyCount>"));
     }
 }

@@ -21,7 +21,10 @@ fn parse_raw(req: &str) -> RawRequest {
     let request_line = lines.next().expect("request line");
     let method = request_line.split(' ').next().unwrap().to_string();
     let uri = request_line[method.len() + 1..request_line.rfind(" HTTP/").unwrap()].to_string();
-    let (path, query) = uri.split_once('?').map(|(p, q)| (p.to_string(), q.to_string())).unwrap_or((uri, String::new()));
+    let (path, query) = uri
+        .split_once('?')
+        .map(|(p, q)| (p.to_string(), q.to_string()))
+        .unwrap_or((uri, String::new()));
     let mut headers: Vec<(String, String)> = Vec::new();
     for line in lines {
         if line.starts_with(char::is_whitespace) {
@@ -31,13 +34,21 @@ fn parse_raw(req: &str) -> RawRequest {
             headers.push((k.to_ascii_lowercase(), v.to_string()));
         }
     }
-    RawRequest { method, path, query, headers, body: body.to_string() }
+    RawRequest {
+        method,
+        path,
+        query,
+        headers,
+        body: body.to_string(),
+    }
 }
 
 #[test]
 fn aws_sigv4_test_suite() {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/sigv4/aws-sigv4-test-suite.json");
-    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/sigv4/aws-sigv4-test-suite.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     let secret = doc["secret_key"].as_str().unwrap();
     let vectors = doc["vectors"].as_array().unwrap();
     assert!(vectors.len() >= 25, "the fixture holds the whole suite");
@@ -45,11 +56,26 @@ fn aws_sigv4_test_suite() {
         let name = v["name"].as_str().unwrap();
         let raw = parse_raw(v["req"].as_str().unwrap());
         let creq_expected = v["creq"].as_str().unwrap();
-        let signed: Vec<String> = creq_expected.lines().rev().nth(1).unwrap().split(';').map(String::from).collect();
-        let mode = if v["group"] == "normalize-path" { PathMode::Normalize } else { PathMode::S3 };
+        let signed: Vec<String> = creq_expected
+            .lines()
+            .rev()
+            .nth(1)
+            .unwrap()
+            .split(';')
+            .map(String::from)
+            .collect();
+        let mode = if v["group"] == "normalize-path" {
+            PathMode::Normalize
+        } else {
+            PathMode::S3
+        };
         let query = parse_query(&raw.query).unwrap();
         let headers = sigv4::canonical_headers(&signed, |n| {
-            raw.headers.iter().filter(|(k, _)| k == n).map(|(_, v)| v.as_bytes()).collect()
+            raw.headers
+                .iter()
+                .filter(|(k, _)| k == n)
+                .map(|(_, v)| v.as_bytes())
+                .collect()
         });
         let payload = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(raw.body.as_bytes()));
         let creq = sigv4::canonical_request(

@@ -4,21 +4,46 @@
 use crate::records::{AccessKeyRecord, BucketRecord, ObjectRecord, UserRecord};
 use serde::{Deserialize, Serialize};
 
+// Ops are short-lived values on their way to or from JSON; boxing the large variant would
+// only add allocations.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Op {
     /// Put, copy, multipart completion, or a metadata/tag change: the full new record.
-    PutObject { bucket: String, key: String, record: ObjectRecord },
-    DeleteObject { bucket: String, key: String },
+    PutObject {
+        bucket: String,
+        key: String,
+        record: ObjectRecord,
+    },
+    DeleteObject {
+        bucket: String,
+        key: String,
+    },
     /// One multi-object delete request: the keys that existed and were removed.
-    DeleteObjects { bucket: String, keys: Vec<String> },
+    DeleteObjects {
+        bucket: String,
+        keys: Vec<String>,
+    },
     /// Bucket creation or any change to its settings: the full new record.
-    PutBucket { record: BucketRecord },
-    DeleteBucket { name: String },
-    PutUser { record: UserRecord },
-    DeleteUser { id: String },
-    PutAccessKey { record: AccessKeyRecord },
-    DeleteAccessKey { access_key: String },
+    PutBucket {
+        record: BucketRecord,
+    },
+    DeleteBucket {
+        name: String,
+    },
+    PutUser {
+        record: UserRecord,
+    },
+    DeleteUser {
+        id: String,
+    },
+    PutAccessKey {
+        record: AccessKeyRecord,
+    },
+    DeleteAccessKey {
+        access_key: String,
+    },
 }
 
 impl Op {
@@ -104,7 +129,11 @@ mod tests {
                     user_meta: Default::default(),
                     checksum: None,
                     tags: vec![],
-                    segments: vec![Segment { id: "x".into(), size: 3, loc: Location::Inline }],
+                    segments: vec![Segment {
+                        id: "x".into(),
+                        size: 3,
+                        loc: Location::Inline,
+                    }],
                     parts_count: None,
                 },
             },

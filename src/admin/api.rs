@@ -40,11 +40,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match self.0.code {
             S3ErrorCode::InvalidRequest => StatusCode::CONFLICT,
-            S3ErrorCode::InvalidArgument if self.0.message.starts_with("no such") => StatusCode::NOT_FOUND,
+            S3ErrorCode::InvalidArgument if self.0.message.starts_with("no such") => {
+                StatusCode::NOT_FOUND
+            }
             S3ErrorCode::NoSuchBucket => StatusCode::NOT_FOUND,
             c => StatusCode::from_u16(c.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         };
-        (status, Json(json!({ "error": self.0.code.as_str(), "message": self.0.message }))).into_response()
+        (
+            status,
+            Json(json!({ "error": self.0.code.as_str(), "message": self.0.message })),
+        )
+            .into_response()
     }
 }
 
@@ -64,6 +70,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/buckets", get(list_buckets))
         .route("/buckets/{bucket}/grants/{user}", put(grant).delete(revoke))
         .route("/journal", get(journal))
+        .route("/zone", get(zone))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state.clone());
     Router::new()
@@ -74,8 +81,13 @@ pub fn router(state: AdminState) -> Router {
 }
 
 async fn require_token(State(s): State<AdminState>, req: Request, next: Next) -> Response {
-    let given = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    let ok = given.is_some_and(|g| bascule_api::sigv4::signatures_match(s.token.as_str(), g.trim()));
+    let given = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let ok =
+        given.is_some_and(|g| bascule_api::sigv4::signatures_match(s.token.as_str(), g.trim()));
     if !ok {
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "Unauthorized", "message": "a valid admin bearer token is required"})))
             .into_response();
@@ -83,10 +95,21 @@ async fn require_token(State(s): State<AdminState>, req: Request, next: Next) ->
     next.run(req).await
 }
 
+/// The zone's role and journal position. Replication (issue 3) adds peers and lag here.
+async fn zone(State(s): State<AdminState>) -> Json<serde_json::Value> {
+    let last_seq = *s.store.last_seq().borrow();
+    let epoch = s.store.epoch.load(std::sync::atomic::Ordering::SeqCst);
+    Json(json!({ "role": "primary", "epoch": epoch, "last_seq": last_seq }))
+}
+
 async fn ready(State(s): State<AdminState>) -> Response {
     match s.store.get_raw(Cf::System, b"probe") {
         Ok(_) => "ready".into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "metadata store unavailable").into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metadata store unavailable",
+        )
+            .into_response(),
     }
 }
 
@@ -105,7 +128,10 @@ async fn create_user(State(s): State<AdminState>, Json(u): Json<NewUser>) -> Api
     Ok(Json(ops::create_user(&s.store, &u.name, u.admin).await?))
 }
 
-async fn delete_user(State(s): State<AdminState>, Path(id): Path<String>) -> ApiResult<serde_json::Value> {
+async fn delete_user(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> ApiResult<serde_json::Value> {
     ops::delete_user(&s.store, &id).await?;
     Ok(Json(json!({"deleted": id})))
 }
@@ -114,7 +140,10 @@ async fn enable_user(State(s): State<AdminState>, Path(id): Path<String>) -> Api
     Ok(Json(ops::set_user_enabled(&s.store, &id, true).await?))
 }
 
-async fn disable_user(State(s): State<AdminState>, Path(id): Path<String>) -> ApiResult<UserRecord> {
+async fn disable_user(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> ApiResult<UserRecord> {
     Ok(Json(ops::set_user_enabled(&s.store, &id, false).await?))
 }
 
@@ -129,11 +158,20 @@ async fn create_key(
     Path(id): Path<String>,
     body: Option<Json<ImportKey>>,
 ) -> ApiResult<AccessKeyRecord> {
-    let ImportKey { access_key, secret_key } = body.map(|Json(b)| b).unwrap_or_default();
+    let ImportKey {
+        access_key,
+        secret_key,
+    } = body.map(|Json(b)| b).unwrap_or_default();
     let explicit = match (access_key, secret_key) {
         (Some(a), Some(s)) => Some((a, s)),
         (None, None) => None,
-        _ => return Err(S3Error::msg(S3ErrorCode::InvalidArgument, "give both access_key and secret_key, or neither").into()),
+        _ => {
+            return Err(S3Error::msg(
+                S3ErrorCode::InvalidArgument,
+                "give both access_key and secret_key, or neither",
+            )
+            .into())
+        }
     };
     Ok(Json(ops::create_key(&s.store, &id, explicit).await?))
 }
@@ -152,28 +190,49 @@ struct KeyFilter {
     user: Option<String>,
 }
 
-async fn list_keys(State(s): State<AdminState>, Query(f): Query<KeyFilter>) -> ApiResult<Vec<KeyInfo>> {
+async fn list_keys(
+    State(s): State<AdminState>,
+    Query(f): Query<KeyFilter>,
+) -> ApiResult<Vec<KeyInfo>> {
     let keys = ops::list_keys(&s.store, f.user.as_deref())?;
     Ok(Json(
         keys.into_iter()
-            .map(|k| KeyInfo { access_key: k.access_key, user_id: k.user_id, enabled: k.enabled, created_ms: k.created_ms })
+            .map(|k| KeyInfo {
+                access_key: k.access_key,
+                user_id: k.user_id,
+                enabled: k.enabled,
+                created_ms: k.created_ms,
+            })
             .collect(),
     ))
 }
 
-async fn delete_key(State(s): State<AdminState>, Path(ak): Path<String>) -> ApiResult<serde_json::Value> {
+async fn delete_key(
+    State(s): State<AdminState>,
+    Path(ak): Path<String>,
+) -> ApiResult<serde_json::Value> {
     ops::delete_key(&s.store, &ak).await?;
     Ok(Json(json!({"deleted": ak})))
 }
 
 async fn enable_key(State(s): State<AdminState>, Path(ak): Path<String>) -> ApiResult<KeyInfo> {
     let k = ops::set_key_enabled(&s.store, &ak, true).await?;
-    Ok(Json(KeyInfo { access_key: k.access_key, user_id: k.user_id, enabled: k.enabled, created_ms: k.created_ms }))
+    Ok(Json(KeyInfo {
+        access_key: k.access_key,
+        user_id: k.user_id,
+        enabled: k.enabled,
+        created_ms: k.created_ms,
+    }))
 }
 
 async fn disable_key(State(s): State<AdminState>, Path(ak): Path<String>) -> ApiResult<KeyInfo> {
     let k = ops::set_key_enabled(&s.store, &ak, false).await?;
-    Ok(Json(KeyInfo { access_key: k.access_key, user_id: k.user_id, enabled: k.enabled, created_ms: k.created_ms }))
+    Ok(Json(KeyInfo {
+        access_key: k.access_key,
+        user_id: k.user_id,
+        enabled: k.enabled,
+        created_ms: k.created_ms,
+    }))
 }
 
 #[derive(Serialize)]
@@ -188,7 +247,11 @@ async fn list_buckets(State(s): State<AdminState>) -> ApiResult<Vec<BucketInfo>>
     let mut out = Vec::new();
     for (_, record) in s.store.scan::<BucketRecord>(Cf::Buckets, b"")? {
         let (objects, bytes) = ops::bucket_usage(&s.store, &record.name)?;
-        out.push(BucketInfo { record, objects, bytes });
+        out.push(BucketInfo {
+            record,
+            objects,
+            bytes,
+        });
     }
     Ok(Json(out))
 }
@@ -203,10 +266,15 @@ async fn grant(
     Path((bucket, user)): Path<(String, String)>,
     Json(g): Json<GrantBody>,
 ) -> ApiResult<BucketRecord> {
-    Ok(Json(ops::set_grant(&s.store, &bucket, &user, Some(g.permission)).await?))
+    Ok(Json(
+        ops::set_grant(&s.store, &bucket, &user, Some(g.permission)).await?,
+    ))
 }
 
-async fn revoke(State(s): State<AdminState>, Path((bucket, user)): Path<(String, String)>) -> ApiResult<BucketRecord> {
+async fn revoke(
+    State(s): State<AdminState>,
+    Path((bucket, user)): Path<(String, String)>,
+) -> ApiResult<BucketRecord> {
     Ok(Json(ops::set_grant(&s.store, &bucket, &user, None).await?))
 }
 
@@ -217,6 +285,12 @@ struct JournalQuery {
     limit: Option<usize>,
 }
 
-async fn journal(State(s): State<AdminState>, Query(q): Query<JournalQuery>) -> ApiResult<Vec<bascule_replication::Entry>> {
-    Ok(Json(s.store.journal_after(q.after, q.limit.unwrap_or(1000).min(10_000))?))
+async fn journal(
+    State(s): State<AdminState>,
+    Query(q): Query<JournalQuery>,
+) -> ApiResult<Vec<bascule_replication::Entry>> {
+    Ok(Json(s.store.journal_after(
+        q.after,
+        q.limit.unwrap_or(1000).min(10_000),
+    )?))
 }

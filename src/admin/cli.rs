@@ -7,7 +7,11 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub struct AdminArgs {
     /// Admin API endpoint.
-    #[arg(long, env = "BASCULE_ADMIN_ENDPOINT", default_value = "http://127.0.0.1:9001")]
+    #[arg(
+        long,
+        env = "BASCULE_ADMIN_ENDPOINT",
+        default_value = "http://127.0.0.1:9001"
+    )]
     pub endpoint: String,
     /// Admin bearer token; by default read from `<data-dir>/admin.token`.
     #[arg(long, env = "BASCULE_ADMIN_TOKEN", hide_env_values = true)]
@@ -47,22 +51,36 @@ pub enum UserCommand {
         admin: bool,
     },
     List,
-    Enable { id: String },
-    Disable { id: String },
-    Delete { id: String },
+    Enable {
+        id: String,
+    },
+    Disable {
+        id: String,
+    },
+    Delete {
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Create a key for a user (the secret is shown once).
-    Create { user: String },
+    Create {
+        user: String,
+    },
     List {
         #[arg(long)]
         user: Option<String>,
     },
-    Enable { access_key: String },
-    Disable { access_key: String },
-    Delete { access_key: String },
+    Enable {
+        access_key: String,
+    },
+    Disable {
+        access_key: String,
+    },
+    Delete {
+        access_key: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,7 +93,10 @@ pub enum BucketCommand {
         #[arg(value_parser = ["read", "read-write"])]
         permission: String,
     },
-    Revoke { bucket: String, user: String },
+    Revoke {
+        bucket: String,
+        user: String,
+    },
 }
 
 fn token(args: &AdminArgs) -> Result<String, String> {
@@ -85,7 +106,12 @@ fn token(args: &AdminArgs) -> Result<String, String> {
     let path = args.data_dir.join(crate::bootstrap::TOKEN_FILE);
     std::fs::read_to_string(&path)
         .map(|t| t.trim().to_string())
-        .map_err(|e| format!("no admin token given and cannot read {}: {e} (use --token or BASCULE_ADMIN_TOKEN)", path.display()))
+        .map_err(|e| {
+            format!(
+                "no admin token given and cannot read {}: {e} (use --token or BASCULE_ADMIN_TOKEN)",
+                path.display()
+            )
+        })
 }
 
 pub async fn run(args: AdminArgs) -> Result<(), String> {
@@ -94,38 +120,88 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
     let client = reqwest::Client::new();
     let (method, path, body): (reqwest::Method, String, Option<Value>) = match &args.command {
         AdminCommand::User(c) => match c {
-            UserCommand::Create { name, admin } => (reqwest::Method::POST, "/users".into(), Some(json!({"name": name, "admin": admin}))),
+            UserCommand::Create { name, admin } => (
+                reqwest::Method::POST,
+                "/users".into(),
+                Some(json!({"name": name, "admin": admin})),
+            ),
             UserCommand::List => (reqwest::Method::GET, "/users".into(), None),
-            UserCommand::Enable { id } => (reqwest::Method::POST, format!("/users/{id}/enable"), None),
-            UserCommand::Disable { id } => (reqwest::Method::POST, format!("/users/{id}/disable"), None),
+            UserCommand::Enable { id } => {
+                (reqwest::Method::POST, format!("/users/{id}/enable"), None)
+            }
+            UserCommand::Disable { id } => {
+                (reqwest::Method::POST, format!("/users/{id}/disable"), None)
+            }
             UserCommand::Delete { id } => (reqwest::Method::DELETE, format!("/users/{id}"), None),
         },
         AdminCommand::Key(c) => match c {
-            KeyCommand::Create { user } => (reqwest::Method::POST, format!("/users/{user}/keys"), None),
-            KeyCommand::List { user: Some(u) } => (reqwest::Method::GET, format!("/keys?user={u}"), None),
+            KeyCommand::Create { user } => {
+                (reqwest::Method::POST, format!("/users/{user}/keys"), None)
+            }
+            KeyCommand::List { user: Some(u) } => {
+                (reqwest::Method::GET, format!("/keys?user={u}"), None)
+            }
             KeyCommand::List { user: None } => (reqwest::Method::GET, "/keys".into(), None),
-            KeyCommand::Enable { access_key } => (reqwest::Method::POST, format!("/keys/{access_key}/enable"), None),
-            KeyCommand::Disable { access_key } => (reqwest::Method::POST, format!("/keys/{access_key}/disable"), None),
-            KeyCommand::Delete { access_key } => (reqwest::Method::DELETE, format!("/keys/{access_key}"), None),
+            KeyCommand::Enable { access_key } => (
+                reqwest::Method::POST,
+                format!("/keys/{access_key}/enable"),
+                None,
+            ),
+            KeyCommand::Disable { access_key } => (
+                reqwest::Method::POST,
+                format!("/keys/{access_key}/disable"),
+                None,
+            ),
+            KeyCommand::Delete { access_key } => {
+                (reqwest::Method::DELETE, format!("/keys/{access_key}"), None)
+            }
         },
         AdminCommand::Bucket(c) => match c {
             BucketCommand::List => (reqwest::Method::GET, "/buckets".into(), None),
-            BucketCommand::Grant { bucket, user, permission } => {
-                let p = if permission == "read" { "Read" } else { "ReadWrite" };
-                (reqwest::Method::PUT, format!("/buckets/{bucket}/grants/{user}"), Some(json!({ "permission": p })))
+            BucketCommand::Grant {
+                bucket,
+                user,
+                permission,
+            } => {
+                let p = if permission == "read" {
+                    "Read"
+                } else {
+                    "ReadWrite"
+                };
+                (
+                    reqwest::Method::PUT,
+                    format!("/buckets/{bucket}/grants/{user}"),
+                    Some(json!({ "permission": p })),
+                )
             }
-            BucketCommand::Revoke { bucket, user } => (reqwest::Method::DELETE, format!("/buckets/{bucket}/grants/{user}"), None),
+            BucketCommand::Revoke { bucket, user } => (
+                reqwest::Method::DELETE,
+                format!("/buckets/{bucket}/grants/{user}"),
+                None,
+            ),
         },
-        AdminCommand::Journal { after, limit } => (reqwest::Method::GET, format!("/journal?after={after}&limit={limit}"), None),
+        AdminCommand::Journal { after, limit } => (
+            reqwest::Method::GET,
+            format!("/journal?after={after}&limit={limit}"),
+            None,
+        ),
     };
-    let mut req = client.request(method, format!("{base}{path}")).bearer_auth(token);
+    let mut req = client
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(token);
     if let Some(b) = body {
         req = req.json(&b);
     }
-    let resp = req.send().await.map_err(|e| format!("cannot reach the admin API at {}: {e}", args.endpoint))?;
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the admin API at {}: {e}", args.endpoint))?;
     let status = resp.status();
     let text = resp.text().await.map_err(|e| e.to_string())?;
-    let pretty = serde_json::from_str::<Value>(&text).ok().and_then(|v| serde_json::to_string_pretty(&v).ok()).unwrap_or(text);
+    let pretty = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or(text);
     if status.is_success() {
         println!("{pretty}");
         Ok(())

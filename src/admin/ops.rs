@@ -15,13 +15,18 @@ fn conflict(msg: impl Into<String>) -> S3Error {
 }
 
 fn not_found(what: &str, id: &str) -> S3Error {
-    S3Error::msg(S3ErrorCode::InvalidArgument, format!("no such {what}: {id}"))
+    S3Error::msg(
+        S3ErrorCode::InvalidArgument,
+        format!("no such {what}: {id}"),
+    )
 }
 
 fn new_access_key() -> String {
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut rng = rand::thread_rng();
-    let tail: String = (0..18).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect();
+    let tail: String = (0..18)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect();
     format!("BK{tail}")
 }
 
@@ -30,14 +35,27 @@ fn new_secret() -> String {
 }
 
 pub fn valid_user_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
 }
 
 pub async fn create_user(store: &Store, name: &str, admin: bool) -> S3Result<UserRecord> {
     if !valid_user_name(name) {
-        return Err(S3Error::msg(S3ErrorCode::InvalidArgument, "user names are 1-64 characters of letters, digits, - _ . @"));
+        return Err(S3Error::msg(
+            S3ErrorCode::InvalidArgument,
+            "user names are 1-64 characters of letters, digits, - _ . @",
+        ));
     }
-    let record = UserRecord { id: name.to_string(), name: name.to_string(), admin, enabled: true, created_ms: now_ms() };
+    let record = UserRecord {
+        id: name.to_string(),
+        name: name.to_string(),
+        admin,
+        enabled: true,
+        created_ms: now_ms(),
+    };
     let (rec, _) = store
         .commit(move |view| {
             if view.get(Cf::Users, record.id.as_bytes())?.is_some() {
@@ -45,27 +63,55 @@ pub async fn create_user(store: &Store, name: &str, admin: bool) -> S3Result<Use
             }
             let mut plan = Plan::default();
             plan.put(Cf::Users, record.id.as_bytes().to_vec(), encode(&record));
-            plan.op = Some(Op::PutUser { record: record.clone() });
+            plan.op = Some(Op::PutUser {
+                record: record.clone(),
+            });
             Ok((plan, record))
         })
         .await?;
     Ok(rec)
 }
 
-pub async fn set_user_enabled(store: &Store, id: &str, enabled: bool) -> S3Result<UserRecord> {
+/// Reads a user or key record, changes it, and commits it with its journal entry.
+async fn update_record<T, F>(
+    store: &Store,
+    cf: Cf,
+    id: &str,
+    what: &'static str,
+    change: F,
+    op: fn(T) -> Op,
+) -> S3Result<T>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + 'static,
+    F: FnOnce(&mut T) + Send + 'static,
+{
     let id = id.to_string();
     let (rec, _) = store
         .commit(move |view| {
-            let raw = view.get(Cf::Users, id.as_bytes())?.ok_or_else(|| not_found("user", &id))?;
-            let mut rec: UserRecord = decode(&raw)?;
-            rec.enabled = enabled;
+            let raw = view
+                .get(cf, id.as_bytes())?
+                .ok_or_else(|| not_found(what, &id))?;
+            let mut rec: T = decode(&raw)?;
+            change(&mut rec);
             let mut plan = Plan::default();
-            plan.put(Cf::Users, id.as_bytes().to_vec(), encode(&rec));
-            plan.op = Some(Op::PutUser { record: rec.clone() });
+            plan.put(cf, id.as_bytes().to_vec(), encode(&rec));
+            plan.op = Some(op(rec.clone()));
             Ok((plan, rec))
         })
         .await?;
     Ok(rec)
+}
+
+pub async fn set_user_enabled(store: &Store, id: &str, enabled: bool) -> S3Result<UserRecord> {
+    update_record(
+        store,
+        Cf::Users,
+        id,
+        "user",
+        move |u: &mut UserRecord| u.enabled = enabled,
+        |record| Op::PutUser { record },
+    )
+    .await
 }
 
 /// Deletes a user and their access keys. Users that still own buckets are kept.
@@ -77,9 +123,15 @@ pub async fn delete_user(store: &Store, id: &str) -> S3Result<()> {
         .map(|(_, b)| b.name)
         .collect();
     if !owned.is_empty() {
-        return Err(conflict(format!("user {id} still owns buckets: {}", owned.join(", "))));
+        return Err(conflict(format!(
+            "user {id} still owns buckets: {}",
+            owned.join(", ")
+        )));
     }
-    let keys_of: Vec<String> = list_keys(store, Some(id))?.into_iter().map(|k| k.access_key).collect();
+    let keys_of: Vec<String> = list_keys(store, Some(id))?
+        .into_iter()
+        .map(|k| k.access_key)
+        .collect();
     let id = id.to_string();
     store
         .commit(move |view| {
@@ -99,7 +151,11 @@ pub async fn delete_user(store: &Store, id: &str) -> S3Result<()> {
 }
 
 pub fn list_users(store: &Store) -> S3Result<Vec<UserRecord>> {
-    Ok(store.scan::<UserRecord>(Cf::Users, b"")?.into_iter().map(|(_, u)| u).collect())
+    Ok(store
+        .scan::<UserRecord>(Cf::Users, b"")?
+        .into_iter()
+        .map(|(_, u)| u)
+        .collect())
 }
 
 pub fn list_keys(store: &Store, user: Option<&str>) -> S3Result<Vec<AccessKeyRecord>> {
@@ -112,9 +168,19 @@ pub fn list_keys(store: &Store, user: Option<&str>) -> S3Result<Vec<AccessKeyRec
 }
 
 /// Creates an access key for a user. Pass explicit credentials to import existing ones.
-pub async fn create_key(store: &Store, user: &str, explicit: Option<(String, String)>) -> S3Result<AccessKeyRecord> {
+pub async fn create_key(
+    store: &Store,
+    user: &str,
+    explicit: Option<(String, String)>,
+) -> S3Result<AccessKeyRecord> {
     let (access_key, secret_key) = explicit.unwrap_or_else(|| (new_access_key(), new_secret()));
-    let record = AccessKeyRecord { access_key, secret_key, user_id: user.to_string(), enabled: true, created_ms: now_ms() };
+    let record = AccessKeyRecord {
+        access_key,
+        secret_key,
+        user_id: user.to_string(),
+        enabled: true,
+        created_ms: now_ms(),
+    };
     let (rec, _) = store
         .commit(move |view| {
             if view.get(Cf::Users, record.user_id.as_bytes())?.is_none() {
@@ -124,28 +190,34 @@ pub async fn create_key(store: &Store, user: &str, explicit: Option<(String, Str
                 return Err(conflict("access key already exists"));
             }
             let mut plan = Plan::default();
-            plan.put(Cf::Keys, record.access_key.as_bytes().to_vec(), encode(&record));
-            plan.op = Some(Op::PutAccessKey { record: record.clone() });
+            plan.put(
+                Cf::Keys,
+                record.access_key.as_bytes().to_vec(),
+                encode(&record),
+            );
+            plan.op = Some(Op::PutAccessKey {
+                record: record.clone(),
+            });
             Ok((plan, record))
         })
         .await?;
     Ok(rec)
 }
 
-pub async fn set_key_enabled(store: &Store, access_key: &str, enabled: bool) -> S3Result<AccessKeyRecord> {
-    let ak = access_key.to_string();
-    let (rec, _) = store
-        .commit(move |view| {
-            let raw = view.get(Cf::Keys, ak.as_bytes())?.ok_or_else(|| not_found("access key", &ak))?;
-            let mut rec: AccessKeyRecord = decode(&raw)?;
-            rec.enabled = enabled;
-            let mut plan = Plan::default();
-            plan.put(Cf::Keys, ak.as_bytes().to_vec(), encode(&rec));
-            plan.op = Some(Op::PutAccessKey { record: rec.clone() });
-            Ok((plan, rec))
-        })
-        .await?;
-    Ok(rec)
+pub async fn set_key_enabled(
+    store: &Store,
+    access_key: &str,
+    enabled: bool,
+) -> S3Result<AccessKeyRecord> {
+    update_record(
+        store,
+        Cf::Keys,
+        access_key,
+        "access key",
+        move |k: &mut AccessKeyRecord| k.enabled = enabled,
+        |record| Op::PutAccessKey { record },
+    )
+    .await
 }
 
 pub async fn delete_key(store: &Store, access_key: &str) -> S3Result<()> {
@@ -165,32 +237,33 @@ pub async fn delete_key(store: &Store, access_key: &str) -> S3Result<()> {
 }
 
 /// Grants (or with `None`, revokes) a user's access to a bucket.
-pub async fn set_grant(store: &Store, bucket: &str, user: &str, perm: Option<Permission>) -> S3Result<BucketRecord> {
+pub async fn set_grant(
+    store: &Store,
+    bucket: &str,
+    user: &str,
+    perm: Option<Permission>,
+) -> S3Result<BucketRecord> {
     if store.user(user)?.is_none() {
         return Err(not_found("user", user));
     }
-    let (bucket, user) = (bucket.to_string(), user.to_string());
-    let (rec, _) = store
-        .commit(move |view| {
-            let raw = view.get(Cf::Buckets, bucket.as_bytes())?.ok_or_else(|| crate::s3::no_such_bucket(&bucket))?;
-            let mut rec: BucketRecord = decode(&raw)?;
-            match perm {
-                Some(p) => rec.grants.insert(user, p),
-                None => rec.grants.remove(&user),
-            };
-            let mut plan = Plan::default();
-            plan.put(Cf::Buckets, bucket.as_bytes().to_vec(), encode(&rec));
-            plan.op = Some(Op::PutBucket { record: rec.clone() });
-            Ok((plan, rec))
-        })
-        .await?;
-    Ok(rec)
+    let user = user.to_string();
+    crate::s3::bucket::update_bucket(store, bucket, move |rec| {
+        match perm {
+            Some(p) => rec.grants.insert(user, p),
+            None => rec.grants.remove(&user),
+        };
+        Ok(())
+    })
+    .await
 }
 
 /// Bucket summary for the admin API: object count and bytes.
 pub fn bucket_usage(store: &Store, bucket: &str) -> S3Result<(u64, u64)> {
     let (mut count, mut bytes) = (0u64, 0u64);
-    for (_, rec) in store.scan::<bascule_replication::records::ObjectRecord>(Cf::Objects, &keys::bucket_prefix(bucket))? {
+    for (_, rec) in store.scan::<bascule_replication::records::ObjectRecord>(
+        Cf::Objects,
+        &keys::bucket_prefix(bucket),
+    )? {
         count += 1;
         bytes += rec.size;
     }

@@ -13,7 +13,11 @@ fn policy_allows_public_get(b: &BucketRecord) -> bool {
     b.policy_json.is_some()
 }
 
-pub fn authorize(endpoint: Endpoint, identity: &Identity, bucket: Option<&BucketRecord>) -> S3Result<()> {
+pub fn authorize(
+    endpoint: Endpoint,
+    identity: &Identity,
+    bucket: Option<&BucketRecord>,
+) -> S3Result<()> {
     let denied = || Err(S3Error::new(S3ErrorCode::AccessDenied));
     match endpoint.access() {
         Access::Custom => Ok(()),
@@ -26,9 +30,11 @@ pub fn authorize(endpoint: Endpoint, identity: &Identity, bucket: Option<&Bucket
             let Some(b) = bucket else { return Ok(()) };
             match identity {
                 Identity::Anonymous => {
-                    let object_read = matches!(endpoint, Endpoint::GetObject | Endpoint::HeadObject);
+                    let object_read =
+                        matches!(endpoint, Endpoint::GetObject | Endpoint::HeadObject);
                     let list = matches!(endpoint, Endpoint::ListObjects | Endpoint::ListObjectsV2);
-                    let ok = (b.public_read && (object_read || list)) || (policy_allows_public_get(b) && object_read);
+                    let ok = (b.public_read && (object_read || list))
+                        || (policy_allows_public_get(b) && object_read);
                     if ok {
                         Ok(())
                     } else {
@@ -72,7 +78,10 @@ pub fn check_policy(bucket: &str, json: &str) -> S3Result<()> {
     let as_list = |v: Option<&Value>| -> Vec<String> {
         match v {
             Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect(),
             _ => vec![],
         }
     };
@@ -80,7 +89,10 @@ pub fn check_policy(bucket: &str, json: &str) -> S3Result<()> {
         if st.get("Effect").and_then(Value::as_str) != Some("Allow") {
             return not_impl("only Effect Allow is supported");
         }
-        if st.get("Condition").is_some() || st.get("NotPrincipal").is_some() || st.get("NotAction").is_some() {
+        if st.get("Condition").is_some()
+            || st.get("NotPrincipal").is_some()
+            || st.get("NotAction").is_some()
+        {
             return not_impl("conditions and Not* elements are not supported");
         }
         let principal_is_everyone = match st.get("Principal") {
@@ -115,10 +127,22 @@ mod tests {
         let ok2 = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":["s3:GetObject"],"Resource":["arn:aws:s3:::b/*"]}}"#;
         assert!(check_policy("b", ok2).is_ok());
         let put = ok.replace("s3:GetObject", "s3:PutObject");
-        assert_eq!(check_policy("b", &put).unwrap_err().code, S3ErrorCode::NotImplemented);
+        assert_eq!(
+            check_policy("b", &put).unwrap_err().code,
+            S3ErrorCode::NotImplemented
+        );
         let deny = ok.replace("Allow", "Deny");
-        assert_eq!(check_policy("b", &deny).unwrap_err().code, S3ErrorCode::NotImplemented);
-        assert_eq!(check_policy("b", "{nope").unwrap_err().code, S3ErrorCode::MalformedPolicy);
-        assert_eq!(check_policy("other", ok).unwrap_err().code, S3ErrorCode::NotImplemented);
+        assert_eq!(
+            check_policy("b", &deny).unwrap_err().code,
+            S3ErrorCode::NotImplemented
+        );
+        assert_eq!(
+            check_policy("b", "{nope").unwrap_err().code,
+            S3ErrorCode::MalformedPolicy
+        );
+        assert_eq!(
+            check_policy("other", ok).unwrap_err().code,
+            S3ErrorCode::NotImplemented
+        );
     }
 }

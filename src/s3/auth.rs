@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone)]
 pub enum Identity {
     Anonymous,
-    User { user: UserRecord, access_key: String },
+    User { user: UserRecord },
 }
 
 impl Identity {
@@ -23,10 +23,6 @@ impl Identity {
             Identity::User { user, .. } => Some(user),
             Identity::Anonymous => None,
         }
-    }
-
-    pub fn is_admin(&self) -> bool {
-        self.user().is_some_and(|u| u.admin)
     }
 }
 
@@ -57,15 +53,21 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub fn lookup_key(store: &Store, access_key: &str) -> S3Result<(String, UserRecord)> {
     let key = store.access_key(access_key)?.filter(|k| k.enabled);
     let Some(key) = key else {
-        return Err(S3Error::new(S3ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", access_key.to_string()));
+        return Err(S3Error::new(S3ErrorCode::InvalidAccessKeyId)
+            .with("AWSAccessKeyId", access_key.to_string()));
     };
     match store.user(&key.user_id)? {
         Some(user) if user.enabled => Ok((key.secret_key, user)),
-        _ => Err(S3Error::new(S3ErrorCode::InvalidAccessKeyId).with("AWSAccessKeyId", access_key.to_string())),
+        _ => Err(S3Error::new(S3ErrorCode::InvalidAccessKeyId)
+            .with("AWSAccessKeyId", access_key.to_string())),
     }
 }
 
-pub fn authenticate(store: &Store, input: &AuthInput, now: OffsetDateTime) -> S3Result<(Identity, PayloadCheck)> {
+pub fn authenticate(
+    store: &Store,
+    input: &AuthInput,
+    now: OffsetDateTime,
+) -> S3Result<(Identity, PayloadCheck)> {
     if let Some(auth) = header(input.headers, "authorization") {
         return authenticate_header(store, input, auth, now);
     }
@@ -76,7 +78,8 @@ pub fn authenticate(store: &Store, input: &AuthInput, now: OffsetDateTime) -> S3
 }
 
 fn canonical_uri(raw_path: &str) -> S3Result<String> {
-    let decoded = percent_decode(raw_path).ok_or_else(|| S3Error::msg(S3ErrorCode::InvalidArgument, "Invalid URI encoding"))?;
+    let decoded = percent_decode(raw_path)
+        .ok_or_else(|| S3Error::msg(S3ErrorCode::InvalidArgument, "Invalid URI encoding"))?;
     Ok(sigv4::canonical_uri(&decoded, PathMode::S3))
 }
 
@@ -90,10 +93,18 @@ fn check_signature(
     provided: &str,
 ) -> S3Result<SigningKey> {
     if !signed_headers.iter().any(|h| h == "host") {
-        return Err(S3Error::msg(S3ErrorCode::AccessDenied, "The host header must be signed"));
+        return Err(S3Error::msg(
+            S3ErrorCode::AccessDenied,
+            "The host header must be signed",
+        ));
     }
     let headers = sigv4::canonical_headers(signed_headers, |name| {
-        input.headers.get_all(name).iter().map(|v| v.as_bytes()).collect()
+        input
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect()
     });
     let creq = sigv4::canonical_request(
         input.method.as_str(),
@@ -129,13 +140,25 @@ fn authenticate_header(
                 .and_then(bascule_api::headers::parse_http_date)
                 .map(|t| sigv4::format_amz_date(OffsetDateTime::from(t)))
         })
-        .ok_or_else(|| S3Error::msg(S3ErrorCode::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header"))?;
-    let request_time = sigv4::parse_amz_date(&amz_date)
-        .ok_or_else(|| S3Error::msg(S3ErrorCode::AccessDenied, "AWS authentication requires a valid Date or x-amz-date header"))?;
+        .ok_or_else(|| {
+            S3Error::msg(
+                S3ErrorCode::AccessDenied,
+                "AWS authentication requires a valid Date or x-amz-date header",
+            )
+        })?;
+    let request_time = sigv4::parse_amz_date(&amz_date).ok_or_else(|| {
+        S3Error::msg(
+            S3ErrorCode::AccessDenied,
+            "AWS authentication requires a valid Date or x-amz-date header",
+        )
+    })?;
     sigv4::check_clock_skew(request_time, now)?;
     sigv4::check_scope_date(&parsed.scope, &amz_date)?;
     let payload_hash = header(input.headers, "x-amz-content-sha256").ok_or_else(|| {
-        S3Error::msg(S3ErrorCode::InvalidRequest, "Missing required header for this request: x-amz-content-sha256")
+        S3Error::msg(
+            S3ErrorCode::InvalidRequest,
+            "Missing required header for this request: x-amz-content-sha256",
+        )
     })?;
     let (secret, user) = lookup_key(store, &parsed.scope.access_key)?;
     let key = check_signature(
@@ -164,8 +187,7 @@ fn authenticate_header(
                 .with("ArgumentName", "x-amz-content-sha256"))
         }
     };
-    let access_key = parsed.scope.access_key;
-    Ok((Identity::User { user, access_key }, payload))
+    Ok((Identity::User { user }, payload))
 }
 
 fn authenticate_presigned(
@@ -175,18 +197,26 @@ fn authenticate_presigned(
     now: OffsetDateTime,
 ) -> S3Result<(Identity, PayloadCheck)> {
     let signed_at = sigv4::parse_amz_date(&p.amz_date).ok_or_else(|| {
-        S3Error::msg(S3ErrorCode::AuthorizationQueryParametersError, "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+        S3Error::msg(
+            S3ErrorCode::AuthorizationQueryParametersError,
+            "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"",
+        )
     })?;
     sigv4::check_scope_date(&p.scope, &p.amz_date)?;
     if signed_at - now > sigv4::MAX_CLOCK_SKEW {
-        return Err(S3Error::msg(S3ErrorCode::AccessDenied, "Request is not valid yet"));
+        return Err(S3Error::msg(
+            S3ErrorCode::AccessDenied,
+            "Request is not valid yet",
+        ));
     }
     let expires_at = signed_at + std::time::Duration::from_secs(p.expires_secs);
     if now > expires_at {
-        return Err(S3Error::msg(S3ErrorCode::AccessDenied, "Request has expired")
-            .with("X-Amz-Expires", p.expires_secs.to_string())
-            .with("Expires", sigv4::format_amz_date(expires_at))
-            .with("ServerTime", sigv4::format_amz_date(now)));
+        return Err(
+            S3Error::msg(S3ErrorCode::AccessDenied, "Request has expired")
+                .with("X-Amz-Expires", p.expires_secs.to_string())
+                .with("Expires", sigv4::format_amz_date(expires_at))
+                .with("ServerTime", sigv4::format_amz_date(now)),
+        );
     }
     let (secret, user) = lookup_key(store, &p.scope.access_key)?;
     let payload_hash = input
@@ -195,8 +225,16 @@ fn authenticate_presigned(
         .find(|(k, _)| k == "X-Amz-Content-Sha256")
         .map(|(_, v)| v.as_str())
         .unwrap_or(sigv4::UNSIGNED_PAYLOAD);
-    check_signature(input, &p.scope, &secret, &p.amz_date, &p.signed_headers, payload_hash, &p.signature)?;
-    Ok((Identity::User { user, access_key: p.scope.access_key }, PayloadCheck::None))
+    check_signature(
+        input,
+        &p.scope,
+        &secret,
+        &p.amz_date,
+        &p.signed_headers,
+        payload_hash,
+        &p.signature,
+    )?;
+    Ok((Identity::User { user }, PayloadCheck::None))
 }
 
 /// Verifies a browser POST form: `x-amz-signature` is the HMAC of the base64 policy.
@@ -214,7 +252,7 @@ pub fn verify_post_signature(
     if !sigv4::signatures_match(&expected, &signature.to_ascii_lowercase()) {
         return Err(S3Error::new(S3ErrorCode::SignatureDoesNotMatch));
     }
-    Ok(Identity::User { user, access_key: scope.access_key })
+    Ok(Identity::User { user })
 }
 
 fn parse_credential(credential: &str) -> S3Result<Scope> {

@@ -43,21 +43,33 @@ impl ChecksumSpec {
     /// Without any, S3 computes a CRC64NVME checksum for new objects; so does Bascule.
     pub fn from_headers(headers: &HeaderMap) -> S3Result<ChecksumSpec> {
         let invalid = |m: String| S3Error::msg(S3ErrorCode::InvalidRequest, m);
-        let present: Vec<ChecksumAlgorithm> =
-            ALL_ALGORITHMS.into_iter().filter(|a| headers.contains_key(a.header_name())).collect();
+        let present: Vec<ChecksumAlgorithm> = ALL_ALGORITHMS
+            .into_iter()
+            .filter(|a| headers.contains_key(a.header_name()))
+            .collect();
         if present.len() > 1 {
             return Err(invalid("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.".into()));
         }
         if let Some(alg) = present.first() {
-            let value = headers.get(alg.header_name()).and_then(|v| v.to_str().ok()).unwrap_or_default().trim();
+            let value = headers
+                .get(alg.header_name())
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .trim();
             if !alg.validate_encoded(value) {
-                return Err(invalid(format!("Value for {} header is invalid.", alg.header_name())));
+                return Err(invalid(format!(
+                    "Value for {} header is invalid.",
+                    alg.header_name()
+                )));
             }
             return Ok(ChecksumSpec::Header(*alg, value.to_string()));
         }
         if let Some(trailer) = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
-            let alg = ChecksumAlgorithm::from_header_name(trailer.trim())
-                .ok_or_else(|| invalid(format!("The value specified in the x-amz-trailer header is not supported: {trailer}")))?;
+            let alg = ChecksumAlgorithm::from_header_name(trailer.trim()).ok_or_else(|| {
+                invalid(format!(
+                    "The value specified in the x-amz-trailer header is not supported: {trailer}"
+                ))
+            })?;
             return Ok(ChecksumSpec::Trailer(alg));
         }
         let requested = headers
@@ -86,13 +98,26 @@ pub struct BodySpec {
 
 impl BodySpec {
     /// Reads length, Content-MD5 and checksum expectations from the headers.
-    pub fn from_headers(headers: &HeaderMap, payload: PayloadCheck, max_len: u64, inline_max: usize) -> S3Result<BodySpec> {
+    pub fn from_headers(
+        headers: &HeaderMap,
+        payload: PayloadCheck,
+        max_len: u64,
+        inline_max: usize,
+    ) -> S3Result<BodySpec> {
         let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
         let chunked = matches!(payload, PayloadCheck::Chunked { .. });
-        let len_header = if chunked { "x-amz-decoded-content-length" } else { "content-length" };
+        let len_header = if chunked {
+            "x-amz-decoded-content-length"
+        } else {
+            "content-length"
+        };
         let declared_len: u64 = match get(len_header) {
             Some(v) => v.trim().parse().map_err(|_| {
-                S3Error::msg(S3ErrorCode::InvalidArgument, format!("Invalid {len_header}")).with("ArgumentName", len_header)
+                S3Error::msg(
+                    S3ErrorCode::InvalidArgument,
+                    format!("Invalid {len_header}"),
+                )
+                .with("ArgumentName", len_header)
             })?,
             None => return Err(S3Error::new(S3ErrorCode::MissingContentLength)),
         };
@@ -102,7 +127,10 @@ impl BodySpec {
                 .with("MaxSizeAllowed", max_len.to_string()));
         }
         let content_md5_hex = match get("content-md5") {
-            Some(v) => Some(bascule_api::checksum::content_md5_to_hex(v).ok_or_else(|| S3Error::new(S3ErrorCode::InvalidDigest))?),
+            Some(v) => Some(
+                bascule_api::checksum::content_md5_to_hex(v)
+                    .ok_or_else(|| S3Error::new(S3ErrorCode::InvalidDigest))?,
+            ),
             None => None,
         };
         Ok(BodySpec {
@@ -177,8 +205,13 @@ impl Sink {
 
     async fn finish(mut self) -> S3Result<(BlobWriter, BodyHasher)> {
         drop(self.tx);
-        let worker = self.worker.take().ok_or_else(|| S3Error::new(S3ErrorCode::InternalError))?;
-        Ok(worker.await.map_err(|_| S3Error::new(S3ErrorCode::InternalError))??)
+        let worker = self
+            .worker
+            .take()
+            .ok_or_else(|| S3Error::new(S3ErrorCode::InternalError))?;
+        Ok(worker
+            .await
+            .map_err(|_| S3Error::new(S3ErrorCode::InternalError))??)
     }
 }
 
@@ -192,7 +225,10 @@ fn start_sink(store: &Arc<Store>, mut hasher: BodyHasher) -> Result<Sink, StoreE
         }
         Ok((writer, hasher))
     });
-    Ok(Sink { tx, worker: Some(worker) })
+    Ok(Sink {
+        tx,
+        worker: Some(worker),
+    })
 }
 
 fn incomplete(received: u64, declared: Option<u64>) -> S3Error {
@@ -228,17 +264,23 @@ pub async fn ingest(store: &Arc<Store>, body: Body, spec: BodySpec) -> S3Result<
         for piece in pieces {
             total += piece.len() as u64;
             if spec.declared_len.is_some_and(|d| total > d) {
-                return Err(S3Error::msg(S3ErrorCode::InvalidRequest, "The body is longer than its declared length"));
+                return Err(S3Error::msg(
+                    S3ErrorCode::InvalidRequest,
+                    "The body is longer than its declared length",
+                ));
             }
             if total > spec.max_len {
-                return Err(S3Error::new(S3ErrorCode::EntityTooLarge).with("MaxSizeAllowed", spec.max_len.to_string()));
+                return Err(S3Error::new(S3ErrorCode::EntityTooLarge)
+                    .with("MaxSizeAllowed", spec.max_len.to_string()));
             }
             match sink.as_mut() {
                 Some(s) => s.send(piece).await?,
                 None => {
                     buffered.push(piece);
                     if total > spec.inline_max as u64 {
-                        let h = hasher.take().ok_or_else(|| S3Error::new(S3ErrorCode::InternalError))?;
+                        let h = hasher
+                            .take()
+                            .ok_or_else(|| S3Error::new(S3ErrorCode::InternalError))?;
                         let mut s = start_sink(store, h)?;
                         for b in buffered.drain(..) {
                             s.send(b).await?;
@@ -295,7 +337,12 @@ pub async fn ingest(store: &Arc<Store>, body: Body, spec: BodySpec) -> S3Result<
                 .iter()
                 .find(|(k, _)| k == a.header_name())
                 .map(|(_, v)| v.clone())
-                .ok_or_else(|| S3Error::msg(S3ErrorCode::InvalidRequest, format!("Missing trailer {}", a.header_name())))?,
+                .ok_or_else(|| {
+                    S3Error::msg(
+                        S3ErrorCode::InvalidRequest,
+                        format!("Missing trailer {}", a.header_name()),
+                    )
+                })?,
         ),
         ChecksumSpec::Compute(_) => None,
     };
@@ -303,7 +350,10 @@ pub async fn ingest(store: &Arc<Store>, body: Body, spec: BodySpec) -> S3Result<
         if expected != computed {
             return Err(S3Error::msg(
                 S3ErrorCode::BadDigest,
-                format!("The {} you specified did not match the calculated checksum.", alg.name()),
+                format!(
+                    "The {} you specified did not match the calculated checksum.",
+                    alg.name()
+                ),
             ));
         }
     }
@@ -319,7 +369,12 @@ pub async fn ingest(store: &Arc<Store>, body: Body, spec: BodySpec) -> S3Result<
         (None, Some(d)) => IngestedData::Inline(d),
         (None, None) => IngestedData::Empty,
     };
-    Ok(Ingested { data, size: total, md5_hex, checksum: (alg, computed) })
+    Ok(Ingested {
+        data,
+        size: total,
+        md5_hex,
+        checksum: (alg, computed),
+    })
 }
 
 fn concat(mut pieces: Vec<Bytes>) -> Bytes {
@@ -349,7 +404,11 @@ pub async fn copy_data(
     let store = store.clone();
     let work = move || -> Result<Ingested, StoreError> {
         let pieces = crate::store::read::open_range(&store, &segments, start, len)?;
-        let mut hasher = BodyHasher { md5: Md5::new(), sha256: None, checksum: Hasher::new(alg) };
+        let mut hasher = BodyHasher {
+            md5: Md5::new(),
+            sha256: None,
+            checksum: Hasher::new(alg),
+        };
         let data = if len == 0 {
             IngestedData::Empty
         } else if len <= inline_max as u64 {
@@ -368,12 +427,20 @@ pub async fn copy_data(
             })?;
             IngestedData::Blob(writer.finish()?)
         };
-        Ok(Ingested { data, size: len, md5_hex: hex::encode(hasher.md5.finalize()), checksum: (alg, hasher.checksum.finalize()) })
+        Ok(Ingested {
+            data,
+            size: len,
+            md5_hex: hex::encode(hasher.md5.finalize()),
+            checksum: (alg, hasher.checksum.finalize()),
+        })
     };
     match tokio::task::spawn_blocking(work).await {
         Ok(Ok(i)) => Ok(i),
         Ok(Err(StoreError::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(S3Error::msg(S3ErrorCode::InternalError, "The copy source changed during the copy; retry"))
+            Err(S3Error::msg(
+                S3ErrorCode::InternalError,
+                "The copy source changed during the copy; retry",
+            ))
         }
         Ok(Err(e)) => Err(e.into()),
         Err(_) => Err(S3Error::new(S3ErrorCode::InternalError)),

@@ -5,7 +5,7 @@ use super::meta::{now_ms, time_of};
 use super::response::{empty, set_header, xml_response};
 use super::{read_small_body, Ctx, S3State};
 use crate::store::commit::Plan;
-use crate::store::{decode, encode, keys, Cf};
+use crate::store::{decode, encode, keys, Cf, Store};
 use axum::body::Body;
 use axum::response::Response;
 use bascule_api::headers::format_iso8601;
@@ -20,8 +20,17 @@ const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 
 pub fn owner_of(s: &S3State, user_id: &str) -> xml::Owner {
-    let name = s.store.user(user_id).ok().flatten().map(|u| u.name).unwrap_or_else(|| user_id.to_string());
-    xml::Owner { id: user_id.to_string(), display_name: name }
+    let name = s
+        .store
+        .user(user_id)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| user_id.to_string());
+    xml::Owner {
+        id: user_id.to_string(),
+        display_name: name,
+    }
 }
 
 /// `x-amz-acl`: `private` or `public-read`; other canned ACLs are not implemented.
@@ -30,19 +39,28 @@ fn canned_acl(ctx: &Ctx) -> S3Result<Option<bool>> {
         None => Ok(None),
         Some("private") => Ok(Some(false)),
         Some("public-read") => Ok(Some(true)),
-        Some(other) => Err(S3Error::msg(S3ErrorCode::NotImplemented, format!("The canned ACL '{other}' is not supported"))),
+        Some(other) => Err(S3Error::msg(
+            S3ErrorCode::NotImplemented,
+            format!("The canned ACL '{other}' is not supported"),
+        )),
     }
 }
 
 pub async fn list_buckets(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
-    let user = ctx.identity.user().ok_or_else(|| S3Error::new(S3ErrorCode::AccessDenied))?;
+    let user = ctx
+        .identity
+        .user()
+        .ok_or_else(|| S3Error::new(S3ErrorCode::AccessDenied))?;
     let buckets: Vec<xml::BucketEntry> = s
         .store
         .scan::<BucketRecord>(Cf::Buckets, b"")?
         .into_iter()
         .map(|(_, b)| b)
         .filter(|b| user.admin || b.owner == user.id || b.grants.contains_key(&user.id))
-        .map(|b| xml::BucketEntry { name: b.name, creation_date: format_iso8601(time_of(b.created_ms)) })
+        .map(|b| xml::BucketEntry {
+            name: b.name,
+            creation_date: format_iso8601(time_of(b.created_ms)),
+        })
         .collect();
     Ok(xml_response(
         "ListAllMyBucketsResult",
@@ -68,8 +86,13 @@ pub async fn create_bucket(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
             }
         }
     }
-    if ctx.headers.contains_key("x-amz-bucket-object-lock-enabled") && ctx.header("x-amz-bucket-object-lock-enabled") == Some("true") {
-        return Err(S3Error::msg(S3ErrorCode::NotImplemented, "Object lock is not supported"));
+    if ctx.headers.contains_key("x-amz-bucket-object-lock-enabled")
+        && ctx.header("x-amz-bucket-object-lock-enabled") == Some("true")
+    {
+        return Err(S3Error::msg(
+            S3ErrorCode::NotImplemented,
+            "Object lock is not supported",
+        ));
     }
     let public_read = canned_acl(ctx)?.unwrap_or(false);
     let record = BucketRecord {
@@ -93,7 +116,11 @@ pub async fn create_bucket(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
                 return Err(S3Error::new(code).with("BucketName", record.name.clone()));
             }
             let mut plan = Plan::default();
-            plan.put(Cf::Buckets, record.name.as_bytes().to_vec(), encode(&record));
+            plan.put(
+                Cf::Buckets,
+                record.name.as_bytes().to_vec(),
+                encode(&record),
+            );
             plan.op = Some(Op::PutBucket { record });
             Ok((plan, ()))
         })
@@ -120,13 +147,17 @@ pub async fn delete_bucket(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
             }
             let prefix = keys::bucket_prefix(&bucket);
             if view.any_with_prefix(Cf::Objects, &prefix)? {
-                return Err(S3Error::new(S3ErrorCode::BucketNotEmpty).with("BucketName", bucket.clone()));
+                return Err(
+                    S3Error::new(S3ErrorCode::BucketNotEmpty).with("BucketName", bucket.clone())
+                );
             }
             let mut plan = Plan::default();
             // Uploads still in progress go with the bucket, as their parts would be unreachable.
             for (key, raw) in view.scan_prefix(Cf::Uploads, &prefix)? {
                 let upload: crate::store::records::UploadRecord = decode(&raw)?;
-                for (pkey, praw) in view.scan_prefix(Cf::Parts, &keys::part_prefix(&upload.upload_id))? {
+                for (pkey, praw) in
+                    view.scan_prefix(Cf::Parts, &keys::part_prefix(&upload.upload_id))?
+                {
                     let part: crate::store::records::PartRecord = decode(&praw)?;
                     plan.release.push(part.segment);
                     plan.delete(Cf::Parts, pkey);
@@ -144,13 +175,28 @@ pub async fn delete_bucket(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
 pub fn get_location(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
     // S3 reports us-east-1 as an empty constraint.
-    let region = if s.config.region == "us-east-1" { String::new() } else { s.config.region.clone() };
-    Ok(xml_response("LocationConstraint", &xml::LocationConstraint { xmlns: S3_NAMESPACE, region }))
+    let region = if s.config.region == "us-east-1" {
+        String::new()
+    } else {
+        s.config.region.clone()
+    };
+    Ok(xml_response(
+        "LocationConstraint",
+        &xml::LocationConstraint {
+            xmlns: S3_NAMESPACE,
+            region,
+        },
+    ))
 }
 
 pub fn get_versioning(ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
-    Ok(xml_response("VersioningConfiguration", &xml::VersioningStatus { xmlns: S3_NAMESPACE }))
+    Ok(xml_response(
+        "VersioningConfiguration",
+        &xml::VersioningStatus {
+            xmlns: S3_NAMESPACE,
+        },
+    ))
 }
 
 pub async fn put_versioning(ctx: &Ctx, body: Body) -> S3Result<Response> {
@@ -185,7 +231,13 @@ pub fn acl_response(owner: &str, public_read: bool) -> Response {
     }];
     if public_read {
         grant.push(xml::Grant {
-            grantee: xml::Grantee { xmlns_xsi: XSI, kind: "Group", id: None, display_name: None, uri: Some(ALL_USERS.into()) },
+            grantee: xml::Grantee {
+                xmlns_xsi: XSI,
+                kind: "Group",
+                id: None,
+                display_name: None,
+                uri: Some(ALL_USERS.into()),
+            },
             permission: "READ",
         });
     }
@@ -193,7 +245,10 @@ pub fn acl_response(owner: &str, public_read: bool) -> Response {
         "AccessControlPolicy",
         &xml::AccessControlPolicy {
             xmlns: S3_NAMESPACE,
-            owner: xml::Owner { id: owner.to_string(), display_name: owner.to_string() },
+            owner: xml::Owner {
+                id: owner.to_string(),
+                display_name: owner.to_string(),
+            },
             access_control_list: xml::AccessControlList { grant },
         },
     )
@@ -201,9 +256,12 @@ pub fn acl_response(owner: &str, public_read: bool) -> Response {
 
 pub async fn put_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let Some(public) = canned_acl(ctx)? else {
-        return Err(S3Error::msg(S3ErrorCode::NotImplemented, "Only canned ACLs (x-amz-acl: private | public-read) are supported"));
+        return Err(S3Error::msg(
+            S3ErrorCode::NotImplemented,
+            "Only canned ACLs (x-amz-acl: private | public-read) are supported",
+        ));
     };
-    update_bucket(s, &ctx.bucket, move |b| {
+    update_bucket(&s.store, &ctx.bucket, move |b| {
         b.public_read = public;
         Ok(())
     })
@@ -213,7 +271,9 @@ pub async fn put_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
 
 pub fn get_policy(ctx: &Ctx) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
-    let policy = b.policy_json.clone().ok_or_else(|| S3Error::new(S3ErrorCode::NoSuchBucketPolicy).with("BucketName", b.name.clone()))?;
+    let policy = b.policy_json.clone().ok_or_else(|| {
+        S3Error::new(S3ErrorCode::NoSuchBucketPolicy).with("BucketName", b.name.clone())
+    })?;
     let mut r = Response::new(Body::from(policy));
     set_header(&mut r, "content-type", "application/json");
     Ok(r)
@@ -222,9 +282,10 @@ pub fn get_policy(ctx: &Ctx) -> S3Result<Response> {
 pub async fn put_policy(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
     ctx.require_bucket()?;
     let raw = read_small_body(body, &ctx.payload, 20 * 1024).await?;
-    let json = String::from_utf8(raw.to_vec()).map_err(|_| S3Error::msg(S3ErrorCode::MalformedPolicy, "Policies must be UTF-8 JSON"))?;
+    let json = String::from_utf8(raw.to_vec())
+        .map_err(|_| S3Error::msg(S3ErrorCode::MalformedPolicy, "Policies must be UTF-8 JSON"))?;
     check_policy(&ctx.bucket, &json)?;
-    update_bucket(s, &ctx.bucket, move |b| {
+    update_bucket(&s.store, &ctx.bucket, move |b| {
         b.policy_json = Some(json);
         Ok(())
     })
@@ -234,7 +295,7 @@ pub async fn put_policy(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response
 
 pub async fn delete_policy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
-    update_bucket(s, &ctx.bucket, |b| {
+    update_bucket(&s.store, &ctx.bucket, |b| {
         b.policy_json = None;
         Ok(())
     })
@@ -244,20 +305,23 @@ pub async fn delete_policy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
 
 /// Changes a bucket's settings: read the current record, apply `change`, commit the new
 /// record with its journal entry.
-pub async fn update_bucket<F>(s: &S3State, bucket: &str, change: F) -> S3Result<BucketRecord>
+pub async fn update_bucket<F>(store: &Store, bucket: &str, change: F) -> S3Result<BucketRecord>
 where
     F: FnOnce(&mut BucketRecord) -> S3Result<()> + Send + 'static,
 {
     let bucket = bucket.to_string();
-    let (record, _) = s
-        .store
+    let (record, _) = store
         .commit(move |view| {
-            let raw = view.get(Cf::Buckets, bucket.as_bytes())?.ok_or_else(|| super::no_such_bucket(&bucket))?;
+            let raw = view
+                .get(Cf::Buckets, bucket.as_bytes())?
+                .ok_or_else(|| super::no_such_bucket(&bucket))?;
             let mut record: BucketRecord = decode(&raw)?;
             change(&mut record)?;
             let mut plan = Plan::default();
             plan.put(Cf::Buckets, bucket.as_bytes().to_vec(), encode(&record));
-            plan.op = Some(Op::PutBucket { record: record.clone() });
+            plan.op = Some(Op::PutBucket {
+                record: record.clone(),
+            });
             Ok((plan, record))
         })
         .await?;
@@ -265,7 +329,12 @@ where
 }
 
 /// Replaces an object's record (tags, metadata) keeping its data, with a journal entry.
-pub async fn update_object<F>(s: &S3State, bucket: &str, key: &str, change: F) -> S3Result<ObjectRecord>
+pub async fn update_object<F>(
+    s: &S3State,
+    bucket: &str,
+    key: &str,
+    change: F,
+) -> S3Result<ObjectRecord>
 where
     F: FnOnce(&mut ObjectRecord) -> S3Result<()> + Send + 'static,
 {
@@ -274,12 +343,18 @@ where
         .store
         .commit(move |view| {
             let okey = keys::object_key(&bucket, &key);
-            let raw = view.get(Cf::Objects, &okey)?.ok_or_else(|| super::no_such_key(&key))?;
+            let raw = view
+                .get(Cf::Objects, &okey)?
+                .ok_or_else(|| super::no_such_key(&key))?;
             let mut record: ObjectRecord = decode(&raw)?;
             change(&mut record)?;
             let mut plan = Plan::default();
             plan.put(Cf::Objects, okey, encode(&record));
-            plan.op = Some(Op::PutObject { bucket, key, record: record.clone() });
+            plan.op = Some(Op::PutObject {
+                bucket,
+                key,
+                record: record.clone(),
+            });
             Ok((plan, record))
         })
         .await?;

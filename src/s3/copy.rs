@@ -5,7 +5,9 @@ use super::body::{copy_data, IngestedData};
 use super::bucket::update_object;
 use super::endpoint::Endpoint;
 use super::get::preconditions;
-use super::meta::{now_ms, quoted, system_headers, tagging_header, time_of, user_meta, write_checksum_headers};
+use super::meta::{
+    now_ms, quoted, system_headers, tagging_header, time_of, user_meta, write_checksum_headers,
+};
 use super::multipart::commit_part;
 use super::put::{commit_object, NewObject, WriteConditions};
 use super::response::{set_header, xml_response};
@@ -26,7 +28,13 @@ const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
 /// Parses `x-amz-copy-source` (`[/]bucket/key[?versionId=null]`, URL-encoded).
 fn copy_source(ctx: &Ctx) -> S3Result<(String, String)> {
-    let invalid = || S3Error::msg(S3ErrorCode::InvalidArgument, "Copy Source must mention the source bucket and key: sourcebucket/sourcekey").with("ArgumentName", "x-amz-copy-source");
+    let invalid = || {
+        S3Error::msg(
+            S3ErrorCode::InvalidArgument,
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+        )
+        .with("ArgumentName", "x-amz-copy-source")
+    };
     let raw = ctx.header("x-amz-copy-source").ok_or_else(invalid)?;
     let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
     if let Some(v) = query.strip_prefix("versionId=") {
@@ -35,7 +43,10 @@ fn copy_source(ctx: &Ctx) -> S3Result<(String, String)> {
         }
     }
     let decoded = percent_decode(path).ok_or_else(invalid)?;
-    let (bucket, key) = decoded.trim_start_matches('/').split_once('/').ok_or_else(invalid)?;
+    let (bucket, key) = decoded
+        .trim_start_matches('/')
+        .split_once('/')
+        .ok_or_else(invalid)?;
     if bucket.is_empty() || key.is_empty() {
         return Err(invalid());
     }
@@ -45,14 +56,23 @@ fn copy_source(ctx: &Ctx) -> S3Result<(String, String)> {
 /// Loads the source object, checking the caller may read it and `x-amz-copy-source-if-*`.
 fn load_source(s: &S3State, ctx: &Ctx) -> S3Result<(String, String, ObjectRecord)> {
     let (bucket, key) = copy_source(ctx)?;
-    let src_bucket = s.store.bucket(&bucket)?.ok_or_else(|| super::no_such_bucket(&bucket))?;
+    let src_bucket = s
+        .store
+        .bucket(&bucket)?
+        .ok_or_else(|| super::no_such_bucket(&bucket))?;
     if let Identity::User { .. } = ctx.identity {
         super::access::authorize(Endpoint::GetObject, &ctx.identity, Some(&src_bucket))?;
     }
-    let rec = s.store.object(&bucket, &key)?.ok_or_else(|| super::no_such_key(&key))?;
-    match preconditions(&ctx.headers, "x-amz-copy-source-").evaluate(&rec.etag, time_of(rec.last_modified_ms)) {
+    let rec = s
+        .store
+        .object(&bucket, &key)?
+        .ok_or_else(|| super::no_such_key(&key))?;
+    match preconditions(&ctx.headers, "x-amz-copy-source-")
+        .evaluate(&rec.etag, time_of(rec.last_modified_ms))
+    {
         Precondition::Proceed => Ok((bucket, key, rec)),
-        _ => Err(S3Error::new(S3ErrorCode::PreconditionFailed).with("Condition", "x-amz-copy-source-If-*")),
+        _ => Err(S3Error::new(S3ErrorCode::PreconditionFailed)
+            .with("Condition", "x-amz-copy-source-If-*")),
     }
 }
 
@@ -60,7 +80,11 @@ fn directive(ctx: &Ctx, header: &str) -> S3Result<bool> {
     match ctx.header(header) {
         None | Some("COPY") => Ok(false),
         Some("REPLACE") => Ok(true),
-        Some(other) => Err(S3Error::msg(S3ErrorCode::InvalidArgument, format!("Unknown {header} value: {other}")).with("ArgumentName", header.to_string())),
+        Some(other) => Err(S3Error::msg(
+            S3ErrorCode::InvalidArgument,
+            format!("Unknown {header} value: {other}"),
+        )
+        .with("ArgumentName", header.to_string())),
     }
 }
 
@@ -68,13 +92,22 @@ fn directive(ctx: &Ctx, header: &str) -> S3Result<bool> {
 fn copy_algorithm(ctx: &Ctx, src: &ObjectRecord) -> ChecksumAlgorithm {
     ctx.header("x-amz-checksum-algorithm")
         .and_then(ChecksumAlgorithm::from_name)
-        .or_else(|| src.checksum.as_ref().filter(|c| c.kind == "FULL_OBJECT").and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm)))
+        .or_else(|| {
+            src.checksum
+                .as_ref()
+                .filter(|c| c.kind == "FULL_OBJECT")
+                .and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm))
+        })
         .unwrap_or(ChecksumAlgorithm::Crc64Nvme)
 }
 
 fn copy_result(rec: &ObjectRecord) -> Response {
     let (alg, value, kind) = match &rec.checksum {
-        Some(c) => (ChecksumAlgorithm::from_name(&c.algorithm), Some(c.value.as_str()), Some(c.kind.as_str())),
+        Some(c) => (
+            ChecksumAlgorithm::from_name(&c.algorithm),
+            Some(c.value.as_str()),
+            Some(c.kind.as_str()),
+        ),
         None => (None, None, None),
     };
     xml_response(
@@ -99,7 +132,11 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     } else {
         (src.headers.clone(), src.user_meta.clone())
     };
-    let tags = if replace_tags { tagging_header(&ctx.headers)? } else { src.tags.clone() };
+    let tags = if replace_tags {
+        tagging_header(&ctx.headers)?
+    } else {
+        src.tags.clone()
+    };
 
     if src_bucket == ctx.bucket && src_key == ctx.key {
         if !replace_meta && !replace_tags {
@@ -112,7 +149,8 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         let etag = src.etag.clone();
         let rec = update_object(s, &ctx.bucket, &ctx.key, move |r| {
             if r.etag != etag {
-                return Err(S3Error::new(S3ErrorCode::PreconditionFailed).with("Condition", "x-amz-copy-source"));
+                return Err(S3Error::new(S3ErrorCode::PreconditionFailed)
+                    .with("Condition", "x-amz-copy-source"));
             }
             r.headers = headers;
             r.user_meta = meta;
@@ -129,8 +167,24 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     }
     let cond = WriteConditions::from_headers(&ctx.headers)?;
     let alg = copy_algorithm(ctx, &src);
-    let copied = copy_data(&s.store, src.segments.clone(), 0, src.size, alg, s.config.inline_threshold).await?;
-    let new = NewObject::from_ingested(&ctx.bucket, &ctx.key, ctx.user_id(), &copied, headers, meta, tags);
+    let copied = copy_data(
+        &s.store,
+        src.segments.clone(),
+        0,
+        src.size,
+        alg,
+        s.config.inline_threshold,
+    )
+    .await?;
+    let new = NewObject::from_ingested(
+        &ctx.bucket,
+        &ctx.key,
+        ctx.user_id(),
+        &copied,
+        headers,
+        meta,
+        tags,
+    );
     let rec = commit_object(s, new, cond).await?;
     let mut r = copy_result(&rec);
     write_checksum_headers(&mut r, &rec);
@@ -143,21 +197,34 @@ pub async fn upload_part_copy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         .q("partNumber")
         .and_then(|p| p.parse::<u32>().ok())
         .filter(|n| (1..=super::multipart::MAX_PARTS).contains(n))
-        .ok_or_else(|| S3Error::msg(S3ErrorCode::InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive"))?;
+        .ok_or_else(|| {
+            S3Error::msg(
+                S3ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+        })?;
     let upload = ctx.q("uploadId").unwrap_or_default().to_string();
     let (_, _, src) = load_source(s, ctx)?;
     let (start, len) = match ctx.header("x-amz-copy-source-range") {
         None => (0, src.size),
         Some(h) => {
-            let bad = || S3Error::msg(S3ErrorCode::InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy").with("ArgumentName", "x-amz-copy-source-range");
-            let (a, b) = h.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(bad)?;
+            let bad = || {
+                S3Error::msg(S3ErrorCode::InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy").with("ArgumentName", "x-amz-copy-source-range")
+            };
+            let (a, b) = h
+                .trim()
+                .strip_prefix("bytes=")
+                .and_then(|r| r.split_once('-'))
+                .ok_or_else(bad)?;
             let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
             if b < a {
                 return Err(bad());
             }
             let r = resolve_range(&format!("bytes={a}-{b}"), src.size)?.ok_or_else(bad)?;
             if r.end != b {
-                return Err(S3Error::new(S3ErrorCode::InvalidRange).with("RangeRequested", h.to_string()));
+                return Err(
+                    S3Error::new(S3ErrorCode::InvalidRange).with("RangeRequested", h.to_string())
+                );
             }
             (r.start, r.len())
         }
@@ -165,12 +232,37 @@ pub async fn upload_part_copy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     if len > super::body::MAX_PUT_SIZE {
         return Err(S3Error::new(S3ErrorCode::EntityTooLarge));
     }
-    let alg = ctx.header("x-amz-checksum-algorithm").and_then(ChecksumAlgorithm::from_name).unwrap_or(ChecksumAlgorithm::Crc64Nvme);
-    let copied = copy_data(&s.store, src.segments.clone(), start, len, alg, s.config.inline_threshold).await?;
+    let alg = ctx
+        .header("x-amz-checksum-algorithm")
+        .and_then(ChecksumAlgorithm::from_name)
+        .unwrap_or(ChecksumAlgorithm::Crc64Nvme);
+    let copied = copy_data(
+        &s.store,
+        src.segments.clone(),
+        start,
+        len,
+        alg,
+        s.config.inline_threshold,
+    )
+    .await?;
     let (segment, inline) = match &copied.data {
         IngestedData::Blob(seg) => (seg.clone(), None),
-        IngestedData::Inline(b) => (Segment { id: new_id(), size: len, loc: Location::Inline }, Some(b.clone())),
-        IngestedData::Empty => (Segment { id: new_id(), size: 0, loc: Location::Inline }, Some(bytes::Bytes::new())),
+        IngestedData::Inline(b) => (
+            Segment {
+                id: new_id(),
+                size: len,
+                loc: Location::Inline,
+            },
+            Some(b.clone()),
+        ),
+        IngestedData::Empty => (
+            Segment {
+                id: new_id(),
+                size: 0,
+                loc: Location::Inline,
+            },
+            Some(bytes::Bytes::new()),
+        ),
     };
     let last_modified_ms = now_ms();
     let part = PartRecord {

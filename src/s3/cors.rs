@@ -14,19 +14,26 @@ use http::{HeaderMap, Method, StatusCode};
 const METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "HEAD"];
 
 pub fn config_of(b: &BucketRecord) -> Option<CorsConfiguration> {
-    b.cors_xml.as_deref().and_then(|x| xml::from_xml(x.as_bytes()).ok())
+    b.cors_xml
+        .as_deref()
+        .and_then(|x| xml::from_xml(x.as_bytes()).ok())
 }
 
 /// `*` may appear once, standing for any run of characters.
 fn wildcard_match(pattern: &str, value: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern == value,
-        Some((pre, post)) => value.len() >= pre.len() + post.len() && value.starts_with(pre) && value.ends_with(post),
+        Some((pre, post)) => {
+            value.len() >= pre.len() + post.len() && value.starts_with(pre) && value.ends_with(post)
+        }
     }
 }
 
 fn rule_matches_origin_method(rule: &CorsRule, origin: &str, method: &str) -> bool {
-    rule.allowed_origin.iter().any(|o| wildcard_match(o, origin)) && rule.allowed_method.iter().any(|m| m == method)
+    rule.allowed_origin
+        .iter()
+        .any(|o| wildcard_match(o, origin))
+        && rule.allowed_method.iter().any(|m| m == method)
 }
 
 fn validate(cfg: &CorsConfiguration) -> S3Result<()> {
@@ -37,7 +44,11 @@ fn validate(cfg: &CorsConfiguration) -> S3Result<()> {
         if r.allowed_method.is_empty() || r.allowed_origin.is_empty() {
             return Err(S3Error::new(S3ErrorCode::MalformedXML));
         }
-        if let Some(m) = r.allowed_method.iter().find(|m| !METHODS.contains(&m.as_str())) {
+        if let Some(m) = r
+            .allowed_method
+            .iter()
+            .find(|m| !METHODS.contains(&m.as_str()))
+        {
             return Err(S3Error::msg(
                 S3ErrorCode::InvalidRequest,
                 format!("Found unsupported HTTP method in CORS config. Unsupported method is {m}"),
@@ -45,7 +56,10 @@ fn validate(cfg: &CorsConfiguration) -> S3Result<()> {
         }
         let too_wild = |v: &String| v.matches('*').count() > 1;
         if r.allowed_origin.iter().any(too_wild) || r.allowed_header.iter().any(too_wild) {
-            return Err(S3Error::msg(S3ErrorCode::InvalidRequest, "A CORS value may contain at most one wildcard"));
+            return Err(S3Error::msg(
+                S3ErrorCode::InvalidRequest,
+                "A CORS value may contain at most one wildcard",
+            ));
         }
     }
     Ok(())
@@ -53,8 +67,9 @@ fn validate(cfg: &CorsConfiguration) -> S3Result<()> {
 
 pub fn get_cors(ctx: &Ctx) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
-    let mut cfg = config_of(b)
-        .ok_or_else(|| S3Error::new(S3ErrorCode::NoSuchCORSConfiguration).with("BucketName", b.name.clone()))?;
+    let mut cfg = config_of(b).ok_or_else(|| {
+        S3Error::new(S3ErrorCode::NoSuchCORSConfiguration).with("BucketName", b.name.clone())
+    })?;
     cfg.xmlns = S3_NAMESPACE.to_string();
     Ok(super::response::xml_response("CORSConfiguration", &cfg))
 }
@@ -65,7 +80,7 @@ pub async fn put_cors(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
     let cfg: CorsConfiguration = xml::from_xml(&raw)?;
     validate(&cfg)?;
     let stored = xml::to_xml("CORSConfiguration", &cfg);
-    update_bucket(s, &ctx.bucket, move |b| {
+    update_bucket(&s.store, &ctx.bucket, move |b| {
         b.cors_xml = Some(stored);
         Ok(())
     })
@@ -75,7 +90,7 @@ pub async fn put_cors(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
 
 pub async fn delete_cors(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
-    update_bucket(s, &ctx.bucket, |b| {
+    update_bucket(&s.store, &ctx.bucket, |b| {
         b.cors_xml = None;
         Ok(())
     })
@@ -91,11 +106,19 @@ fn cors_denied(msg: &str) -> S3Error {
 pub fn preflight(cfg: Option<&CorsConfiguration>, headers: &HeaderMap) -> S3Result<Response> {
     let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     let (Some(origin), Some(method)) = (get("origin"), get("access-control-request-method")) else {
-        return Err(S3Error::msg(S3ErrorCode::InvalidRequest, "Insufficient information. Origin request header needed."));
+        return Err(S3Error::msg(
+            S3ErrorCode::InvalidRequest,
+            "Insufficient information. Origin request header needed.",
+        ));
     };
     let cfg = cfg.ok_or_else(|| cors_denied("CORS is not enabled for this bucket."))?;
     let requested: Vec<String> = get("access-control-request-headers")
-        .map(|h| h.split(',').map(|x| x.trim().to_ascii_lowercase()).filter(|x| !x.is_empty()).collect())
+        .map(|h| {
+            h.split(',')
+                .map(|x| x.trim().to_ascii_lowercase())
+                .filter(|x| !x.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     let rule = cfg
         .rules
@@ -110,21 +133,41 @@ pub fn preflight(cfg: Option<&CorsConfiguration>, headers: &HeaderMap) -> S3Resu
     let mut r = empty(StatusCode::OK);
     write_rule_headers(&mut r, rule, origin);
     if !requested.is_empty() {
-        set_header(&mut r, "access-control-allow-headers", &requested.join(", "));
+        set_header(
+            &mut r,
+            "access-control-allow-headers",
+            &requested.join(", "),
+        );
     }
-    set_header(&mut r, "vary", "Origin, Access-Control-Request-Headers, Access-Control-Request-Method");
+    set_header(
+        &mut r,
+        "vary",
+        "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
+    );
     Ok(r)
 }
 
 fn write_rule_headers(r: &mut Response, rule: &CorsRule, origin: &str) {
     let any_origin = rule.allowed_origin.iter().any(|o| o == "*");
-    set_header(r, "access-control-allow-origin", if any_origin { "*" } else { origin });
+    set_header(
+        r,
+        "access-control-allow-origin",
+        if any_origin { "*" } else { origin },
+    );
     if !any_origin {
         set_header(r, "access-control-allow-credentials", "true");
     }
-    set_header(r, "access-control-allow-methods", &rule.allowed_method.join(", "));
+    set_header(
+        r,
+        "access-control-allow-methods",
+        &rule.allowed_method.join(", "),
+    );
     if !rule.expose_header.is_empty() {
-        set_header(r, "access-control-expose-headers", &rule.expose_header.join(", "));
+        set_header(
+            r,
+            "access-control-expose-headers",
+            &rule.expose_header.join(", "),
+        );
     }
     if let Some(age) = rule.max_age_seconds {
         set_header(r, "access-control-max-age", &age.to_string());
@@ -132,10 +175,23 @@ fn write_rule_headers(r: &mut Response, rule: &CorsRule, origin: &str) {
 }
 
 /// Adds CORS headers to a normal response when a rule matches the request's origin and method.
-pub fn apply_response_headers(r: &mut Response, cfg: &CorsConfiguration, origin: &str, method: &Method) {
-    if let Some(rule) = cfg.rules.iter().find(|rule| rule_matches_origin_method(rule, origin, method.as_str())) {
+pub fn apply_response_headers(
+    r: &mut Response,
+    cfg: &CorsConfiguration,
+    origin: &str,
+    method: &Method,
+) {
+    if let Some(rule) = cfg
+        .rules
+        .iter()
+        .find(|rule| rule_matches_origin_method(rule, origin, method.as_str()))
+    {
         write_rule_headers(r, rule, origin);
-        set_header(r, "vary", "Origin, Access-Control-Request-Headers, Access-Control-Request-Method");
+        set_header(
+            r,
+            "vary",
+            "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
+        );
     }
 }
 
@@ -146,8 +202,14 @@ mod tests {
     #[test]
     fn wildcards() {
         assert!(wildcard_match("*", "https://a.example"));
-        assert!(wildcard_match("https://*.example.org", "https://www.example.org"));
-        assert!(!wildcard_match("https://*.example.org", "https://example.com"));
+        assert!(wildcard_match(
+            "https://*.example.org",
+            "https://www.example.org"
+        ));
+        assert!(!wildcard_match(
+            "https://*.example.org",
+            "https://example.com"
+        ));
         assert!(wildcard_match("x-amz-*", "x-amz-date"));
     }
 }

@@ -42,7 +42,8 @@ pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
     ctx.require_bucket()?;
     let raw = read_small_body(body, &ctx.payload, 2 * 1024 * 1024).await?;
     if let Some(md5) = ctx.header("content-md5") {
-        let expected = bascule_api::checksum::content_md5_to_hex(md5).ok_or_else(|| S3Error::new(S3ErrorCode::InvalidDigest))?;
+        let expected = bascule_api::checksum::content_md5_to_hex(md5)
+            .ok_or_else(|| S3Error::new(S3ErrorCode::InvalidDigest))?;
         if expected != hex::encode(<md5::Md5 as md5::Digest>::digest(&raw)) {
             return Err(S3Error::new(S3ErrorCode::BadDigest));
         }
@@ -53,7 +54,11 @@ pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
     }
     let quiet = doc.quiet;
     let bucket = ctx.bucket.clone();
-    let requested: Vec<(String, Option<String>)> = doc.object.into_iter().map(|o| (o.key, o.version_id)).collect();
+    let requested: Vec<(String, Option<String>)> = doc
+        .object
+        .into_iter()
+        .map(|o| (o.key, o.version_id))
+        .collect();
     let (result, _) = s
         .store
         .commit(move |view| {
@@ -66,7 +71,11 @@ pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
             let mut removed_keys = Vec::new();
             for (key, version) in requested {
                 if version.as_deref().is_some_and(|v| v != "null") {
-                    errors.push(DeleteErrorEntry { key, code: "NoSuchVersion".into(), message: "The specified version does not exist.".into() });
+                    errors.push(DeleteErrorEntry {
+                        key,
+                        code: "NoSuchVersion".into(),
+                        message: "The specified version does not exist.".into(),
+                    });
                     continue;
                 }
                 let okey = keys::object_key(&bucket, &key);
@@ -79,12 +88,22 @@ pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
                 deleted.push(DeletedEntry { key });
             }
             if !removed_keys.is_empty() {
-                plan.op = Some(Op::DeleteObjects { bucket, keys: removed_keys });
+                plan.op = Some(Op::DeleteObjects {
+                    bucket,
+                    keys: removed_keys,
+                });
             }
             Ok((plan, (deleted, errors)))
         })
         .await?;
     let (deleted, error) = result;
     let deleted = if quiet { Vec::new() } else { deleted };
-    Ok(xml_response("DeleteResult", &DeleteResult { xmlns: S3_NAMESPACE, deleted, error }))
+    Ok(xml_response(
+        "DeleteResult",
+        &DeleteResult {
+            xmlns: S3_NAMESPACE,
+            deleted,
+            error,
+        },
+    ))
 }

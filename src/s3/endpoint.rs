@@ -69,7 +69,15 @@ const UNSUPPORTED_BUCKET: &[&str] = &[
 ];
 
 /// Object sub-resources S3 defines and Bascule does not implement.
-const UNSUPPORTED_OBJECT: &[&str] = &["attributes", "legal-hold", "restore", "retention", "select", "torrent", "renameObject"];
+const UNSUPPORTED_OBJECT: &[&str] = &[
+    "attributes",
+    "legal-hold",
+    "restore",
+    "retention",
+    "select",
+    "torrent",
+    "renameObject",
+];
 
 /// How an endpoint touches data, for access control and the read-only secondary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,35 +171,26 @@ impl Endpoint {
         use Endpoint::*;
         match self {
             ListBuckets | CreateBucket => Access::Service,
-            HeadBucket | GetBucketLocation | GetBucketVersioning | GetBucketAcl | ListObjects | ListObjectsV2
-            | ListObjectVersions | ListMultipartUploads | GetObject | HeadObject | GetObjectTagging | GetObjectAcl
-            | ListParts => Access::Read,
-            PutObject | CopyObject | DeleteObject | DeleteObjects | PutObjectTagging | DeleteObjectTagging
-            | CreateMultipartUpload | UploadPart | UploadPartCopy | CompleteMultipartUpload | AbortMultipartUpload => {
-                Access::Write
+            HeadBucket | GetBucketLocation | GetBucketVersioning | GetBucketAcl | ListObjects
+            | ListObjectsV2 | ListObjectVersions | ListMultipartUploads | GetObject
+            | HeadObject | GetObjectTagging | GetObjectAcl | ListParts => Access::Read,
+            PutObject
+            | CopyObject
+            | DeleteObject
+            | DeleteObjects
+            | PutObjectTagging
+            | DeleteObjectTagging
+            | CreateMultipartUpload
+            | UploadPart
+            | UploadPartCopy
+            | CompleteMultipartUpload
+            | AbortMultipartUpload => Access::Write,
+            DeleteBucket | GetBucketCors | PutBucketCors | DeleteBucketCors | GetBucketPolicy
+            | PutBucketPolicy | DeleteBucketPolicy | PutBucketVersioning | PutBucketAcl => {
+                Access::Owner
             }
-            DeleteBucket | GetBucketCors | PutBucketCors | DeleteBucketCors | GetBucketPolicy | PutBucketPolicy
-            | DeleteBucketPolicy | PutBucketVersioning | PutBucketAcl => Access::Owner,
             PostObject | Preflight | NotImplemented(_) => Access::Custom,
         }
-    }
-
-    /// Does this operation change state? (A read-only zone refuses these.)
-    pub fn is_mutation(self) -> bool {
-        use Endpoint::*;
-        matches!(self.access(), Access::Write)
-            || matches!(
-                self,
-                CreateBucket
-                    | DeleteBucket
-                    | PutBucketCors
-                    | DeleteBucketCors
-                    | PutBucketPolicy
-                    | DeleteBucketPolicy
-                    | PutBucketVersioning
-                    | PutBucketAcl
-                    | PostObject
-            )
     }
 }
 
@@ -206,14 +205,35 @@ mod tests {
     #[test]
     fn resolves_operations() {
         assert_eq!(ep(Method::GET, None, None, &[]), Endpoint::ListBuckets);
-        assert_eq!(ep(Method::GET, Some("b"), None, &["list-type"]), Endpoint::ListObjectsV2);
+        assert_eq!(
+            ep(Method::GET, Some("b"), None, &["list-type"]),
+            Endpoint::ListObjectsV2
+        );
         assert_eq!(ep(Method::GET, Some("b"), None, &[]), Endpoint::ListObjects);
-        assert_eq!(ep(Method::POST, Some("b"), None, &["delete"]), Endpoint::DeleteObjects);
-        assert_eq!(ep(Method::PUT, Some("b"), Some("k"), &["uploadId", "partNumber"]), Endpoint::UploadPart);
-        assert_eq!(ep(Method::POST, Some("b"), Some("k"), &["uploads"]), Endpoint::CreateMultipartUpload);
-        assert_eq!(ep(Method::GET, Some("b"), None, &["lifecycle"]), Endpoint::NotImplemented("lifecycle"));
-        assert_eq!(ep(Method::POST, Some("b"), Some("k"), &["restore"]), Endpoint::NotImplemented("restore"));
-        assert!(Endpoint::PutBucketCors.is_mutation());
-        assert!(!Endpoint::GetObject.is_mutation());
+        assert_eq!(
+            ep(Method::POST, Some("b"), None, &["delete"]),
+            Endpoint::DeleteObjects
+        );
+        assert_eq!(
+            ep(
+                Method::PUT,
+                Some("b"),
+                Some("k"),
+                &["uploadId", "partNumber"]
+            ),
+            Endpoint::UploadPart
+        );
+        assert_eq!(
+            ep(Method::POST, Some("b"), Some("k"), &["uploads"]),
+            Endpoint::CreateMultipartUpload
+        );
+        assert_eq!(
+            ep(Method::GET, Some("b"), None, &["lifecycle"]),
+            Endpoint::NotImplemented("lifecycle")
+        );
+        assert_eq!(
+            ep(Method::POST, Some("b"), Some("k"), &["restore"]),
+            Endpoint::NotImplemented("restore")
+        );
     }
 }

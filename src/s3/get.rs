@@ -8,7 +8,9 @@ use crate::store::read::{open_range, read_pieces, Piece};
 use crate::store::{SegmentSource, StoreError};
 use axum::body::Body;
 use axum::response::Response;
-use bascule_api::headers::{format_http_date, parse_http_date, resolve_range, ByteRange, Precondition, Preconditions};
+use bascule_api::headers::{
+    format_http_date, parse_http_date, resolve_range, ByteRange, Precondition, Preconditions,
+};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use bascule_replication::records::ObjectRecord;
 use bytes::Bytes;
@@ -37,7 +39,9 @@ pub async fn head_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
 
 /// The byte range a `partNumber` selects.
 fn part_range(rec: &ObjectRecord, part: u32) -> S3Result<ByteRange> {
-    let invalid = || S3Error::new(S3ErrorCode::InvalidPartNumber).with("PartNumberRequested", part.to_string());
+    let invalid = || {
+        S3Error::new(S3ErrorCode::InvalidPartNumber).with("PartNumberRequested", part.to_string())
+    };
     let count = rec.parts_count.unwrap_or(1);
     if part == 0 || part > count {
         return Err(invalid());
@@ -46,7 +50,10 @@ fn part_range(rec: &ObjectRecord, part: u32) -> S3Result<ByteRange> {
         if rec.size == 0 {
             return Err(invalid());
         }
-        return Ok(ByteRange { start: 0, end: rec.size - 1 });
+        return Ok(ByteRange {
+            start: 0,
+            end: rec.size - 1,
+        });
     }
     let idx = part as usize - 1;
     let start: u64 = rec.segments[..idx].iter().map(|s| s.size).sum();
@@ -54,7 +61,10 @@ fn part_range(rec: &ObjectRecord, part: u32) -> S3Result<ByteRange> {
     if size == 0 {
         return Err(invalid());
     }
-    Ok(ByteRange { start, end: start + size - 1 })
+    Ok(ByteRange {
+        start,
+        end: start + size - 1,
+    })
 }
 
 async fn serve(s: &S3State, ctx: &Ctx, head: bool) -> S3Result<Response> {
@@ -64,7 +74,10 @@ async fn serve(s: &S3State, ctx: &Ctx, head: bool) -> S3Result<Response> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let rec = s.store.object(&ctx.bucket, &ctx.key)?.ok_or_else(|| super::no_such_key(&ctx.key))?;
+        let rec = s
+            .store
+            .object(&ctx.bucket, &ctx.key)?
+            .ok_or_else(|| super::no_such_key(&ctx.key))?;
         match respond(s, ctx, head, &rec).await {
             Err(Retry) if attempt < 5 => continue,
             Err(Retry) => return Err(S3Error::new(S3ErrorCode::InternalError)),
@@ -75,12 +88,20 @@ async fn serve(s: &S3State, ctx: &Ctx, head: bool) -> S3Result<Response> {
 
 struct Retry;
 
-async fn respond(s: &S3State, ctx: &Ctx, head: bool, rec: &ObjectRecord) -> Result<S3Result<Response>, Retry> {
+async fn respond(
+    s: &S3State,
+    ctx: &Ctx,
+    head: bool,
+    rec: &ObjectRecord,
+) -> Result<S3Result<Response>, Retry> {
     let etag = quoted(&rec.etag);
-    let mut conditions_err = |code: S3ErrorCode| {
+    let conditions_err = |code: S3ErrorCode| {
         let mut e = S3Error::new(code);
         if code == S3ErrorCode::NotModified {
-            e = e.with_header("etag", etag.clone()).with_header("last-modified", format_http_date(time_of(rec.last_modified_ms)));
+            e = e.with_header("etag", etag.clone()).with_header(
+                "last-modified",
+                format_http_date(time_of(rec.last_modified_ms)),
+            );
         }
         Ok(Err(e))
     };
@@ -92,10 +113,21 @@ async fn respond(s: &S3State, ctx: &Ctx, head: bool, rec: &ObjectRecord) -> Resu
     let part = match ctx.q("partNumber").map(str::parse::<u32>) {
         None => None,
         Some(Ok(n)) => Some(n),
-        Some(Err(_)) => return Ok(Err(S3Error::msg(S3ErrorCode::InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive").with("ArgumentName", "partNumber"))),
+        Some(Err(_)) => {
+            return Ok(Err(S3Error::msg(
+                S3ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+            .with("ArgumentName", "partNumber")))
+        }
     };
     let range = match (part, ctx.header("range")) {
-        (Some(_), Some(_)) => return Ok(Err(S3Error::msg(S3ErrorCode::InvalidRequest, "Cannot specify both Range header and partNumber query parameter"))),
+        (Some(_), Some(_)) => {
+            return Ok(Err(S3Error::msg(
+                S3ErrorCode::InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter",
+            )))
+        }
         (Some(n), None) => match part_range(rec, n) {
             Ok(r) => Some(r),
             Err(e) => return Ok(Err(e)),
@@ -111,17 +143,23 @@ async fn respond(s: &S3State, ctx: &Ctx, head: bool, rec: &ObjectRecord) -> Resu
         None => (0, rec.size),
     };
     let whole = range.is_none() || (start == 0 && len == rec.size && part.is_none());
-    let checksum_mode = ctx.header("x-amz-checksum-mode").is_some_and(|m| m.eq_ignore_ascii_case("ENABLED")) && whole;
+    let checksum_mode = ctx
+        .header("x-amz-checksum-mode")
+        .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"))
+        && whole;
 
     let body = if head || len == 0 {
         Body::empty()
     } else {
         let store = s.store.clone();
         let segments = rec.segments.clone();
-        let opened = tokio::task::spawn_blocking(move || open_range(&store, &segments, start, len)).await;
+        let opened =
+            tokio::task::spawn_blocking(move || open_range(&store, &segments, start, len)).await;
         match opened {
             Ok(Ok(sources)) => stream_sources(sources),
-            Ok(Err(StoreError::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => return Err(Retry),
+            Ok(Err(StoreError::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Retry)
+            }
             Ok(Err(StoreError::Corrupt(_))) => return Err(Retry),
             Ok(Err(e)) => return Ok(Err(e.into())),
             Err(_) => return Ok(Err(S3Error::new(S3ErrorCode::InternalError))),
@@ -151,14 +189,20 @@ async fn respond(s: &S3State, ctx: &Ctx, head: bool, rec: &ObjectRecord) -> Resu
 
 /// Streams the pieces from a blocking thread through a small bounded channel.
 fn stream_sources(sources: Vec<Piece>) -> Body {
-    if let [Piece { source: SegmentSource::Inline(data), offset, len }] = sources.as_slice() {
+    if let [Piece {
+        source: SegmentSource::Inline(data),
+        offset,
+        len,
+    }] = sources.as_slice()
+    {
         let (off, len) = (*offset as usize, *len as usize);
         return Body::from(Bytes::copy_from_slice(&data[off..off + len]));
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD);
     tokio::task::spawn_blocking(move || {
         let sent = read_pieces(sources, |chunk| {
-            tx.blocking_send(Ok(chunk)).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            tx.blocking_send(Ok(chunk))
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
         });
         if let Err(e) = sent {
             if e.kind() != std::io::ErrorKind::BrokenPipe {
@@ -166,11 +210,16 @@ fn stream_sources(sources: Vec<Piece>) -> Body {
             }
         }
     });
-    Body::from_stream(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
+    Body::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
 }
 
 pub fn get_object_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
-    let rec = s.store.object(&ctx.bucket, &ctx.key)?.ok_or_else(|| super::no_such_key(&ctx.key))?;
+    let rec = s
+        .store
+        .object(&ctx.bucket, &ctx.key)?
+        .ok_or_else(|| super::no_such_key(&ctx.key))?;
     Ok(super::bucket::acl_response(&rec.owner, b.public_read))
 }

@@ -7,12 +7,12 @@ use super::response::xml_response;
 use super::{Ctx, S3State};
 use crate::store::{decode, keys, Cf, Store, StoreError};
 use axum::response::Response;
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine};
 use bascule_api::encoding::uri_encode_path;
 use bascule_api::headers::format_iso8601;
 use bascule_api::xml::{self, CommonPrefix, ListEntry, S3_NAMESPACE};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use bascule_replication::records::ObjectRecord;
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine};
 
 /// No UTF-8 key contains this byte, so `prefix + 0xFF` sorts after every key under `prefix`.
 const PAST_PREFIX: u8 = 0xFF;
@@ -30,7 +30,10 @@ pub struct Walk<'a> {
 
 pub enum Item {
     /// A record; `key` is the listing key, `suffix` the raw key within the bucket.
-    Entry { key: String, value: Vec<u8> },
+    Entry {
+        key: String,
+        value: Vec<u8>,
+    },
     Prefix(String),
 }
 
@@ -43,46 +46,80 @@ pub struct Walked {
 
 /// Walks keys in order. `key_of` extracts the listing key from a raw key within the bucket
 /// (objects: the key itself; uploads: the key before the upload id).
-pub fn walk(store: &Store, w: &Walk, key_of: impl Fn(&[u8]) -> Option<String>) -> Result<Walked, StoreError> {
+pub fn walk(
+    store: &Store,
+    w: &Walk,
+    key_of: impl Fn(&[u8]) -> Option<String>,
+) -> Result<Walked, StoreError> {
     let scope = keys::bucket_prefix(w.bucket);
-    let start = if w.resume.as_slice() > w.prefix.as_bytes() { w.resume.clone() } else { w.prefix.as_bytes().to_vec() };
+    let start = if w.resume.as_slice() > w.prefix.as_bytes() {
+        w.resume.clone()
+    } else {
+        w.prefix.as_bytes().to_vec()
+    };
     let mut seek: Vec<u8> = [scope.as_slice(), &start].concat();
     let mut items = Vec::new();
     let mut iter = store.iter_from(w.cf, &seek)?;
     loop {
-        let Some(next) = iter.next() else { return Ok(Walked { items, truncated: false, next: None }) };
+        let Some(next) = iter.next() else {
+            return Ok(Walked {
+                items,
+                truncated: false,
+                next: None,
+            });
+        };
         let (raw, value) = next?;
-        let Some(suffix) = raw.strip_prefix(scope.as_slice()) else { break };
+        let Some(suffix) = raw.strip_prefix(scope.as_slice()) else {
+            break;
+        };
         let Some(key) = key_of(suffix) else { continue };
         if !key.starts_with(w.prefix) {
             break;
         }
         let common = w.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
-            key[w.prefix.len()..].find(d).map(|pos| key[..w.prefix.len() + pos + d.len()].to_string())
+            key[w.prefix.len()..]
+                .find(d)
+                .map(|pos| key[..w.prefix.len() + pos + d.len()].to_string())
         });
         if items.len() >= w.max {
             let next = match &items.last() {
                 Some(Item::Prefix(p)) => [p.as_bytes(), &[PAST_PREFIX]].concat(),
                 _ => suffix.to_vec(),
             };
-            return Ok(Walked { items, truncated: true, next: Some(next) });
+            return Ok(Walked {
+                items,
+                truncated: true,
+                next: Some(next),
+            });
         }
         match common {
             Some(cp) => {
                 seek = [scope.as_slice(), cp.as_bytes(), &[PAST_PREFIX]].concat();
                 items.push(Item::Prefix(cp));
-                iter.set_mode(rocksdb::IteratorMode::From(&seek, rocksdb::Direction::Forward));
+                iter.set_mode(rocksdb::IteratorMode::From(
+                    &seek,
+                    rocksdb::Direction::Forward,
+                ));
             }
-            None => items.push(Item::Entry { key, value: value.to_vec() }),
+            None => items.push(Item::Entry {
+                key,
+                value: value.to_vec(),
+            }),
         }
     }
-    Ok(Walked { items, truncated: false, next: None })
+    Ok(Walked {
+        items,
+        truncated: false,
+        next: None,
+    })
 }
 
 /// The resume position just after `marker`; a marker that is a common prefix skips it whole.
 fn after(marker: &str, delimiter: Option<&str>) -> Vec<u8> {
     match delimiter {
-        Some(d) if !d.is_empty() && marker.ends_with(d) => [marker.as_bytes(), &[PAST_PREFIX]].concat(),
+        Some(d) if !d.is_empty() && marker.ends_with(d) => {
+            [marker.as_bytes(), &[PAST_PREFIX]].concat()
+        }
         _ => [marker.as_bytes(), &[0u8]].concat(),
     }
 }
@@ -91,8 +128,11 @@ fn max_keys(ctx: &Ctx, name: &str) -> S3Result<usize> {
     match ctx.q(name) {
         None => Ok(1000),
         Some(v) => v.parse::<usize>().map(|n| n.min(1000)).map_err(|_| {
-            S3Error::msg(S3ErrorCode::InvalidArgument, format!("Provided {name} not an integer or within integer range"))
-                .with("ArgumentName", name.to_string())
+            S3Error::msg(
+                S3ErrorCode::InvalidArgument,
+                format!("Provided {name} not an integer or within integer range"),
+            )
+            .with("ArgumentName", name.to_string())
         }),
     }
 }
@@ -104,8 +144,11 @@ impl Encoder {
         match ctx.q("encoding-type") {
             None => Ok(Encoder(false)),
             Some("url") => Ok(Encoder(true)),
-            Some(_) => Err(S3Error::msg(S3ErrorCode::InvalidArgument, "Invalid Encoding Method specified in Request")
-                .with("ArgumentName", "encoding-type")),
+            Some(_) => Err(S3Error::msg(
+                S3ErrorCode::InvalidArgument,
+                "Invalid Encoding Method specified in Request",
+            )
+            .with("ArgumentName", "encoding-type")),
         }
     }
     fn enc(&self, s: &str) -> String {
@@ -120,6 +163,57 @@ impl Encoder {
     }
 }
 
+/// The query parameters every listing shares.
+struct Params {
+    enc: Encoder,
+    prefix: String,
+    delimiter: Option<String>,
+    max: usize,
+}
+
+impl Params {
+    fn parse(ctx: &Ctx) -> S3Result<Params> {
+        Ok(Params {
+            enc: Encoder::from(ctx)?,
+            prefix: ctx.q("prefix").unwrap_or("").to_string(),
+            delimiter: ctx
+                .q("delimiter")
+                .filter(|d| !d.is_empty())
+                .map(String::from),
+            max: max_keys(ctx, "max-keys")?,
+        })
+    }
+
+    /// Where to start after a marker (`None`: from the beginning).
+    fn after(&self, marker: &str) -> Vec<u8> {
+        if marker.is_empty() {
+            Vec::new()
+        } else {
+            after(marker, self.delimiter.as_deref())
+        }
+    }
+
+    fn page(&self, s: &S3State, ctx: &Ctx, resume: Vec<u8>) -> S3Result<Page> {
+        list_page(
+            s,
+            ctx,
+            &self.prefix,
+            self.delimiter.as_deref(),
+            resume,
+            self.max,
+        )
+    }
+
+    fn common_prefixes(&self, page: &Page) -> Vec<CommonPrefix> {
+        page.prefixes
+            .iter()
+            .map(|p| CommonPrefix {
+                prefix: self.enc.enc(p),
+            })
+            .collect()
+    }
+}
+
 struct Page {
     contents: Vec<(String, ObjectRecord)>,
     prefixes: Vec<String>,
@@ -128,14 +222,34 @@ struct Page {
     last: Option<String>,
 }
 
-fn list_page(s: &S3State, ctx: &Ctx, prefix: &str, delimiter: Option<&str>, resume: Vec<u8>, max: usize) -> S3Result<Page> {
+fn list_page(
+    s: &S3State,
+    ctx: &Ctx,
+    prefix: &str,
+    delimiter: Option<&str>,
+    resume: Vec<u8>,
+    max: usize,
+) -> S3Result<Page> {
     ctx.require_bucket()?;
     let walked = walk(
         &s.store,
-        &Walk { cf: Cf::Objects, bucket: &ctx.bucket, prefix, delimiter, resume, max },
+        &Walk {
+            cf: Cf::Objects,
+            bucket: &ctx.bucket,
+            prefix,
+            delimiter,
+            resume,
+            max,
+        },
         |suffix| String::from_utf8(suffix.to_vec()).ok(),
     )?;
-    let mut page = Page { contents: Vec::new(), prefixes: Vec::new(), truncated: walked.truncated, next: walked.next, last: None };
+    let mut page = Page {
+        contents: Vec::new(),
+        prefixes: Vec::new(),
+        truncated: walked.truncated,
+        next: walked.next,
+        last: None,
+    };
     for item in walked.items {
         match item {
             Item::Entry { key, value } => {
@@ -164,84 +278,97 @@ fn entry(s: &S3State, enc: &Encoder, key: &str, rec: &ObjectRecord, with_owner: 
 }
 
 pub fn list_objects_v1(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
-    let enc = Encoder::from(ctx)?;
-    let prefix = ctx.q("prefix").unwrap_or("").to_string();
-    let delimiter = ctx.q("delimiter").filter(|d| !d.is_empty()).map(String::from);
+    let p = Params::parse(ctx)?;
     let marker = ctx.q("marker").unwrap_or("").to_string();
-    let max = max_keys(ctx, "max-keys")?;
-    let resume = if marker.is_empty() { Vec::new() } else { after(&marker, delimiter.as_deref()) };
-    let page = list_page(s, ctx, &prefix, delimiter.as_deref(), resume, max)?;
-    let next_marker = (page.truncated && delimiter.is_some()).then(|| page.last.clone()).flatten().map(|m| enc.enc(&m));
+    let page = p.page(s, ctx, p.after(&marker))?;
+    // S3 gives NextMarker only with a delimiter; otherwise clients use the last key.
+    let next_marker = (page.truncated && p.delimiter.is_some())
+        .then(|| page.last.clone())
+        .flatten()
+        .map(|m| p.enc.enc(&m));
     Ok(xml_response(
         "ListBucketResult",
         &xml::ListBucketResultV1 {
             xmlns: S3_NAMESPACE,
             name: ctx.bucket.clone(),
-            prefix: enc.enc(&prefix),
-            marker: enc.enc(&marker),
+            prefix: p.enc.enc(&p.prefix),
+            marker: p.enc.enc(&marker),
             next_marker,
-            max_keys: max,
-            delimiter: delimiter.as_deref().map(|d| enc.enc(d)),
+            max_keys: p.max,
+            delimiter: p.delimiter.as_deref().map(|d| p.enc.enc(d)),
             is_truncated: page.truncated,
-            encoding_type: enc.name(),
-            contents: page.contents.iter().map(|(k, r)| entry(s, &enc, k, r, true)).collect(),
-            common_prefixes: page.prefixes.iter().map(|p| CommonPrefix { prefix: enc.enc(p) }).collect(),
+            encoding_type: p.enc.name(),
+            contents: page
+                .contents
+                .iter()
+                .map(|(k, r)| entry(s, &p.enc, k, r, true))
+                .collect(),
+            common_prefixes: p.common_prefixes(&page),
         },
     ))
 }
 
 pub fn list_objects_v2(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
-    let enc = Encoder::from(ctx)?;
-    let prefix = ctx.q("prefix").unwrap_or("").to_string();
-    let delimiter = ctx.q("delimiter").filter(|d| !d.is_empty()).map(String::from);
-    let max = max_keys(ctx, "max-keys")?;
+    let p = Params::parse(ctx)?;
     let token = ctx.q("continuation-token").map(String::from);
-    let start_after = ctx.q("start-after").filter(|s| !s.is_empty()).map(String::from);
+    let start_after = ctx
+        .q("start-after")
+        .filter(|s| !s.is_empty())
+        .map(String::from);
     let resume = match (&token, &start_after) {
         (Some(t), _) => B64URL.decode(t).map_err(|_| {
-            S3Error::msg(S3ErrorCode::InvalidArgument, "The continuation token provided is incorrect").with("ArgumentName", "continuation-token")
+            S3Error::msg(
+                S3ErrorCode::InvalidArgument,
+                "The continuation token provided is incorrect",
+            )
+            .with("ArgumentName", "continuation-token")
         })?,
         (None, Some(sa)) => after(sa, None),
         (None, None) => Vec::new(),
     };
-    let page = list_page(s, ctx, &prefix, delimiter.as_deref(), resume, max)?;
+    let page = p.page(s, ctx, resume)?;
     let fetch_owner = ctx.q("fetch-owner") == Some("true");
     Ok(xml_response(
         "ListBucketResult",
         &xml::ListBucketResultV2 {
             xmlns: S3_NAMESPACE,
             name: ctx.bucket.clone(),
-            prefix: enc.enc(&prefix),
+            prefix: p.enc.enc(&p.prefix),
             continuation_token: token,
             next_continuation_token: page.next.as_ref().map(|n| B64URL.encode(n)),
-            start_after: start_after.map(|s| enc.enc(&s)),
+            start_after: start_after.map(|s| p.enc.enc(&s)),
             key_count: page.contents.len() + page.prefixes.len(),
-            max_keys: max,
-            delimiter: delimiter.as_deref().map(|d| enc.enc(d)),
+            max_keys: p.max,
+            delimiter: p.delimiter.as_deref().map(|d| p.enc.enc(d)),
             is_truncated: page.truncated,
-            encoding_type: enc.name(),
-            contents: page.contents.iter().map(|(k, r)| entry(s, &enc, k, r, fetch_owner)).collect(),
-            common_prefixes: page.prefixes.iter().map(|p| CommonPrefix { prefix: enc.enc(p) }).collect(),
+            encoding_type: p.enc.name(),
+            contents: page
+                .contents
+                .iter()
+                .map(|(k, r)| entry(s, &p.enc, k, r, fetch_owner))
+                .collect(),
+            common_prefixes: p.common_prefixes(&page),
         },
     ))
 }
 
 /// Without versioning every object has exactly one version, `null`, which is the latest.
 pub fn list_object_versions(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
-    let enc = Encoder::from(ctx)?;
-    let prefix = ctx.q("prefix").unwrap_or("").to_string();
-    let delimiter = ctx.q("delimiter").filter(|d| !d.is_empty()).map(String::from);
+    let p = Params::parse(ctx)?;
+    let (enc, prefix, delimiter, max) = (&p.enc, &p.prefix, &p.delimiter, p.max);
     let key_marker = ctx.q("key-marker").unwrap_or("").to_string();
-    let max = max_keys(ctx, "max-keys")?;
-    let resume = if key_marker.is_empty() { Vec::new() } else { after(&key_marker, delimiter.as_deref()) };
-    let page = list_page(s, ctx, &prefix, delimiter.as_deref(), resume, max)?;
-    let next_key_marker = page.truncated.then(|| page.last.clone()).flatten().map(|m| enc.enc(&m));
+    let page = p.page(s, ctx, p.after(&key_marker))?;
+    let next_key_marker = page
+        .truncated
+        .then(|| page.last.clone())
+        .flatten()
+        .map(|m| enc.enc(&m));
     Ok(xml_response(
         "ListVersionsResult",
         &xml::ListVersionsResult {
             xmlns: S3_NAMESPACE,
             name: ctx.bucket.clone(),
-            prefix: enc.enc(&prefix),
+            prefix: enc.enc(prefix),
             key_marker: enc.enc(&key_marker),
             version_id_marker: ctx.q("version-id-marker").unwrap_or("").to_string(),
             next_version_id_marker: next_key_marker.as_ref().map(|_| "null".to_string()),
@@ -264,7 +391,7 @@ pub fn list_object_versions(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
                     owner: owner_of(s, &r.owner),
                 })
                 .collect(),
-            common_prefixes: page.prefixes.iter().map(|p| CommonPrefix { prefix: enc.enc(p) }).collect(),
+            common_prefixes: p.common_prefixes(&page),
         },
     ))
 }

@@ -25,7 +25,13 @@ pub fn system_headers(h: &HeaderMap) -> SystemHeaders {
     SystemHeaders {
         content_type: s("content-type"),
         content_encoding: s("content-encoding")
-            .map(|v| v.split(',').map(str::trim).filter(|e| *e != "aws-chunked").collect::<Vec<_>>().join(","))
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|e| *e != "aws-chunked")
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
             .filter(|v| !v.is_empty()),
         content_disposition: s("content-disposition"),
         content_language: s("content-language"),
@@ -40,7 +46,11 @@ pub fn user_meta(h: &HeaderMap) -> S3Result<BTreeMap<String, String>> {
     for (name, value) in h {
         if let Some(k) = name.as_str().strip_prefix(META_PREFIX) {
             let v = value.to_str().map_err(|_| {
-                S3Error::msg(S3ErrorCode::InvalidArgument, "User metadata values must be ASCII").with("ArgumentName", name.as_str().to_string())
+                S3Error::msg(
+                    S3ErrorCode::InvalidArgument,
+                    "User metadata values must be ASCII",
+                )
+                .with("ArgumentName", name.as_str().to_string())
             })?;
             size += k.len() + v.len();
             out.insert(k.to_string(), v.to_string());
@@ -78,19 +88,28 @@ pub fn validate_tags(tags: &[(String, String)]) -> S3Result<()> {
 
 /// Tags from the URL-encoded `x-amz-tagging` header.
 pub fn tagging_header(h: &HeaderMap) -> S3Result<Vec<(String, String)>> {
-    let Some(raw) = get(h, "x-amz-tagging") else { return Ok(Vec::new()) };
+    let Some(raw) = get(h, "x-amz-tagging") else {
+        return Ok(Vec::new());
+    };
     parse_tag_query(raw)
 }
 
 pub fn parse_tag_query(raw: &str) -> S3Result<Vec<(String, String)>> {
-    let tags = parse_query(&raw.replace('+', "%20"))
-        .ok_or_else(|| S3Error::msg(S3ErrorCode::InvalidTag, "The tag set is not valid URL encoding"))?;
+    let tags = parse_query(&raw.replace('+', "%20")).ok_or_else(|| {
+        S3Error::msg(
+            S3ErrorCode::InvalidTag,
+            "The tag set is not valid URL encoding",
+        )
+    })?;
     validate_tags(&tags)?;
     Ok(tags)
 }
 
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
 }
 
 pub fn time_of(ms: u64) -> SystemTime {
@@ -104,10 +123,18 @@ pub fn quoted(etag: &str) -> String {
 /// Headers shared by GET and HEAD object responses.
 pub fn write_object_headers(r: &mut Response, rec: &ObjectRecord, checksum_mode: bool) {
     set_header(r, "etag", &quoted(&rec.etag));
-    set_header(r, "last-modified", &format_http_date(time_of(rec.last_modified_ms)));
+    set_header(
+        r,
+        "last-modified",
+        &format_http_date(time_of(rec.last_modified_ms)),
+    );
     set_header(r, "accept-ranges", "bytes");
     let h = &rec.headers;
-    set_header(r, "content-type", h.content_type.as_deref().unwrap_or("binary/octet-stream"));
+    set_header(
+        r,
+        "content-type",
+        h.content_type.as_deref().unwrap_or("binary/octet-stream"),
+    );
     for (name, v) in [
         ("content-encoding", &h.content_encoding),
         ("content-disposition", &h.content_disposition),

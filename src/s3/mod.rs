@@ -41,8 +41,6 @@ pub struct S3State {
 
 /// Everything a handler needs to know about the request, once authenticated.
 pub struct Ctx {
-    pub request_id: String,
-    pub method: Method,
     pub headers: HeaderMap,
     pub query: Vec<(String, String)>,
     pub bucket: String,
@@ -54,7 +52,10 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn q(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -63,12 +64,17 @@ impl Ctx {
 
     /// The bucket record, or `NoSuchBucket`.
     pub fn require_bucket(&self) -> S3Result<&BucketRecord> {
-        self.bucket_record.as_ref().ok_or_else(|| no_such_bucket(&self.bucket))
+        self.bucket_record
+            .as_ref()
+            .ok_or_else(|| no_such_bucket(&self.bucket))
     }
 
     /// The caller's user id (anonymous callers only reach read handlers).
     pub fn user_id(&self) -> String {
-        self.identity.user().map(|u| u.id.clone()).unwrap_or_default()
+        self.identity
+            .user()
+            .map(|u| u.id.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -94,10 +100,14 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
     let request_id = new_request_id();
     let head = req.method() == Method::HEAD;
     let resource = req.uri().path().to_string();
-    let origin = req.headers().get(http::header::ORIGIN).and_then(|v| v.to_str().ok()).map(String::from);
+    let origin = req
+        .headers()
+        .get(http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
     let method = req.method().clone();
     let mut cors = None;
-    let result = dispatch(&s, req, &request_id, &mut cors).await;
+    let result = dispatch(&s, req, &mut cors).await;
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
@@ -120,12 +130,24 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
 }
 
 /// Splits the request target into bucket and key, path-style or virtual-host-style.
-fn split_target(host: Option<&str>, domain: Option<&str>, path: &str) -> (Option<String>, Option<String>) {
-    let host = host.map(|h| h.rsplit_once(':').map(|(h, _)| h).unwrap_or(h).to_ascii_lowercase());
+fn split_target(
+    host: Option<&str>,
+    domain: Option<&str>,
+    path: &str,
+) -> (Option<String>, Option<String>) {
+    let host = host.map(|h| {
+        h.rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(h)
+            .to_ascii_lowercase()
+    });
     if let (Some(host), Some(domain)) = (host.as_deref(), domain) {
         if let Some(bucket) = host.strip_suffix(domain).and_then(|b| b.strip_suffix('.')) {
             let key = path.strip_prefix('/').unwrap_or(path);
-            return (Some(bucket.to_string()), (!key.is_empty()).then(|| key.to_string()));
+            return (
+                Some(bucket.to_string()),
+                (!key.is_empty()).then(|| key.to_string()),
+            );
         }
     }
     let rest = path.strip_prefix('/').unwrap_or(path);
@@ -141,14 +163,16 @@ fn split_target(host: Option<&str>, domain: Option<&str>, path: &str) -> (Option
 async fn dispatch(
     s: &S3State,
     req: Request,
-    request_id: &str,
     cors_out: &mut Option<CorsConfiguration>,
 ) -> S3Result<Response> {
     let (parts, body) = req.into_parts();
     let bad_uri = || S3Error::msg(S3ErrorCode::InvalidArgument, "Invalid URI encoding");
     let query = parse_query(parts.uri.query().unwrap_or("")).ok_or_else(bad_uri)?;
     let path = percent_decode(parts.uri.path()).ok_or_else(bad_uri)?;
-    let host = parts.headers.get(http::header::HOST).and_then(|v| v.to_str().ok());
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok());
     let (bucket, key) = split_target(host, s.config.domain.as_deref(), &path);
     let has = |n: &str| query.iter().any(|(k, _)| k == n);
     let form_post = parts
@@ -157,7 +181,14 @@ async fn dispatch(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("multipart/form-data"));
     let copy_source = parts.headers.contains_key("x-amz-copy-source");
-    let endpoint = Endpoint::resolve(&parts.method, bucket.as_deref(), key.as_deref(), has, copy_source, form_post);
+    let endpoint = Endpoint::resolve(
+        &parts.method,
+        bucket.as_deref(),
+        key.as_deref(),
+        has,
+        copy_source,
+        form_post,
+    );
 
     let bucket_record = match &bucket {
         Some(b) => s.store.bucket(b)?,
@@ -168,7 +199,10 @@ async fn dispatch(
 
     match endpoint {
         Endpoint::NotImplemented(what) => {
-            return Err(S3Error::msg(S3ErrorCode::NotImplemented, format!("{what} is not implemented by Bascule")))
+            return Err(S3Error::msg(
+                S3ErrorCode::NotImplemented,
+                format!("{what} is not implemented by Bascule"),
+            ))
         }
         Endpoint::Preflight => {
             *cors_out = None;
@@ -176,19 +210,23 @@ async fn dispatch(
         }
         Endpoint::PostObject => {
             let bucket = bucket.unwrap_or_default();
-            return post::post_object(s, &parts.headers, body, &bucket, bucket_record.as_ref()).await;
+            return post::post_object(s, &parts.headers, body, &bucket, bucket_record.as_ref())
+                .await;
         }
         _ => {}
     }
 
-    let auth_input = AuthInput { method: &parts.method, raw_path: parts.uri.path(), query: &query, headers: &parts.headers };
+    let auth_input = AuthInput {
+        method: &parts.method,
+        raw_path: parts.uri.path(),
+        query: &query,
+        headers: &parts.headers,
+    };
     let now = time::OffsetDateTime::now_utc();
     let (identity, payload) = auth::authenticate(&s.store, &auth_input, now)?;
     access::authorize(endpoint, &identity, bucket_record.as_ref())?;
 
     let ctx = Ctx {
-        request_id: request_id.to_string(),
-        method: parts.method,
         headers: parts.headers,
         query,
         bucket: bucket.unwrap_or_default(),
@@ -243,9 +281,16 @@ async fn route(s: &S3State, ctx: Ctx, endpoint: Endpoint, body: Body) -> S3Resul
 }
 
 /// Reads a small request body (XML documents) with a size cap.
-pub async fn read_small_body(body: Body, payload: &PayloadCheck, limit: usize) -> S3Result<bytes::Bytes> {
+pub async fn read_small_body(
+    body: Body,
+    payload: &PayloadCheck,
+    limit: usize,
+) -> S3Result<bytes::Bytes> {
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        S3Error::msg(S3ErrorCode::MaxMessageLengthExceeded, format!("The request body exceeds {limit} bytes"))
+        S3Error::msg(
+            S3ErrorCode::MaxMessageLengthExceeded,
+            format!("The request body exceeds {limit} bytes"),
+        )
     })?;
     let bytes = match payload {
         PayloadCheck::Chunked { signing } => {
@@ -278,8 +323,17 @@ mod tests {
         assert_eq!(t(None, None, "/"), (None, None));
         assert_eq!(t(None, None, "/b"), (Some("b".into()), None));
         assert_eq!(t(None, None, "/b/"), (Some("b".into()), None));
-        assert_eq!(t(None, None, "/b/k/x"), (Some("b".into()), Some("k/x".into())));
-        assert_eq!(t(Some("b.s3.local:9000"), Some("s3.local"), "/k"), (Some("b".into()), Some("k".into())));
-        assert_eq!(t(Some("s3.local:9000"), Some("s3.local"), "/b/k"), (Some("b".into()), Some("k".into())));
+        assert_eq!(
+            t(None, None, "/b/k/x"),
+            (Some("b".into()), Some("k/x".into()))
+        );
+        assert_eq!(
+            t(Some("b.s3.local:9000"), Some("s3.local"), "/k"),
+            (Some("b".into()), Some("k".into()))
+        );
+        assert_eq!(
+            t(Some("s3.local:9000"), Some("s3.local"), "/b/k"),
+            (Some("b".into()), Some("k".into()))
+        );
     }
 }

@@ -15,7 +15,9 @@ use crate::store::records::{PartRecord, UploadRecord};
 use crate::store::{decode, encode, keys, Cf};
 use axum::body::Body;
 use axum::response::Response;
-use bascule_api::checksum::{composite_checksum, full_object_crc, multipart_etag, ChecksumAlgorithm};
+use bascule_api::checksum::{
+    composite_checksum, full_object_crc, multipart_etag, ChecksumAlgorithm,
+};
 use bascule_api::headers::format_iso8601;
 use bascule_api::names::validate_object_key;
 use bascule_api::xml::{self, ChecksumFields, S3_NAMESPACE};
@@ -32,16 +34,22 @@ fn no_such_upload(id: &str) -> S3Error {
 }
 
 fn upload_id(ctx: &Ctx) -> S3Result<String> {
-    ctx.q("uploadId").map(String::from).ok_or_else(|| no_such_upload(""))
+    ctx.q("uploadId")
+        .map(String::from)
+        .ok_or_else(|| no_such_upload(""))
 }
 
 fn load_upload(view: &View, bucket: &str, key: &str, id: &str) -> S3Result<UploadRecord> {
-    let raw = view.get(Cf::Uploads, &keys::upload_key(bucket, key, id))?.ok_or_else(|| no_such_upload(id))?;
+    let raw = view
+        .get(Cf::Uploads, &keys::upload_key(bucket, key, id))?
+        .ok_or_else(|| no_such_upload(id))?;
     Ok(decode(&raw)?)
 }
 
 fn upload_algorithm(up: &UploadRecord) -> Option<ChecksumAlgorithm> {
-    up.checksum_algorithm.as_deref().and_then(ChecksumAlgorithm::from_name)
+    up.checksum_algorithm
+        .as_deref()
+        .and_then(ChecksumAlgorithm::from_name)
 }
 
 pub async fn create(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
@@ -49,17 +57,27 @@ pub async fn create(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
     let algorithm = match ctx.header("x-amz-checksum-algorithm") {
         Some(a) => Some(ChecksumAlgorithm::from_name(a).ok_or_else(|| {
-            S3Error::msg(S3ErrorCode::InvalidRequest, format!("Checksum algorithm {a} is not supported"))
+            S3Error::msg(
+                S3ErrorCode::InvalidRequest,
+                format!("Checksum algorithm {a} is not supported"),
+            )
         })?),
         None => None,
     };
-    let checksum_type = match (ctx.header("x-amz-checksum-type").map(str::to_ascii_uppercase), algorithm) {
+    let checksum_type = match (
+        ctx.header("x-amz-checksum-type")
+            .map(str::to_ascii_uppercase),
+        algorithm,
+    ) {
         (None, Some(ChecksumAlgorithm::Crc64Nvme)) => Some("FULL_OBJECT".to_string()),
         (None, Some(_)) => Some("COMPOSITE".to_string()),
         (Some(t), Some(a)) if t == "FULL_OBJECT" && a.is_crc() => Some(t),
         (Some(t), Some(a)) if t == "COMPOSITE" && a != ChecksumAlgorithm::Crc64Nvme => Some(t),
         (Some(t), _) => {
-            return Err(S3Error::msg(S3ErrorCode::InvalidRequest, format!("The checksum type {t} is not supported with this algorithm")))
+            return Err(S3Error::msg(
+                S3ErrorCode::InvalidRequest,
+                format!("The checksum type {t} is not supported with this algorithm"),
+            ))
         }
         (None, None) => None,
     };
@@ -81,13 +99,22 @@ pub async fn create(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
                 return Err(super::no_such_bucket(&bucket));
             }
             let mut plan = Plan::default();
-            plan.put(Cf::Uploads, keys::upload_key(&bucket, &key, &record.upload_id), encode(&record));
+            plan.put(
+                Cf::Uploads,
+                keys::upload_key(&bucket, &key, &record.upload_id),
+                encode(&record),
+            );
             Ok((plan, ()))
         })
         .await?;
     let mut r = xml_response(
         "InitiateMultipartUploadResult",
-        &xml::InitiateMultipartUploadResult { xmlns: S3_NAMESPACE, bucket: ctx.bucket.clone(), key: ctx.key.clone(), upload_id: id },
+        &xml::InitiateMultipartUploadResult {
+            xmlns: S3_NAMESPACE,
+            bucket: ctx.bucket.clone(),
+            key: ctx.key.clone(),
+            upload_id: id,
+        },
     );
     if let (Some(a), Some(t)) = (algorithm, checksum_type) {
         set_header(&mut r, "x-amz-checksum-algorithm", a.name());
@@ -101,8 +128,11 @@ fn part_number(ctx: &Ctx) -> S3Result<u32> {
         .and_then(|p| p.parse::<u32>().ok())
         .filter(|n| (1..=MAX_PARTS).contains(n))
         .ok_or_else(|| {
-            S3Error::msg(S3ErrorCode::InvalidArgument, "Part number must be an integer between 1 and 10000, inclusive")
-                .with("ArgumentName", "partNumber")
+            S3Error::msg(
+                S3ErrorCode::InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive",
+            )
+            .with("ArgumentName", "partNumber")
         })
 }
 
@@ -129,7 +159,11 @@ pub async fn commit_part(
                 plan.release.push(old.segment);
             }
             if let Some(data) = inline {
-                plan.put(Cf::Inline, part.segment.id.clone().into_bytes(), data.to_vec());
+                plan.put(
+                    Cf::Inline,
+                    part.segment.id.clone().into_bytes(),
+                    data.to_vec(),
+                );
             }
             plan.put(Cf::Parts, pkey, encode(&part));
             Ok((plan, ()))
@@ -146,7 +180,12 @@ pub async fn upload_part(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respons
     let number = part_number(ctx)?;
     let id = upload_id(ctx)?;
     let upload = load_upload_now(s, ctx, &id)?;
-    let mut spec = BodySpec::from_headers(&ctx.headers, ctx.payload.clone(), MAX_PUT_SIZE, s.config.inline_threshold)?;
+    let mut spec = BodySpec::from_headers(
+        &ctx.headers,
+        ctx.payload.clone(),
+        MAX_PUT_SIZE,
+        s.config.inline_threshold,
+    )?;
     if let Some(alg) = upload_algorithm(&upload) {
         match &spec.checksum {
             ChecksumSpec::Compute(_) => spec.checksum = ChecksumSpec::Compute(alg),
@@ -166,7 +205,11 @@ pub async fn upload_part(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respons
     let ingested = ingest(&s.store, body, spec).await?;
     let segment = match &ingested.data {
         IngestedData::Blob(seg) => seg.clone(),
-        IngestedData::Inline(_) | IngestedData::Empty => Segment { id: new_id(), size: ingested.size, loc: Location::Inline },
+        IngestedData::Inline(_) | IngestedData::Empty => Segment {
+            id: new_id(),
+            size: ingested.size,
+            loc: Location::Inline,
+        },
     };
     let (alg, checksum) = ingested.checksum.clone();
     let part = PartRecord {
@@ -189,7 +232,10 @@ pub async fn upload_part(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respons
 }
 
 fn load_upload_now(s: &S3State, ctx: &Ctx, id: &str) -> S3Result<UploadRecord> {
-    let raw = s.store.get_raw(Cf::Uploads, &keys::upload_key(&ctx.bucket, &ctx.key, id))?.ok_or_else(|| no_such_upload(id))?;
+    let raw = s
+        .store
+        .get_raw(Cf::Uploads, &keys::upload_key(&ctx.bucket, &ctx.key, id))?
+        .ok_or_else(|| no_such_upload(id))?;
     Ok(decode(&raw)?)
 }
 
@@ -202,7 +248,8 @@ fn part_checksum(p: &PartRecord) -> Option<(ChecksumAlgorithm, String)> {
 /// The object checksum from its parts: the upload's algorithm and type when given;
 /// otherwise a full-object CRC when every part carries the same CRC algorithm.
 fn object_checksum(upload: &UploadRecord, parts: &[PartRecord]) -> Option<ChecksumValue> {
-    let sums: Vec<(ChecksumAlgorithm, String)> = parts.iter().map(part_checksum).collect::<Option<_>>()?;
+    let sums: Vec<(ChecksumAlgorithm, String)> =
+        parts.iter().map(part_checksum).collect::<Option<_>>()?;
     let alg = match upload_algorithm(upload) {
         Some(a) => a,
         None => sums.first()?.0,
@@ -210,14 +257,31 @@ fn object_checksum(upload: &UploadRecord, parts: &[PartRecord]) -> Option<Checks
     if sums.iter().any(|(a, _)| *a != alg) {
         return None;
     }
-    let kind = upload.checksum_type.clone().unwrap_or_else(|| if alg.is_crc() { "FULL_OBJECT".into() } else { "COMPOSITE".into() });
+    let kind = upload.checksum_type.clone().unwrap_or_else(|| {
+        if alg.is_crc() {
+            "FULL_OBJECT".into()
+        } else {
+            "COMPOSITE".into()
+        }
+    });
     let value = if kind == "FULL_OBJECT" {
-        let with_sizes: Vec<(String, u64)> = sums.iter().zip(parts).map(|((_, v), p)| (v.clone(), p.size)).collect();
+        let with_sizes: Vec<(String, u64)> = sums
+            .iter()
+            .zip(parts)
+            .map(|((_, v), p)| (v.clone(), p.size))
+            .collect();
         full_object_crc(alg, &with_sizes)?
     } else {
-        composite_checksum(alg, &sums.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>())?
+        composite_checksum(
+            alg,
+            &sums.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+        )?
     };
-    Some(ChecksumValue { algorithm: alg.name().into(), value, kind })
+    Some(ChecksumValue {
+        algorithm: alg.name().into(),
+        value,
+        kind,
+    })
 }
 
 pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
@@ -226,9 +290,16 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
     let raw = read_small_body(body, &ctx.payload, 4 * 1024 * 1024).await?;
     let doc: xml::CompleteMultipartUpload = xml::from_xml(&raw)?;
     if doc.part.is_empty() {
-        return Err(S3Error::msg(S3ErrorCode::MalformedXML, "You must specify at least one part"));
+        return Err(S3Error::msg(
+            S3ErrorCode::MalformedXML,
+            "You must specify at least one part",
+        ));
     }
-    if doc.part.windows(2).any(|w| w[0].part_number >= w[1].part_number) {
+    if doc
+        .part
+        .windows(2)
+        .any(|w| w[0].part_number >= w[1].part_number)
+    {
         return Err(S3Error::new(S3ErrorCode::InvalidPartOrder));
     }
     let cond = WriteConditions::from_headers(&ctx.headers)?;
@@ -245,9 +316,16 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
             let mut chosen: Vec<PartRecord> = Vec::with_capacity(doc.part.len());
             let upload_alg = upload_algorithm(&upload);
             for (i, want) in doc.part.iter().enumerate() {
-                let invalid = || S3Error::new(S3ErrorCode::InvalidPart).with("PartNumber", want.part_number.to_string());
+                let invalid = || {
+                    S3Error::new(S3ErrorCode::InvalidPart)
+                        .with("PartNumber", want.part_number.to_string())
+                };
                 let pkey = keys::part_key(&id, want.part_number);
-                let part = stored.iter().find(|(k, _)| *k == pkey).map(|(_, p)| p).ok_or_else(invalid)?;
+                let part = stored
+                    .iter()
+                    .find(|(k, _)| *k == pkey)
+                    .map(|(_, p)| p)
+                    .ok_or_else(invalid)?;
                 if want.etag.trim().trim_matches('"') != part.etag {
                     return Err(invalid().with("ETag", want.etag.clone()));
                 }
@@ -280,7 +358,8 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
                 parts_count: Some(chosen.len() as u32),
             };
             let mut plan = Plan::default();
-            let used: std::collections::HashSet<&str> = chosen.iter().map(|p| p.segment.id.as_str()).collect();
+            let used: std::collections::HashSet<&str> =
+                chosen.iter().map(|p| p.segment.id.as_str()).collect();
             for (k, p) in &stored {
                 if !used.contains(p.segment.id.as_str()) {
                     plan.release.push(p.segment.clone());
@@ -288,13 +367,22 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
                 plan.delete(Cf::Parts, k.clone());
             }
             plan.delete(Cf::Uploads, keys::upload_key(&bucket, &key, &id));
-            let new = NewObject { bucket, key, record: record.clone(), inline: None };
+            let new = NewObject {
+                bucket,
+                key,
+                record: record.clone(),
+                inline: None,
+            };
             plan_object_write(view, &mut plan, new, &cond)?;
             Ok((plan, record))
         })
         .await?;
     let (alg, value, kind) = match &record.checksum {
-        Some(c) => (ChecksumAlgorithm::from_name(&c.algorithm), Some(c.value.as_str()), Some(c.kind.as_str())),
+        Some(c) => (
+            ChecksumAlgorithm::from_name(&c.algorithm),
+            Some(c.value.as_str()),
+            Some(c.kind.as_str()),
+        ),
         None => (None, None, None),
     };
     let mut r = xml_response(
@@ -336,9 +424,18 @@ pub fn list_parts(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
     let id = upload_id(ctx)?;
     let upload = load_upload_now(s, ctx, &id)?;
-    let max: usize = ctx.q("max-parts").and_then(|v| v.parse().ok()).unwrap_or(1000).min(1000);
-    let marker: u32 = ctx.q("part-number-marker").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let all = s.store.scan::<PartRecord>(Cf::Parts, &keys::part_prefix(&id))?;
+    let max: usize = ctx
+        .q("max-parts")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+        .min(1000);
+    let marker: u32 = ctx
+        .q("part-number-marker")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let all = s
+        .store
+        .scan::<PartRecord>(Cf::Parts, &keys::part_prefix(&id))?;
     let mut parts = Vec::new();
     let mut truncated = false;
     for (k, p) in all {
@@ -374,7 +471,9 @@ pub fn list_parts(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
             owner,
             storage_class: "STANDARD",
             part_number_marker: marker,
-            next_part_number_marker: truncated.then(|| parts.last().map(|p| p.part_number)).flatten(),
+            next_part_number_marker: truncated
+                .then(|| parts.last().map(|p| p.part_number))
+                .flatten(),
             max_parts: max,
             is_truncated: truncated,
             checksum_algorithm: upload.checksum_algorithm.clone(),
@@ -386,10 +485,17 @@ pub fn list_parts(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
 pub fn list_uploads(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
     let prefix = ctx.q("prefix").unwrap_or("").to_string();
-    let delimiter = ctx.q("delimiter").filter(|d| !d.is_empty()).map(String::from);
+    let delimiter = ctx
+        .q("delimiter")
+        .filter(|d| !d.is_empty())
+        .map(String::from);
     let key_marker = ctx.q("key-marker").unwrap_or("").to_string();
     let id_marker = ctx.q("upload-id-marker").unwrap_or("").to_string();
-    let max: usize = ctx.q("max-uploads").and_then(|v| v.parse().ok()).unwrap_or(1000).min(1000);
+    let max: usize = ctx
+        .q("max-uploads")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+        .min(1000);
     let resume = match (key_marker.is_empty(), id_marker.is_empty()) {
         (true, _) => Vec::new(),
         (false, true) => [key_marker.as_bytes(), &[0u8, 0xFF]].concat(),
@@ -397,7 +503,14 @@ pub fn list_uploads(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     };
     let walked = walk(
         &s.store,
-        &Walk { cf: Cf::Uploads, bucket: &ctx.bucket, prefix: &prefix, delimiter: delimiter.as_deref(), resume, max },
+        &Walk {
+            cf: Cf::Uploads,
+            bucket: &ctx.bucket,
+            prefix: &prefix,
+            delimiter: delimiter.as_deref(),
+            resume,
+            max,
+        },
         |suffix| {
             let pos = suffix.iter().rposition(|b| *b == keys::SEP)?;
             String::from_utf8(suffix[..pos].to_vec()).ok()

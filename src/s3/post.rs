@@ -36,19 +36,34 @@ pub async fn post_object(
     bucket: &str,
     bucket_record: Option<&BucketRecord>,
 ) -> S3Result<Response> {
-    let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let boundary = multer::parse_boundary(content_type).map_err(|_| malformed("Missing multipart boundary"))?;
+    let content_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|_| malformed("Missing multipart boundary"))?;
     let mut form = multer::Multipart::new(body.into_data_stream(), boundary);
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut fields_bytes = 0;
     let file = loop {
-        let field = form.next_field().await.map_err(|_| malformed("The body of your POST request is not well-formed multipart/form-data."))?;
-        let Some(field) = field else { return Err(S3Error::msg(S3ErrorCode::InvalidArgument, "POST requires exactly one file upload per request.").with("ArgumentName", "file")) };
+        let field = form.next_field().await.map_err(|_| {
+            malformed("The body of your POST request is not well-formed multipart/form-data.")
+        })?;
+        let Some(field) = field else {
+            return Err(S3Error::msg(
+                S3ErrorCode::InvalidArgument,
+                "POST requires exactly one file upload per request.",
+            )
+            .with("ArgumentName", "file"));
+        };
         let name = field.name().unwrap_or_default().to_ascii_lowercase();
         if name == "file" {
             break field;
         }
-        let value = field.text().await.map_err(|_| malformed("Invalid form field"))?;
+        let value = field
+            .text()
+            .await
+            .map_err(|_| malformed("Invalid form field"))?;
         fields_bytes += name.len() + value.len();
         if fields_bytes > MAX_FIELDS_BYTES {
             return Err(S3Error::new(S3ErrorCode::MaxMessageLengthExceeded));
@@ -58,17 +73,36 @@ pub async fn post_object(
     let filename = file.file_name().unwrap_or_default().to_string();
     let get = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let need = |n: &str| {
-        get(n).ok_or_else(|| S3Error::msg(S3ErrorCode::InvalidArgument, format!("Bucket POST must contain a field named '{n}'.")).with("ArgumentName", n.to_string()))
+        get(n).ok_or_else(|| {
+            S3Error::msg(
+                S3ErrorCode::InvalidArgument,
+                format!("Bucket POST must contain a field named '{n}'."),
+            )
+            .with("ArgumentName", n.to_string())
+        })
     };
     let key = need("key")?.replace("${filename}", &filename);
     validate_object_key(&key)?;
     let Some(policy_b64) = get("policy") else {
-        return Err(S3Error::msg(S3ErrorCode::AccessDenied, "Anonymous POST uploads are not allowed"));
+        return Err(S3Error::msg(
+            S3ErrorCode::AccessDenied,
+            "Anonymous POST uploads are not allowed",
+        ));
     };
     if need("x-amz-algorithm")? != bascule_api::sigv4::ALGORITHM {
-        return Err(S3Error::msg(S3ErrorCode::InvalidArgument, "Only AWS4-HMAC-SHA256 is supported").with("ArgumentName", "x-amz-algorithm"));
+        return Err(S3Error::msg(
+            S3ErrorCode::InvalidArgument,
+            "Only AWS4-HMAC-SHA256 is supported",
+        )
+        .with("ArgumentName", "x-amz-algorithm"));
     }
-    let identity = verify_post_signature(&s.store, &need("x-amz-credential")?, &need("x-amz-date")?, &policy_b64, &need("x-amz-signature")?)?;
+    let identity = verify_post_signature(
+        &s.store,
+        &need("x-amz-credential")?,
+        &need("x-amz-date")?,
+        &policy_b64,
+        &need("x-amz-signature")?,
+    )?;
     let record = bucket_record.ok_or_else(|| super::no_such_bucket(bucket))?;
     super::access::authorize(Endpoint::PutObject, &identity, Some(record))?;
 
@@ -80,7 +114,12 @@ pub async fn post_object(
     policy.check(&checked, SystemTime::now())?;
     match get("acl").as_deref() {
         None | Some("private") => {}
-        Some(other) => return Err(S3Error::msg(S3ErrorCode::NotImplemented, format!("Object ACL '{other}' is not supported"))),
+        Some(other) => {
+            return Err(S3Error::msg(
+                S3ErrorCode::NotImplemented,
+                format!("Object ACL '{other}' is not supported"),
+            ))
+        }
     }
 
     let headers = SystemHeaders {
@@ -91,24 +130,44 @@ pub async fn post_object(
         cache_control: get("cache-control"),
         expires: get("expires"),
     };
-    let meta: BTreeMap<String, String> =
-        fields.iter().filter_map(|(k, v)| k.strip_prefix("x-amz-meta-").map(|m| (m.to_string(), v.clone()))).collect();
+    let meta: BTreeMap<String, String> = fields
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("x-amz-meta-")
+                .map(|m| (m.to_string(), v.clone()))
+        })
+        .collect();
     let tags = match get("tagging") {
         Some(doc) => {
             let t: xml::Tagging = xml::from_xml(doc.as_bytes())?;
-            let tags: Vec<(String, String)> = t.tag_set.tag.into_iter().map(|t| (t.key, t.value)).collect();
+            let tags: Vec<(String, String)> = t
+                .tag_set
+                .tag
+                .into_iter()
+                .map(|t| (t.key, t.value))
+                .collect();
             validate_tags(&tags)?;
             tags
         }
         None => Vec::new(),
     };
-    let given = bascule_api::checksum::ALL_ALGORITHMS.into_iter().find_map(|a| get(a.header_name()).map(|v| (a, v)));
+    let given = bascule_api::checksum::ALL_ALGORITHMS
+        .into_iter()
+        .find_map(|a| get(a.header_name()).map(|v| (a, v)));
     let checksum = match given {
         Some((a, v)) if a.validate_encoded(&v) => ChecksumSpec::Header(a, v),
-        Some((a, _)) => return Err(S3Error::msg(S3ErrorCode::InvalidRequest, format!("Value for {} is invalid.", a.header_name()))),
+        Some((a, _)) => {
+            return Err(S3Error::msg(
+                S3ErrorCode::InvalidRequest,
+                format!("Value for {} is invalid.", a.header_name()),
+            ))
+        }
         None => ChecksumSpec::Compute(ChecksumAlgorithm::Crc64Nvme),
     };
-    let max_len = policy.content_length_range().map(|(_, max)| max.min(MAX_PUT_SIZE)).unwrap_or(MAX_PUT_SIZE);
+    let max_len = policy
+        .content_length_range()
+        .map(|(_, max)| max.min(MAX_PUT_SIZE))
+        .unwrap_or(MAX_PUT_SIZE);
     let spec = BodySpec {
         payload: PayloadCheck::None,
         declared_len: None,
@@ -121,7 +180,9 @@ pub async fn post_object(
     let ingested = match ingest(&s.store, file_body, spec).await {
         // Report the policy's limit when it is the one that was exceeded.
         Err(e) if e.code == S3ErrorCode::EntityTooLarge => {
-            return Err(check_length(policy.content_length_range(), max_len + 1).err().unwrap_or(e))
+            return Err(check_length(policy.content_length_range(), max_len + 1)
+                .err()
+                .unwrap_or(e))
         }
         other => other?,
     };
@@ -137,7 +198,12 @@ pub async fn post_object(
 
     if let Some(redirect) = get("success_action_redirect").filter(|r| !r.is_empty()) {
         let sep = if redirect.contains('?') { '&' } else { '?' };
-        let target = format!("{redirect}{sep}bucket={}&key={}&etag={}", uri_encode(bucket), uri_encode(&key), uri_encode(&etag));
+        let target = format!(
+            "{redirect}{sep}bucket={}&key={}&etag={}",
+            uri_encode(bucket),
+            uri_encode(&key),
+            uri_encode(&etag)
+        );
         let mut r = empty(StatusCode::SEE_OTHER);
         set_header(&mut r, "location", &target);
         set_header(&mut r, "etag", &etag);
@@ -147,7 +213,12 @@ pub async fn post_object(
         Some("201") => {
             let mut r = xml_response(
                 "PostResponse",
-                &PostResponse { location: location.clone(), bucket: bucket.to_string(), key: key.clone(), etag: etag.clone() },
+                &PostResponse {
+                    location: location.clone(),
+                    bucket: bucket.to_string(),
+                    key: key.clone(),
+                    etag: etag.clone(),
+                },
             );
             *r.status_mut() = StatusCode::CREATED;
             r
@@ -157,7 +228,11 @@ pub async fn post_object(
     };
     set_header(&mut r, "etag", &etag);
     set_header(&mut r, "location", &location);
-    if let Some(c) = rec.checksum.as_ref().and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm).map(|a| (a, c.value.clone()))) {
+    if let Some(c) = rec
+        .checksum
+        .as_ref()
+        .and_then(|c| ChecksumAlgorithm::from_name(&c.algorithm).map(|a| (a, c.value.clone())))
+    {
         set_header(&mut r, c.0.header_name(), &c.1);
     }
     Ok(r)

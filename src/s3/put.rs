@@ -1,7 +1,9 @@
 //! PutObject, and the commit every object write goes through (put, POST, copy, complete).
 
 use super::body::{ingest, BodySpec, Ingested, IngestedData, MAX_PUT_SIZE};
-use super::meta::{now_ms, quoted, system_headers, tagging_header, user_meta, write_checksum_headers};
+use super::meta::{
+    now_ms, quoted, system_headers, tagging_header, user_meta, write_checksum_headers,
+};
 use super::response::{empty, set_header};
 use super::{Ctx, S3State};
 use crate::store::blob::new_id;
@@ -32,15 +34,23 @@ impl WriteConditions {
             None => false,
             Some("*") => true,
             Some(_) => {
-                return Err(S3Error::msg(S3ErrorCode::NotImplemented, "If-None-Match on writes supports only '*'")
-                    .with("Header", "If-None-Match"))
+                return Err(S3Error::msg(
+                    S3ErrorCode::NotImplemented,
+                    "If-None-Match on writes supports only '*'",
+                )
+                .with("Header", "If-None-Match"))
             }
         };
-        Ok(WriteConditions { if_match: get("if-match").map(String::from), if_none_match })
+        Ok(WriteConditions {
+            if_match: get("if-match").map(String::from),
+            if_none_match,
+        })
     }
 
     fn check(&self, existing: Option<&ObjectRecord>, key: &str) -> S3Result<()> {
-        let failed = |cond: &str| S3Error::new(S3ErrorCode::PreconditionFailed).with("Condition", cond.to_string());
+        let failed = |cond: &str| {
+            S3Error::new(S3ErrorCode::PreconditionFailed).with("Condition", cond.to_string())
+        };
         if self.if_none_match && existing.is_some() {
             return Err(failed("If-None-Match"));
         }
@@ -79,7 +89,14 @@ impl NewObject {
             IngestedData::Empty => (Vec::new(), None),
             IngestedData::Inline(bytes) => {
                 let id = new_id();
-                (vec![Segment { id: id.clone(), size: ingested.size, loc: Location::Inline }], Some((id, bytes.clone())))
+                (
+                    vec![Segment {
+                        id: id.clone(),
+                        size: ingested.size,
+                        loc: Location::Inline,
+                    }],
+                    Some((id, bytes.clone())),
+                )
             }
             IngestedData::Blob(seg) => (vec![seg.clone()], None),
         };
@@ -94,7 +111,11 @@ impl NewObject {
                 owner,
                 headers,
                 user_meta,
-                checksum: Some(ChecksumValue { algorithm: alg.name().into(), value: value.clone(), kind: "FULL_OBJECT".into() }),
+                checksum: Some(ChecksumValue {
+                    algorithm: alg.name().into(),
+                    value: value.clone(),
+                    kind: "FULL_OBJECT".into(),
+                }),
                 tags,
                 segments,
                 parts_count: None,
@@ -116,7 +137,10 @@ pub fn plan_object_write(
         return Err(super::no_such_bucket(&new.bucket));
     }
     let okey = keys::object_key(&new.bucket, &new.key);
-    let old: Option<ObjectRecord> = view.get(Cf::Objects, &okey)?.map(|v| decode(&v)).transpose()?;
+    let old: Option<ObjectRecord> = view
+        .get(Cf::Objects, &okey)?
+        .map(|v| decode(&v))
+        .transpose()?;
     cond.check(old.as_ref(), &new.key)?;
     if let Some(old) = &old {
         plan.release.extend(old.segments.iter().cloned());
@@ -125,12 +149,20 @@ pub fn plan_object_write(
         plan.put(Cf::Inline, id.into_bytes(), data.to_vec());
     }
     plan.put(Cf::Objects, okey, encode(&new.record));
-    plan.op = Some(Op::PutObject { bucket: new.bucket, key: new.key, record: new.record });
+    plan.op = Some(Op::PutObject {
+        bucket: new.bucket,
+        key: new.key,
+        record: new.record,
+    });
     Ok(old)
 }
 
 /// Commits a new object version; on failure its freshly written blobs are removed.
-pub async fn commit_object(s: &S3State, new: NewObject, cond: WriteConditions) -> S3Result<ObjectRecord> {
+pub async fn commit_object(
+    s: &S3State,
+    new: NewObject,
+    cond: WriteConditions,
+) -> S3Result<ObjectRecord> {
     let record = new.record.clone();
     let result = s
         .store
@@ -156,9 +188,22 @@ pub async fn put_object(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response
     let headers = system_headers(&ctx.headers);
     let meta = user_meta(&ctx.headers)?;
     let tags = tagging_header(&ctx.headers)?;
-    let spec = BodySpec::from_headers(&ctx.headers, ctx.payload.clone(), MAX_PUT_SIZE, s.config.inline_threshold)?;
+    let spec = BodySpec::from_headers(
+        &ctx.headers,
+        ctx.payload.clone(),
+        MAX_PUT_SIZE,
+        s.config.inline_threshold,
+    )?;
     let ingested = ingest(&s.store, body, spec).await?;
-    let new = NewObject::from_ingested(&ctx.bucket, &ctx.key, ctx.user_id(), &ingested, headers, meta, tags);
+    let new = NewObject::from_ingested(
+        &ctx.bucket,
+        &ctx.key,
+        ctx.user_id(),
+        &ingested,
+        headers,
+        meta,
+        tags,
+    );
     let record = commit_object(s, new, cond).await?;
     let mut r = empty(StatusCode::OK);
     set_header(&mut r, "etag", &quoted(&record.etag));

@@ -9,7 +9,10 @@ use serde::Serialize;
 pub fn xml_response<T: Serialize>(root: &str, value: &T) -> Response {
     let body = xml::to_xml(root, value);
     let mut r = Response::new(Body::from(body));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
     r
 }
 
@@ -22,7 +25,10 @@ pub fn empty(status: StatusCode) -> Response {
 /// Adds a header whose value came from stored data; values that are not valid header text
 /// (which the write path prevents) are skipped rather than failing the response.
 pub fn set_header(r: &mut Response, name: &str, value: &str) {
-    if let (Ok(n), Ok(v)) = (http::HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+    if let (Ok(n), Ok(v)) = (
+        http::HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
         r.headers_mut().insert(n, v);
     }
 }
@@ -35,7 +41,10 @@ pub fn error_response(err: &S3Error, resource: &str, request_id: &str, head: boo
         empty(status)
     } else {
         let mut r = Response::new(Body::from(xml::error_body(err, resource, request_id)));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
         r
     };
     *r.status_mut() = status;

@@ -12,16 +12,34 @@ use http::StatusCode;
 
 pub fn get_tagging(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
-    let rec = s.store.object(&ctx.bucket, &ctx.key)?.ok_or_else(|| super::no_such_key(&ctx.key))?;
-    let tag = rec.tags.into_iter().map(|(key, value)| Tag { key, value }).collect();
-    Ok(xml_response("Tagging", &Tagging { xmlns: S3_NAMESPACE.into(), tag_set: TagSet { tag } }))
+    let rec = s
+        .store
+        .object(&ctx.bucket, &ctx.key)?
+        .ok_or_else(|| super::no_such_key(&ctx.key))?;
+    let tag = rec
+        .tags
+        .into_iter()
+        .map(|(key, value)| Tag { key, value })
+        .collect();
+    Ok(xml_response(
+        "Tagging",
+        &Tagging {
+            xmlns: S3_NAMESPACE.into(),
+            tag_set: TagSet { tag },
+        },
+    ))
 }
 
 pub async fn put_tagging(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
     ctx.require_bucket()?;
     let raw = read_small_body(body, &ctx.payload, 64 * 1024).await?;
     let doc: Tagging = xml::from_xml(&raw)?;
-    let tags: Vec<(String, String)> = doc.tag_set.tag.into_iter().map(|t| (t.key, t.value)).collect();
+    let tags: Vec<(String, String)> = doc
+        .tag_set
+        .tag
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect();
     validate_tags(&tags)?;
     update_object(s, &ctx.bucket, &ctx.key, move |r| {
         r.tags = tags;

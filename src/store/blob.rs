@@ -50,11 +50,10 @@ impl BlobStore {
                 fs::create_dir_all(d.join("blobs").join(format!("{i:02x}")))?;
             }
         }
-        Ok(BlobStore { dirs, next: AtomicUsize::new(0) })
-    }
-
-    pub fn dirs(&self) -> &[PathBuf] {
-        &self.dirs
+        Ok(BlobStore {
+            dirs,
+            next: AtomicUsize::new(0),
+        })
     }
 
     pub fn path(&self, id: &str, dir: u16) -> Option<PathBuf> {
@@ -77,14 +76,24 @@ impl BlobStore {
             let tmp = dir.join("tmp").join(&id);
             let file = File::create(&tmp)?;
             let final_path = self.path(&id, idx as u16).ok_or(StoreError::Closed)?;
-            return Ok(BlobWriter { file: Some(file), tmp, final_path, id, dir: idx as u16, size: 0 });
+            return Ok(BlobWriter {
+                file: Some(file),
+                tmp,
+                final_path,
+                id,
+                dir: idx as u16,
+                size: 0,
+            });
         }
         Err(StoreError::Io(io::Error::from_raw_os_error(libc::ENOSPC)))
     }
 
     pub fn open_segment(&self, seg: &Segment) -> io::Result<File> {
         match seg.loc {
-            Location::Disk(d) => File::open(self.path(&seg.id, d).ok_or_else(|| io::Error::other("unknown data dir"))?),
+            Location::Disk(d) => File::open(
+                self.path(&seg.id, d)
+                    .ok_or_else(|| io::Error::other("unknown data dir"))?,
+            ),
             Location::Inline => Err(io::Error::other("inline segment has no file")),
         }
     }
@@ -116,7 +125,9 @@ impl BlobStore {
     pub fn collect_unreferenced(&self, referenced: &HashSet<String>, min_age: Duration) -> usize {
         let mut n = 0;
         for d in &self.dirs {
-            let Ok(shards) = fs::read_dir(d.join("blobs")) else { continue };
+            let Ok(shards) = fs::read_dir(d.join("blobs")) else {
+                continue;
+            };
             for shard in shards.flatten() {
                 n += remove_old_files(&shard.path(), min_age, |name| !referenced.contains(name));
             }
@@ -126,7 +137,9 @@ impl BlobStore {
 }
 
 fn remove_old_files(dir: &Path, min_age: Duration, mut pick: impl FnMut(&str) -> bool) -> usize {
-    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
     let now = SystemTime::now();
     let mut n = 0;
     for e in entries.flatten() {
@@ -165,10 +178,6 @@ impl BlobWriter {
         }
     }
 
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
     /// Makes the blob durable under its final name and returns where it lives.
     pub fn finish(mut self) -> Result<Segment, StoreError> {
         let file = self.file.take().ok_or(StoreError::Closed)?;
@@ -178,7 +187,11 @@ impl BlobWriter {
         if let Some(parent) = self.final_path.parent() {
             fsync_dir(parent)?;
         }
-        Ok(Segment { id: self.id.clone(), size: self.size, loc: Location::Disk(self.dir) })
+        Ok(Segment {
+            id: self.id.clone(),
+            size: self.size,
+            loc: Location::Disk(self.dir),
+        })
     }
 }
 

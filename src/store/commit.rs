@@ -63,7 +63,11 @@ impl View<'_> {
 
     /// Is there any live key starting with `prefix`?
     pub fn any_with_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<bool, StoreError> {
-        if self.overlay.iter().any(|((c, k), v)| *c == cf && k.starts_with(prefix) && v.is_some()) {
+        if self
+            .overlay
+            .iter()
+            .any(|((c, k), v)| *c == cf && k.starts_with(prefix) && v.is_some())
+        {
             return Ok(true);
         }
         let iter = self.db.iterator_cf(
@@ -83,7 +87,11 @@ impl View<'_> {
     }
 
     /// Keys and values under `prefix` (used for small sets such as one upload's parts).
-    pub fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn scan_prefix(
+        &self,
+        cf: Cf,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
         let mut out: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = Default::default();
         let iter = self.db.iterator_cf(
             super::handle(self.db, cf)?,
@@ -115,12 +123,8 @@ struct Job {
     reply: oneshot::Sender<Result<Committed, S3Error>>,
 }
 
-/// The outcome of a committed plan.
-#[derive(Debug, Clone, Copy)]
-pub struct Committed {
-    /// The journal sequence number given to the plan's entry, if it had one.
-    pub seq: Option<u64>,
-}
+/// The journal sequence number given to a committed plan's entry, if it had one.
+pub type Committed = Option<u64>;
 
 pub struct Committer {
     tx: mpsc::Sender<Job>,
@@ -137,7 +141,11 @@ impl Committer {
         epoch: EpochCell,
     ) -> Result<Committer, StoreError> {
         let last = match db.get_cf(super::handle(&db, Cf::System)?, LAST_SEQ_KEY)? {
-            Some(v) => u64::from_be_bytes(v.as_slice().try_into().map_err(|_| StoreError::Corrupt("last_seq".into()))?),
+            Some(v) => u64::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("last_seq".into()))?,
+            ),
             None => 0,
         };
         let (seq_tx, seq_rx) = watch::channel(last);
@@ -146,12 +154,17 @@ impl Committer {
             .name("bascule-commit".into())
             .spawn(move || run(db, blobs, epoch, rx, seq_tx, last))
             .map_err(StoreError::Io)?;
-        Ok(Committer { tx, last_seq: seq_rx })
+        Ok(Committer {
+            tx,
+            last_seq: seq_rx,
+        })
     }
 
     pub async fn commit(&self, plan: PlanFn) -> S3Result<Committed> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Job { plan, reply }).map_err(|_| S3Error::from(StoreError::Closed))?;
+        self.tx
+            .send(Job { plan, reply })
+            .map_err(|_| S3Error::from(StoreError::Closed))?;
         rx.await.map_err(|_| S3Error::from(StoreError::Closed))?
     }
 
@@ -186,9 +199,13 @@ fn run(
                 Err(_) => break,
             }
         }
-        let mut view = View { db: &db, overlay: HashMap::new() };
+        let mut view = View {
+            db: &db,
+            overlay: HashMap::new(),
+        };
         let mut batch = WriteBatch::default();
-        let mut outcomes: Vec<(oneshot::Sender<_>, Result<Committed, S3Error>)> = Vec::with_capacity(jobs.len());
+        let mut outcomes: Vec<(oneshot::Sender<_>, Result<Committed, S3Error>)> =
+            Vec::with_capacity(jobs.len());
         let mut to_remove: Vec<Segment> = Vec::new();
         let group_start_seq = last_seq;
         for job in jobs {
@@ -202,7 +219,12 @@ fn run(
             let seq = match plan.op {
                 Some(op) => {
                     last_seq += 1;
-                    let entry = Entry { seq: last_seq, epoch: epoch.load(Ordering::SeqCst), at_ms: now_ms(), op };
+                    let entry = Entry {
+                        seq: last_seq,
+                        epoch: epoch.load(Ordering::SeqCst),
+                        at_ms: now_ms(),
+                        op,
+                    };
                     let key = Entry::key(last_seq).to_vec();
                     let value = entry.encode();
                     if let Ok(h) = super::handle(&db, Cf::Journal) {
@@ -241,7 +263,7 @@ fn run(
                     }
                 }
             }
-            outcomes.push((job.reply, Ok(Committed { seq })));
+            outcomes.push((job.reply, Ok(seq)));
         }
         if last_seq != group_start_seq {
             if let Ok(h) = super::handle(&db, Cf::System) {
@@ -249,7 +271,11 @@ fn run(
             }
         }
         drop(view);
-        let written = if batch.is_empty() { Ok(()) } else { db.write_opt(batch, &sync) };
+        let written = if batch.is_empty() {
+            Ok(())
+        } else {
+            db.write_opt(batch, &sync)
+        };
         match written {
             Ok(()) => {
                 for seg in &to_remove {

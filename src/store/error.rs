@@ -21,7 +21,9 @@ fn is_disk_full(e: &std::io::Error) -> bool {
 impl From<StoreError> for S3Error {
     fn from(e: StoreError) -> S3Error {
         match &e {
-            StoreError::Io(io) if is_disk_full(io) => S3Error::new(S3ErrorCode::InsufficientStorage),
+            StoreError::Io(io) if is_disk_full(io) => {
+                S3Error::new(S3ErrorCode::InsufficientStorage)
+            }
             StoreError::Db(db) if db.to_string().contains("No space left") => {
                 S3Error::new(S3ErrorCode::InsufficientStorage)
             }

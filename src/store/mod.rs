@@ -9,10 +9,12 @@ pub mod read;
 pub mod records;
 
 use bascule_api::S3Result;
-use bascule_replication::records::{AccessKeyRecord, BucketRecord, Location, ObjectRecord, Segment, UserRecord};
+use bascule_replication::records::{
+    AccessKeyRecord, BucketRecord, Location, ObjectRecord, Segment, UserRecord,
+};
 use bascule_replication::Entry;
 use blob::BlobStore;
-use commit::{Committed, Committer, EpochCell, Plan, View};
+use commit::{Committer, EpochCell, Plan, View};
 pub use error::StoreError;
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, DB};
 use serde::de::DeserializeOwned;
@@ -37,8 +39,17 @@ pub enum Cf {
 }
 
 impl Cf {
-    pub const ALL: [Cf; 9] =
-        [Cf::Buckets, Cf::Objects, Cf::Inline, Cf::Uploads, Cf::Parts, Cf::Users, Cf::Keys, Cf::Journal, Cf::System];
+    pub const ALL: [Cf; 9] = [
+        Cf::Buckets,
+        Cf::Objects,
+        Cf::Inline,
+        Cf::Uploads,
+        Cf::Parts,
+        Cf::Users,
+        Cf::Keys,
+        Cf::Journal,
+        Cf::System,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -56,7 +67,8 @@ impl Cf {
 }
 
 pub(crate) fn handle(db: &DB, cf: Cf) -> Result<&ColumnFamily, StoreError> {
-    db.cf_handle(cf.name()).ok_or_else(|| StoreError::Corrupt(format!("missing column family {}", cf.name())))
+    db.cf_handle(cf.name())
+        .ok_or_else(|| StoreError::Corrupt(format!("missing column family {}", cf.name())))
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
@@ -84,15 +96,26 @@ impl Store {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.increase_parallelism(2);
-        let cfs = Cf::ALL.iter().map(|cf| ColumnFamilyDescriptor::new(cf.name(), Options::default()));
+        let cfs = Cf::ALL
+            .iter()
+            .map(|cf| ColumnFamilyDescriptor::new(cf.name(), Options::default()));
         let db = Arc::new(DB::open_cf_descriptors(&opts, meta_dir, cfs)?);
         let blobs = Arc::new(BlobStore::open(data_dirs)?);
         let epoch: EpochCell = Arc::new(AtomicU64::new(1));
         let committer = Committer::start(db.clone(), blobs.clone(), epoch.clone())?;
-        let store = Store { db, blobs, committer, epoch };
+        let store = Store {
+            db,
+            blobs,
+            committer,
+            epoch,
+        };
         let (tmp, orphans) = store.collect_garbage(Duration::ZERO)?;
         if tmp + orphans > 0 {
-            tracing::info!(temp_files = tmp, orphan_blobs = orphans, "collected leftovers from an earlier run");
+            tracing::info!(
+                temp_files = tmp,
+                orphan_blobs = orphans,
+                "collected leftovers from an earlier run"
+            );
         }
         Ok(store)
     }
@@ -101,12 +124,8 @@ impl Store {
         &self.blobs
     }
 
-    pub fn db(&self) -> &DB {
-        &self.db
-    }
-
     /// Runs a mutation through the group committer.
-    pub async fn commit<T, F>(&self, f: F) -> S3Result<(T, Committed)>
+    pub async fn commit<T, F>(&self, f: F) -> S3Result<(T, Option<u64>)>
     where
         T: Send + 'static,
         F: FnOnce(&View) -> S3Result<(Plan, T)> + Send + 'static,
@@ -123,10 +142,15 @@ impl Store {
                 Ok(plan)
             }))
             .await?;
-        let value = slot.lock().ok().and_then(|mut s| s.take()).ok_or(StoreError::Closed)?;
+        let value = slot
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+            .ok_or(StoreError::Closed)?;
         Ok((value, committed))
     }
 
+    /// The last durable journal sequence number; it changes (and wakes watchers) on commit.
     pub fn last_seq(&self) -> tokio::sync::watch::Receiver<u64> {
         self.committer.last_seq()
     }
@@ -160,7 +184,11 @@ impl Store {
     }
 
     /// All records of a column family, in key order, decoded.
-    pub fn scan<T: DeserializeOwned>(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+    pub fn scan<T: DeserializeOwned>(
+        &self,
+        cf: Cf,
+        prefix: &[u8],
+    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
         let mut out = Vec::new();
         for item in self.iter_from(cf, prefix)? {
             let (k, v) = item?;
@@ -173,8 +201,15 @@ impl Store {
     }
 
     /// A forward iterator starting at `from`.
-    pub fn iter_from(&self, cf: Cf, from: &[u8]) -> Result<rocksdb::DBIteratorWithThreadMode<'_, DB>, StoreError> {
-        Ok(self.db.iterator_cf(handle(&self.db, cf)?, rocksdb::IteratorMode::From(from, rocksdb::Direction::Forward)))
+    pub fn iter_from(
+        &self,
+        cf: Cf,
+        from: &[u8],
+    ) -> Result<rocksdb::DBIteratorWithThreadMode<'_, DB>, StoreError> {
+        Ok(self.db.iterator_cf(
+            handle(&self.db, cf)?,
+            rocksdb::IteratorMode::From(from, rocksdb::Direction::Forward),
+        ))
     }
 
     /// Journal entries with sequence numbers above `after`, at most `limit`.

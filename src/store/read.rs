@@ -18,7 +18,12 @@ pub struct Piece {
 
 /// Opens the pieces covering `[start, start + len)` of an object made of `segments`.
 /// Opening up front means a concurrently released blob fails here, before any byte is sent.
-pub fn open_range(store: &Store, segments: &[Segment], start: u64, len: u64) -> Result<Vec<Piece>, StoreError> {
+pub fn open_range(
+    store: &Store,
+    segments: &[Segment],
+    start: u64,
+    len: u64,
+) -> Result<Vec<Piece>, StoreError> {
     let mut out = Vec::new();
     let (mut pos, end) = (0u64, start + len);
     for seg in segments {
@@ -29,19 +34,28 @@ pub fn open_range(store: &Store, segments: &[Segment], start: u64, len: u64) -> 
         }
         let from = start.max(seg_start) - seg_start;
         let to = end.min(seg_end) - seg_start;
-        out.push(Piece { source: store.open_segment(seg)?, offset: from, len: to - from });
+        out.push(Piece {
+            source: store.open_segment(seg)?,
+            offset: from,
+            len: to - from,
+        });
     }
     Ok(out)
 }
 
 /// Reads the pieces in order, handing each chunk (at most `READ_CHUNK` bytes) to `sink`.
 /// Blocking: call from a blocking thread.
-pub fn read_pieces(pieces: Vec<Piece>, mut sink: impl FnMut(Bytes) -> io::Result<()>) -> io::Result<()> {
+pub fn read_pieces(
+    pieces: Vec<Piece>,
+    mut sink: impl FnMut(Bytes) -> io::Result<()>,
+) -> io::Result<()> {
     for piece in pieces {
         match piece.source {
             SegmentSource::Inline(data) => {
                 let (off, len) = (piece.offset as usize, piece.len as usize);
-                let slice = data.get(off..off + len).ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+                let slice = data
+                    .get(off..off + len)
+                    .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
                 sink(Bytes::copy_from_slice(slice))?;
             }
             SegmentSource::File(mut f) => {

@@ -24,7 +24,10 @@ fn parse_credentials(path: &Path) -> (String, String) {
     let text = std::fs::read_to_string(path).expect("credentials file");
     let get = |k: &str| {
         text.lines()
-            .find_map(|l| l.strip_prefix(k).map(|v| v.trim_start_matches([' ', '=']).trim().to_string()))
+            .find_map(|l| {
+                l.strip_prefix(k)
+                    .map(|v| v.trim_start_matches([' ', '=']).trim().to_string())
+            })
             .expect("credential field")
     };
     (get("aws_access_key_id"), get("aws_secret_access_key"))
@@ -36,7 +39,16 @@ impl Server {
     }
 
     pub fn start_with(extra: &[&str]) -> Server {
+        Server::start_prepared(extra, |_| {})
+    }
+
+    /// Like `start_with`, calling `prepare(data_dir)` before the first start (to mount a
+    /// filesystem there, say).
+    pub fn start_prepared(extra: &[&str], prepare: impl FnOnce(&Path)) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        prepare(&data);
         let mut s = Server {
             child: None,
             dir,
@@ -61,7 +73,12 @@ impl Server {
             .arg("serve")
             .arg("--data-dir")
             .arg(self.data_dir())
-            .args(["--s3-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args([
+                "--s3-listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
             .args(&self.extra_args)
             .env("BASCULE_LOG", "warn")
             .stdout(Stdio::piped())
@@ -72,7 +89,10 @@ impl Server {
         let mut lines = BufReader::new(stdout).lines();
         let (mut s3, mut admin) = (None, None);
         while s3.is_none() || admin.is_none() {
-            let line = lines.next().expect("bascule exited before listening").expect("read stdout");
+            let line = lines
+                .next()
+                .expect("bascule exited before listening")
+                .expect("read stdout");
             if let Some(v) = line.strip_prefix("S3 endpoint: ") {
                 s3 = Some(v.to_string());
             }
@@ -87,7 +107,10 @@ impl Server {
         let (ak, sk) = parse_credentials(&self.data_dir().join("credentials"));
         self.access_key = ak;
         self.secret_key = sk;
-        self.token = std::fs::read_to_string(self.data_dir().join("admin.token")).expect("token").trim().to_string();
+        self.token = std::fs::read_to_string(self.data_dir().join("admin.token"))
+            .expect("token")
+            .trim()
+            .to_string();
         self.child = Some(child);
     }
 
@@ -115,41 +138,69 @@ impl Server {
     }
 
     /// Calls the admin API; returns status and JSON body.
-    pub async fn admin(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
         let client = reqwest::Client::new();
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = client.request(m, format!("{}/admin/v1{path}", self.admin)).bearer_auth(&self.token);
+        let mut req = client
+            .request(m, format!("{}/admin/v1{path}", self.admin))
+            .bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
         }
         let resp = req.send().await.expect("admin request");
         let status = resp.status().as_u16();
         let text = resp.text().await.expect("admin body");
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
     }
 
     /// Creates a user with one access key; returns (access key, secret).
     pub async fn new_user(&self, name: &str) -> (String, String) {
-        let (st, _) = self.admin("POST", "/users", Some(serde_json::json!({"name": name}))).await;
+        let (st, _) = self
+            .admin("POST", "/users", Some(serde_json::json!({"name": name})))
+            .await;
         assert_eq!(st, 200);
-        let (st, key) = self.admin("POST", &format!("/users/{name}/keys"), None).await;
+        let (st, key) = self
+            .admin("POST", &format!("/users/{name}/keys"), None)
+            .await;
         assert_eq!(st, 200);
-        (key["access_key"].as_str().unwrap().to_string(), key["secret_key"].as_str().unwrap().to_string())
+        (
+            key["access_key"].as_str().unwrap().to_string(),
+            key["secret_key"].as_str().unwrap().to_string(),
+        )
     }
 
     /// Journal entries after `after`.
     pub async fn journal(&self, after: u64) -> Vec<serde_json::Value> {
-        let (st, v) = self.admin("GET", &format!("/journal?after={after}&limit=10000"), None).await;
+        let (st, v) = self
+            .admin("GET", &format!("/journal?after={after}&limit=10000"), None)
+            .await;
         assert_eq!(st, 200);
         v.as_array().cloned().unwrap_or_default()
     }
 
     pub async fn last_seq(&self) -> u64 {
-        self.journal(0).await.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0)
+        self.journal(0)
+            .await
+            .last()
+            .and_then(|e| e["seq"].as_u64())
+            .unwrap_or(0)
     }
 
     pub fn raw(&self) -> Raw {
-        Raw { endpoint: self.s3.clone(), ak: self.access_key.clone(), sk: self.secret_key.clone(), time: None }
+        Raw {
+            endpoint: self.s3.clone(),
+            ak: self.access_key.clone(),
+            sk: self.secret_key.clone(),
+            time: None,
+        }
     }
 }
 
@@ -182,17 +233,32 @@ impl RawResponse {
     /// The `<Code>` of an S3 error body.
     pub fn code(&self) -> String {
         let t = self.text();
-        t.split("<Code>").nth(1).and_then(|r| r.split("</Code>").next()).unwrap_or("").to_string()
+        t.split("<Code>")
+            .nth(1)
+            .and_then(|r| r.split("</Code>").next())
+            .unwrap_or("")
+            .to_string()
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(String::from)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
     }
 }
 
 impl Raw {
     /// The SigV4 headers for a request (plus x-amz-content-sha256).
-    pub fn sign_headers(&self, method: &str, url: &str, headers: &[(String, String)], hash: &str) -> Vec<(String, String)> {
-        use aws_sigv4::http_request::{sign as sigv4_sign, SignableBody, SignableRequest, SigningSettings};
+    pub fn sign_headers(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        hash: &str,
+    ) -> Vec<(String, String)> {
+        use aws_sigv4::http_request::{
+            sign as sigv4_sign, SignableBody, SignableRequest, SigningSettings,
+        };
         use aws_sigv4::sign::v4;
         let mut hdrs = headers.to_vec();
         hdrs.push(("x-amz-content-sha256".into(), hash.to_string()));
@@ -201,7 +267,8 @@ impl Raw {
         let mut settings = SigningSettings::default();
         settings.payload_checksum_kind = aws_sigv4::http_request::PayloadChecksumKind::NoHeader;
         settings.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
+        settings.uri_path_normalization_mode =
+            aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region("us-east-1")
@@ -237,13 +304,21 @@ impl Raw {
         payload_hash: Option<&str>,
     ) -> RawResponse {
         let url = format!("{}{}", self.endpoint, path_and_query);
-        let mut hdrs: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut hdrs: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         if sign {
-            let hash = payload_hash.map(String::from).unwrap_or_else(|| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body)));
+            let hash = payload_hash
+                .map(String::from)
+                .unwrap_or_else(|| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body)));
             hdrs = self.sign_headers(method, &url, &hdrs, &hash);
         }
         let client = reqwest::Client::new();
-        let mut req = client.request(reqwest::Method::from_bytes(method.as_bytes()).expect("method"), &url);
+        let mut req = client.request(
+            reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
+            &url,
+        );
         for (k, v) in &hdrs {
             req = req.header(k, v);
         }
@@ -251,14 +326,25 @@ impl Raw {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.bytes().await.expect("raw body").to_vec();
-        RawResponse { status, headers, body }
+        RawResponse {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// Writes a signed (UNSIGNED-PAYLOAD) request head over TCP with the given extra headers
     /// (which may claim any Content-Length), then `body`, and returns the raw response text.
     /// The path goes out exactly as given. `truncate` closes our sending side after `body`,
     /// so a body shorter than its Content-Length ends early.
-    pub async fn send_tcp(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8], truncate: bool) -> String {
+    pub async fn send_tcp(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        truncate: bool,
+    ) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let url = format!("{}{}", self.endpoint, path);
         let host = self.endpoint.trim_start_matches("http://").to_string();
@@ -266,11 +352,19 @@ impl Raw {
         let signed = self.sign_headers(method, &url, &hdrs, "UNSIGNED-PAYLOAD");
         hdrs = signed;
         let mut head = format!("{method} {path} HTTP/1.1\r\n");
-        for (k, v) in hdrs.iter().chain(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().iter()) {
+        for (k, v) in hdrs.iter().chain(
+            headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+                .iter(),
+        ) {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
         head.push_str("connection: close\r\n\r\n");
-        let mut sock = tokio::net::TcpStream::connect(&host).await.expect("connect");
+        let mut sock = tokio::net::TcpStream::connect(&host)
+            .await
+            .expect("connect");
         sock.write_all(head.as_bytes()).await.expect("write head");
         let _ = sock.write_all(body).await;
         if truncate {
@@ -296,7 +390,9 @@ where
 
 /// Deterministic test data.
 pub fn data(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| ((i as u64 * 31 + seed as u64 * 7) % 251) as u8).collect()
+    (0..len)
+        .map(|i| ((i as u64 * 31 + seed as u64 * 7) % 251) as u8)
+        .collect()
 }
 
 pub fn wait() -> Duration {

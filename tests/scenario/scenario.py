@@ -96,8 +96,12 @@ def main():
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="bascule-scenario-", dir=os.environ.get("SCENARIO_TMP"))
     srv = Server(os.path.abspath(args.bin), work)
+    # Bascule speaks SigV4 only; the aws CLI v1 and boto3 presign with SigV2 unless told.
+    config_file = os.path.join(work, "aws-config")
+    with open(config_file, "w") as f:
+        f.write("[default]\nregion = us-east-1\ns3 =\n    signature_version = s3v4\n")
     env = {**os.environ, "AWS_ACCESS_KEY_ID": srv.ak, "AWS_SECRET_ACCESS_KEY": srv.sk,
-           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": config_file, "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
 
     def aws(*a, capture=False):
         cmd = ["aws", "--endpoint-url", srv.endpoint, *a]
@@ -107,7 +111,7 @@ def main():
         return r.stdout
 
     s3 = boto3.client("s3", endpoint_url=srv.endpoint, aws_access_key_id=srv.ak, aws_secret_access_key=srv.sk,
-                      region_name="us-east-1", config=Config(s3={"addressing_style": "path"}))
+                      region_name="us-east-1", config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
     src = os.path.join(work, "src")
     make_folder(src, args.big_mb)
     want = tree_hashes(src)
