@@ -86,6 +86,19 @@ pub fn validate_tags(tags: &[(String, String)]) -> S3Result<()> {
     Ok(())
 }
 
+/// Tags from a `<Tagging>` XML document (PutObjectTagging, POST form `tagging` field).
+pub fn parse_tagging_xml(doc: &[u8]) -> S3Result<Vec<(String, String)>> {
+    let t: bascule_api::xml::Tagging = bascule_api::xml::from_xml(doc)?;
+    let tags: Vec<(String, String)> = t
+        .tag_set
+        .tag
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect();
+    validate_tags(&tags)?;
+    Ok(tags)
+}
+
 /// Tags from the URL-encoded `x-amz-tagging` header.
 pub fn tagging_header(h: &HeaderMap) -> S3Result<Vec<(String, String)>> {
     let Some(raw) = get(h, "x-amz-tagging") else {

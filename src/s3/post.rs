@@ -4,7 +4,7 @@
 use super::auth::{verify_post_signature, PayloadCheck};
 use super::body::{ingest, BodySpec, ChecksumSpec, MAX_PUT_SIZE};
 use super::endpoint::Endpoint;
-use super::meta::{quoted, validate_tags};
+use super::meta::{parse_tagging_xml, quoted};
 use super::put::{commit_object, NewObject, WriteConditions};
 use super::response::{empty, set_header, xml_response};
 use super::S3State;
@@ -14,7 +14,7 @@ use bascule_api::checksum::ChecksumAlgorithm;
 use bascule_api::encoding::uri_encode;
 use bascule_api::names::validate_object_key;
 use bascule_api::post_policy::{check_length, PostPolicy};
-use bascule_api::xml::{self, PostResponse};
+use bascule_api::xml::PostResponse;
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use bascule_replication::records::{BucketRecord, SystemHeaders};
 use futures::TryStreamExt;
@@ -138,17 +138,7 @@ pub async fn post_object(
         })
         .collect();
     let tags = match get("tagging") {
-        Some(doc) => {
-            let t: xml::Tagging = xml::from_xml(doc.as_bytes())?;
-            let tags: Vec<(String, String)> = t
-                .tag_set
-                .tag
-                .into_iter()
-                .map(|t| (t.key, t.value))
-                .collect();
-            validate_tags(&tags)?;
-            tags
-        }
+        Some(doc) => parse_tagging_xml(doc.as_bytes())?,
         None => Vec::new(),
     };
     let given = bascule_api::checksum::ALL_ALGORITHMS

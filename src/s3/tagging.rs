@@ -1,12 +1,12 @@
 //! Object tagging: Get/Put/DeleteObjectTagging. Tag changes are journaled like any write.
 
 use super::bucket::update_object;
-use super::meta::validate_tags;
+use super::meta::parse_tagging_xml;
 use super::response::{empty, xml_response};
 use super::{read_small_body, Ctx, S3State};
 use axum::body::Body;
 use axum::response::Response;
-use bascule_api::xml::{self, Tag, TagSet, Tagging, S3_NAMESPACE};
+use bascule_api::xml::{Tag, TagSet, Tagging, S3_NAMESPACE};
 use bascule_api::S3Result;
 use http::StatusCode;
 
@@ -33,14 +33,7 @@ pub fn get_tagging(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
 pub async fn put_tagging(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
     ctx.require_bucket()?;
     let raw = read_small_body(body, &ctx.payload, 64 * 1024).await?;
-    let doc: Tagging = xml::from_xml(&raw)?;
-    let tags: Vec<(String, String)> = doc
-        .tag_set
-        .tag
-        .into_iter()
-        .map(|t| (t.key, t.value))
-        .collect();
-    validate_tags(&tags)?;
+    let tags = parse_tagging_xml(&raw)?;
     update_object(s, &ctx.bucket, &ctx.key, move |r| {
         r.tags = tags;
         Ok(())
