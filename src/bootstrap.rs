@@ -57,7 +57,7 @@ pub async fn first_credentials(
     );
     // A leftover file from an earlier, wiped zone is replaced.
     let _ = std::fs::remove_file(&path);
-    write_private(&path, &content).map_err(|e| crate::store::StoreError::Io(e))?;
+    write_private(&path, &content).map_err(crate::store::StoreError::Io)?;
     println!("First start: created admin user 'admin'.");
     println!("  access key: {}", key.access_key);
     println!("  secret key: {}", key.secret_key);

@@ -87,11 +87,7 @@ impl View<'_> {
     }
 
     /// Keys and values under `prefix` (used for small sets such as one upload's parts).
-    pub fn scan_prefix(
-        &self,
-        cf: Cf,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
         let mut out: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = Default::default();
         let iter = self.db.iterator_cf(
             super::handle(self.db, cf)?,
@@ -115,6 +111,9 @@ impl View<'_> {
         Ok(out.into_iter().collect())
     }
 }
+
+/// A raw key and value.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
 
 type PlanFn = Box<dyn FnOnce(&View) -> S3Result<Plan> + Send>;
 
