@@ -336,13 +336,16 @@ fn start_server(data_dir: &PathBuf) -> Result<(OwnServer, Target), String> {
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let server = OwnServer(child);
     let mut endpoint = None;
-    for line in std::io::BufReader::new(stdout).lines() {
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    for line in lines.by_ref() {
         let line = line.map_err(|e| e.to_string())?;
         if let Some(e) = line.strip_prefix("S3 endpoint: ") {
             endpoint = Some(e.to_string());
             break;
         }
     }
+    // Keep reading the server's stdout so that it never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
     let endpoint = endpoint.ok_or("the server did not start")?;
     let creds = std::fs::read_to_string(data_dir.join(crate::bootstrap::CREDENTIALS_FILE))
         .map_err(|e| e.to_string())?;

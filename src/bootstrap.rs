@@ -10,6 +10,15 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 pub const TOKEN_FILE: &str = "admin.token";
+
+/// Tells the operator something on stdout. A closed or broken stdout (a supervisor that
+/// stopped reading, say) must never stop the server, so write errors are ignored,
+/// unlike `println!`, which panics on them.
+pub fn announce(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
 pub const CREDENTIALS_FILE: &str = "credentials";
 
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
@@ -58,9 +67,9 @@ pub async fn first_credentials(
     // A leftover file from an earlier, wiped zone is replaced.
     let _ = std::fs::remove_file(&path);
     write_private(&path, &content).map_err(crate::store::StoreError::Io)?;
-    println!("First start: created admin user 'admin'.");
-    println!("  access key: {}", key.access_key);
-    println!("  secret key: {}", key.secret_key);
-    println!("  saved (mode 0600) in {}", path.display());
+    announce("First start: created admin user 'admin'.");
+    announce(&format!("  access key: {}", key.access_key));
+    announce(&format!("  secret key: {}", key.secret_key));
+    announce(&format!("  saved (mode 0600) in {}", path.display()));
     Ok(Some(path))
 }

@@ -2,6 +2,7 @@
 //! until SIGINT/SIGTERM.
 
 use crate::admin::api::{self, AdminState};
+use crate::bootstrap::announce;
 use crate::config::Config;
 use crate::s3::{self, S3State};
 use crate::store::Store;
@@ -34,9 +35,9 @@ pub async fn run(config: Config) -> Result<(), String> {
     crate::bootstrap::first_credentials(&store, &config.data_dir, &s3_endpoint)
         .await
         .map_err(|e| format!("cannot create the first credentials: {e}"))?;
-    println!("S3 endpoint: {s3_endpoint}");
-    println!("Admin endpoint: http://{admin_addr}");
-    println!("Data directory: {}", config.data_dir.display());
+    announce(&format!("S3 endpoint: {s3_endpoint}"));
+    announce(&format!("Admin endpoint: http://{admin_addr}"));
+    announce(&format!("Data directory: {}", config.data_dir.display()));
 
     let gc_store = store.clone();
     tokio::spawn(async move {
@@ -74,10 +75,10 @@ fn bootstrap_token(config: &Config) -> Result<String, String> {
     let token = crate::bootstrap::admin_token(&config.data_dir)
         .map_err(|e| format!("cannot create the admin token: {e}"))?;
     if !existed {
-        println!(
+        announce(&format!(
             "Admin token saved (mode 0600) in {}",
             config.data_dir.join(crate::bootstrap::TOKEN_FILE).display()
-        );
+        ));
     }
     Ok(token)
 }
