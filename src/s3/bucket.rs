@@ -19,6 +19,33 @@ use http::StatusCode;
 const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
 const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 
+/// Owner elements for one response: each user record is read once, however many
+/// listed entries share that owner.
+pub struct Owners<'a> {
+    s: &'a S3State,
+    seen: std::cell::RefCell<std::collections::HashMap<String, xml::Owner>>,
+}
+
+impl<'a> Owners<'a> {
+    pub fn new(s: &'a S3State) -> Self {
+        Owners {
+            s,
+            seen: Default::default(),
+        }
+    }
+
+    pub fn get(&self, user_id: &str) -> xml::Owner {
+        if let Some(o) = self.seen.borrow().get(user_id) {
+            return o.clone();
+        }
+        let o = owner_of(self.s, user_id);
+        self.seen
+            .borrow_mut()
+            .insert(user_id.to_string(), o.clone());
+        o
+    }
+}
+
 pub fn owner_of(s: &S3State, user_id: &str) -> xml::Owner {
     let name = s
         .store

@@ -1,7 +1,7 @@
 //! ListObjects (v1, v2) and ListObjectVersions over RocksDB's ordered keys. With a
 //! delimiter, a whole common prefix is skipped with one seek instead of a scan.
 
-use super::bucket::owner_of;
+use super::bucket::Owners;
 use super::meta::time_of;
 use super::response::xml_response;
 use super::{Ctx, S3State};
@@ -265,14 +265,20 @@ fn list_page(
     Ok(page)
 }
 
-fn entry(s: &S3State, enc: &Encoder, key: &str, rec: &ObjectRecord, with_owner: bool) -> ListEntry {
+fn entry(
+    owners: &Owners,
+    enc: &Encoder,
+    key: &str,
+    rec: &ObjectRecord,
+    with_owner: bool,
+) -> ListEntry {
     ListEntry {
         key: enc.enc(key),
         last_modified: format_iso8601(time_of(rec.last_modified_ms)),
         etag: super::meta::quoted(&rec.etag),
         size: rec.size,
         storage_class: "STANDARD",
-        owner: with_owner.then(|| owner_of(s, &rec.owner)),
+        owner: with_owner.then(|| owners.get(&rec.owner)),
         checksum_algorithm: rec.checksum.iter().map(|c| c.algorithm.clone()).collect(),
     }
 }
@@ -281,6 +287,7 @@ pub fn list_objects_v1(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let p = Params::parse(ctx)?;
     let marker = ctx.q("marker").unwrap_or("").to_string();
     let page = p.page(s, ctx, p.after(&marker))?;
+    let owners = Owners::new(s);
     // S3 gives NextMarker only with a delimiter; otherwise clients use the last key.
     let next_marker = (page.truncated && p.delimiter.is_some())
         .then(|| page.last.clone())
@@ -301,7 +308,7 @@ pub fn list_objects_v1(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
             contents: page
                 .contents
                 .iter()
-                .map(|(k, r)| entry(s, &p.enc, k, r, true))
+                .map(|(k, r)| entry(&owners, &p.enc, k, r, true))
                 .collect(),
             common_prefixes: p.common_prefixes(&page),
         },
@@ -327,6 +334,7 @@ pub fn list_objects_v2(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         (None, None) => Vec::new(),
     };
     let page = p.page(s, ctx, resume)?;
+    let owners = Owners::new(s);
     let fetch_owner = ctx.q("fetch-owner") == Some("true");
     Ok(xml_response(
         "ListBucketResult",
@@ -345,7 +353,7 @@ pub fn list_objects_v2(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
             contents: page
                 .contents
                 .iter()
-                .map(|(k, r)| entry(s, &p.enc, k, r, fetch_owner))
+                .map(|(k, r)| entry(&owners, &p.enc, k, r, fetch_owner))
                 .collect(),
             common_prefixes: p.common_prefixes(&page),
         },
@@ -358,6 +366,7 @@ pub fn list_object_versions(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let (enc, prefix, delimiter, max) = (&p.enc, &p.prefix, &p.delimiter, p.max);
     let key_marker = ctx.q("key-marker").unwrap_or("").to_string();
     let page = p.page(s, ctx, p.after(&key_marker))?;
+    let owners = Owners::new(s);
     let next_key_marker = page
         .truncated
         .then(|| page.last.clone())
@@ -388,7 +397,7 @@ pub fn list_object_versions(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
                     etag: super::meta::quoted(&r.etag),
                     size: r.size,
                     storage_class: "STANDARD",
-                    owner: owner_of(s, &r.owner),
+                    owner: owners.get(&r.owner),
                 })
                 .collect(),
             common_prefixes: p.common_prefixes(&page),

@@ -3,7 +3,7 @@
 //! so completion moves no data.
 
 use super::body::{ingest, BodySpec, ChecksumSpec, IngestedData, MAX_PUT_SIZE};
-use super::bucket::owner_of;
+use super::bucket::{owner_of, Owners};
 use super::list::{walk, Item, Walk};
 use super::meta::{now_ms, quoted, system_headers, tagging_header, time_of, user_meta};
 use super::put::{plan_object_write, NewObject, WriteConditions};
@@ -516,13 +516,14 @@ pub fn list_uploads(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
             String::from_utf8(suffix[..pos].to_vec()).ok()
         },
     )?;
+    let owners = Owners::new(s);
     let mut uploads = Vec::new();
     let mut prefixes = Vec::new();
     for item in walked.items {
         match item {
             Item::Entry { key, value } => {
                 let up: UploadRecord = decode(&value)?;
-                let owner = owner_of(s, &up.owner);
+                let owner = owners.get(&up.owner);
                 uploads.push(xml::UploadEntry {
                     key,
                     upload_id: up.upload_id,
