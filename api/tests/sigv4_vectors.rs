@@ -3,7 +3,6 @@
 
 use bascule_api::encoding::parse_query;
 use bascule_api::sigv4::{self, PathMode, Scope, SigningKey};
-use std::path::PathBuf;
 
 struct RawRequest {
     method: String,
@@ -45,10 +44,10 @@ fn parse_raw(req: &str) -> RawRequest {
 
 #[test]
 fn aws_sigv4_test_suite() {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/sigv4/aws-sigv4-test-suite.json");
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    // Embedded at compile time: the binary carries the fixture it was built with, wherever
+    // it runs from.
+    let fixture = include_str!("../../fixtures/sigv4/aws-sigv4-test-suite.json");
+    let doc: serde_json::Value = serde_json::from_str(fixture).unwrap();
     let secret = doc["secret_key"].as_str().unwrap();
     let vectors = doc["vectors"].as_array().unwrap();
     assert!(vectors.len() >= 25, "the fixture holds the whole suite");
