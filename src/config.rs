@@ -20,6 +20,57 @@ pub struct Config {
     pub domain: Option<String>,
     /// Objects up to this size are stored inside RocksDB instead of a file of their own.
     pub inline_threshold: usize,
+    pub zone: ZoneConfig,
+}
+
+/// Replication between two zones. With no peer, the zone stands alone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZoneConfig {
+    /// The role a *new* zone starts with; afterwards the persisted role (which promotions
+    /// and switchovers change) wins.
+    pub role: Role,
+    /// The peer zone's admin listener, e.g. `https://zone-b.example:9001`.
+    pub peer: Option<String>,
+    /// Shared secret both zones present on zone-to-zone calls.
+    pub secret: Option<String>,
+    /// A CA certificate (PEM) to trust for the peer's TLS certificate.
+    pub peer_ca: Option<PathBuf>,
+    /// Serve the admin listener (and so the zone link) over TLS with this certificate
+    /// chain and key (PEM).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// The S3 endpoint clients should use for writes when this zone is primary
+    /// (defaults to the S3 listener's address).
+    pub s3_public_endpoint: Option<String>,
+    /// Journal entries kept after the peer acknowledged them, and at most this many
+    /// unacknowledged ones: a peer further behind does a full resync.
+    pub journal_retention: u64,
+    /// Object bytes per second fetched from the primary (0: unlimited).
+    pub fetch_rate_limit: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Primary,
+    Secondary,
+}
+
+impl Default for ZoneConfig {
+    fn default() -> Self {
+        ZoneConfig {
+            role: Role::Primary,
+            peer: None,
+            secret: None,
+            peer_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            s3_public_endpoint: None,
+            journal_retention: 1_000_000,
+            fetch_rate_limit: 0,
+        }
+    }
 }
 
 impl Default for Config {
@@ -32,6 +83,7 @@ impl Default for Config {
             region: "us-east-1".into(),
             domain: None,
             inline_threshold: 64 * 1024,
+            zone: ZoneConfig::default(),
         }
     }
 }
@@ -79,6 +131,12 @@ impl Config {
         }
         if let Some(v) = get("BASCULE_DOMAIN") {
             self.domain = Some(v);
+        }
+        if let Some(v) = get("BASCULE_PEER") {
+            self.zone.peer = Some(v);
+        }
+        if let Some(v) = get("BASCULE_REPLICATION_SECRET") {
+            self.zone.secret = Some(v);
         }
         Ok(())
     }

@@ -2,11 +2,13 @@
 
 mod admin;
 mod bench;
+mod bench_replication;
 mod bootstrap;
 mod config;
 mod s3;
 mod server;
 mod store;
+mod zone;
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -39,11 +41,23 @@ enum Command {
         /// Domain for virtual-host-style requests (`<bucket>.<domain>`).
         #[arg(long)]
         domain: Option<String>,
+        /// Role of a new zone (a promoted or switched-over zone keeps its own).
+        #[arg(long, value_enum)]
+        role: Option<config::Role>,
+        /// The peer zone's admin endpoint (replication link).
+        #[arg(long)]
+        peer: Option<String>,
+        /// Take writes as primary without first checking the peer (after a restart).
+        /// Dangerous if the peer was promoted meanwhile: the zones would diverge.
+        #[arg(long)]
+        force_primary: bool,
     },
     /// Drive a zone's admin API: users, keys, buckets, journal.
     Admin(admin::cli::AdminArgs),
     /// Measure PUT/GET throughput and latency against a running zone.
     Bench(bench::BenchArgs),
+    /// Measure replication lag and catch-up rate between two zones it starts.
+    BenchReplication(bench_replication::ReplicationBenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -73,6 +87,9 @@ fn main() -> std::process::ExitCode {
                 s3_listen,
                 admin_listen,
                 domain,
+                role,
+                peer,
+                force_primary,
             } => {
                 let mut cfg = config::Config::load(config.as_deref()).map_err(|e| e.to_string())?;
                 if let Some(d) = data_dir {
@@ -87,10 +104,17 @@ fn main() -> std::process::ExitCode {
                 if let Some(d) = domain {
                     cfg.domain = Some(d);
                 }
-                server::run(cfg).await
+                if let Some(r) = role {
+                    cfg.zone.role = r;
+                }
+                if let Some(p) = peer {
+                    cfg.zone.peer = Some(p);
+                }
+                server::run(cfg, server::ServeOptions { force_primary }).await
             }
             Command::Admin(args) => admin::cli::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::BenchReplication(args) => bench_replication::run(args).await,
         }
     });
     match result {

@@ -6,6 +6,10 @@ use crate::bootstrap::announce;
 use crate::config::Config;
 use crate::s3::{self, S3State};
 use crate::store::Store;
+use crate::zone::{self, ZoneService};
+use bascule_replication::peer::PeerClient;
+use bascule_replication::puller::{PullConfig, Replicator};
+use bascule_replication::zone::{Role, ZoneState};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,13 +17,33 @@ use std::time::Duration;
 const GC_MIN_AGE: Duration = Duration::from_secs(3600);
 const GC_INTERVAL: Duration = Duration::from_secs(600);
 
-pub async fn run(config: Config) -> Result<(), String> {
+/// Options of `serve` that are not configuration but one-off operator decisions.
+#[derive(Default)]
+pub struct ServeOptions {
+    /// Take writes as primary at once, without first checking the peer.
+    pub force_primary: bool,
+}
+
+pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    if config.zone.peer.is_some() && config.zone.secret.is_none() {
+        return Err("zone.peer is set but zone.secret is not: zones authenticate each other with a shared secret".into());
+    }
+    let existed = config.meta_dir().join("CURRENT").exists();
+    let initial_role = match config.zone.role {
+        crate::config::Role::Primary => Role::Primary,
+        crate::config::Role::Secondary => Role::Secondary,
+    };
     let store = Arc::new(
-        Store::open(&config.meta_dir(), config.blob_dirs())
-            .map_err(|e| format!("cannot open the store: {e}"))?,
+        Store::open(
+            &config.meta_dir(),
+            config.blob_dirs(),
+            ZoneState::new(initial_role, config.zone.peer.clone()),
+        )
+        .map_err(|e| format!("cannot open the store: {e}"))?,
     );
+    settle_role(&store, &config, existed, opts.force_primary).await?;
     let token = bootstrap_token(&config)?;
 
     let s3_listener = tokio::net::TcpListener::bind(config.s3_listen)
@@ -31,13 +55,37 @@ pub async fn run(config: Config) -> Result<(), String> {
     let s3_addr = s3_listener.local_addr().map_err(|e| e.to_string())?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
     let s3_endpoint = format!("http://{s3_addr}");
+    let tls = match (&config.zone.tls_cert, &config.zone.tls_key) {
+        (Some(c), Some(k)) => Some(zone::tls::server_config(c, k)?),
+        (None, None) => None,
+        _ => return Err("zone.tls_cert and zone.tls_key go together".into()),
+    };
+    let admin_scheme = if tls.is_some() { "https" } else { "http" };
 
-    crate::bootstrap::first_credentials(&store, &config.data_dir, &s3_endpoint)
-        .await
-        .map_err(|e| format!("cannot create the first credentials: {e}"))?;
+    // A secondary gets its users from the primary; only a zone that takes writes creates
+    // the first admin.
+    if store.zone.writable() {
+        crate::bootstrap::first_credentials(&store, &config.data_dir, &s3_endpoint)
+            .await
+            .map_err(|e| format!("cannot create the first credentials: {e}"))?;
+    }
     announce(&format!("S3 endpoint: {s3_endpoint}"));
-    announce(&format!("Admin endpoint: http://{admin_addr}"));
+    announce(&format!("Admin endpoint: {admin_scheme}://{admin_addr}"));
     announce(&format!("Data directory: {}", config.data_dir.display()));
+    let state = store.zone.snapshot();
+    announce(&format!(
+        "Zone: {} (epoch {}){}",
+        state.role.as_str(),
+        state.epoch,
+        state
+            .peer
+            .as_ref()
+            .map(|p| format!(", peer {p}"))
+            .unwrap_or_default()
+    ));
+
+    let zone = Arc::new(start_zone(&store, &config, s3_endpoint.clone())?);
+    zone::trim::spawn(zone.clone(), config.zone.journal_retention);
 
     let gc_store = store.clone();
     tokio::spawn(async move {
@@ -58,16 +106,125 @@ pub async fn run(config: Config) -> Result<(), String> {
     let s3_app = s3::router(S3State {
         store: store.clone(),
         config: config.clone(),
+        zone: zone.clone(),
     });
     let admin_app = api::router(AdminState {
         store: store.clone(),
         token: Arc::new(token),
+        zone: zone.clone(),
     });
     let s3_server = axum::serve(s3_listener, s3_app).with_graceful_shutdown(shutdown_signal());
-    let admin_server =
-        axum::serve(admin_listener, admin_app).with_graceful_shutdown(shutdown_signal());
-    let (a, b) = tokio::join!(s3_server, admin_server);
-    a.and(b).map_err(|e| e.to_string())
+    let admin = async {
+        match tls {
+            Some(tls) => {
+                let listener =
+                    zone::tls::TlsListener::new(admin_listener, tls).map_err(|e| e.to_string())?;
+                axum::serve(listener, admin_app)
+                    .with_graceful_shutdown(shutdown_signal())
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            None => axum::serve(admin_listener, admin_app)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    };
+    let (a, b) = tokio::join!(s3_server, admin);
+    a.map_err(|e| e.to_string()).and(b)
+}
+
+/// Reconciles the persisted zone state with this start: the configured peer, and the
+/// fence of a primary that restarts next to a peer (it may have been promoted meanwhile).
+async fn settle_role(
+    store: &Store,
+    config: &Config,
+    existed: bool,
+    force_primary: bool,
+) -> Result<(), String> {
+    let peer = config.zone.peer.clone();
+    let state = store.zone.snapshot();
+    let configured = match config.zone.role {
+        crate::config::Role::Primary => Role::Primary,
+        crate::config::Role::Secondary => Role::Secondary,
+    };
+    if existed && state.role != configured {
+        tracing::warn!(
+            persisted = state.role.as_str(),
+            configured = configured.as_str(),
+            "the zone's persisted role (set by a promotion or switchover) overrides the configured one"
+        );
+    }
+    let fence = state.role == Role::Primary && peer.is_some() && existed && !force_primary;
+    if force_primary && state.role == Role::Primary {
+        tracing::error!(
+            "--force-primary: taking writes WITHOUT checking the peer. If the peer was promoted meanwhile, both zones now accept writes and they will diverge."
+        );
+        announce(
+            "WARNING: --force-primary given: this zone takes writes without checking its peer.",
+        );
+    }
+    if fence {
+        tracing::warn!("restarting as primary next to a peer: writes wait until the peer confirms this zone is still primary");
+    }
+    store
+        .update_zone(move |s| {
+            s.peer = peer;
+            if s.role == Role::Primary {
+                s.fenced = fence;
+            }
+        })
+        .await
+        .map_err(|e| format!("cannot record the zone state: {e}"))
+}
+
+fn start_zone(
+    store: &Arc<Store>,
+    config: &Config,
+    s3_endpoint: String,
+) -> Result<ZoneService, String> {
+    let public = config
+        .zone
+        .s3_public_endpoint
+        .clone()
+        .unwrap_or(s3_endpoint);
+    let peer = match &config.zone.peer {
+        Some(url) => {
+            let ca = match &config.zone.peer_ca {
+                Some(p) => Some(
+                    std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+                ),
+                None => None,
+            };
+            let secret = config.zone.secret.clone().unwrap_or_default();
+            Some(PeerClient::new(
+                url,
+                &secret,
+                ca.as_deref(),
+                store.zone.clone(),
+            )?)
+        }
+        None => None,
+    };
+    let service = ZoneService::new(
+        store.clone(),
+        config.zone.secret.clone(),
+        public,
+        peer.clone(),
+    );
+    if let Some(peer) = peer {
+        let replica = Arc::new(zone::replica::StoreReplica {
+            store: store.clone(),
+            inline_max: config.inline_threshold as u64,
+        });
+        let pull = PullConfig {
+            rate_limit: config.zone.fetch_rate_limit,
+            ..PullConfig::default()
+        };
+        let replicator = Replicator::new(replica, peer, service.status.clone(), pull);
+        tokio::spawn(replicator.run());
+    }
+    Ok(service)
 }
 
 fn bootstrap_token(config: &Config) -> Result<String, String> {

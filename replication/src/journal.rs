@@ -133,8 +133,10 @@ mod tests {
                         id: "x".into(),
                         size: 3,
                         loc: Location::Inline,
+                        md5: None,
                     }],
                     parts_count: None,
+                    seq: 7,
                 },
             },
         };

@@ -1,7 +1,14 @@
-//! Zone replication for Bascule. For now: the durable record types and the journal entry
-//! format that every mutation appends; the pull loop and zone roles build on these.
+//! Zone replication for Bascule: the durable record types, the journal entry format, the
+//! zone state (role, epoch, peer), the zone-to-zone protocol and client, and the pull loop
+//! that a secondary runs against a small trait the store implements.
 
+pub mod fetch;
 pub mod journal;
+pub mod peer;
+pub mod protocol;
+pub mod puller;
 pub mod records;
+pub mod status;
+pub mod zone;
 
 pub use journal::{Entry, JournalError, Op};

@@ -20,6 +20,9 @@ pub struct Segment {
     pub id: String,
     pub size: u64,
     pub loc: Location,
+    /// Hex MD5 of the data, so a replica can verify what it fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +60,10 @@ pub struct ObjectRecord {
     pub segments: Vec<Segment>,
     /// Number of parts when completed from a multipart upload.
     pub parts_count: Option<u32>,
+    /// The journal sequence number of the write that produced this version (0 for records
+    /// written before sequence numbers were recorded).
+    #[serde(default)]
+    pub seq: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -19,10 +19,11 @@ use std::sync::Arc;
 pub struct AdminState {
     pub store: Arc<Store>,
     pub token: Arc<String>,
+    pub zone: Arc<crate::zone::ZoneService>,
 }
 
 /// Admin errors reuse the S3 codes, rendered as JSON.
-pub struct ApiError(S3Error);
+pub struct ApiError(pub S3Error);
 
 impl From<S3Error> for ApiError {
     fn from(e: S3Error) -> Self {
@@ -46,18 +47,25 @@ impl IntoResponse for ApiError {
             S3ErrorCode::NoSuchBucket => StatusCode::NOT_FOUND,
             c => StatusCode::from_u16(c.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         };
-        (
+        let mut r = (
             status,
             Json(json!({ "error": self.0.code.as_str(), "message": self.0.message })),
         )
-            .into_response()
+            .into_response();
+        for (name, value) in &self.0.headers {
+            if let Ok(v) = http::HeaderValue::from_str(value) {
+                r.headers_mut().insert(*name, v);
+            }
+        }
+        r
     }
 }
 
-type ApiResult<T> = Result<Json<T>, ApiError>;
+pub type ApiResult<T> = Result<Json<T>, ApiError>;
 
 pub fn router(state: AdminState) -> Router {
-    let api = Router::new()
+    // Changes to users, keys and grants replicate from the primary: refused elsewhere.
+    let records = Router::new()
         .route("/users", get(list_users).post(create_user))
         .route("/users/{id}", axum::routing::delete(delete_user))
         .route("/users/{id}/enable", post(enable_user))
@@ -69,15 +77,36 @@ pub fn router(state: AdminState) -> Router {
         .route("/keys/{ak}/disable", post(disable_key))
         .route("/buckets", get(list_buckets))
         .route("/buckets/{bucket}/grants/{user}", put(grant).delete(revoke))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            writes_on_primary,
+        ));
+    let api = records
         .route("/journal", get(journal))
-        .route("/zone", get(zone))
+        .merge(super::zone_api::routes())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state.clone());
     Router::new()
         .nest("/admin/v1", api)
+        .nest(
+            bascule_replication::protocol::PREFIX,
+            crate::zone::serve::router(state.zone.clone()),
+        )
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
+        .route(
+            "/health/replication",
+            get(super::zone_api::replication_health),
+        )
+        .route("/metrics", get(super::metrics::render))
         .with_state(state)
+}
+
+async fn writes_on_primary(State(s): State<AdminState>, req: Request, next: Next) -> Response {
+    if req.method() != http::Method::GET && !s.store.zone.writable() {
+        return ApiError(s.zone.read_only_error()).into_response();
+    }
+    next.run(req).await
 }
 
 async fn require_token(State(s): State<AdminState>, req: Request, next: Next) -> Response {
@@ -93,13 +122,6 @@ async fn require_token(State(s): State<AdminState>, req: Request, next: Next) ->
             .into_response();
     }
     next.run(req).await
-}
-
-/// The zone's role and journal position. Replication (issue 3) adds peers and lag here.
-async fn zone(State(s): State<AdminState>) -> Json<serde_json::Value> {
-    let last_seq = *s.store.last_seq().borrow();
-    let epoch = s.store.epoch.load(std::sync::atomic::Ordering::SeqCst);
-    Json(json!({ "role": "primary", "epoch": epoch, "last_seq": last_seq }))
 }
 
 async fn ready(State(s): State<AdminState>) -> Response {

@@ -19,6 +19,9 @@ pub struct AdminArgs {
     /// Data directory of the local zone, to find its admin token.
     #[arg(long, env = "BASCULE_DATA_DIR", default_value = "bascule-data")]
     pub data_dir: PathBuf,
+    /// A CA certificate (PEM) to trust when the admin listener uses TLS.
+    #[arg(long, env = "BASCULE_ADMIN_CA")]
+    pub ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     pub command: AdminCommand,
 }
@@ -34,6 +37,9 @@ pub enum AdminCommand {
     /// Buckets: list, grant, revoke.
     #[command(subcommand)]
     Bucket(BucketCommand),
+    /// The zone's role and replication: status, promote, switchover, divergent writes.
+    #[command(subcommand)]
+    Zone(ZoneCommand),
     /// Print journal entries after a sequence number.
     Journal {
         #[arg(long, default_value_t = 0)]
@@ -41,6 +47,22 @@ pub enum AdminCommand {
         #[arg(long, default_value_t = 1000)]
         limit: usize,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ZoneCommand {
+    /// Role, epoch, peer, cursor, lag (entries, bytes, oldest age), last error.
+    Status {
+        /// Print the full JSON report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unplanned failover: make this secondary the primary now (raises the epoch).
+    Promote,
+    /// Planned switchover: the primary stops writes, the secondary catches up, roles swap.
+    Switchover,
+    /// Writes set aside when this zone rejoined after a failover (or one of them).
+    Divergent { id: Option<String> },
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,7 +139,13 @@ fn token(args: &AdminArgs) -> Result<String, String> {
 pub async fn run(args: AdminArgs) -> Result<(), String> {
     let token = token(&args)?;
     let base = format!("{}/admin/v1", args.endpoint.trim_end_matches('/'));
-    let client = reqwest::Client::new();
+    let mut builder = reqwest::Client::builder();
+    if let Some(ca) = &args.ca_cert {
+        let pem = std::fs::read(ca).map_err(|e| format!("cannot read {}: {e}", ca.display()))?;
+        let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string())?;
+        builder = builder.add_root_certificate(cert);
+    }
+    let client = builder.build().map_err(|e| e.to_string())?;
     let (method, path, body): (reqwest::Method, String, Option<Value>) = match &args.command {
         AdminCommand::User(c) => match c {
             UserCommand::Create { name, admin } => (
@@ -180,6 +208,17 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
                 None,
             ),
         },
+        AdminCommand::Zone(c) => match c {
+            ZoneCommand::Status { .. } => (reqwest::Method::GET, "/zone".into(), None),
+            ZoneCommand::Promote => (reqwest::Method::POST, "/zone/promote".into(), None),
+            ZoneCommand::Switchover => (reqwest::Method::POST, "/zone/switchover".into(), None),
+            ZoneCommand::Divergent { id: None } => {
+                (reqwest::Method::GET, "/zone/divergent".into(), None)
+            }
+            ZoneCommand::Divergent { id: Some(id) } => {
+                (reqwest::Method::GET, format!("/zone/divergent/{id}"), None)
+            }
+        },
         AdminCommand::Journal { after, limit } => (
             reqwest::Method::GET,
             format!("/journal?after={after}&limit={limit}"),
@@ -198,14 +237,26 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot reach the admin API at {}: {e}", args.endpoint))?;
     let status = resp.status();
     let text = resp.text().await.map_err(|e| e.to_string())?;
-    let pretty = serde_json::from_str::<Value>(&text)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+    let value = serde_json::from_str::<Value>(&text).ok();
+    let pretty = value
+        .as_ref()
+        .and_then(|v| serde_json::to_string_pretty(v).ok())
         .unwrap_or(text);
-    if status.is_success() {
-        println!("{pretty}");
-        Ok(())
-    } else {
-        Err(format!("{status}: {pretty}"))
+    if !status.is_success() {
+        return Err(format!("{status}: {pretty}"));
     }
+    match (&args.command, &value) {
+        (AdminCommand::Zone(ZoneCommand::Status { json: false }), Some(v)) => {
+            print!("{}", super::zone_text::status(v))
+        }
+        (AdminCommand::Zone(ZoneCommand::Promote), Some(v)) => {
+            println!("{}", super::zone_text::promotion(v));
+            println!("{pretty}");
+        }
+        (AdminCommand::Zone(ZoneCommand::Divergent { id: None }), Some(v)) => {
+            print!("{}", super::zone_text::divergent(v))
+        }
+        _ => println!("{pretty}"),
+    }
+    Ok(())
 }

@@ -3,4 +3,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod metrics;
 pub mod ops;
+pub mod zone_api;
+pub mod zone_text;

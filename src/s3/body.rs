@@ -11,6 +11,7 @@ use axum::body::Body;
 use bascule_api::checksum::{ChecksumAlgorithm, Hasher, ALL_ALGORITHMS};
 use bascule_api::chunked::ChunkedDecoder;
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
+use bascule_replication::records::{Location, Segment};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use http::HeaderMap;
@@ -159,6 +160,32 @@ pub struct Ingested {
 }
 
 impl Ingested {
+    /// The data as one segment (carrying its MD5, for replicas to verify) and the bytes to
+    /// store inline, if it is not a blob file.
+    pub fn segment(&self) -> (Segment, Option<Bytes>) {
+        let md5 = Some(self.md5_hex.clone());
+        let inline = |data: Bytes| {
+            let seg = Segment {
+                id: crate::store::blob::new_id(),
+                size: data.len() as u64,
+                loc: Location::Inline,
+                md5: md5.clone(),
+            };
+            (seg, Some(data))
+        };
+        match &self.data {
+            IngestedData::Blob(seg) => (
+                Segment {
+                    md5: md5.clone(),
+                    ..seg.clone()
+                },
+                None,
+            ),
+            IngestedData::Inline(b) => inline(b.clone()),
+            IngestedData::Empty => inline(Bytes::new()),
+        }
+    }
+
     /// Releases a blob that will not be committed (failed checks or commit).
     pub fn discard(&self, store: &Store) {
         if let IngestedData::Blob(seg) = &self.data {

@@ -375,6 +375,7 @@ where
                 .ok_or_else(|| super::no_such_key(&key))?;
             let mut record: ObjectRecord = decode(&raw)?;
             change(&mut record)?;
+            record.seq = view.next_seq();
             let mut plan = Plan::default();
             plan.put(Cf::Objects, okey, encode(&record));
             plan.op = Some(Op::PutObject {

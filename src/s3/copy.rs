@@ -1,7 +1,7 @@
 //! CopyObject and UploadPartCopy.
 
 use super::auth::Identity;
-use super::body::{copy_data, IngestedData};
+use super::body::copy_data;
 use super::bucket::update_object;
 use super::endpoint::Endpoint;
 use super::get::preconditions;
@@ -12,7 +12,6 @@ use super::multipart::commit_part;
 use super::put::{commit_object, NewObject, WriteConditions};
 use super::response::{set_header, xml_response};
 use super::{Ctx, S3State};
-use crate::store::blob::new_id;
 use crate::store::records::PartRecord;
 use axum::response::Response;
 use bascule_api::checksum::ChecksumAlgorithm;
@@ -21,7 +20,7 @@ use bascule_api::headers::{format_iso8601, resolve_range, Precondition};
 use bascule_api::names::validate_object_key;
 use bascule_api::xml::{self, ChecksumFields, S3_NAMESPACE};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
-use bascule_replication::records::{Location, ObjectRecord, Segment};
+use bascule_replication::records::ObjectRecord;
 
 /// The largest object CopyObject copies in one request (S3's limit).
 const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -245,25 +244,7 @@ pub async fn upload_part_copy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         s.config.inline_threshold,
     )
     .await?;
-    let (segment, inline) = match &copied.data {
-        IngestedData::Blob(seg) => (seg.clone(), None),
-        IngestedData::Inline(b) => (
-            Segment {
-                id: new_id(),
-                size: len,
-                loc: Location::Inline,
-            },
-            Some(b.clone()),
-        ),
-        IngestedData::Empty => (
-            Segment {
-                id: new_id(),
-                size: 0,
-                loc: Location::Inline,
-            },
-            Some(bytes::Bytes::new()),
-        ),
-    };
+    let (segment, inline) = copied.segment();
     let last_modified_ms = now_ms();
     let part = PartRecord {
         etag: copied.md5_hex.clone(),

@@ -167,6 +167,9 @@ async fn respond(
     };
     let mut r = Response::new(body);
     write_object_headers(&mut r, rec, checksum_mode);
+    if let Some(status) = s.zone.replication_status(rec.seq) {
+        set_header(&mut r, "x-amz-replication-status", status);
+    }
     set_header(&mut r, "content-length", &len.to_string());
     if let Some(range) = range {
         *r.status_mut() = StatusCode::PARTIAL_CONTENT;
@@ -188,7 +191,7 @@ async fn respond(
 }
 
 /// Streams the pieces from a blocking thread through a small bounded channel.
-fn stream_sources(sources: Vec<Piece>) -> Body {
+pub fn stream_sources(sources: Vec<Piece>) -> Body {
     if let [Piece {
         source: SegmentSource::Inline(data),
         offset,

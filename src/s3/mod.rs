@@ -37,6 +37,7 @@ use std::sync::Arc;
 pub struct S3State {
     pub store: Arc<Store>,
     pub config: Arc<Config>,
+    pub zone: Arc<crate::zone::ZoneService>,
 }
 
 /// Everything a handler needs to know about the request, once authenticated.
@@ -111,6 +112,12 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
+            // However the refusal arose (here or at commit time), it names the primary.
+            let e = if e.code == S3ErrorCode::ZoneReadOnly {
+                s.zone.read_only_error()
+            } else {
+                e
+            };
             if e.code == S3ErrorCode::InternalError {
                 tracing::warn!(request_id, resource, "internal error");
             }
@@ -189,6 +196,12 @@ async fn dispatch(
         copy_source,
         form_post,
     );
+
+    // A zone that does not take writes refuses them before reading any of the body.
+    let mutating = matches!(parts.method, Method::PUT | Method::POST | Method::DELETE);
+    if mutating && !s.store.zone.writable() {
+        return Err(s.zone.read_only_error());
+    }
 
     let bucket_record = match &bucket {
         Some(b) => s.store.bucket(b)?,

@@ -2,7 +2,7 @@
 //! Parts are blobs of their own; a completed object is the list of its parts' segments,
 //! so completion moves no data.
 
-use super::body::{ingest, BodySpec, ChecksumSpec, IngestedData, MAX_PUT_SIZE};
+use super::body::{ingest, BodySpec, ChecksumSpec, MAX_PUT_SIZE};
 use super::bucket::{owner_of, Owners};
 use super::list::{walk, Item, Walk};
 use super::meta::{now_ms, quoted, system_headers, tagging_header, time_of, user_meta};
@@ -22,7 +22,7 @@ use bascule_api::headers::format_iso8601;
 use bascule_api::names::validate_object_key;
 use bascule_api::xml::{self, ChecksumFields, S3_NAMESPACE};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
-use bascule_replication::records::{ChecksumValue, Location, ObjectRecord, Segment};
+use bascule_replication::records::{ChecksumValue, Location, ObjectRecord};
 use http::StatusCode;
 
 pub const MAX_PARTS: u32 = 10_000;
@@ -203,14 +203,7 @@ pub async fn upload_part(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respons
         }
     }
     let ingested = ingest(&s.store, body, spec).await?;
-    let segment = match &ingested.data {
-        IngestedData::Blob(seg) => seg.clone(),
-        IngestedData::Inline(_) | IngestedData::Empty => Segment {
-            id: new_id(),
-            size: ingested.size,
-            loc: Location::Inline,
-        },
-    };
+    let (segment, inline) = ingested.segment();
     let (alg, checksum) = ingested.checksum.clone();
     let part = PartRecord {
         etag: ingested.md5_hex.clone(),
@@ -218,11 +211,6 @@ pub async fn upload_part(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respons
         last_modified_ms: now_ms(),
         segment: segment.clone(),
         checksum: Some(format!("{}:{checksum}", alg.name())),
-    };
-    let inline = match &ingested.data {
-        IngestedData::Inline(bytes) => Some(bytes.clone()),
-        IngestedData::Empty => Some(bytes::Bytes::new()),
-        IngestedData::Blob(_) => None,
     };
     commit_part(s, ctx, id, number, part, inline).await?;
     let mut r = empty(StatusCode::OK);
@@ -356,6 +344,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
                 tags: upload.tags.clone(),
                 segments: chosen.iter().map(|p| p.segment.clone()).collect(),
                 parts_count: Some(chosen.len() as u32),
+                seq: 0,
             };
             let mut plan = Plan::default();
             let used: std::collections::HashSet<&str> =

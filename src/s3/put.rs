@@ -6,7 +6,6 @@ use super::meta::{
 };
 use super::response::{empty, set_header};
 use super::{Ctx, S3State};
-use crate::store::blob::new_id;
 use crate::store::commit::{Plan, View};
 use crate::store::{decode, encode, keys, Cf};
 use axum::body::Body;
@@ -14,7 +13,7 @@ use axum::response::Response;
 use bascule_api::headers::etag_list_matches;
 use bascule_api::names::validate_object_key;
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
-use bascule_replication::records::{ChecksumValue, Location, ObjectRecord, Segment, SystemHeaders};
+use bascule_replication::records::{ChecksumValue, Location, ObjectRecord, SystemHeaders};
 use bascule_replication::Op;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
@@ -87,18 +86,11 @@ impl NewObject {
     ) -> NewObject {
         let (segments, inline) = match &ingested.data {
             IngestedData::Empty => (Vec::new(), None),
-            IngestedData::Inline(bytes) => {
-                let id = new_id();
-                (
-                    vec![Segment {
-                        id: id.clone(),
-                        size: ingested.size,
-                        loc: Location::Inline,
-                    }],
-                    Some((id, bytes.clone())),
-                )
+            _ => {
+                let (seg, data) = ingested.segment();
+                let inline = data.map(|d| (seg.id.clone(), d));
+                (vec![seg], inline)
             }
-            IngestedData::Blob(seg) => (vec![seg.clone()], None),
         };
         let (alg, value) = &ingested.checksum;
         NewObject {
@@ -119,6 +111,7 @@ impl NewObject {
                 tags,
                 segments,
                 parts_count: None,
+                seq: 0,
             },
             inline,
         }
@@ -142,6 +135,8 @@ pub fn plan_object_write(
         .map(|v| decode(&v))
         .transpose()?;
     cond.check(old.as_ref(), &new.key)?;
+    let mut new = new;
+    new.record.seq = view.next_seq();
     if let Some(old) = &old {
         plan.release.extend(old.segments.iter().cloned());
     }

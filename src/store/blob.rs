@@ -56,6 +56,21 @@ impl BlobStore {
         })
     }
 
+    /// Where a blob fetched from the peer is staged across restarts, and where it goes
+    /// when complete: a data directory chosen from the id, so a retry finds it again.
+    pub fn staging(&self, id: &str) -> Option<(PathBuf, PathBuf, u16)> {
+        if id.len() < 2 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let n = self.dirs.len().max(1);
+        let dir = (id
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
+            % n) as u16;
+        let partial = self.dirs.get(dir as usize)?.join("replica").join(id);
+        Some((partial, self.path(id, dir)?, dir))
+    }
+
     pub fn path(&self, id: &str, dir: u16) -> Option<PathBuf> {
         let base = self.dirs.get(dir as usize)?;
         let shard = id.get(..2)?;
@@ -191,6 +206,7 @@ impl BlobWriter {
             id: self.id.clone(),
             size: self.size,
             loc: Location::Disk(self.dir),
+            md5: None,
         })
     }
 }

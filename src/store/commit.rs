@@ -6,12 +6,12 @@
 
 use super::error::StoreError;
 use super::Cf;
-use bascule_api::{S3Error, S3Result};
+use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use bascule_replication::records::{Location, Segment};
+use bascule_replication::zone::Zone;
 use bascule_replication::{Entry, Op};
 use rocksdb::{WriteBatch, WriteOptions, DB};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use tokio::sync::{oneshot, watch};
 
@@ -25,6 +25,25 @@ pub enum Write {
     Delete(Cf, Vec<u8>),
 }
 
+/// Who asks for a change; it decides whether the zone's role allows it and how its
+/// journal entry is numbered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// An S3 client or an admin: only a writable primary takes these.
+    #[default]
+    Client,
+    /// An entry of the primary's journal being applied here: it keeps the primary's
+    /// sequence number, epoch and time, and moves this zone's cursor to it.
+    Replica { seq: u64, epoch: u64, at_ms: u64 },
+    /// Bookkeeping of this zone (zone state, quarantine, resync copies): allowed in any
+    /// role, never journaled.
+    Zone,
+    /// The end of a full resync: this zone's journal restarts at `seq` (the primary's
+    /// position when the resync began). Local entries are dropped: they describe a history
+    /// the resync replaced (the zone's journal floor moves to `seq`).
+    Reset { seq: u64 },
+}
+
 /// What one mutation changes. `op` becomes its journal entry (none for changes that are
 /// local to this zone, such as multipart uploads in progress).
 #[derive(Default)]
@@ -34,6 +53,7 @@ pub struct Plan {
     /// Data no longer referenced once this commits: inline data is deleted in the same
     /// batch, files are removed after the batch is durable.
     pub release: Vec<Segment>,
+    pub origin: Origin,
 }
 
 impl Plan {
@@ -51,9 +71,16 @@ impl Plan {
 pub struct View<'a> {
     db: &'a DB,
     overlay: HashMap<(Cf, Vec<u8>), Option<Vec<u8>>>,
+    last_seq: u64,
 }
 
 impl View<'_> {
+    /// The sequence number a client plan's journal entry will get if it commits; object
+    /// records carry it so the S3 front end can tell whether the peer has applied them.
+    pub fn next_seq(&self) -> u64 {
+        self.last_seq + 1
+    }
+
     pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(v) = self.overlay.get(&(cf, key.to_vec())) {
             return Ok(v.clone());
@@ -130,14 +157,11 @@ pub struct Committer {
     last_seq: watch::Receiver<u64>,
 }
 
-/// Shared with the committer thread: the epoch stamped on new entries.
-pub type EpochCell = Arc<AtomicU64>;
-
 impl Committer {
     pub fn start(
         db: Arc<DB>,
         blobs: Arc<super::blob::BlobStore>,
-        epoch: EpochCell,
+        zone: Arc<Zone>,
     ) -> Result<Committer, StoreError> {
         let last = match db.get_cf(super::handle(&db, Cf::System)?, LAST_SEQ_KEY)? {
             Some(v) => u64::from_be_bytes(
@@ -151,7 +175,7 @@ impl Committer {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("bascule-commit".into())
-            .spawn(move || run(db, blobs, epoch, rx, seq_tx, last))
+            .spawn(move || run(db, blobs, zone, rx, seq_tx, last))
             .map_err(StoreError::Io)?;
         Ok(Committer {
             tx,
@@ -159,12 +183,14 @@ impl Committer {
         })
     }
 
-    pub async fn commit(&self, plan: PlanFn) -> S3Result<Committed> {
+    /// Queues a plan now (so plans queued one after another commit in that order, often
+    /// in one group) and returns a receiver for its outcome.
+    pub fn submit(&self, plan: PlanFn) -> S3Result<oneshot::Receiver<Result<Committed, S3Error>>> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job { plan, reply })
             .map_err(|_| S3Error::from(StoreError::Closed))?;
-        rx.await.map_err(|_| S3Error::from(StoreError::Closed))?
+        Ok(rx)
     }
 
     /// The last durable journal sequence number; changes wake long-polling readers.
@@ -180,10 +206,37 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// Decides, at commit time, whether the zone's role allows a plan. Checking here (and not
+/// only when a request arrives) means a zone that was just demoted commits no client write.
+fn admit(zone: &Zone, plan: &Plan, last_seq: u64) -> S3Result<()> {
+    match plan.origin {
+        Origin::Client if !zone.writable() => Err(S3Error::new(S3ErrorCode::ZoneReadOnly)),
+        Origin::Replica { .. } if !zone.is_secondary() => Err(S3Error::msg(
+            S3ErrorCode::InvalidRequest,
+            "this zone is not a secondary: it applies no journal entries",
+        )),
+        Origin::Replica { seq, .. } if seq <= last_seq => Err(S3Error::msg(
+            S3ErrorCode::InvalidRequest,
+            format!("journal entry {seq} is already applied (cursor {last_seq})"),
+        )),
+        // The primary's sequence numbers are contiguous: a hole means an earlier entry of
+        // the same batch failed, and this one must wait for it.
+        Origin::Replica { seq, .. } if seq != last_seq + 1 => Err(S3Error::msg(
+            S3ErrorCode::ServiceUnavailable,
+            format!("journal entry {seq} cannot follow {last_seq}"),
+        )),
+        Origin::Replica { .. } if plan.op.is_none() => Err(S3Error::msg(
+            S3ErrorCode::InternalError,
+            "a replicated change must carry its journal entry",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn run(
     db: Arc<DB>,
     blobs: Arc<super::blob::BlobStore>,
-    epoch: EpochCell,
+    zone: Arc<Zone>,
     rx: mpsc::Receiver<Job>,
     seq_tx: watch::Sender<u64>,
     mut last_seq: u64,
@@ -201,27 +254,42 @@ fn run(
         let mut view = View {
             db: &db,
             overlay: HashMap::new(),
+            last_seq,
         };
         let mut batch = WriteBatch::default();
         let mut outcomes: Vec<(oneshot::Sender<_>, Result<Committed, S3Error>)> =
             Vec::with_capacity(jobs.len());
         let mut to_remove: Vec<Segment> = Vec::new();
         let group_start_seq = last_seq;
+        let mut group_reset = false;
         for job in jobs {
-            let plan = match (job.plan)(&view) {
+            view.last_seq = last_seq;
+            let plan = match (job.plan)(&view).and_then(|p| admit(&zone, &p, last_seq).map(|_| p)) {
                 Ok(p) => p,
                 Err(e) => {
                     outcomes.push((job.reply, Err(e)));
                     continue;
                 }
             };
+            if let Origin::Reset { seq } = plan.origin {
+                if let Ok(h) = super::handle(&db, Cf::Journal) {
+                    batch.delete_range_cf(h, Entry::key(0), Entry::key(u64::MAX));
+                }
+                last_seq = seq;
+                // Forces the cursor to be written even when it moved backwards.
+                group_reset = true;
+            }
             let seq = match plan.op {
                 Some(op) => {
-                    last_seq += 1;
+                    let (seq, epoch, at_ms) = match plan.origin {
+                        Origin::Replica { seq, epoch, at_ms } => (seq, epoch, at_ms),
+                        _ => (last_seq + 1, zone.epoch(), now_ms()),
+                    };
+                    last_seq = seq;
                     let entry = Entry {
-                        seq: last_seq,
-                        epoch: epoch.load(Ordering::SeqCst),
-                        at_ms: now_ms(),
+                        seq,
+                        epoch,
+                        at_ms,
                         op,
                     };
                     let key = Entry::key(last_seq).to_vec();
@@ -264,7 +332,7 @@ fn run(
             }
             outcomes.push((job.reply, Ok(seq)));
         }
-        if last_seq != group_start_seq {
+        if last_seq != group_start_seq || group_reset {
             if let Ok(h) = super::handle(&db, Cf::System) {
                 batch.put_cf(h, LAST_SEQ_KEY, last_seq.to_be_bytes());
             }
@@ -280,7 +348,7 @@ fn run(
                 for seg in &to_remove {
                     blobs.remove(seg);
                 }
-                if last_seq != group_start_seq {
+                if last_seq != group_start_seq || group_reset {
                     seq_tx.send_replace(last_seq);
                 }
                 for (reply, outcome) in outcomes {

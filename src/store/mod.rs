@@ -8,19 +8,19 @@ pub mod keys;
 pub mod read;
 pub mod records;
 
-use bascule_api::S3Result;
+use bascule_api::{S3Error, S3Result};
 use bascule_replication::records::{
     AccessKeyRecord, BucketRecord, Location, ObjectRecord, Segment, UserRecord,
 };
+use bascule_replication::zone::{Zone, ZoneState};
 use bascule_replication::Entry;
 use blob::BlobStore;
-use commit::{Committer, EpochCell, Plan, View};
+use commit::{Committer, Origin, Plan, View};
 pub use error::StoreError;
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, DB};
 use serde::de::DeserializeOwned;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,10 +36,11 @@ pub enum Cf {
     Keys,
     Journal,
     System,
+    Quarantine,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 9] = [
+    pub const ALL: [Cf; 10] = [
         Cf::Buckets,
         Cf::Objects,
         Cf::Inline,
@@ -49,6 +50,7 @@ impl Cf {
         Cf::Keys,
         Cf::Journal,
         Cf::System,
+        Cf::Quarantine,
     ];
 
     pub fn name(self) -> &'static str {
@@ -62,6 +64,7 @@ impl Cf {
             Cf::Keys => "keys",
             Cf::Journal => "journal",
             Cf::System => "system",
+            Cf::Quarantine => "quarantine",
         }
     }
 }
@@ -84,13 +87,21 @@ pub struct Store {
     db: Arc<DB>,
     blobs: Arc<BlobStore>,
     committer: Committer,
-    pub epoch: EpochCell,
+    pub zone: Arc<Zone>,
 }
+
+/// Where the zone's role and epoch are kept (System column family).
+pub const ZONE_STATE_KEY: &[u8] = b"zone/state";
 
 impl Store {
     /// Opens (or creates) the store: metadata under `meta_dir`, blobs under `data_dirs`.
+    /// A new store takes `initial` as its zone state; an existing one keeps its own.
     /// Collects leftovers of an earlier crash before serving.
-    pub fn open(meta_dir: &Path, data_dirs: Vec<PathBuf>) -> Result<Store, StoreError> {
+    pub fn open(
+        meta_dir: &Path,
+        data_dirs: Vec<PathBuf>,
+        initial: ZoneState,
+    ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(meta_dir)?;
         let mut opts = Options::default();
         opts.create_if_missing(true);
@@ -101,13 +112,20 @@ impl Store {
             .map(|cf| ColumnFamilyDescriptor::new(cf.name(), Options::default()));
         let db = Arc::new(DB::open_cf_descriptors(&opts, meta_dir, cfs)?);
         let blobs = Arc::new(BlobStore::open(data_dirs)?);
-        let epoch: EpochCell = Arc::new(AtomicU64::new(1));
-        let committer = Committer::start(db.clone(), blobs.clone(), epoch.clone())?;
+        let state = match db.get_cf(handle(&db, Cf::System)?, ZONE_STATE_KEY)? {
+            Some(v) => decode(&v)?,
+            None => {
+                db.put_cf(handle(&db, Cf::System)?, ZONE_STATE_KEY, encode(&initial))?;
+                initial
+            }
+        };
+        let zone = Arc::new(Zone::new(state));
+        let committer = Committer::start(db.clone(), blobs.clone(), zone.clone())?;
         let store = Store {
             db,
             blobs,
             committer,
-            epoch,
+            zone,
         };
         let (tmp, orphans) = store.collect_garbage(Duration::ZERO)?;
         if tmp + orphans > 0 {
@@ -130,29 +148,78 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&View) -> S3Result<(Plan, T)> + Send + 'static,
     {
+        self.submit(f)?.await
+    }
+
+    /// Queues a mutation at once and returns a future of its outcome: mutations submitted
+    /// one after another commit in that order.
+    pub fn submit<T, F>(
+        &self,
+        f: F,
+    ) -> S3Result<impl std::future::Future<Output = S3Result<(T, Option<u64>)>> + Send + 'static>
+    where
+        T: Send + 'static,
+        F: FnOnce(&View) -> S3Result<(Plan, T)> + Send + 'static,
+    {
         let slot = Arc::new(std::sync::Mutex::new(None));
         let out = slot.clone();
-        let committed = self
-            .committer
-            .commit(Box::new(move |view| {
-                let (plan, value) = f(view)?;
-                if let Ok(mut s) = out.lock() {
-                    *s = Some(value);
-                }
-                Ok(plan)
-            }))
-            .await?;
-        let value = slot
-            .lock()
-            .ok()
-            .and_then(|mut s| s.take())
-            .ok_or(StoreError::Closed)?;
-        Ok((value, committed))
+        let rx = self.committer.submit(Box::new(move |view| {
+            let (plan, value) = f(view)?;
+            if let Ok(mut s) = out.lock() {
+                *s = Some(value);
+            }
+            Ok(plan)
+        }))?;
+        Ok(async move {
+            let committed = rx.await.map_err(|_| S3Error::from(StoreError::Closed))??;
+            let value = slot
+                .lock()
+                .ok()
+                .and_then(|mut s| s.take())
+                .ok_or(StoreError::Closed)?;
+            Ok((value, committed))
+        })
+    }
+
+    /// Changes the zone state and persists it (in commit order with everything else).
+    pub async fn update_zone<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut ZoneState) -> T,
+    ) -> S3Result<T> {
+        let (_, out) = self.zone.update(change);
+        self.persist_zone().await?;
+        Ok(out)
+    }
+
+    /// Persists the zone state as it is when the commit runs, so concurrent changes are
+    /// written in commit order and the last one wins.
+    pub async fn persist_zone(&self) -> S3Result<()> {
+        let zone = self.zone.clone();
+        self.commit(move |_| {
+            let mut plan = Plan {
+                origin: Origin::Zone,
+                ..Plan::default()
+            };
+            plan.put(
+                Cf::System,
+                ZONE_STATE_KEY.to_vec(),
+                encode(&zone.snapshot()),
+            );
+            Ok((plan, ()))
+        })
+        .await?;
+        Ok(())
     }
 
     /// The last durable journal sequence number; it changes (and wakes watchers) on commit.
     pub fn last_seq(&self) -> tokio::sync::watch::Receiver<u64> {
         self.committer.last_seq()
+    }
+
+    /// Writes a key outside the journal and the group commit, unsynced: only for local
+    /// bookkeeping that may lag after a crash (such as the peer's last acknowledgement).
+    pub fn put_side(&self, cf: Cf, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        Ok(self.db.put_cf(handle(&self.db, cf)?, key, value)?)
     }
 
     pub fn get_raw(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -225,6 +292,15 @@ impl Store {
         Ok(out)
     }
 
+    /// Deletes journal entries up to `upto` (inclusive). The caller raised the zone's
+    /// journal floor first.
+    pub fn trim_journal(&self, upto: u64) -> Result<(), StoreError> {
+        let h = handle(&self.db, Cf::Journal)?;
+        self.db
+            .delete_range_cf(h, Entry::key(0), Entry::key(upto.saturating_add(1)))?;
+        Ok(())
+    }
+
     /// Every segment id that metadata references (objects and multipart parts).
     fn referenced_segments(&self) -> Result<HashSet<String>, StoreError> {
         let mut ids = HashSet::new();
@@ -233,6 +309,9 @@ impl Store {
         }
         for (_, part) in self.scan::<records::PartRecord>(Cf::Parts, b"")? {
             ids.insert(part.segment.id);
+        }
+        for (_, q) in self.scan::<records::QuarantineRecord>(Cf::Quarantine, b"")? {
+            ids.extend(q.record.into_iter().flat_map(|r| r.segments).map(|s| s.id));
         }
         Ok(ids)
     }

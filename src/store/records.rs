@@ -1,6 +1,7 @@
-//! Records that stay local to a zone (not replicated): multipart uploads in progress.
+//! Records that stay local to a zone (not replicated): multipart uploads in progress, and
+//! divergent writes set aside when a demoted primary rejoins.
 
-use bascule_replication::records::{Segment, SystemHeaders};
+use bascule_replication::records::{ObjectRecord, Segment, SystemHeaders};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -25,4 +26,24 @@ pub struct PartRecord {
     pub last_modified_ms: u64,
     pub segment: Segment,
     pub checksum: Option<String>,
+}
+
+/// A write this zone accepted as primary after its peer had been promoted: set aside
+/// (never dropped, never replayed) for an operator to inspect and recover.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QuarantineRecord {
+    /// `<seq>-<n>`: the divergent journal entry and the position within it.
+    pub id: String,
+    pub seq: u64,
+    pub epoch: u64,
+    pub at_ms: u64,
+    /// The journal operation (`put_object`, `delete_object`, `put_bucket`...).
+    pub kind: String,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    /// The object as this zone held it (its data stays readable through the admin API).
+    pub record: Option<ObjectRecord>,
+    /// For non-object changes: the journal operation itself.
+    pub detail: Option<serde_json::Value>,
+    pub quarantined_ms: u64,
 }

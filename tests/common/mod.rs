@@ -2,6 +2,8 @@
 //! aws-sdk-s3 clients, raw signed HTTP requests, and the admin API.
 #![allow(dead_code)]
 
+pub mod zones;
+
 use aws_credential_types::Credentials;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
 use std::io::{BufRead, BufReader};
@@ -18,10 +20,28 @@ pub struct Server {
     pub secret_key: String,
     pub token: String,
     extra_args: Vec<String>,
+    /// Listen addresses; port 0 picks a free port at each start.
+    pub s3_listen: String,
+    pub admin_listen: String,
+    pub env: Vec<(String, String)>,
+    /// CA certificate (PEM) for an admin listener served over TLS.
+    pub admin_ca: Option<Vec<u8>>,
+}
+
+/// A free loopback port (for zones, whose peers must know each other's address before
+/// they start and across restarts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 fn parse_credentials(path: &Path) -> (String, String) {
-    let text = std::fs::read_to_string(path).expect("credentials file");
+    let Ok(text) = std::fs::read_to_string(path) else {
+        // A secondary zone creates no credentials: it serves the primary's.
+        return (String::new(), String::new());
+    };
     let get = |k: &str| {
         text.lines()
             .find_map(|l| {
@@ -45,11 +65,18 @@ impl Server {
     /// Like `start_with`, calling `prepare(data_dir)` before the first start (to mount a
     /// filesystem there, say).
     pub fn start_prepared(extra: &[&str], prepare: impl FnOnce(&Path)) -> Server {
+        let mut s = Server::prepare(extra, prepare);
+        s.spawn();
+        s
+    }
+
+    /// A server not started yet: set listen addresses or environment, then `spawn`.
+    pub fn prepare(extra: &[&str], prepare: impl FnOnce(&Path)) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).expect("data dir");
         prepare(&data);
-        let mut s = Server {
+        let s = Server {
             child: None,
             dir,
             s3: String::new(),
@@ -58,9 +85,17 @@ impl Server {
             secret_key: String::new(),
             token: String::new(),
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            s3_listen: "127.0.0.1:0".into(),
+            admin_listen: "127.0.0.1:0".into(),
+            env: Vec::new(),
+            admin_ca: None,
         };
-        s.spawn();
         s
+    }
+
+    /// Adds arguments for the next `spawn`.
+    pub fn add_args(&mut self, extra: &[&str]) {
+        self.extra_args.extend(extra.iter().map(|s| s.to_string()));
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -73,14 +108,14 @@ impl Server {
             .arg("serve")
             .arg("--data-dir")
             .arg(self.data_dir())
-            .args([
-                "--s3-listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-            ])
+            .args(["--s3-listen", &self.s3_listen])
+            .args(["--admin-listen", &self.admin_listen])
             .args(&self.extra_args)
-            .env("BASCULE_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env(
+                "BASCULE_LOG",
+                std::env::var("TEST_BASCULE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -144,7 +179,12 @@ impl Server {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let client = reqwest::Client::new();
+        let mut builder = reqwest::Client::builder();
+        if let Some(pem) = &self.admin_ca {
+            builder =
+                builder.add_root_certificate(reqwest::Certificate::from_pem(pem).expect("CA"));
+        }
+        let client = builder.build().expect("client");
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = client
             .request(m, format!("{}/admin/v1{path}", self.admin))

@@ -1,0 +1,443 @@
+//! The replication loop of a zone. As a secondary it long-polls the primary's journal after
+//! its durable cursor, fetches each entry's object data, and applies entries in order (the
+//! store writes the new cursor in the same batch as the change). As a primary it keeps in
+//! touch with its peer so that it learns at once when the peer was promoted over it.
+
+use crate::fetch::{Fetcher, LocalData, Staging};
+use crate::peer::{PeerClient, PeerError};
+use crate::protocol::ZoneInfo;
+use crate::status::{now_ms, StatusCell};
+use crate::zone::{Role, Zone, ZoneState};
+use crate::{Entry, Op};
+use futures::{FutureExt, StreamExt};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the loop needs from the local store.
+pub trait Replica: Send + Sync + 'static {
+    fn zone(&self) -> &Arc<Zone>;
+    /// The last primary sequence number durably applied here.
+    fn cursor(&self) -> u64;
+    /// Segments up to this size are kept inline (in the metadata store).
+    fn inline_max(&self) -> u64;
+    /// Where a blob with this id is staged while fetched, and its final place.
+    fn staging(&self, id: &str) -> Option<Staging>;
+    /// Where this zone holds segment `id` of its current `bucket/key`, if it does.
+    fn local_segment(&self, bucket: &str, key: &str, id: &str) -> Option<crate::records::Location>;
+    /// Applies entries in order, each with its data now local; the cursor moves to each
+    /// entry's sequence number in the same batch as its change. Entries at or below the
+    /// cursor are already applied (not an error). On failure: how many were applied.
+    fn apply_batch(
+        &self,
+        entries: Vec<(Entry, Vec<LocalData>)>,
+    ) -> impl Future<Output = Result<(), (usize, String)>> + Send;
+    /// Persists the zone's current state (after `zone().update(...)`).
+    fn save_zone(&self) -> impl Future<Output = Result<(), String>> + Send;
+    /// Called when this zone demoted itself after meeting a higher epoch: find and set
+    /// aside divergent writes (entries after `after_seq`).
+    fn quarantine_divergent(
+        &self,
+        after_seq: u64,
+    ) -> impl Future<Output = Result<u64, String>> + Send;
+    /// A full, resumable resync from the peer; returns the sequence number to follow from.
+    fn resync(
+        &self,
+        peer: &PeerClient,
+        fetcher: &Fetcher,
+        status: &StatusCell,
+    ) -> impl Future<Output = Result<u64, String>> + Send;
+}
+
+/// Entries whose object data is fetched ahead of the one being applied.
+const FETCH_AHEAD: usize = 16;
+/// Most entries committed together.
+const MAX_BATCH: usize = 256;
+
+pub struct PullConfig {
+    pub long_poll: Duration,
+    pub page: usize,
+    /// Bytes per second for object data (0: unlimited).
+    pub rate_limit: u64,
+    /// How often a primary checks on its peer.
+    pub heartbeat: Duration,
+}
+
+impl Default for PullConfig {
+    fn default() -> Self {
+        PullConfig {
+            long_poll: Duration::from_secs(10),
+            page: 512,
+            rate_limit: 0,
+            heartbeat: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Backoff between retries of a failing step: 100 ms doubling to 10 s.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff(Duration::from_millis(100))
+    }
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(Duration::from_secs(10));
+    }
+}
+
+pub struct Replicator<R: Replica> {
+    pub replica: Arc<R>,
+    pub fetcher: Fetcher,
+    pub config: PullConfig,
+}
+
+impl<R: Replica> Replicator<R> {
+    pub fn new(
+        replica: Arc<R>,
+        peer: PeerClient,
+        status: Arc<StatusCell>,
+        config: PullConfig,
+    ) -> Self {
+        Replicator {
+            fetcher: Fetcher {
+                peer,
+                status,
+                throttle: crate::fetch::Throttle::new(config.rate_limit),
+            },
+            replica,
+            config,
+        }
+    }
+
+    fn peer(&self) -> &PeerClient {
+        &self.fetcher.peer
+    }
+
+    fn status(&self) -> &StatusCell {
+        &self.fetcher.status
+    }
+
+    /// Runs forever, following the zone's role as it changes.
+    pub async fn run(self) {
+        loop {
+            let state = self.replica.zone().snapshot();
+            match state.role {
+                Role::Primary => self.primary_tick(&state).await,
+                Role::Secondary => {
+                    if let Err(e) = self.secondary_round(&state).await {
+                        tracing::warn!(error = %e, "replication step failed");
+                        self.status().error(None, e);
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A primary asks its peer who it is. A peer that is primary with a higher epoch was
+    /// promoted over us: demote at once. A fenced primary (restarted after a possible
+    /// promotion) lifts its fence once the peer confirms it is not ahead.
+    async fn primary_tick(&self, state: &ZoneState) {
+        match self.peer().hello().await {
+            Ok(info) => {
+                self.contact(&info);
+                if let Err(e) = self.observe_peer(&info).await {
+                    self.status().error(None, e);
+                } else if state.fenced && info.epoch <= state.epoch && info.role != Role::Primary {
+                    if let Err(e) = self.set_zone(|s| s.fenced = false).await {
+                        self.status().error(None, e);
+                    } else {
+                        tracing::info!(
+                            "peer confirmed this zone is still primary; accepting writes"
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                self.unreachable(&e);
+                if let Some(info) = e.zone() {
+                    let _ = self.observe_peer(&info.clone()).await;
+                }
+            }
+        }
+        tokio::time::sleep(self.config.heartbeat).await;
+    }
+
+    fn contact(&self, info: &ZoneInfo) {
+        self.status().update(|s| {
+            s.peer_reachable = true;
+            s.last_contact_ms = Some(now_ms());
+            s.peer = Some(info.clone());
+            if info.role == Role::Primary {
+                s.primary_last_seq = info.last_seq;
+            }
+        });
+    }
+
+    fn unreachable(&self, e: &PeerError) {
+        if matches!(e, PeerError::Unreachable(_)) {
+            self.status().update(|s| s.peer_reachable = false);
+        }
+    }
+
+    /// Fencing: adopt a higher epoch seen on the peer. A primary that sees a primary peer
+    /// with a higher epoch demotes itself and remembers to set aside its divergent writes.
+    async fn observe_peer(&self, info: &ZoneInfo) -> Result<(), String> {
+        let mine = self.replica.zone().snapshot();
+        if info.epoch <= mine.epoch {
+            return Ok(());
+        }
+        if mine.role == Role::Primary {
+            let promotion_point = info
+                .promotions
+                .iter()
+                .filter(|p| p.epoch > mine.epoch)
+                .map(|p| p.after_seq)
+                .min()
+                .unwrap_or(0);
+            tracing::error!(
+                my_epoch = mine.epoch,
+                peer_epoch = info.epoch,
+                promotion_point,
+                "the peer was promoted with a higher epoch: demoting this zone to secondary"
+            );
+            let promotions = info.promotions.clone();
+            self.set_zone(move |s| {
+                s.role = Role::Secondary;
+                s.epoch = info.epoch;
+                s.fenced = false;
+                s.rejoin_after = Some(promotion_point);
+                s.promotions = promotions;
+            })
+            .await
+        } else {
+            let promotions = info.promotions.clone();
+            self.set_zone(move |s| {
+                s.epoch = info.epoch;
+                s.promotions = promotions;
+            })
+            .await
+        }
+    }
+
+    async fn set_zone(&self, change: impl FnOnce(&mut ZoneState)) -> Result<(), String> {
+        self.replica.zone().update(change);
+        self.replica.save_zone().await
+    }
+
+    /// One round as a secondary: settle a rejoin or resync if one is due, then pull a page.
+    async fn secondary_round(&self, state: &ZoneState) -> Result<(), String> {
+        if let Some(after) = state.rejoin_after {
+            let n = self.replica.quarantine_divergent(after).await?;
+            tracing::warn!(entries = n, after_seq = after, "divergent writes set aside");
+            // Our data may now differ from the new primary's in ways the journal cannot
+            // express: converge with a full resync.
+            self.set_zone(|s| {
+                s.rejoin_after = None;
+                s.resync.get_or_insert(crate::zone::ResyncState {
+                    from_seq: 0,
+                    bucket: None,
+                    after_key: None,
+                    stage: "start".into(),
+                });
+            })
+            .await?;
+            return Ok(());
+        }
+        if state.resync.is_some() {
+            return self.run_resync().await;
+        }
+        let cursor = self.replica.cursor();
+        let page = match self
+            .peer()
+            .journal(cursor, self.config.long_poll, self.config.page)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                self.unreachable(&e);
+                if let Some(info) = e.zone() {
+                    self.contact(info);
+                    self.observe_peer(info).await?;
+                }
+                if e.code() == Some("resync_required") {
+                    tracing::warn!(
+                        cursor,
+                        "behind the primary's journal: starting a full resync"
+                    );
+                    return self
+                        .set_zone(|s| {
+                            s.resync = Some(crate::zone::ResyncState {
+                                from_seq: 0,
+                                bucket: None,
+                                after_key: None,
+                                stage: "start".into(),
+                            })
+                        })
+                        .await;
+                }
+                return Err(e.to_string());
+            }
+        };
+        self.contact(&page.zone);
+        self.observe_peer(&page.zone).await?;
+        self.note_pending(cursor, &page.entries, page.zone.last_seq);
+        self.follow(page.entries).await;
+        let cursor = self.replica.cursor();
+        self.status().update(|s| {
+            if cursor >= s.primary_last_seq {
+                s.oldest_pending_at_ms = None;
+                s.bytes_pending = 0;
+            }
+        });
+        Ok(())
+    }
+
+    fn note_pending(&self, cursor: u64, entries: &[Entry], primary_last: u64) {
+        let bytes: u64 = entries.iter().map(|e| e.op.data_bytes()).sum();
+        self.status().update(|s| {
+            s.primary_last_seq = primary_last;
+            s.entries_pending = primary_last.saturating_sub(cursor);
+            s.bytes_pending = bytes;
+            s.oldest_pending_at_ms = entries.first().map(|e| e.at_ms);
+        });
+    }
+
+    /// Applies a page of entries in order. Object data is fetched several entries ahead,
+    /// and entries whose data is ready are committed together (one fsync for many).
+    async fn follow(&self, entries: Vec<Entry>) {
+        let cursor = self.replica.cursor();
+        let pending = entries.into_iter().filter(|e| e.seq > cursor);
+        let mut fetched = futures::stream::iter(pending.map(|e| async move {
+            let data = self.fetch_with_retry(&e).await;
+            (e, data)
+        }))
+        .buffered(FETCH_AHEAD);
+        let mut batch = Vec::new();
+        while let Some((entry, data)) = fetched.next().await {
+            let Some(data) = data else { return };
+            batch.push((entry, data));
+            while batch.len() < MAX_BATCH {
+                match fetched.next().now_or_never() {
+                    Some(Some((e, Some(d)))) => batch.push((e, d)),
+                    Some(Some((_, None))) => {
+                        self.apply_with_retry(std::mem::take(&mut batch)).await;
+                        return;
+                    }
+                    _ => break,
+                }
+            }
+            if let Some((first, _)) = batch.first() {
+                let at = first.at_ms;
+                self.status().update(|s| s.oldest_pending_at_ms = Some(at));
+            }
+            if !self.apply_with_retry(std::mem::take(&mut batch)).await {
+                return;
+            }
+        }
+    }
+
+    /// Fetches an entry's object data, retrying with backoff; None once this zone is no
+    /// longer a secondary.
+    async fn fetch_with_retry(&self, entry: &Entry) -> Option<Vec<LocalData>> {
+        let mut backoff = Backoff::new();
+        loop {
+            match self.fetch_data(entry).await {
+                Ok(d) => return Some(d),
+                Err(e) => {
+                    tracing::warn!(seq = entry.seq, error = %e, "cannot fetch object data; will retry");
+                    self.status().error(Some(entry.seq), e);
+                }
+            }
+            if self.replica.zone().role() != Role::Secondary {
+                return None;
+            }
+            backoff.wait().await;
+        }
+    }
+
+    /// Applies entries in order, retrying the rest of the batch with backoff after a
+    /// failure (recorded with its cause). False once this zone is no longer a secondary.
+    async fn apply_with_retry(&self, mut batch: Vec<(Entry, Vec<LocalData>)>) -> bool {
+        let mut backoff = Backoff::new();
+        while !batch.is_empty() {
+            let result = self.replica.apply_batch(batch.clone()).await;
+            let applied = match &result {
+                Ok(()) => batch.len(),
+                Err((n, _)) => *n,
+            };
+            let now = now_ms();
+            for (entry, _) in batch.drain(..applied) {
+                self.status().update(|s| {
+                    s.entries_applied += 1;
+                    s.entries_pending = s.primary_last_seq.saturating_sub(entry.seq);
+                    s.bytes_pending = s.bytes_pending.saturating_sub(entry.op.data_bytes());
+                    s.record_lag(now.saturating_sub(entry.at_ms));
+                    if s.last_error
+                        .as_ref()
+                        .is_some_and(|e| e.seq == Some(entry.seq))
+                    {
+                        s.last_error = None;
+                    }
+                });
+            }
+            if let Err((_, e)) = result {
+                let seq = batch.first().map(|(e, _)| e.seq);
+                tracing::warn!(?seq, error = %e, "cannot apply journal entry; will retry");
+                self.status().error(seq, e);
+                if self.replica.zone().role() != Role::Secondary {
+                    return false;
+                }
+                backoff.wait().await;
+            }
+        }
+        true
+    }
+
+    async fn fetch_data(&self, entry: &Entry) -> Result<Vec<LocalData>, String> {
+        let Op::PutObject {
+            bucket,
+            key,
+            record,
+        } = &entry.op
+        else {
+            return Ok(Vec::new());
+        };
+        let data = self
+            .fetcher
+            .fetch_object(self.replica.as_ref(), bucket, key, record)
+            .await?;
+        if matches!(data.as_slice(), [LocalData::Superseded]) {
+            self.status().update(|s| s.superseded.push(entry.seq));
+            tracing::info!(
+                seq = entry.seq,
+                bucket,
+                key,
+                "object data superseded on the primary"
+            );
+        }
+        Ok(data)
+    }
+
+    async fn run_resync(&self) -> Result<(), String> {
+        let status = self.status();
+        status.update(|s| s.resync = Some("running".into()));
+        let from = self
+            .replica
+            .resync(self.peer(), &self.fetcher, status)
+            .await?;
+        self.set_zone(|s| {
+            s.resync = None;
+            s.journal_floor = from;
+        })
+        .await?;
+        status.update(|s| {
+            s.resync = None;
+            s.resyncs_completed += 1;
+        });
+        tracing::info!(from_seq = from, "full resync done; following the journal");
+        Ok(())
+    }
+}

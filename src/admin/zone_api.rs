@@ -1,0 +1,111 @@
+//! Admin routes for the zone: status, promote, switchover, divergent (quarantined) writes,
+//! and the replication health probe.
+
+use super::api::{AdminState, ApiError, ApiResult};
+use crate::store::records::QuarantineRecord;
+use crate::zone::report::{report, ZoneReport};
+use crate::zone::{quarantine, PromotionReport};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bascule_api::{S3Error, S3ErrorCode};
+use bascule_replication::protocol::ZoneInfo;
+use bascule_replication::zone::Role;
+use std::time::Duration;
+
+pub fn routes() -> Router<AdminState> {
+    Router::new()
+        .route("/zone", get(status))
+        .route("/zone/promote", post(promote))
+        .route("/zone/switchover", post(switchover))
+        .route("/zone/divergent", get(divergent))
+        .route("/zone/divergent/{id}", get(divergent_one))
+        .route("/zone/divergent/{id}/data", get(divergent_data))
+}
+
+async fn status(State(s): State<AdminState>) -> Json<ZoneReport> {
+    Json(report(&s.zone))
+}
+
+async fn promote(State(s): State<AdminState>) -> ApiResult<PromotionReport> {
+    Ok(Json(s.zone.promote().await?))
+}
+
+async fn switchover(State(s): State<AdminState>) -> ApiResult<ZoneInfo> {
+    Ok(Json(s.zone.switchover(Duration::from_secs(60)).await?))
+}
+
+async fn divergent(State(s): State<AdminState>) -> ApiResult<Vec<QuarantineRecord>> {
+    Ok(Json(quarantine::list(&s.store)?))
+}
+
+fn find(s: &AdminState, id: &str) -> Result<QuarantineRecord, ApiError> {
+    quarantine::get(&s.store, id)?.ok_or_else(|| {
+        ApiError(S3Error::msg(
+            S3ErrorCode::InvalidArgument,
+            format!("no such divergent write {id}"),
+        ))
+    })
+}
+
+async fn divergent_one(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> ApiResult<QuarantineRecord> {
+    Ok(Json(find(&s, &id)?))
+}
+
+/// The set-aside object's bytes, for an operator to recover.
+async fn divergent_data(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let q = find(&s, &id)?;
+    let rec = q.record.ok_or_else(|| {
+        ApiError(S3Error::msg(
+            S3ErrorCode::InvalidArgument,
+            format!("no such divergent write {id} with data (it was a deletion or a setting)"),
+        ))
+    })?;
+    let store = s.store.clone();
+    let (segments, size) = (rec.segments.clone(), rec.size);
+    let pieces = tokio::task::spawn_blocking(move || {
+        crate::store::read::open_range(&store, &segments, 0, size)
+    })
+    .await
+    .map_err(|_| ApiError(S3Error::new(S3ErrorCode::InternalError)))??;
+    let body: Body = crate::s3::get::stream_sources(pieces);
+    let mut r = Response::new(body);
+    r.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(size));
+    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{}\"", rec.etag)) {
+        r.headers_mut().insert(http::header::ETAG, v);
+    }
+    Ok(r)
+}
+
+/// 200 when replication is healthy: a primary always; a secondary while it reaches its
+/// primary and no entry keeps failing.
+pub async fn replication_health(State(s): State<AdminState>) -> Response {
+    let r = report(&s.zone);
+    let failing = r.last_error.as_ref().is_some_and(|e| e.attempts >= 3);
+    let ok = match r.role {
+        Role::Primary => true,
+        Role::Secondary => r.peer_reachable && !failing && r.resync.is_none(),
+    };
+    let body = format!(
+        "role={} entries_pending={} oldest_pending_age_ms={} peer_reachable={}\n",
+        r.role.as_str(),
+        r.entries_pending,
+        r.oldest_pending_age_ms,
+        r.peer_reachable
+    );
+    if ok {
+        body.into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
+    }
+}

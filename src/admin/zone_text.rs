@@ -1,0 +1,114 @@
+//! Human-readable renderings of the zone documents for `bascule admin zone ...`.
+
+use serde_json::Value;
+
+fn num(v: &Value, k: &str) -> u64 {
+    v.get(k).and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn text<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or("-")
+}
+
+pub fn status(v: &Value) -> String {
+    let mut out = String::new();
+    let fenced = if v.get("fenced").and_then(Value::as_bool) == Some(true) {
+        " (fenced: not taking writes)"
+    } else {
+        ""
+    };
+    out += &format!("role:              {}{fenced}\n", text(v, "role"));
+    out += &format!("epoch:             {}\n", num(v, "epoch"));
+    out += &format!(
+        "peer:              {} ({})\n",
+        text(v, "peer"),
+        if v.get("peer_reachable").and_then(Value::as_bool) == Some(true) {
+            "reachable"
+        } else {
+            "unreachable"
+        }
+    );
+    out += &format!("cursor (last seq): {}\n", num(v, "last_seq"));
+    out += &format!("primary last seq:  {}\n", num(v, "primary_last_seq"));
+    out += &format!("entries pending:   {}\n", num(v, "entries_pending"));
+    out += &format!("bytes pending:     {}\n", num(v, "bytes_pending"));
+    out += &format!(
+        "oldest pending:    {} ms\n",
+        num(v, "oldest_pending_age_ms")
+    );
+    if let Some(lag) = v.pointer("/replication/lag_ms").filter(|l| !l.is_null()) {
+        out += &format!(
+            "recent lag:        p50 {} ms, p99 {} ms ({} samples)\n",
+            num(lag, "p50"),
+            num(lag, "p99"),
+            num(lag, "samples")
+        );
+    }
+    match v.get("last_error").filter(|e| !e.is_null()) {
+        Some(e) => {
+            out += &format!(
+                "last error:        {} (entry {}, {} attempts)\n",
+                text(e, "message"),
+                e.get("seq")
+                    .and_then(Value::as_u64)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                num(e, "attempts")
+            )
+        }
+        None => out += "last error:        none\n",
+    }
+    if let Some(r) = v.get("resync").filter(|r| !r.is_null()) {
+        out += &format!("resync:            in progress ({r})\n");
+    }
+    let divergent = num(v, "divergent");
+    if divergent > 0 {
+        out += &format!("divergent writes:  {divergent} (bascule admin zone divergent)\n");
+    }
+    out
+}
+
+pub fn promotion(v: &Value) -> String {
+    let mut line = format!(
+        "Promoted to primary with epoch {}. Last applied sequence number (promotion point): {}.",
+        num(v, "epoch"),
+        num(v, "after_seq")
+    );
+    match v.get("entries_at_risk").and_then(Value::as_u64) {
+        Some(n) => line += &format!(
+            " The old primary had shown {n} entries beyond that point: they are not on this zone."
+        ),
+        None => line += " How many entries the old primary had beyond that point is unknown.",
+    }
+    if let Some(w) = v.get("warning").and_then(Value::as_str) {
+        line += &format!("\nWarning: {w}");
+    }
+    line
+}
+
+pub fn divergent(v: &Value) -> String {
+    let Some(list) = v.as_array() else {
+        return String::new();
+    };
+    if list.is_empty() {
+        return "no divergent writes\n".into();
+    }
+    let mut out = format!("{:<24} {:>8} {:<16} {}\n", "ID", "EPOCH", "KIND", "OBJECT");
+    for q in list {
+        let object = match (
+            q.get("bucket").and_then(Value::as_str),
+            q.get("key").and_then(Value::as_str),
+        ) {
+            (Some(b), Some(k)) => format!("{b}/{k}"),
+            _ => "-".into(),
+        };
+        out += &format!(
+            "{:<24} {:>8} {:<16} {}\n",
+            text(q, "id"),
+            num(q, "epoch"),
+            text(q, "kind"),
+            object
+        );
+    }
+    out
+}

@@ -1,0 +1,269 @@
+//! Full resync: for a secondary that fell behind the primary's journal retention, started
+//! empty next to a primary with data, or rejoined after a failover. It notes the primary's
+//! last sequence number, copies the catalog (buckets, users, keys), walks every bucket's
+//! listing on both sides in key order copying what differs and deleting what the primary
+//! no longer has, and records its position after each page so a restart resumes there.
+//! Finally the local journal continues from the noted sequence number: entries after it
+//! replay idempotently, so there is no gap.
+
+use super::apply::{delete_object, put_object};
+use super::replica::StoreReplica;
+use crate::store::commit::{Origin, Plan};
+use crate::store::{decode, encode, keys, Cf, Store};
+use bascule_replication::fetch::{Fetcher, LocalData};
+use bascule_replication::peer::PeerClient;
+use bascule_replication::protocol::Catalog;
+use bascule_replication::records::{AccessKeyRecord, BucketRecord, ObjectRecord, UserRecord};
+use bascule_replication::status::StatusCell;
+use bascule_replication::zone::ResyncState;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+const PAGE: usize = 500;
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+pub async fn run(
+    r: &StoreReplica,
+    peer: &PeerClient,
+    fetcher: &Fetcher,
+    status: &StatusCell,
+) -> Result<u64, String> {
+    let store = &r.store;
+    let mut st = store
+        .zone
+        .snapshot()
+        .resync
+        .ok_or("no resync in progress")?;
+    let catalog = peer.catalog().await.map_err(err)?;
+    if st.stage == "start" {
+        st = ResyncState {
+            from_seq: catalog.zone.last_seq,
+            bucket: None,
+            after_key: None,
+            stage: "objects".into(),
+        };
+        save(store, &st).await?;
+        tracing::info!(from_seq = st.from_seq, "full resync started");
+    }
+    sync_catalog(store, &catalog, false).await?;
+
+    let primary: BTreeSet<String> = catalog.buckets.iter().map(|b| b.name.clone()).collect();
+    let local: BTreeSet<String> = store
+        .scan::<BucketRecord>(Cf::Buckets, b"")
+        .map_err(err)?
+        .into_iter()
+        .map(|(_, b)| b.name)
+        .collect();
+    for bucket in primary.union(&local) {
+        if st.bucket.as_ref().is_some_and(|done| bucket < done) {
+            continue;
+        }
+        let mut after = match &st.bucket {
+            Some(b) if b == bucket => st.after_key.clone().unwrap_or_default(),
+            _ => String::new(),
+        };
+        status.update(|s| s.resync = Some(format!("bucket {bucket}, after key {after:?}")));
+        loop {
+            let (page, truncated) = if primary.contains(bucket) {
+                let p = peer.objects(bucket, &after, PAGE).await.map_err(err)?;
+                (p.objects, p.truncated)
+            } else {
+                (Vec::new(), false)
+            };
+            let upto = truncated
+                .then(|| page.last().map(|(k, _)| k.clone()))
+                .flatten();
+            let mine = local_range(store, bucket, &after, upto.as_deref())?;
+            converge_page(r, fetcher, bucket, page, mine).await?;
+            st.bucket = Some(bucket.clone());
+            st.after_key = upto.clone();
+            save(store, &st).await?;
+            match upto {
+                Some(k) => after = k,
+                None => break,
+            }
+        }
+    }
+    sync_catalog(store, &catalog, true).await?;
+    let from = st.from_seq;
+    store
+        .commit(move |_| {
+            let plan = Plan {
+                origin: Origin::Reset { seq: from },
+                ..Plan::default()
+            };
+            Ok((plan, ()))
+        })
+        .await
+        .map_err(err)?;
+    Ok(from)
+}
+
+async fn save(store: &Arc<Store>, st: &ResyncState) -> Result<(), String> {
+    let st = st.clone();
+    store
+        .update_zone(move |s| s.resync = Some(st))
+        .await
+        .map_err(err)
+}
+
+/// Local objects of `bucket` with keys in `(after, upto]` (`upto` None: to the end).
+fn local_range(
+    store: &Store,
+    bucket: &str,
+    after: &str,
+    upto: Option<&str>,
+) -> Result<BTreeMap<String, ObjectRecord>, String> {
+    let prefix = keys::bucket_prefix(bucket);
+    let mut start = keys::object_key(bucket, after);
+    if !after.is_empty() {
+        start.push(0);
+    }
+    let mut out = BTreeMap::new();
+    for item in store.iter_from(Cf::Objects, &start).map_err(err)? {
+        let (k, v) = item.map_err(err)?;
+        if !k.starts_with(&prefix) {
+            break;
+        }
+        let key = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+        if upto.is_some_and(|u| key.as_str() > u) {
+            break;
+        }
+        out.insert(key, decode(&v).map_err(err)?);
+    }
+    Ok(out)
+}
+
+/// Same object on both sides? Segment locations are each zone's own business.
+fn same(a: &ObjectRecord, b: &ObjectRecord) -> bool {
+    let ids = |r: &ObjectRecord| r.segments.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+    ObjectRecord {
+        segments: Vec::new(),
+        ..a.clone()
+    } == ObjectRecord {
+        segments: Vec::new(),
+        ..b.clone()
+    } && ids(a) == ids(b)
+}
+
+async fn converge_page(
+    r: &StoreReplica,
+    fetcher: &Fetcher,
+    bucket: &str,
+    page: Vec<(String, ObjectRecord)>,
+    mut mine: BTreeMap<String, ObjectRecord>,
+) -> Result<(), String> {
+    for (key, record) in page {
+        let local = mine.remove(&key);
+        if local.as_ref().is_some_and(|l| same(l, &record)) {
+            continue;
+        }
+        let data = fetcher.fetch_object(r, bucket, &key, &record).await?;
+        if matches!(data.as_slice(), [LocalData::Superseded]) {
+            // Changed on the primary since its listing; the journal replay after the
+            // resync brings the newer state.
+            continue;
+        }
+        let (b, k) = (bucket.to_string(), key.clone());
+        r.store
+            .commit(move |view| {
+                let mut plan = Plan {
+                    origin: Origin::Zone,
+                    ..Plan::default()
+                };
+                put_object(view, &mut plan, &b, &k, &record, data)?;
+                Ok((plan, ()))
+            })
+            .await
+            .map_err(err)?;
+    }
+    let gone: Vec<String> = mine.into_keys().collect();
+    if !gone.is_empty() {
+        let b = bucket.to_string();
+        r.store
+            .commit(move |view| {
+                let mut plan = Plan {
+                    origin: Origin::Zone,
+                    ..Plan::default()
+                };
+                for k in &gone {
+                    delete_object(view, &mut plan, &b, k)?;
+                }
+                Ok((plan, ()))
+            })
+            .await
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Writes the primary's buckets, users and keys; with `remove_extra`, also deletes the
+/// local ones the primary does not have (at the end, once their objects are gone).
+async fn sync_catalog(store: &Arc<Store>, c: &Catalog, remove_extra: bool) -> Result<(), String> {
+    let c = c.clone();
+    store
+        .commit(move |view| {
+            let mut plan = Plan {
+                origin: Origin::Zone,
+                ..Plan::default()
+            };
+            sync_cf(
+                view,
+                &mut plan,
+                Cf::Buckets,
+                &c.buckets,
+                |b: &BucketRecord| b.name.clone(),
+                remove_extra,
+            )?;
+            sync_cf(
+                view,
+                &mut plan,
+                Cf::Users,
+                &c.users,
+                |u: &UserRecord| u.id.clone(),
+                remove_extra,
+            )?;
+            sync_cf(
+                view,
+                &mut plan,
+                Cf::Keys,
+                &c.keys,
+                |k: &AccessKeyRecord| k.access_key.clone(),
+                remove_extra,
+            )?;
+            Ok((plan, ()))
+        })
+        .await
+        .map(|_| ())
+        .map_err(err)
+}
+
+fn sync_cf<T: serde::Serialize>(
+    view: &crate::store::commit::View,
+    plan: &mut Plan,
+    cf: Cf,
+    wanted: &[T],
+    key_of: impl Fn(&T) -> String,
+    remove_extra: bool,
+) -> bascule_api::S3Result<()> {
+    let mut keep = BTreeSet::new();
+    for item in wanted {
+        let k = key_of(item).into_bytes();
+        let v = encode(item);
+        if view.get(cf, &k)?.as_deref() != Some(v.as_slice()) {
+            plan.put(cf, k.clone(), v);
+        }
+        keep.insert(k);
+    }
+    if remove_extra {
+        for (k, _) in view.scan_prefix(cf, b"")? {
+            if !keep.contains(&k) {
+                plan.delete(cf, k);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,397 @@
+//! The zone-to-zone routes (`/replication/v1/...` on the admin listener). Every call must
+//! carry the shared secret; every call also carries the caller's epoch, and a primary that
+//! sees a higher one stops taking writes before it answers (fencing).
+
+use super::ZoneService;
+use crate::store::read::open_range;
+use crate::store::{keys, Cf, StoreError};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bascule_replication::protocol::{
+    Catalog, JournalPage, ObjectPage, PromoteRequest, ProtocolError, EPOCH_HEADER,
+};
+use bascule_replication::records::{AccessKeyRecord, BucketRecord, ObjectRecord, UserRecord};
+use bascule_replication::status::now_ms;
+use bascule_replication::zone::{Promotion, Role};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Zs = Arc<ZoneService>;
+
+pub fn router<S: Clone + Send + Sync + 'static>(zone: Zs) -> Router<S> {
+    Router::new()
+        .route("/hello", get(hello))
+        .route("/journal", get(journal))
+        .route("/segments/{id}", get(segment))
+        .route("/objects", get(objects))
+        .route("/catalog", get(catalog))
+        .route("/promote", post(promote))
+        .route("/switchover", post(switchover))
+        .layer(middleware::from_fn_with_state(zone.clone(), guard))
+        .with_state(zone)
+}
+
+fn refuse(zone: &ZoneService, status: StatusCode, error: &str, message: String) -> Response {
+    let doc = ProtocolError {
+        error: error.into(),
+        message,
+        zone: Some(zone.info()),
+    };
+    (status, Json(doc)).into_response()
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        Refusal(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+}
+
+/// A refused replication call: status, protocol error code, message.
+struct Refusal(StatusCode, &'static str, String);
+
+type Answer = Result<Response, Refusal>;
+
+fn answer(zone: &ZoneService, a: Answer) -> Response {
+    match a {
+        Ok(r) => r,
+        Err(Refusal(status, code, msg)) => refuse(zone, status, code, msg),
+    }
+}
+
+/// Checks the secret, then applies the fencing rule to the caller's epoch.
+async fn guard(State(zone): State<Zs>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let ok = match (&zone.secret, given) {
+        (Some(secret), Some(g)) => bascule_api::sigv4::signatures_match(secret, g.trim()),
+        _ => false,
+    };
+    if !ok {
+        let doc = ProtocolError {
+            error: "unauthorized".into(),
+            message: "zone-to-zone calls need the shared replication secret".into(),
+            zone: None,
+        };
+        return (StatusCode::UNAUTHORIZED, Json(doc)).into_response();
+    }
+    if let Some(epoch) = caller_epoch(req.headers()) {
+        let mine = zone.store.zone.snapshot();
+        if epoch > mine.epoch && mine.role == Role::Primary && !mine.fenced {
+            // A zone with a higher epoch exists: it was promoted over us. Stop writes now;
+            // the replication loop completes the demotion once it has the peer's history.
+            tracing::error!(
+                my_epoch = mine.epoch,
+                caller_epoch = epoch,
+                "a peer with a higher epoch called: this zone stops taking writes"
+            );
+            if let Err(e) = zone.store.update_zone(|s| s.fenced = true).await {
+                tracing::error!(error = %e, "cannot persist the fence");
+            }
+        }
+    }
+    let mut resp = next.run(req).await;
+    if let Ok(v) = zone.store.zone.epoch().to_string().parse() {
+        resp.headers_mut().insert(EPOCH_HEADER, v);
+    }
+    resp
+}
+
+fn caller_epoch(h: &HeaderMap) -> Option<u64> {
+    h.get(EPOCH_HEADER)?.to_str().ok()?.parse().ok()
+}
+
+async fn hello(State(zone): State<Zs>) -> Response {
+    Json(zone.info()).into_response()
+}
+
+#[derive(Deserialize)]
+struct JournalQuery {
+    after: u64,
+    #[serde(default)]
+    wait_ms: u64,
+    limit: Option<usize>,
+}
+
+async fn journal(State(zone): State<Zs>, Query(q): Query<JournalQuery>) -> Response {
+    let a = journal_page(&zone, q).await;
+    answer(&zone, a)
+}
+
+async fn journal_page(zone: &ZoneService, q: JournalQuery) -> Answer {
+    let state = zone.store.zone.snapshot();
+    if state.role != Role::Primary {
+        return Err(Refusal(
+            StatusCode::CONFLICT,
+            "not_primary",
+            "this zone is not primary".into(),
+        ));
+    }
+    let mut watch = zone.store.last_seq();
+    let last = *watch.borrow_and_update();
+    if q.after < state.journal_floor || q.after > last {
+        return Err(Refusal(
+            StatusCode::GONE,
+            "resync_required",
+            format!(
+                "entries after {} are not all in this zone's journal (floor {}, last {last}): resync",
+                q.after, state.journal_floor
+            ),
+        ));
+    }
+    zone.note_ack(q.after);
+    if q.after == last && q.wait_ms > 0 {
+        let wait = Duration::from_millis(q.wait_ms.min(60_000));
+        let _ = tokio::time::timeout(wait, watch.changed()).await;
+    }
+    let limit = q.limit.unwrap_or(512).clamp(1, 10_000);
+    let store = zone.store.clone();
+    let entries = tokio::task::spawn_blocking(move || store.journal_after(q.after, limit))
+        .await
+        .map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    Ok(Json(JournalPage {
+        zone: zone.info(),
+        entries,
+    })
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct SegmentQuery {
+    bucket: String,
+    key: String,
+}
+
+async fn segment(
+    State(zone): State<Zs>,
+    Path(id): Path<String>,
+    Query(q): Query<SegmentQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let a = segment_body(&zone, id, q, &headers).await;
+    answer(&zone, a)
+}
+
+/// Serves a segment of the *current* version of `bucket/key`, from wherever this zone
+/// keeps it. A segment the current version does not use was replaced or deleted since the
+/// follower's entry was written: the follower skips to the later entry that says so.
+async fn segment_body(
+    zone: &ZoneService,
+    id: String,
+    q: SegmentQuery,
+    headers: &HeaderMap,
+) -> Answer {
+    let bad = |m: &str| Refusal(StatusCode::BAD_REQUEST, "bad_request", m.to_string());
+    let current = zone.store.object(&q.bucket, &q.key)?;
+    let Some(seg) = current.and_then(|r| r.segments.into_iter().find(|s| s.id == id)) else {
+        return Err(Refusal(
+            StatusCode::GONE,
+            "superseded",
+            format!("segment {id} is no longer part of {}/{}", q.bucket, q.key),
+        ));
+    };
+    let size = seg.size;
+    let offset = match headers.get("range").and_then(|v| v.to_str().ok()) {
+        Some(r) => r
+            .strip_prefix("bytes=")
+            .and_then(|r| r.strip_suffix('-'))
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|n| *n <= size)
+            .ok_or_else(|| bad("only `bytes=N-` ranges within the segment are served"))?,
+        None => 0,
+    };
+    let store = zone.store.clone();
+    let len = size - offset;
+    let opened = tokio::task::spawn_blocking(move || open_range(&store, &[seg], offset, len)).await;
+    let pieces = match opened {
+        Ok(Ok(p)) => p,
+        // Released between the lookup and the open: replaced just now.
+        Ok(Err(StoreError::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Refusal(
+                StatusCode::GONE,
+                "superseded",
+                format!("segment {id} was replaced while being opened"),
+            ))
+        }
+        Ok(Err(e)) => return Err(e.into()),
+        Err(e) => {
+            return Err(Refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                e.to_string(),
+            ))
+        }
+    };
+    let mut r = Response::new(crate::s3::get::stream_sources(pieces));
+    r.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    if headers.contains_key("range") {
+        *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(v) = format!("bytes {offset}-{}/{size}", size.saturating_sub(1)).parse() {
+            r.headers_mut().insert(http::header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+struct ObjectsQuery {
+    bucket: String,
+    #[serde(default)]
+    after: String,
+    limit: Option<usize>,
+}
+
+/// A page of a bucket's object records in key order, for a follower's resync.
+async fn objects(State(zone): State<Zs>, Query(q): Query<ObjectsQuery>) -> Response {
+    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
+    let store = zone.store.clone();
+    let page = tokio::task::spawn_blocking(move || -> Result<ObjectPage, StoreError> {
+        let prefix = keys::bucket_prefix(&q.bucket);
+        let mut start = keys::object_key(&q.bucket, &q.after);
+        if !q.after.is_empty() {
+            start.push(0);
+        }
+        let mut objects = Vec::new();
+        let mut truncated = false;
+        for item in store.iter_from(Cf::Objects, &start)? {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if objects.len() == limit {
+                truncated = true;
+                break;
+            }
+            let key = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            objects.push((key, crate::store::decode::<ObjectRecord>(&v)?));
+        }
+        Ok(ObjectPage { objects, truncated })
+    })
+    .await;
+    match page {
+        Ok(Ok(p)) => Json(p).into_response(),
+        Ok(Err(e)) => refuse(
+            &zone,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        ),
+        Err(e) => refuse(
+            &zone,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        ),
+    }
+}
+
+/// Buckets, users and keys, for a follower's resync.
+async fn catalog(State(zone): State<Zs>) -> Response {
+    let read = || -> Result<Catalog, StoreError> {
+        Ok(Catalog {
+            zone: zone.info(),
+            buckets: values::<BucketRecord>(&zone, Cf::Buckets)?,
+            users: values::<UserRecord>(&zone, Cf::Users)?,
+            keys: values::<AccessKeyRecord>(&zone, Cf::Keys)?,
+        })
+    };
+    match read() {
+        Ok(c) => Json(c).into_response(),
+        Err(e) => refuse(
+            &zone,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        ),
+    }
+}
+
+fn values<T: serde::de::DeserializeOwned>(
+    zone: &ZoneService,
+    cf: Cf,
+) -> Result<Vec<T>, StoreError> {
+    Ok(zone
+        .store
+        .scan::<T>(cf, b"")?
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect())
+}
+
+/// The second half of a switchover, asked by the primary once it has stopped writes: if
+/// this zone has applied exactly what the primary holds, it becomes primary.
+async fn promote(State(zone): State<Zs>, Json(req): Json<PromoteRequest>) -> Response {
+    let state = zone.store.zone.snapshot();
+    let cursor = *zone.store.last_seq().borrow();
+    if state.role != Role::Secondary {
+        return refuse(
+            &zone,
+            StatusCode::CONFLICT,
+            "not_secondary",
+            "this zone is already primary".into(),
+        );
+    }
+    if cursor != req.last_seq || state.resync.is_some() {
+        return refuse(
+            &zone,
+            StatusCode::CONFLICT,
+            "not_caught_up",
+            format!("this zone applied up to {cursor}, not {}", req.last_seq),
+        );
+    }
+    let epoch = state.epoch.max(req.epoch) + 1;
+    zone.reset_ack(cursor);
+    let promotion = Promotion {
+        epoch,
+        after_seq: cursor,
+        at_ms: now_ms(),
+        kind: "switchover".into(),
+        entries_at_risk: Some(0),
+    };
+    let result = zone
+        .store
+        .update_zone(move |s| {
+            s.role = Role::Primary;
+            s.epoch = epoch;
+            s.fenced = false;
+            s.promotions.push(promotion);
+        })
+        .await;
+    match result {
+        Ok(()) => {
+            tracing::warn!(
+                epoch,
+                after_seq = cursor,
+                "switchover: this zone is now primary"
+            );
+            Json(zone.info()).into_response()
+        }
+        Err(e) => refuse(
+            &zone,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+        ),
+    }
+}
+
+/// A switchover asked by the secondary (an operator ran it there).
+async fn switchover(State(zone): State<Zs>) -> Response {
+    match zone.switchover(Duration::from_secs(60)).await {
+        Ok(info) => Json(info).into_response(),
+        Err(e) => refuse(
+            &zone,
+            StatusCode::CONFLICT,
+            "switchover_failed",
+            e.message.to_string(),
+        ),
+    }
+}
