@@ -140,8 +140,10 @@ impl Server {
         self.s3 = s3.unwrap_or_default();
         self.admin = admin.unwrap_or_default();
         let (ak, sk) = parse_credentials(&self.data_dir().join("credentials"));
-        self.access_key = ak;
-        self.secret_key = sk;
+        if !ak.is_empty() {
+            self.access_key = ak;
+            self.secret_key = sk;
+        }
         self.token = std::fs::read_to_string(self.data_dir().join("admin.token"))
             .expect("token")
             .trim()
