@@ -4,7 +4,7 @@
 
 mod common;
 use aws_sdk_s3::primitives::ByteStream;
-use common::zones::{caught_up, status, wait_for, zone, Pair, Ports, Proxy};
+use common::zones::{assert_read_only, caught_up, status, wait_for, zone, Pair, Ports, Proxy};
 use common::{data, err_code, Server};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -304,15 +304,7 @@ async fn drill_3_partition_promote_heal_quarantine_and_fail_back() {
         s["role"] == "secondary"
     })
     .await;
-    let e = a
-        .put_object()
-        .bucket("bkt")
-        .key("x")
-        .body(ByteStream::from(vec![1]))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(err_code(&e), "ZoneReadOnly");
+    assert_read_only(&a, "bkt").await;
     wait_for(&za, WITHIN, "A to finish its rejoin", |s| {
         s["rejoin_after"].is_null() && s["resync"].is_null()
     })
@@ -391,15 +383,7 @@ async fn a_restarted_primary_waits_for_its_peer_unless_forced() {
     pair.a.spawn();
     let a = pair.a.client();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let e = a
-        .put_object()
-        .bucket("bkt")
-        .key("x")
-        .body(ByteStream::from(vec![1]))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(err_code(&e), "ZoneReadOnly");
+    assert_read_only(&a, "bkt").await;
     assert!(status(&pair.a).await["fenced"] == true);
     // The peer comes back as a secondary: writes resume.
     pair.b.spawn();
@@ -470,4 +454,34 @@ async fn drill_4_a_large_transfer_resumes_after_the_secondary_is_killed() {
         .unwrap();
     assert_eq!(head.e_tag(), put.e_tag());
     assert_eq!(head.content_length(), Some(SIZE as i64));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_abandoned_switchover_keeps_writes_stopped_then_resumes_them() {
+    let mut pair = Pair::start("");
+    let a = pair.a.client();
+    a.create_bucket().bucket("bkt").send().await.unwrap();
+    caught_up(&pair.a, &pair.b, WITHIN).await;
+    pair.b.kill();
+    put(&a, "bkt", "unreplicated", data(10, 1)).await;
+    let admin = pair.a.admin.clone();
+    let token = pair.a.token.clone();
+    let switchover = tokio::spawn(async move {
+        let r = reqwest::Client::new()
+            .post(format!("{admin}/admin/v1/zone/switchover?timeout_s=3"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    });
+    // Well past the heartbeat: the primary still refuses writes while it waits.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_read_only(&a, "bkt").await;
+    let (status_code, body) = switchover.await.unwrap();
+    assert_eq!(status_code, 503, "{body}");
+    assert!(body.contains("abandoned"), "{body}");
+    // Still primary, and writes again.
+    assert_eq!(status(&pair.a).await["role"], "primary");
+    put(&a, "bkt", "after", data(10, 2)).await;
 }

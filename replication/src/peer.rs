@@ -15,7 +15,10 @@ pub enum PeerError {
     #[error("peer unreachable: {0}")]
     Unreachable(String),
     #[error("peer refused ({status}): {} ({})", .doc.message, .doc.error)]
-    Refused { status: u16, doc: ProtocolError },
+    Refused {
+        status: u16,
+        doc: Box<ProtocolError>,
+    },
     #[error("bad answer from peer: {0}")]
     Bad(String),
 }
@@ -98,7 +101,7 @@ impl PeerClient {
         match serde_json::from_str::<ProtocolError>(&text) {
             Ok(doc) => Err(PeerError::Refused {
                 status: status.as_u16(),
-                doc,
+                doc: Box::new(doc),
             }),
             Err(_) => Err(PeerError::Bad(format!("{status}: {text}"))),
         }

@@ -7,7 +7,7 @@ use crate::fetch::{Fetcher, LocalData, Staging};
 use crate::peer::{PeerClient, PeerError};
 use crate::protocol::ZoneInfo;
 use crate::status::{now_ms, StatusCell};
-use crate::zone::{Role, Zone, ZoneState};
+use crate::zone::{ResyncState, Role, Zone, ZoneState};
 use crate::{Entry, Op};
 use futures::{FutureExt, StreamExt};
 use std::future::Future;
@@ -143,6 +143,20 @@ impl<R: Replica> Replicator<R> {
         match self.peer().hello().await {
             Ok(info) => {
                 self.contact(&info);
+                if info.role == Role::Primary && info.epoch == state.epoch {
+                    // Two primaries of one epoch: a configuration error, not a failover.
+                    tracing::error!(
+                        epoch = state.epoch,
+                        "the peer is also primary at the same epoch"
+                    );
+                    self.status().error(
+                        None,
+                        format!(
+                            "the peer is also primary at epoch {}: both zones take writes; check their configuration",
+                            state.epoch
+                        ),
+                    );
+                }
                 if let Err(e) = self.observe_peer(&info).await {
                     self.status().error(None, e);
                 } else if state.fenced && info.epoch <= state.epoch && info.role != Role::Primary {
@@ -208,6 +222,7 @@ impl<R: Replica> Replicator<R> {
                 s.role = Role::Secondary;
                 s.epoch = info.epoch;
                 s.fenced = false;
+                s.handing_over = false;
                 s.rejoin_after = Some(promotion_point);
                 s.promotions = promotions;
             })
@@ -236,12 +251,7 @@ impl<R: Replica> Replicator<R> {
             // express: converge with a full resync.
             self.set_zone(|s| {
                 s.rejoin_after = None;
-                s.resync.get_or_insert(crate::zone::ResyncState {
-                    from_seq: 0,
-                    bucket: None,
-                    after_key: None,
-                    stage: "start".into(),
-                });
+                s.resync.get_or_insert_with(ResyncState::start);
             })
             .await?;
             return Ok(());
@@ -267,22 +277,22 @@ impl<R: Replica> Replicator<R> {
                         cursor,
                         "behind the primary's journal: starting a full resync"
                     );
-                    return self
-                        .set_zone(|s| {
-                            s.resync = Some(crate::zone::ResyncState {
-                                from_seq: 0,
-                                bucket: None,
-                                after_key: None,
-                                stage: "start".into(),
-                            })
-                        })
-                        .await;
+                    return self.start_resync().await;
                 }
                 return Err(e.to_string());
             }
         };
         self.contact(&page.zone);
         self.observe_peer(&page.zone).await?;
+        if cursor == 0 && page.zone.last_seq > 0 {
+            // An empty zone next to a primary with data: copying the current state is
+            // cheaper than replaying its whole history.
+            tracing::info!(
+                primary_last_seq = page.zone.last_seq,
+                "empty secondary: starting a full resync"
+            );
+            return self.start_resync().await;
+        }
         self.note_pending(cursor, &page.entries, page.zone.last_seq);
         self.follow(page.entries).await;
         let cursor = self.replica.cursor();
@@ -293,6 +303,13 @@ impl<R: Replica> Replicator<R> {
             }
         });
         Ok(())
+    }
+
+    async fn start_resync(&self) -> Result<(), String> {
+        self.set_zone(|s| {
+            s.resync.get_or_insert_with(ResyncState::start);
+        })
+        .await
     }
 
     fn note_pending(&self, cursor: u64, entries: &[Entry], primary_last: u64) {

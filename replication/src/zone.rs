@@ -49,10 +49,13 @@ pub struct ZoneState {
     /// (they arrived through a full resync); a follower behind it must resync too.
     #[serde(default)]
     pub journal_floor: u64,
-    /// Set while this zone must not take writes although it is primary: an old primary that
-    /// restarted and has not yet checked its peer, or one handing over in a switchover.
+    /// Set while a primary must not take writes until its peer confirms it is still
+    /// primary: after a restart, or after a caller with a higher epoch was seen.
     #[serde(default)]
     pub fenced: bool,
+    /// Set while a primary hands over in a planned switchover (writes stop meanwhile).
+    #[serde(default)]
+    pub handing_over: bool,
     /// Set on a zone that must find and set aside its divergent writes before following.
     #[serde(default)]
     pub rejoin_after: Option<u64>,
@@ -72,6 +75,18 @@ pub struct ResyncState {
     pub stage: String,
 }
 
+impl ResyncState {
+    /// A resync about to begin (the primary's position is noted at its first step).
+    pub fn start() -> ResyncState {
+        ResyncState {
+            from_seq: 0,
+            bucket: None,
+            after_key: None,
+            stage: "start".into(),
+        }
+    }
+}
+
 impl ZoneState {
     pub fn new(role: Role, peer: Option<String>) -> ZoneState {
         ZoneState {
@@ -81,13 +96,14 @@ impl ZoneState {
             promotions: Vec::new(),
             journal_floor: 0,
             fenced: false,
+            handing_over: false,
             rejoin_after: None,
             resync: None,
         }
     }
 
     pub fn accepts_writes(&self) -> bool {
-        self.role == Role::Primary && !self.fenced
+        self.role == Role::Primary && !self.fenced && !self.handing_over
     }
 }
 

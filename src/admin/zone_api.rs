@@ -6,7 +6,7 @@ use crate::store::records::QuarantineRecord;
 use crate::zone::report::{report, ZoneReport};
 use crate::zone::{quarantine, PromotionReport};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -34,8 +34,18 @@ async fn promote(State(s): State<AdminState>) -> ApiResult<PromotionReport> {
     Ok(Json(s.zone.promote().await?))
 }
 
-async fn switchover(State(s): State<AdminState>) -> ApiResult<ZoneInfo> {
-    Ok(Json(s.zone.switchover(Duration::from_secs(60)).await?))
+#[derive(serde::Deserialize)]
+struct SwitchoverQuery {
+    /// How long the secondary gets to catch up before the switchover is abandoned.
+    timeout_s: Option<u64>,
+}
+
+async fn switchover(
+    State(s): State<AdminState>,
+    Query(q): Query<SwitchoverQuery>,
+) -> ApiResult<ZoneInfo> {
+    let timeout = Duration::from_secs(q.timeout_s.unwrap_or(60).clamp(1, 3600));
+    Ok(Json(s.zone.switchover(timeout).await?))
 }
 
 async fn divergent(State(s): State<AdminState>) -> ApiResult<Vec<QuarantineRecord>> {

@@ -75,9 +75,11 @@ pub fn promotion(v: &Value) -> String {
         num(v, "after_seq")
     );
     match v.get("entries_at_risk").and_then(Value::as_u64) {
-        Some(n) => line += &format!(
+        Some(n) => {
+            line += &format!(
             " The old primary had shown {n} entries beyond that point: they are not on this zone."
-        ),
+        )
+        }
         None => line += " How many entries the old primary had beyond that point is unknown.",
     }
     if let Some(w) = v.get("warning").and_then(Value::as_str) {

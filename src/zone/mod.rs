@@ -75,7 +75,7 @@ impl ZoneService {
         ZoneInfo {
             role: z.role,
             epoch: z.epoch,
-            fenced: z.fenced,
+            fenced: z.fenced || z.handing_over,
             last_seq: *self.store.last_seq().borrow(),
             journal_floor: z.journal_floor,
             s3_endpoint: self.s3_endpoint.clone(),
@@ -141,11 +141,13 @@ impl ZoneService {
     /// `x-amz-replication-status` for an object version written at `seq`.
     pub fn replication_status(&self, seq: u64) -> Option<&'static str> {
         self.peer.as_ref()?;
-        match self.store.zone.snapshot().role {
-            Role::Secondary => Some("REPLICA"),
-            Role::Primary if seq > 0 && seq <= self.peer_ack() => Some("COMPLETED"),
-            Role::Primary => Some("PENDING"),
-        }
+        Some(if self.store.zone.is_secondary() {
+            "REPLICA"
+        } else if seq > 0 && seq <= self.peer_ack() {
+            "COMPLETED"
+        } else {
+            "PENDING"
+        })
     }
 
     /// Unplanned failover: this secondary becomes primary with a higher epoch, now.
@@ -174,29 +176,14 @@ impl ZoneService {
             "a full resync was in progress: this zone may lack objects the old primary had"
                 .to_string()
         });
-        let promotion = Promotion {
-            epoch,
-            after_seq: cursor,
-            at_ms: now_ms(),
-            kind: "promote".into(),
-            entries_at_risk,
-        };
         tracing::warn!(
             epoch,
             after_seq = cursor,
             ?entries_at_risk,
             "zone promoted to primary (unplanned failover)"
         );
-        self.reset_ack(0);
-        self.store
-            .update_zone(move |s| {
-                s.role = Role::Primary;
-                s.epoch = epoch;
-                s.fenced = false;
-                s.resync = None;
-                s.rejoin_after = None;
-                s.promotions.push(promotion);
-            })
+        // Nothing is known of what the old primary holds.
+        self.become_primary(epoch, cursor, "promote", entries_at_risk, 0)
             .await?;
         Ok(PromotionReport {
             epoch,
@@ -204,6 +191,37 @@ impl ZoneService {
             entries_at_risk,
             warning,
         })
+    }
+
+    /// Makes this zone primary with `epoch`, recording the promotion point (`after_seq`,
+    /// the last entry applied here) and what the follower is known to hold (`ack`).
+    pub async fn become_primary(
+        &self,
+        epoch: u64,
+        after_seq: u64,
+        kind: &str,
+        entries_at_risk: Option<u64>,
+        ack: u64,
+    ) -> S3Result<()> {
+        self.reset_ack(ack);
+        let promotion = Promotion {
+            epoch,
+            after_seq,
+            at_ms: now_ms(),
+            kind: kind.into(),
+            entries_at_risk,
+        };
+        self.store
+            .update_zone(move |s| {
+                s.role = Role::Primary;
+                s.epoch = epoch;
+                s.fenced = false;
+                s.handing_over = false;
+                s.resync = None;
+                s.rejoin_after = None;
+                s.promotions.push(promotion);
+            })
+            .await
     }
 
     /// Planned switchover, run on the primary: stop writes, wait for the secondary to
@@ -222,7 +240,7 @@ impl ZoneService {
                 )
             });
         }
-        self.store.update_zone(|s| s.fenced = true).await?;
+        self.store.update_zone(|s| s.handing_over = true).await?;
         let target = *self.store.last_seq().borrow();
         tracing::warn!(
             target,
@@ -231,7 +249,7 @@ impl ZoneService {
         let deadline = Instant::now() + timeout;
         while self.peer_ack() < target {
             if Instant::now() >= deadline {
-                self.store.update_zone(|s| s.fenced = false).await?;
+                self.store.update_zone(|s| s.handing_over = false).await?;
                 return Err(S3Error::msg(
                     S3ErrorCode::ServiceUnavailable,
                     format!(
@@ -246,7 +264,7 @@ impl ZoneService {
         let info = match peer.promote(target, epoch).await {
             Ok(info) => info,
             Err(e) => {
-                self.store.update_zone(|s| s.fenced = false).await?;
+                self.store.update_zone(|s| s.handing_over = false).await?;
                 return Err(S3Error::msg(
                     S3ErrorCode::ServiceUnavailable,
                     format!("switchover abandoned, the peer did not promote: {e}; this zone takes writes again"),
@@ -260,6 +278,7 @@ impl ZoneService {
                 s.role = Role::Secondary;
                 s.epoch = new_epoch;
                 s.fenced = false;
+                s.handing_over = false;
                 s.promotions = promotions;
             })
             .await?;

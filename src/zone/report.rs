@@ -70,7 +70,7 @@ pub fn report(zone: &ZoneService) -> ZoneReport {
     ZoneReport {
         role: state.role,
         epoch: state.epoch,
-        fenced: state.fenced,
+        fenced: state.fenced || state.handing_over,
         peer: state.peer.clone(),
         peer_reachable: status.peer_reachable,
         last_seq,

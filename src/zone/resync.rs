@@ -38,6 +38,9 @@ pub async fn run(
         .resync
         .ok_or("no resync in progress")?;
     let catalog = peer.catalog().await.map_err(err)?;
+    if catalog.zone.role != bascule_replication::zone::Role::Primary {
+        return Err("the peer is not primary: nothing to resync from yet".into());
+    }
     if st.stage == "start" {
         st = ResyncState {
             from_seq: catalog.zone.last_seq,

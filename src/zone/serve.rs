@@ -15,8 +15,7 @@ use bascule_replication::protocol::{
     Catalog, JournalPage, ObjectPage, PromoteRequest, ProtocolError, EPOCH_HEADER,
 };
 use bascule_replication::records::{AccessKeyRecord, BucketRecord, ObjectRecord, UserRecord};
-use bascule_replication::status::now_ms;
-use bascule_replication::zone::{Promotion, Role};
+use bascule_replication::zone::Role;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -348,22 +347,9 @@ async fn promote(State(zone): State<Zs>, Json(req): Json<PromoteRequest>) -> Res
         );
     }
     let epoch = state.epoch.max(req.epoch) + 1;
-    zone.reset_ack(cursor);
-    let promotion = Promotion {
-        epoch,
-        after_seq: cursor,
-        at_ms: now_ms(),
-        kind: "switchover".into(),
-        entries_at_risk: Some(0),
-    };
+    // The old primary holds exactly what this zone holds: nothing is at risk.
     let result = zone
-        .store
-        .update_zone(move |s| {
-            s.role = Role::Primary;
-            s.epoch = epoch;
-            s.fenced = false;
-            s.promotions.push(promotion);
-        })
+        .become_primary(epoch, cursor, "switchover", Some(0), cursor)
         .await;
     match result {
         Ok(()) => {

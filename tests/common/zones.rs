@@ -198,3 +198,20 @@ impl Drop for Proxy {
         self.accept.abort();
     }
 }
+
+/// Asserts that a PUT on this client's zone is refused as read-only; returns the raw
+/// response's `x-bascule-primary` header.
+pub async fn assert_read_only(c: &aws_sdk_s3::Client, bucket: &str) -> Option<String> {
+    let e = c
+        .put_object()
+        .bucket(bucket)
+        .key("refused")
+        .body(aws_sdk_s3::primitives::ByteStream::from(vec![1]))
+        .send()
+        .await
+        .expect_err("a write on a read-only zone");
+    assert_eq!(super::err_code(&e), "ZoneReadOnly", "{e:?}");
+    let raw = e.raw_response().expect("raw response");
+    assert_eq!(raw.status().as_u16(), 403, "final, not retryable");
+    raw.headers().get("x-bascule-primary").map(String::from)
+}
