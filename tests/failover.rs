@@ -5,7 +5,7 @@
 mod common;
 use aws_sdk_s3::primitives::ByteStream;
 use common::zones::{assert_read_only, caught_up, status, wait_for, zone, Pair, Ports, Proxy};
-use common::{data, err_code, Server};
+use common::{data, err_code, get, list_keys as keys, put, Server};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,44 +24,6 @@ fn body(i: usize) -> Vec<u8> {
 
 fn key(i: usize) -> String {
     format!("w/{i:05}")
-}
-
-async fn put(c: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
-    c.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
-}
-
-async fn get(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
-    let got = c.get_object().bucket(bucket).key(key).send().await.ok()?;
-    Some(got.body.collect().await.ok()?.into_bytes().to_vec())
-}
-
-async fn keys(c: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut token = None;
-    loop {
-        let page = c
-            .list_objects_v2()
-            .bucket(bucket)
-            .set_continuation_token(token)
-            .send()
-            .await
-            .expect("list");
-        out.extend(
-            page.contents()
-                .iter()
-                .filter_map(|o| o.key().map(String::from)),
-        );
-        match page.next_continuation_token() {
-            Some(t) => token = Some(t.to_string()),
-            None => return out,
-        }
-    }
 }
 
 fn cli(zone: &Server, args: &[&str]) -> (bool, String) {

@@ -10,7 +10,7 @@ use aws_sdk_s3::types::{
     CorsRule, Delete, ObjectIdentifier, Tag, Tagging,
 };
 use common::zones::{caught_up, status, Pair, SECRET};
-use common::{data, err_code};
+use common::{data, err_code, list_keys as keys, put};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -66,29 +66,6 @@ async fn describe(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> String {
         "{head} md5={} tags={tags:?}",
         hex::encode(<md5::Md5 as md5::Digest>::digest(&body))
     )
-}
-
-async fn keys(c: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
-    let out = c
-        .list_objects_v2()
-        .bucket(bucket)
-        .send()
-        .await
-        .expect("list");
-    out.contents()
-        .iter()
-        .filter_map(|o| o.key().map(String::from))
-        .collect()
-}
-
-async fn put(c: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
-    c.put_object()
-        .bucket(bucket)
-        .key(key)
-        .body(ByteStream::from(body))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -430,6 +430,47 @@ where
     }
 }
 
+/// PUTs `body` at `bucket/key`, panicking with the SDK error on failure.
+pub async fn put(c: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
+    c.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(body))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
+}
+
+/// The object's bytes, or None if it cannot be read.
+pub async fn get(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
+    let got = c.get_object().bucket(bucket).key(key).send().await.ok()?;
+    Some(got.body.collect().await.ok()?.into_bytes().to_vec())
+}
+
+/// Every key of a bucket, following continuation tokens.
+pub async fn list_keys(c: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = c
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .expect("list");
+        out.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(String::from)),
+        );
+        match page.next_continuation_token() {
+            Some(t) => token = Some(t.to_string()),
+            None => return out,
+        }
+    }
+}
+
 /// Deterministic test data.
 pub fn data(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
