@@ -144,6 +144,7 @@ impl Fetcher {
             .bytes()
             .await
             .map_err(|e| FetchError::Integrity(format!("transfer of {} broke: {e}", seg.id)))?;
+        self.throttle.consume(data.len() as u64).await;
         self.status.update(|s| s.bytes_fetched += data.len() as u64);
         verify(seg, data.len() as u64, md5, || Md5::digest(&data).to_vec())?;
         Ok(LocalData::Inline(data))

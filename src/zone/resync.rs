@@ -19,7 +19,8 @@ use bascule_replication::zone::ResyncState;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-const PAGE: usize = 500;
+/// Objects per listing page; progress is saved after each.
+const PAGE: usize = 100;
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
