@@ -498,6 +498,26 @@ async fn zone_link_needs_the_shared_secret() {
     assert_eq!(right.status(), 200);
 }
 
+/// Waits until the primary's journal floor passes `floor` (the trim runs every 5 s), then
+/// starts a secondary next to it, which must therefore resync; it serves the primary's
+/// credentials.
+async fn secondary_after_trim(
+    primary: &common::Server,
+    ports: &common::zones::Ports,
+    primary_admin: u16,
+    cfg: &str,
+    floor: u64,
+) -> common::Server {
+    common::zones::wait_for(primary, CATCH_UP, "journal trim", |s| {
+        s["journal_floor"].as_u64().unwrap_or(0) > floor
+    })
+    .await;
+    let mut secondary = common::zones::zone("secondary", ports, primary_admin, cfg, &[]);
+    secondary.access_key = primary.access_key.clone();
+    secondary.secret_key = primary.secret_key.clone();
+    secondary
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_secondary_behind_the_journal_retention_resyncs_fully() {
     // The primary keeps at most 5 entries: a secondary that starts later cannot replay.
@@ -523,14 +543,7 @@ async fn a_secondary_behind_the_journal_retention_resyncs_fully() {
             .await
             .unwrap();
     }
-    // Wait for the trim (every 5 s) to raise the floor.
-    common::zones::wait_for(&primary, Duration::from_secs(30), "journal trim", |s| {
-        s["journal_floor"].as_u64().unwrap_or(0) > 10
-    })
-    .await;
-    let mut secondary = common::zones::zone("secondary", &b_ports, a_ports.admin, cfg, &[]);
-    secondary.access_key = primary.access_key.clone();
-    secondary.secret_key = primary.secret_key.clone();
+    let secondary = secondary_after_trim(&primary, &b_ports, a_ports.admin, cfg, 10).await;
     caught_up(&primary, &secondary, CATCH_UP).await;
     let sb = status(&secondary).await;
     assert!(
@@ -706,13 +719,7 @@ async fn an_interrupted_resync_resumes_where_it_stopped() {
     for i in 0..300 {
         put(&a, "bkt", &format!("k{i:03}"), data(20_000, i as u8)).await;
     }
-    common::zones::wait_for(&primary, CATCH_UP, "journal trim", |s| {
-        s["journal_floor"].as_u64().unwrap_or(0) > 100
-    })
-    .await;
-    let mut secondary = common::zones::zone("secondary", &b_ports, a_ports.admin, cfg, &[]);
-    secondary.access_key = primary.access_key.clone();
-    secondary.secret_key = primary.secret_key.clone();
+    let mut secondary = secondary_after_trim(&primary, &b_ports, a_ports.admin, cfg, 100).await;
     let s = common::zones::wait_for(&secondary, CATCH_UP, "a saved resync position", |s| {
         s["resync"]["after_key"].is_string()
     })
