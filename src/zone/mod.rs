@@ -34,6 +34,9 @@ pub struct ZoneService {
     pub peer: Option<PeerClient>,
     /// Highest sequence number the follower has acknowledged (primary side).
     peer_ack: AtomicU64,
+    /// Role changes (promote, switchover) run one at a time: two overlapping switchovers
+    /// could otherwise let one lift the write stop while the other hands over.
+    role_change: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Serialize)]
@@ -67,6 +70,7 @@ impl ZoneService {
             s3_endpoint,
             peer,
             peer_ack: AtomicU64::new(ack),
+            role_change: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -152,6 +156,7 @@ impl ZoneService {
 
     /// Unplanned failover: this secondary becomes primary with a higher epoch, now.
     pub async fn promote(&self) -> S3Result<PromotionReport> {
+        let _one_at_a_time = self.role_change.lock().await;
         let state = self.store.zone.snapshot();
         if state.role == Role::Primary {
             return Err(S3Error::msg(
@@ -195,7 +200,8 @@ impl ZoneService {
 
     /// Makes this zone primary with `epoch`, recording the promotion point (`after_seq`,
     /// the last entry applied here) and what the follower is known to hold (`ack`).
-    pub async fn become_primary(
+    /// Callers hold `role_change` (see `promote_for_switchover`).
+    async fn become_primary(
         &self,
         epoch: u64,
         after_seq: u64,
@@ -224,6 +230,34 @@ impl ZoneService {
             .await
     }
 
+    /// The secondary's half of a switchover: promote if this zone has applied exactly
+    /// `last_seq` (what the handing-over primary holds). Nothing is at risk.
+    pub async fn promote_for_switchover(
+        &self,
+        last_seq: u64,
+        caller_epoch: u64,
+    ) -> Result<u64, String> {
+        let _one_at_a_time = self.role_change.lock().await;
+        let state = self.store.zone.snapshot();
+        let cursor = *self.store.last_seq().borrow();
+        if state.role != Role::Secondary {
+            return Err("this zone is already primary".into());
+        }
+        if cursor != last_seq || state.resync.is_some() {
+            return Err(format!("this zone applied up to {cursor}, not {last_seq}"));
+        }
+        let epoch = state.epoch.max(caller_epoch) + 1;
+        self.become_primary(epoch, cursor, "switchover", Some(0), cursor)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::warn!(
+            epoch,
+            after_seq = cursor,
+            "switchover: this zone is now primary"
+        );
+        Ok(epoch)
+    }
+
     /// Planned switchover, run on the primary: stop writes, wait for the secondary to
     /// apply everything, have it promote, then follow it.
     pub async fn switchover(&self, timeout: Duration) -> S3Result<ZoneInfo> {
@@ -239,6 +273,13 @@ impl ZoneService {
                     format!("the primary did not complete the switchover: {e}"),
                 )
             });
+        }
+        let _one_at_a_time = self.role_change.lock().await;
+        if self.store.zone.role() != Role::Primary {
+            return Err(S3Error::msg(
+                S3ErrorCode::InvalidRequest,
+                "this zone stopped being primary while the switchover waited its turn",
+            ));
         }
         self.store.update_zone(|s| s.handing_over = true).await?;
         let target = *self.store.last_seq().borrow();

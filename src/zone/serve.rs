@@ -328,44 +328,9 @@ fn values<T: serde::de::DeserializeOwned>(
 /// The second half of a switchover, asked by the primary once it has stopped writes: if
 /// this zone has applied exactly what the primary holds, it becomes primary.
 async fn promote(State(zone): State<Zs>, Json(req): Json<PromoteRequest>) -> Response {
-    let state = zone.store.zone.snapshot();
-    let cursor = *zone.store.last_seq().borrow();
-    if state.role != Role::Secondary {
-        return refuse(
-            &zone,
-            StatusCode::CONFLICT,
-            "not_secondary",
-            "this zone is already primary".into(),
-        );
-    }
-    if cursor != req.last_seq || state.resync.is_some() {
-        return refuse(
-            &zone,
-            StatusCode::CONFLICT,
-            "not_caught_up",
-            format!("this zone applied up to {cursor}, not {}", req.last_seq),
-        );
-    }
-    let epoch = state.epoch.max(req.epoch) + 1;
-    // The old primary holds exactly what this zone holds: nothing is at risk.
-    let result = zone
-        .become_primary(epoch, cursor, "switchover", Some(0), cursor)
-        .await;
-    match result {
-        Ok(()) => {
-            tracing::warn!(
-                epoch,
-                after_seq = cursor,
-                "switchover: this zone is now primary"
-            );
-            Json(zone.info()).into_response()
-        }
-        Err(e) => refuse(
-            &zone,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            e.to_string(),
-        ),
+    match zone.promote_for_switchover(req.last_seq, req.epoch).await {
+        Ok(_) => Json(zone.info()).into_response(),
+        Err(e) => refuse(&zone, StatusCode::CONFLICT, "not_promoted", e),
     }
 }
 
