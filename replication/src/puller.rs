@@ -74,16 +74,28 @@ impl Default for PullConfig {
     }
 }
 
-/// Backoff between retries of a failing step: 100 ms doubling to 10 s.
-struct Backoff(Duration);
+/// Backoff between retries of a failing step: 100 ms doubling to a ceiling (10 s for
+/// entries, which are retried until they succeed).
+struct Backoff {
+    next: Duration,
+    max: Duration,
+}
 
 impl Backoff {
     fn new() -> Backoff {
-        Backoff(Duration::from_millis(100))
+        Backoff::up_to(Duration::from_secs(10))
     }
+
+    fn up_to(max: Duration) -> Backoff {
+        Backoff {
+            next: Duration::from_millis(100),
+            max,
+        }
+    }
+
     async fn wait(&mut self) {
-        tokio::time::sleep(self.0).await;
-        self.0 = (self.0 * 2).min(Duration::from_secs(10));
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(self.max);
     }
 }
 
@@ -121,17 +133,20 @@ impl<R: Replica> Replicator<R> {
 
     /// Runs forever, following the zone's role as it changes.
     pub async fn run(self) {
+        // Failed rounds (peer down, say) back off up to 2 s: quiet logs, quick recovery.
+        let mut backoff = Backoff::up_to(Duration::from_secs(2));
         loop {
             let state = self.replica.zone().snapshot();
             match state.role {
                 Role::Primary => self.primary_tick(&state).await,
-                Role::Secondary => {
-                    if let Err(e) = self.secondary_round(&state).await {
+                Role::Secondary => match self.secondary_round(&state).await {
+                    Ok(()) => backoff = Backoff::up_to(Duration::from_secs(2)),
+                    Err(e) => {
                         tracing::warn!(error = %e, "replication step failed");
                         self.status().error(None, e);
-                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        backoff.wait().await;
                     }
-                }
+                },
             }
         }
     }
