@@ -648,6 +648,18 @@ async fn a_failing_entry_is_retried_reported_and_never_skipped_silently() {
     caught_up(&pair.a, &pair.b, CATCH_UP).await;
     pair.b.kill();
     put(&a, "bkt", "bad", data(200_000, 1)).await;
+    // Not on the secondary yet: the primary says so.
+    let head = a
+        .head_object()
+        .bucket("bkt")
+        .key("bad")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.replication_status().map(|s| s.as_str()),
+        Some("PENDING")
+    );
     // Damage the blob on the primary: the secondary cannot get a verified copy.
     let journal = pair.a.journal(0).await;
     let entry = journal
