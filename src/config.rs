@@ -57,6 +57,15 @@ pub enum Role {
     Secondary,
 }
 
+impl Role {
+    pub fn zone_role(self) -> bascule_replication::zone::Role {
+        match self {
+            Role::Primary => bascule_replication::zone::Role::Primary,
+            Role::Secondary => bascule_replication::zone::Role::Secondary,
+        }
+    }
+}
+
 impl Default for ZoneConfig {
     fn default() -> Self {
         ZoneConfig {

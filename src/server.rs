@@ -31,10 +31,7 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         return Err("zone.peer is set but zone.secret is not: zones authenticate each other with a shared secret".into());
     }
     let existed = config.meta_dir().join("CURRENT").exists();
-    let initial_role = match config.zone.role {
-        crate::config::Role::Primary => Role::Primary,
-        crate::config::Role::Secondary => Role::Secondary,
-    };
+    let initial_role = config.zone.role.zone_role();
     let store = Arc::new(
         Store::open(
             &config.meta_dir(),
@@ -144,10 +141,7 @@ async fn settle_role(
 ) -> Result<(), String> {
     let peer = config.zone.peer.clone();
     let state = store.zone.snapshot();
-    let configured = match config.zone.role {
-        crate::config::Role::Primary => Role::Primary,
-        crate::config::Role::Secondary => Role::Secondary,
-    };
+    let configured = config.zone.role.zone_role();
     if existed && state.role != configured {
         tracing::warn!(
             persisted = state.role.as_str(),

@@ -295,6 +295,35 @@ impl Store {
         ))
     }
 
+    /// Objects of `bucket` with keys after `after` (and up to `upto`, inclusive), in key
+    /// order, at most `limit`: the pages zone resyncs compare.
+    pub fn objects_after(
+        &self,
+        bucket: &str,
+        after: &str,
+        upto: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, ObjectRecord)>, StoreError> {
+        let prefix = keys::bucket_prefix(bucket);
+        let mut start = keys::object_key(bucket, after);
+        if !after.is_empty() {
+            start.push(0);
+        }
+        let mut out = Vec::new();
+        for item in self.iter_from(Cf::Objects, &start)? {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) || out.len() == limit {
+                break;
+            }
+            let key = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            if upto.is_some_and(|u| key.as_str() > u) {
+                break;
+            }
+            out.push((key, decode(&v)?));
+        }
+        Ok(out)
+    }
+
     /// Journal entries with sequence numbers above `after`, at most `limit`.
     pub fn journal_after(&self, after: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
         let mut out = Vec::new();

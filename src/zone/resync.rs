@@ -9,7 +9,7 @@
 use super::apply::{delete_object, put_object};
 use super::replica::StoreReplica;
 use crate::store::commit::{Origin, Plan};
-use crate::store::{decode, encode, keys, Cf, Store};
+use crate::store::{encode, Cf, Store};
 use bascule_replication::fetch::{Fetcher, LocalData};
 use bascule_replication::peer::PeerClient;
 use bascule_replication::protocol::Catalog;
@@ -80,7 +80,11 @@ pub async fn run(
             let upto = truncated
                 .then(|| page.last().map(|(k, _)| k.clone()))
                 .flatten();
-            let mine = local_range(store, bucket, &after, upto.as_deref())?;
+            let mine = store
+                .objects_after(bucket, &after, upto.as_deref(), usize::MAX)
+                .map_err(err)?
+                .into_iter()
+                .collect();
             converge_page(r, fetcher, bucket, page, mine).await?;
             st.bucket = Some(bucket.clone());
             st.after_key = upto.clone();
@@ -112,33 +116,6 @@ async fn save(store: &Arc<Store>, st: &ResyncState) -> Result<(), String> {
         .update_zone(move |s| s.resync = Some(st))
         .await
         .map_err(err)
-}
-
-/// Local objects of `bucket` with keys in `(after, upto]` (`upto` None: to the end).
-fn local_range(
-    store: &Store,
-    bucket: &str,
-    after: &str,
-    upto: Option<&str>,
-) -> Result<BTreeMap<String, ObjectRecord>, String> {
-    let prefix = keys::bucket_prefix(bucket);
-    let mut start = keys::object_key(bucket, after);
-    if !after.is_empty() {
-        start.push(0);
-    }
-    let mut out = BTreeMap::new();
-    for item in store.iter_from(Cf::Objects, &start).map_err(err)? {
-        let (k, v) = item.map_err(err)?;
-        if !k.starts_with(&prefix) {
-            break;
-        }
-        let key = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-        if upto.is_some_and(|u| key.as_str() > u) {
-            break;
-        }
-        out.insert(key, decode(&v).map_err(err)?);
-    }
-    Ok(out)
 }
 
 /// Same object on both sides? Segment locations are each zone's own business.

@@ -4,7 +4,7 @@
 
 use super::ZoneService;
 use crate::store::read::open_range;
-use crate::store::{keys, Cf, StoreError};
+use crate::store::{Cf, StoreError};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use bascule_replication::protocol::{
     Catalog, JournalPage, ObjectPage, PromoteRequest, ProtocolError, EPOCH_HEADER,
 };
-use bascule_replication::records::{AccessKeyRecord, BucketRecord, ObjectRecord, UserRecord};
+use bascule_replication::records::{AccessKeyRecord, BucketRecord, UserRecord};
 use bascule_replication::zone::Role;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -253,25 +253,10 @@ async fn objects(State(zone): State<Zs>, Query(q): Query<ObjectsQuery>) -> Respo
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
     let store = zone.store.clone();
     let page = tokio::task::spawn_blocking(move || -> Result<ObjectPage, StoreError> {
-        let prefix = keys::bucket_prefix(&q.bucket);
-        let mut start = keys::object_key(&q.bucket, &q.after);
-        if !q.after.is_empty() {
-            start.push(0);
-        }
-        let mut objects = Vec::new();
-        let mut truncated = false;
-        for item in store.iter_from(Cf::Objects, &start)? {
-            let (k, v) = item?;
-            if !k.starts_with(&prefix) {
-                break;
-            }
-            if objects.len() == limit {
-                truncated = true;
-                break;
-            }
-            let key = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-            objects.push((key, crate::store::decode::<ObjectRecord>(&v)?));
-        }
+        // One more than asked tells whether the listing goes on.
+        let mut objects = store.objects_after(&q.bucket, &q.after, None, limit + 1)?;
+        let truncated = objects.len() > limit;
+        objects.truncate(limit);
         Ok(ObjectPage { objects, truncated })
     })
     .await;
