@@ -66,6 +66,8 @@ pub struct Target {
     pub host: String,
     pub ak: String,
     pub sk: String,
+    /// The admin endpoint, when bench started the server itself.
+    pub admin: Option<String>,
 }
 
 /// Signs a request for the benchmark client (the server verifies with the same rules).
@@ -177,17 +179,30 @@ impl Payload {
     }
 }
 
-struct Phase {
+pub struct Phase {
     name: &'static str,
-    ops: u64,
-    errors: u64,
+    pub ops: u64,
+    pub errors: u64,
     bytes: u64,
-    elapsed: Duration,
+    pub elapsed: Duration,
     hist: Histogram<u64>,
 }
 
+/// How one phase loads the server: requests in flight, how long, how many at most, and
+/// under which key prefix (`<prefix><n>` in bucket `bench`).
+pub struct Load {
+    pub concurrency: usize,
+    pub seconds: u64,
+    pub count: Option<u64>,
+    pub prefix: String,
+}
+
 impl Phase {
-    fn report(&self) {
+    pub fn ops_per_sec(&self) -> f64 {
+        self.ops as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub fn report(&self) {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         let ms = |q: f64| self.hist.value_at_quantile(q) as f64 / 1000.0;
         println!(
@@ -205,25 +220,26 @@ impl Phase {
     }
 }
 
-async fn run_phase(
+pub async fn run_phase(
     name: &'static str,
     t: Arc<Target>,
-    args: &BenchArgs,
+    load: &Load,
     payload: Payload,
     keys: u64,
 ) -> Result<Phase, String> {
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency * 2)
+        .pool_max_idle_per_host(load.concurrency * 2)
         .build()
         .map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
-    let limit = args.count.unwrap_or(u64::MAX);
+    let deadline = Instant::now() + Duration::from_secs(load.seconds);
+    let limit = load.count.unwrap_or(u64::MAX);
     let issued = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..args.concurrency {
+    for _ in 0..load.concurrency {
         let (client, t, payload, issued) =
             (client.clone(), t.clone(), payload.clone(), issued.clone());
+        let prefix = load.prefix.clone();
         tasks.push(tokio::spawn(async move {
             let mut hist =
                 Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
@@ -233,7 +249,7 @@ async fn run_phase(
                 if n >= limit {
                     break;
                 }
-                let path = format!("/bench/obj-{}", n % keys.max(1));
+                let path = format!("/bench/{prefix}{}", n % keys.max(1));
                 let began = Instant::now();
                 let ok = if name == "PUT" {
                     let mut req = client
@@ -293,12 +309,34 @@ async fn run_phase(
     Ok(phase)
 }
 
+/// Creates the bucket `bench` (an existing one is fine).
+pub async fn create_bench_bucket(target: &Target) -> Result<(), String> {
+    let client = reqwest::Client::new();
+    let mut req = client.put(format!("{}/bench", target.endpoint));
+    for (k, v) in sign(target, "PUT", "/bench", sigv4::EMPTY_SHA256) {
+        req = req.header(k, v);
+    }
+    req.send()
+        .await
+        .map_err(|e| format!("cannot reach {}: {e}", target.endpoint))?;
+    Ok(())
+}
+
 /// Peak resident set size of a process, from /proc.
-fn peak_rss_mib(pid: u32) -> Option<f64> {
+pub fn peak_rss_mib(pid: u32) -> Option<f64> {
+    rss_field(pid, "VmHWM:")
+}
+
+/// Current resident set size of a process, from /proc.
+pub fn rss_mib(pid: u32) -> Option<f64> {
+    rss_field(pid, "VmRSS:")
+}
+
+fn rss_field(pid: u32, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(field))?
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -350,12 +388,17 @@ pub fn start_zone_process(
         .map_err(|e| format!("cannot start the server: {e}"))?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let server = OwnServer(child);
-    let mut endpoint = None;
+    let (mut endpoint, mut admin) = (None, None);
     let mut lines = std::io::BufReader::new(stdout).lines();
     for line in lines.by_ref() {
         let line = line.map_err(|e| e.to_string())?;
         if let Some(e) = line.strip_prefix("S3 endpoint: ") {
             endpoint = Some(e.to_string());
+        }
+        if let Some(e) = line.strip_prefix("Admin endpoint: ") {
+            admin = Some(e.to_string());
+        }
+        if endpoint.is_some() && admin.is_some() {
             break;
         }
     }
@@ -375,6 +418,7 @@ pub fn start_zone_process(
         endpoint,
         ak: field("aws_access_key_id").unwrap_or_default(),
         sk: field("aws_secret_access_key").unwrap_or_default(),
+        admin,
     };
     Ok((server, target))
 }
@@ -390,6 +434,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
                     .to_string(),
                 ak: args.access_key.clone().unwrap_or_default(),
                 sk: args.secret_key.clone().unwrap_or_default(),
+                admin: None,
             };
             (None, t, args.server_pid)
         }
@@ -400,15 +445,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         }
     };
     let target = Arc::new(target);
-    let client = reqwest::Client::new();
-    let mut req = client.put(format!("{}/bench", target.endpoint));
-    for (k, v) in sign(&target, "PUT", "/bench", sigv4::EMPTY_SHA256) {
-        req = req.header(k, v);
-    }
-    let _ = req
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach {}: {e}", target.endpoint))?;
+    create_bench_bucket(&target).await?;
 
     let payload = Payload::new(args.size, args.payload == "signed");
     // Small objects: many distinct keys; large ones: as many keys as requests in flight.
@@ -421,12 +458,18 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         "bascule bench: size {} B, concurrency {}, {} s per phase, {} payload, server {}",
         args.size, args.concurrency, args.seconds, args.payload, target.endpoint
     );
-    let put = run_phase("PUT", target.clone(), &args, payload.clone(), keys).await?;
+    let load = Load {
+        concurrency: args.concurrency,
+        seconds: args.seconds,
+        count: args.count,
+        prefix: "obj-".into(),
+    };
+    let put = run_phase("PUT", target.clone(), &load, payload.clone(), keys).await?;
     put.report();
     let get = run_phase(
         "GET",
         target.clone(),
-        &args,
+        &load,
         payload,
         keys.min(put.ops.max(1)),
     )

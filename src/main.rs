@@ -3,6 +3,7 @@
 mod admin;
 mod bench;
 mod bench_replication;
+mod bench_scale;
 mod bootstrap;
 mod config;
 mod s3;
@@ -58,6 +59,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Measure replication lag and catch-up rate between two zones it starts.
     BenchReplication(bench_replication::ReplicationBenchArgs),
+    /// What a zone costs once it holds many objects: restart, memory, admin and metrics
+    /// latency, bytes on disk per object, PUT rate full vs empty.
+    BenchScale(bench_scale::ScaleBenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -115,8 +119,12 @@ fn main() -> std::process::ExitCode {
             Command::Admin(args) => admin::cli::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::BenchReplication(args) => bench_replication::run(args).await,
+            Command::BenchScale(args) => bench_scale::run(args).await,
         }
     });
+    // Tasks still parked end here, and with them the last handles on the store, so the
+    // database closes before the process exits.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

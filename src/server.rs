@@ -13,9 +13,12 @@ use bascule_replication::zone::{Role, ZoneState};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Orphaned blobs and temp files older than this are collected in the background.
-const GC_MIN_AGE: Duration = Duration::from_secs(3600);
+/// Files in `tmp/` idle this long are settled or removed by the background pass. A day,
+/// because a secondary may hold a fetched blob there while an earlier entry retries.
+pub const GC_MIN_AGE: Duration = Duration::from_secs(24 * 3600);
 const GC_INTERVAL: Duration = Duration::from_secs(600);
+/// How long in-flight requests (replication long-polls included) get to finish at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Options of `serve` that are not configuration but one-off operator decisions.
 #[derive(Default)]
@@ -72,7 +75,7 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
     let state = store.zone.snapshot();
     announce(&format!(
         "Zone: {} (epoch {}){}",
-        state.role.as_str(),
+        state.role().as_str(),
         state.epoch,
         state
             .peer
@@ -81,23 +84,16 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
             .unwrap_or_default()
     ));
 
-    let zone = Arc::new(start_zone(&store, &config, s3_endpoint.clone())?);
-    zone::trim::spawn(zone.clone(), config.zone.journal_retention);
-
-    let gc_store = store.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(GC_INTERVAL).await;
-            let s = gc_store.clone();
-            if let Ok(Ok((tmp, blobs))) =
-                tokio::task::spawn_blocking(move || s.collect_garbage(GC_MIN_AGE)).await
-            {
-                if tmp + blobs > 0 {
-                    tracing::info!(temp_files = tmp, orphan_blobs = blobs, "garbage collected");
-                }
-            }
-        }
-    });
+    // Shutdown runs in order: stop listening and drain requests, stop background work,
+    // then let the store finish its commits and flush before the process ends.
+    let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (zone, replicator) = start_zone(&store, &config, s3_endpoint.clone())?;
+    let zone = Arc::new(zone);
+    let mut background = vec![
+        zone::trim::spawn(zone.clone(), config.zone.journal_retention, stop_rx.clone()),
+        spawn_gc(store.clone(), stop_rx.clone()),
+    ];
 
     let config = Arc::new(config);
     let s3_app = s3::router(S3State {
@@ -110,25 +106,83 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         token: Arc::new(token),
         zone: zone.clone(),
     });
-    let s3_server = axum::serve(s3_listener, s3_app).with_graceful_shutdown(shutdown_signal());
+    let draining = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|d| *d).await;
+    };
+    let s3_server =
+        axum::serve(s3_listener, s3_app).with_graceful_shutdown(draining(drain_rx.clone()));
     let admin = async {
         match tls {
             Some(tls) => {
                 let listener =
                     zone::tls::TlsListener::new(admin_listener, tls).map_err(|e| e.to_string())?;
                 axum::serve(listener, admin_app)
-                    .with_graceful_shutdown(shutdown_signal())
+                    .with_graceful_shutdown(draining(drain_rx.clone()))
                     .await
                     .map_err(|e| e.to_string())
             }
             None => axum::serve(admin_listener, admin_app)
-                .with_graceful_shutdown(shutdown_signal())
+                .with_graceful_shutdown(draining(drain_rx.clone()))
                 .await
                 .map_err(|e| e.to_string()),
         }
     };
-    let (a, b) = tokio::join!(s3_server, admin);
-    a.map_err(|e| e.to_string()).and(b)
+    let signal = async {
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining requests");
+        let _ = drain_tx.send(true);
+    };
+    let servers = async {
+        let (a, b) = tokio::join!(s3_server, admin);
+        a.map_err(|e| e.to_string()).and(b)
+    };
+    let serving = async {
+        tokio::pin!(servers);
+        tokio::select! {
+            r = &mut servers => r,
+            _ = signal => match tokio::time::timeout(DRAIN_TIMEOUT, &mut servers).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!("requests still running after the drain timeout: stopping anyway");
+                    Ok(())
+                }
+            },
+        }
+    };
+    let served = serving.await;
+    let _ = stop_tx.send(true);
+    if let Some(r) = replicator {
+        r.abort();
+        background.push(r);
+    }
+    for task in background {
+        let _ = task.await;
+    }
+    store.close();
+    tracing::info!("store closed");
+    served
+}
+
+/// The background garbage-collection pass (see `store::gc`), until `stop`.
+fn spawn_gc(
+    store: Arc<Store>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(GC_INTERVAL) => {}
+                _ = stop.changed() => return,
+            }
+            let s = store.clone();
+            match tokio::task::spawn_blocking(move || s.collect_garbage(GC_MIN_AGE)).await {
+                Ok(Ok(r)) if r != Default::default() => tracing::info!(?r, "garbage collected"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "garbage collection failed"),
+                Err(e) => tracing::warn!(error = %e, "garbage collection task failed"),
+            }
+        }
+    })
 }
 
 /// Reconciles the persisted zone state with this start: the configured peer, and the
@@ -142,15 +196,15 @@ async fn settle_role(
     let peer = config.zone.peer.clone();
     let state = store.zone.snapshot();
     let configured = config.zone.role.zone_role();
-    if existed && state.role != configured {
+    if existed && state.role() != configured {
         tracing::warn!(
-            persisted = state.role.as_str(),
+            persisted = state.role().as_str(),
             configured = configured.as_str(),
             "the zone's persisted role (set by a promotion or switchover) overrides the configured one"
         );
     }
-    let fence = state.role == Role::Primary && peer.is_some() && existed && !force_primary;
-    if force_primary && state.role == Role::Primary {
+    let fence = state.role() == Role::Primary && peer.is_some() && existed && !force_primary;
+    if force_primary && state.role() == Role::Primary {
         tracing::error!(
             "--force-primary: taking writes WITHOUT checking the peer. If the peer was promoted meanwhile, both zones now accept writes and they will diverge."
         );
@@ -162,21 +216,23 @@ async fn settle_role(
         tracing::warn!("restarting as primary next to a peer: writes wait until the peer confirms this zone is still primary");
     }
     store
-        .update_zone(move |s| {
-            s.peer = peer;
-            if s.role == Role::Primary {
-                s.fenced = fence;
+        .change_zone::<_, crate::zone::ZoneError>(move |s| {
+            s.set_peer(peer);
+            if fence {
+                s.fence_at_restart()?;
             }
+            Ok(())
         })
         .await
         .map_err(|e| format!("cannot record the zone state: {e}"))
 }
 
+/// The zone service, and the replication loop's task when there is a peer.
 fn start_zone(
     store: &Arc<Store>,
     config: &Config,
     s3_endpoint: String,
-) -> Result<ZoneService, String> {
+) -> Result<(ZoneService, Option<tokio::task::JoinHandle<()>>), String> {
     let public = config
         .zone
         .s3_public_endpoint
@@ -216,9 +272,9 @@ fn start_zone(
             ..PullConfig::default()
         };
         let replicator = Replicator::new(replica, peer, service.status.clone(), pull);
-        tokio::spawn(replicator.run());
+        return Ok((service, Some(tokio::spawn(replicator.run()))));
     }
-    Ok(service)
+    Ok((service, None))
 }
 
 fn bootstrap_token(config: &Config) -> Result<String, String> {

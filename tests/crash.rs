@@ -137,7 +137,7 @@ async fn sigkill_rounds_lose_no_acknowledged_write() {
         tokio::time::sleep(Duration::from_millis(rng.gen_range(300..1500))).await;
         srv.kill();
         for t in tasks {
-            let _ = t.await;
+            t.await.expect("a writer task panicked");
         }
         srv.spawn();
         let c = srv.client();

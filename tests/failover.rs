@@ -4,7 +4,9 @@
 
 mod common;
 use aws_sdk_s3::primitives::ByteStream;
-use common::zones::{assert_read_only, caught_up, status, wait_for, zone, Pair, Ports, Proxy};
+use common::zones::{
+    assert_read_only, assert_retry_later, caught_up, status, wait_for, zone, Pair, Ports, Proxy,
+};
 use common::{data, err_code, get, list_keys as keys, put, Server};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -92,7 +94,7 @@ impl Writer {
 
     async fn finish(self) -> Vec<usize> {
         self.stop.store(true, Ordering::SeqCst);
-        let _ = self.task.await;
+        self.task.await.expect("the writer task panicked");
         let acked = self.acked.lock().unwrap().clone();
         acked
     }
@@ -345,7 +347,7 @@ async fn a_restarted_primary_waits_for_its_peer_unless_forced() {
     pair.a.spawn();
     let a = pair.a.client();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_read_only(&a, "bkt").await;
+    assert_retry_later(&a, "bkt").await;
     assert!(status(&pair.a).await["fenced"] == true);
     // The peer comes back as a secondary: writes resume.
     pair.b.spawn();
@@ -439,11 +441,100 @@ async fn an_abandoned_switchover_keeps_writes_stopped_then_resumes_them() {
     });
     // Well past the heartbeat: the primary still refuses writes while it waits.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_read_only(&a, "bkt").await;
+    assert_retry_later(&a, "bkt").await;
     let (status_code, body) = switchover.await.unwrap();
     assert_eq!(status_code, 503, "{body}");
     assert!(body.contains("abandoned"), "{body}");
     // Still primary, and writes again.
     assert_eq!(status(&pair.a).await["role"], "primary");
     put(&a, "bkt", "after", data(10, 2)).await;
+}
+
+/// The answer to "promote" is lost after the peer did promote (and the link goes down with
+/// it): the old primary takes no write at its old epoch. It stays stopped until it hears
+/// from the peer, then follows it; nothing is divergent and nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_promote_answer_never_splits_the_brain() {
+    let (a_ports, b_ports) = (Ports::new(), Ports::new());
+    let to_a = Proxy::start(a_ports.admin).await;
+    let to_b = Proxy::start(b_ports.admin).await;
+    let za = zone("primary", &a_ports, to_b.port, "", &[]);
+    let mut zb = zone("secondary", &b_ports, to_a.port, "", &[]);
+    zb.access_key = za.access_key.clone();
+    zb.secret_key = za.secret_key.clone();
+    let (a, b) = (za.client(), zb.client());
+    a.create_bucket().bucket("bkt").send().await.unwrap();
+    let writer = Writer::start(
+        vec![(za.s3.clone(), a.clone()), (zb.s3.clone(), b.clone())],
+        false,
+    );
+    wait_writes(&writer, 30).await;
+
+    to_b.swallow_answers_to("/replication/v1/promote", true);
+    let (ok, out) = cli(&za, &["zone", "switchover"]);
+    assert!(!ok, "the switchover cannot know it succeeded: {out}");
+    assert!(out.contains("outcome unknown"), "{out}");
+    assert!(to_b.swallowed());
+    let promoted = wait_for(&zb, WITHIN, "B to be primary", |s| {
+        s["role"] == "primary" && s["epoch"] == 2
+    })
+    .await;
+    let point = promoted["promotions"][0]["after_seq"].as_u64().unwrap();
+    // A does not know: it holds writes (retry later), at epoch 1.
+    let s = status(&za).await;
+    assert_eq!(
+        (s["role"].as_str(), s["fenced"].as_bool()),
+        (Some("primary"), Some(true))
+    );
+    assert_retry_later(&a, "bkt").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_retry_later(&a, "bkt").await;
+
+    to_b.stop_swallowing();
+    to_b.heal();
+    wait_for(&za, WITHIN, "A to follow B", |s| {
+        s["role"] == "secondary" && s["epoch"] == 2
+    })
+    .await;
+    let before = writer.count();
+    wait_writes(&writer, before + 30).await;
+    let acked = writer.finish().await;
+
+    // Nothing was written at epoch 1 after the promotion point, nothing set aside.
+    for e in za.journal(point).await {
+        assert_eq!(e["epoch"], 2, "an entry after the promotion point: {e}");
+    }
+    let (st, div) = za.admin("GET", "/zone/divergent", None).await;
+    assert_eq!(st, 200);
+    assert_eq!(div.as_array().map(Vec::len), Some(0), "{div}");
+    caught_up(&zb, &za, WITHIN).await;
+    let on_b = keys(&b, "bkt").await;
+    for i in &acked {
+        assert!(
+            on_b.contains(&key(*i)),
+            "acknowledged write {} lost",
+            key(*i)
+        );
+    }
+}
+
+/// Right after a switchover the old primary names the new one: a client that follows the
+/// refusal writes again within a second.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_switchover_the_old_primary_names_the_new_one_at_once() {
+    let pair = Pair::start("");
+    let (a, b) = (pair.a.client(), pair.b.client());
+    a.create_bucket().bucket("bkt").send().await.unwrap();
+    put(&a, "bkt", "before", data(10, 1)).await;
+    let (ok, out) = cli(&pair.a, &["zone", "switchover"]);
+    assert!(ok, "{out}");
+    let switched = std::time::Instant::now();
+    let named = assert_read_only(&a, "bkt").await;
+    assert_eq!(named.as_deref(), Some(pair.b.s3.as_str()));
+    put(&b, "bkt", "after", data(10, 2)).await;
+    assert!(
+        switched.elapsed() < Duration::from_secs(1),
+        "writing again took {:?}",
+        switched.elapsed()
+    );
 }

@@ -78,6 +78,10 @@ pub struct Entry {
     pub epoch: u64,
     pub at_ms: u64,
     pub op: Op,
+    /// Object bytes of all entries of the writing zone's journal up to and including this
+    /// one: bytes pending behind a follower are the last entry's figure minus this one's.
+    #[serde(default)]
+    pub bytes_total: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +143,7 @@ mod tests {
                     seq: 7,
                 },
             },
+            bytes_total: 3,
         };
         assert_eq!(Entry::decode(&e.encode()).unwrap(), e);
         assert!(Entry::key(255) < Entry::key(256));

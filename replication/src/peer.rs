@@ -85,7 +85,7 @@ impl PeerClient {
             .request(method, format!("{}{PREFIX}{path}", self.base))
             .bearer_auth(&self.secret)
             .header(EPOCH_HEADER, zone.epoch.to_string())
-            .header(ROLE_HEADER, zone.role.as_str())
+            .header(ROLE_HEADER, zone.role().as_str())
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> PeerResult<reqwest::Response> {
@@ -185,8 +185,10 @@ impl PeerClient {
     }
 
     pub async fn promote(&self, last_seq: u64, epoch: u64) -> PeerResult<ZoneInfo> {
+        // Bounded: a lost answer must not stall the switchover (it then asks the peer).
         let req = self
             .request(reqwest::Method::POST, "/promote")
+            .timeout(Duration::from_secs(15))
             .json(&PromoteRequest { last_seq, epoch });
         self.json(req).await
     }

@@ -7,12 +7,21 @@ use crate::fetch::{Fetcher, LocalData, Staging};
 use crate::peer::{PeerClient, PeerError};
 use crate::protocol::ZoneInfo;
 use crate::status::{now_ms, StatusCell};
-use crate::zone::{ResyncState, Role, Zone, ZoneState};
+use crate::zone::{Observed, PeerView, Refused, Role, Zone, ZoneState};
 use crate::{Entry, Op};
 use futures::{FutureExt, StreamExt};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A zone transition the loop asked for that did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    #[error("storage: {0}")]
+    Storage(Box<dyn std::error::Error + Send + Sync>),
+}
 
 /// What the loop needs from the local store.
 pub trait Replica: Send + Sync + 'static {
@@ -32,8 +41,13 @@ pub trait Replica: Send + Sync + 'static {
         &self,
         entries: Vec<(Entry, Vec<LocalData>)>,
     ) -> impl Future<Output = Result<(), (usize, String)>> + Send;
-    /// Persists the zone's current state (after `zone().update(...)`).
-    fn save_zone(&self) -> impl Future<Output = Result<(), String>> + Send;
+    /// Runs one zone transition: planned, saved, then published (`Zone::change`).
+    fn change_zone<T: Send>(
+        &self,
+        change: impl FnOnce(&mut ZoneState) -> Result<T, Refused> + Send,
+    ) -> impl Future<Output = Result<T, PortError>> + Send;
+    /// This zone's journal end (its last sequence number).
+    fn last_seq(&self) -> u64;
     /// Called when this zone demoted itself after meeting a higher epoch: find and set
     /// aside divergent writes (entries after `after_seq`).
     fn quarantine_divergent(
@@ -137,7 +151,7 @@ impl<R: Replica> Replicator<R> {
         let mut backoff = Backoff::up_to(Duration::from_secs(2));
         loop {
             let state = self.replica.zone().snapshot();
-            match state.role {
+            match state.role() {
                 Role::Primary => self.primary_tick(&state).await,
                 Role::Secondary => match self.secondary_round(&state).await {
                     Ok(()) => backoff = Backoff::up_to(Duration::from_secs(2)),
@@ -172,16 +186,24 @@ impl<R: Replica> Replicator<R> {
                         ),
                     );
                 }
-                if let Err(e) = self.observe_peer(&info).await {
-                    self.status().error(None, e);
-                } else if state.fenced && info.epoch <= state.epoch && info.role != Role::Primary {
-                    if let Err(e) = self.set_zone(|s| s.fenced = false).await {
-                        self.status().error(None, e);
-                    } else {
-                        tracing::info!(
-                            "peer confirmed this zone is still primary; accepting writes"
-                        );
+                match self.observe_peer(&info).await {
+                    Err(e) => self.status().error(None, e),
+                    Ok(Observed::Nothing) if state.fenced() => {
+                        let view = PeerView {
+                            role: info.role,
+                            epoch: info.epoch,
+                            promotions: &info.promotions,
+                        };
+                        match self.replica.change_zone(|s| s.peer_confirms(view)).await {
+                            Ok(()) => tracing::info!(
+                                "peer confirmed this zone is still primary; accepting writes"
+                            ),
+                            // Handing over: the switchover itself decides.
+                            Err(PortError::Refused(_)) => {}
+                            Err(e) => self.status().error(None, e.to_string()),
+                        }
                     }
+                    Ok(_) => {}
                 }
             }
             Err(e) => {
@@ -211,67 +233,57 @@ impl<R: Replica> Replicator<R> {
         }
     }
 
-    /// Fencing: adopt a higher epoch seen on the peer. A primary that sees a primary peer
-    /// with a higher epoch demotes itself and remembers to set aside its divergent writes.
-    async fn observe_peer(&self, info: &ZoneInfo) -> Result<(), String> {
-        let mine = self.replica.zone().snapshot();
-        if info.epoch <= mine.epoch {
-            return Ok(());
+    /// Fencing: applies the epoch rule (`ZoneState::observe_peer`) to what the peer said.
+    async fn observe_peer(&self, info: &ZoneInfo) -> Result<Observed, String> {
+        if info.epoch <= self.replica.zone().epoch() {
+            return Ok(Observed::Nothing);
         }
-        if mine.role == Role::Primary {
-            let promotion_point = info
-                .promotions
-                .iter()
-                .filter(|p| p.epoch > mine.epoch)
-                .map(|p| p.after_seq)
-                .min()
-                .unwrap_or(0);
-            tracing::error!(
-                my_epoch = mine.epoch,
-                peer_epoch = info.epoch,
-                promotion_point,
+        let last_seq = self.replica.last_seq();
+        let promotions = info.promotions.clone();
+        let (role, epoch) = (info.role, info.epoch);
+        let mine = self.replica.zone().epoch();
+        let observed = self
+            .replica
+            .change_zone(move |s| {
+                let view = PeerView {
+                    role,
+                    epoch,
+                    promotions: &promotions,
+                };
+                Ok(s.observe_peer(view, last_seq))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        match &observed {
+            Observed::Demoted { after_seq } => tracing::error!(
+                my_epoch = mine,
+                peer_epoch = epoch,
+                promotion_point = after_seq,
                 "the peer was promoted with a higher epoch: demoting this zone to secondary"
-            );
-            let promotions = info.promotions.clone();
-            self.set_zone(move |s| {
-                s.role = Role::Secondary;
-                s.epoch = info.epoch;
-                s.fenced = false;
-                s.handing_over = false;
-                s.rejoin_after = Some(promotion_point);
-                s.promotions = promotions;
-            })
-            .await
-        } else {
-            let promotions = info.promotions.clone();
-            self.set_zone(move |s| {
-                s.epoch = info.epoch;
-                s.promotions = promotions;
-            })
-            .await
+            ),
+            Observed::Followed => tracing::warn!(
+                peer_epoch = epoch,
+                "the peer is primary with a higher epoch and holds all of this zone's writes: following it"
+            ),
+            _ => {}
         }
-    }
-
-    async fn set_zone(&self, change: impl FnOnce(&mut ZoneState)) -> Result<(), String> {
-        self.replica.zone().update(change);
-        self.replica.save_zone().await
+        Ok(observed)
     }
 
     /// One round as a secondary: settle a rejoin or resync if one is due, then pull a page.
     async fn secondary_round(&self, state: &ZoneState) -> Result<(), String> {
-        if let Some(after) = state.rejoin_after {
+        if let Some(after) = state.rejoin_after() {
             let n = self.replica.quarantine_divergent(after).await?;
             tracing::warn!(entries = n, after_seq = after, "divergent writes set aside");
             // Our data may now differ from the new primary's in ways the journal cannot
             // express: converge with a full resync.
-            self.set_zone(|s| {
-                s.rejoin_after = None;
-                s.resync.get_or_insert_with(ResyncState::start);
-            })
-            .await?;
+            self.replica
+                .change_zone(|s| s.finish_rejoin())
+                .await
+                .map_err(|e| e.to_string())?;
             return Ok(());
         }
-        if state.resync.is_some() {
+        if state.resync().is_some() {
             return self.run_resync().await;
         }
         let cursor = self.replica.cursor();
@@ -321,10 +333,10 @@ impl<R: Replica> Replicator<R> {
     }
 
     async fn start_resync(&self) -> Result<(), String> {
-        self.set_zone(|s| {
-            s.resync.get_or_insert_with(ResyncState::start);
-        })
-        .await
+        self.replica
+            .change_zone(|s| s.begin_resync())
+            .await
+            .map_err(|e| e.to_string())
     }
 
     fn note_pending(&self, cursor: u64, entries: &[Entry], primary_last: u64) {
@@ -460,11 +472,10 @@ impl<R: Replica> Replicator<R> {
             .replica
             .resync(self.peer(), &self.fetcher, status)
             .await?;
-        self.set_zone(|s| {
-            s.resync = None;
-            s.journal_floor = from;
-        })
-        .await?;
+        self.replica
+            .change_zone(move |s| s.finish_resync(from))
+            .await
+            .map_err(|e| e.to_string())?;
         status.update(|s| {
             s.resync = None;
             s.resyncs_completed += 1;

@@ -34,14 +34,28 @@ pub struct ChecksumValue {
     pub kind: String,
 }
 
+// Absent fields are left out of the encoding: a small object's record is mostly empty
+// fields, and records are stored once per object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct SystemHeaders {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_control: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
+}
+
+impl SystemHeaders {
+    pub fn is_empty(&self) -> bool {
+        *self == SystemHeaders::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,14 +65,20 @@ pub struct ObjectRecord {
     pub etag: String,
     pub last_modified_ms: u64,
     pub owner: String,
+    #[serde(default, skip_serializing_if = "SystemHeaders::is_empty")]
     pub headers: SystemHeaders,
     /// `x-amz-meta-*` with the prefix removed, names lowercase.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub user_meta: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<ChecksumValue>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
     /// Data in order; one segment per part for multipart objects, none when empty.
+    #[serde(default)]
     pub segments: Vec<Segment>,
     /// Number of parts when completed from a multipart upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts_count: Option<u32>,
     /// The journal sequence number of the write that produced this version (0 for records
     /// written before sequence numbers were recorded).

@@ -1,6 +1,12 @@
-//! A zone's role and epoch. Each zone persists its `ZoneState`; at run time a `Zone` holds it
-//! behind a lock, plus the two facts the write path checks on every commit without locking:
-//! the epoch stamped on new journal entries and whether client writes are accepted.
+//! A zone's role and epoch: one state machine. The role is an enum that carries its state
+//! (a primary's fence, a secondary's phase); every change is a named transition below, each
+//! refusing what it cannot do, and the epoch rule is written once (`observe_peer`).
+//!
+//! At run time a `Zone` holds the state behind a lock plus the facts the write path checks
+//! on every commit without locking. Changes are *planned* on a copy, persisted by the
+//! caller, and only then *published* (`Zone::publish`): nothing becomes visible, and no
+//! write gets through, before it is on disk. A change that stops writes stops them while it
+//! is being saved already (`Zone::hold_writes`), and a failed save restores the old state.
 
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,13 +38,57 @@ pub struct Promotion {
     pub at_ms: u64,
     /// `promote` (unplanned) or `switchover` (planned, nothing at risk).
     pub kind: String,
-    /// Entries the old primary had shown beyond `after_seq` (known at risk), if known.
+    /// Entries the old primary had shown beyond `after_seq`, if known: a lower bound (the
+    /// old primary may have written more that nobody saw) unless `kind` is `switchover`.
     pub entries_at_risk: Option<u64>,
+}
+
+/// Why a primary does not take writes right now. All of them are short-lived: a client
+/// is told to retry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "fence")]
+pub enum Fence {
+    /// Restarted next to a peer that may have been promoted meanwhile: waits until the
+    /// peer confirms it is not ahead.
+    Restart,
+    /// A caller with a higher epoch was seen: waits to learn whether the peer was promoted.
+    HigherEpoch { seen: u64 },
+    /// A planned switchover: waits for the follower to hold everything, then has it
+    /// promote.
+    HandingOver,
+    /// The follower was asked to promote and its answer was lost: it may or may not have.
+    /// Writes stay stopped until the peer says which.
+    HandoverUnresolved,
+}
+
+/// What a secondary is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "phase")]
+pub enum Phase {
+    /// Applying the primary's journal.
+    Following,
+    /// A demoted primary that must set aside its writes after `after_seq` first.
+    Rejoining { after_seq: u64 },
+    /// A full, resumable resync.
+    Resyncing { resync: ResyncState },
+}
+
+/// The role with the state that belongs to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "role")]
+pub enum RoleState {
+    Primary {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fence: Option<Fence>,
+    },
+    Secondary {
+        phase: Phase,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ZoneState {
-    pub role: Role,
+    pub state: RoleState,
     pub epoch: u64,
     /// The peer zone's replication endpoint (its admin listener), if any.
     pub peer: Option<String>,
@@ -46,22 +96,10 @@ pub struct ZoneState {
     #[serde(default)]
     pub promotions: Vec<Promotion>,
     /// Entries at or below this sequence number may be missing from this zone's journal
-    /// (they arrived through a full resync); a follower behind it must resync too.
+    /// (they arrived through a full resync, or were trimmed); a follower behind it must
+    /// resync too.
     #[serde(default)]
     pub journal_floor: u64,
-    /// Set while a primary must not take writes until its peer confirms it is still
-    /// primary: after a restart, or after a caller with a higher epoch was seen.
-    #[serde(default)]
-    pub fenced: bool,
-    /// Set while a primary hands over in a planned switchover (writes stop meanwhile).
-    #[serde(default)]
-    pub handing_over: bool,
-    /// Set on a zone that must find and set aside its divergent writes before following.
-    #[serde(default)]
-    pub rejoin_after: Option<u64>,
-    /// A full resync is in progress (resumable): the listing position reached.
-    #[serde(default)]
-    pub resync: Option<ResyncState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,23 +125,375 @@ impl ResyncState {
     }
 }
 
+/// A transition the current state does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("this zone is already primary")]
+    AlreadyPrimary,
+    #[error("this zone is not primary")]
+    NotPrimary,
+    #[error("this zone is fenced: {0}")]
+    Fenced(String),
+    #[error("this zone is not handing over")]
+    NotHandingOver,
+    #[error("this zone applied up to {cursor}, not {wanted}")]
+    NotCaughtUp { cursor: u64, wanted: u64 },
+    #[error("a full resync is in progress")]
+    Resyncing,
+    #[error("this zone is not {0}")]
+    WrongPhase(&'static str),
+    #[error("the peer is not ahead of this zone")]
+    PeerNotAhead,
+}
+
+/// What the peer said about itself (a `ZoneInfo`, reduced to what the rules need).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerView<'a> {
+    pub role: Role,
+    pub epoch: u64,
+    pub promotions: &'a [Promotion],
+}
+
+/// What `observe_peer` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observed {
+    /// The peer's epoch is not higher: nothing to learn.
+    Nothing,
+    /// A secondary took the higher epoch and the promotions.
+    Adopted,
+    /// A primary was promoted over: it follows the peer now, with nothing to set aside.
+    Followed,
+    /// A primary was promoted over and had written past the promotion point: it sets
+    /// those writes aside before following.
+    Demoted { after_seq: u64 },
+}
+
 impl ZoneState {
     pub fn new(role: Role, peer: Option<String>) -> ZoneState {
         ZoneState {
-            role,
+            state: match role {
+                Role::Primary => RoleState::Primary { fence: None },
+                Role::Secondary => RoleState::Secondary {
+                    phase: Phase::Following,
+                },
+            },
             epoch: 1,
             peer,
             promotions: Vec::new(),
             journal_floor: 0,
-            fenced: false,
-            handing_over: false,
-            rejoin_after: None,
-            resync: None,
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        match self.state {
+            RoleState::Primary { .. } => Role::Primary,
+            RoleState::Secondary { .. } => Role::Secondary,
         }
     }
 
     pub fn accepts_writes(&self) -> bool {
-        self.role == Role::Primary && !self.fenced && !self.handing_over
+        matches!(self.state, RoleState::Primary { fence: None })
+    }
+
+    pub fn fence(&self) -> Option<&Fence> {
+        match &self.state {
+            RoleState::Primary { fence } => fence.as_ref(),
+            RoleState::Secondary { .. } => None,
+        }
+    }
+
+    /// A primary that does not take writes for now.
+    pub fn fenced(&self) -> bool {
+        self.fence().is_some()
+    }
+
+    pub fn resync(&self) -> Option<&ResyncState> {
+        match &self.state {
+            RoleState::Secondary {
+                phase: Phase::Resyncing { resync },
+            } => Some(resync),
+            _ => None,
+        }
+    }
+
+    pub fn rejoin_after(&self) -> Option<u64> {
+        match self.state {
+            RoleState::Secondary {
+                phase: Phase::Rejoining { after_seq },
+            } => Some(after_seq),
+            _ => None,
+        }
+    }
+
+    fn primary_fence(&self) -> Result<&Option<Fence>, Refused> {
+        match &self.state {
+            RoleState::Primary { fence } => Ok(fence),
+            RoleState::Secondary { .. } => Err(Refused::NotPrimary),
+        }
+    }
+
+    /// The epoch this zone takes when it is promoted over a peer last seen at `peer_epoch`.
+    fn next_epoch(&self, peer_epoch: u64) -> u64 {
+        self.epoch.max(peer_epoch) + 1
+    }
+
+    /// Unplanned failover, on a secondary: becomes primary with an epoch above any it or
+    /// its peer had, recording the promotion point. Returns the new epoch.
+    pub fn promote(
+        &mut self,
+        peer_epoch: u64,
+        after_seq: u64,
+        entries_at_risk: Option<u64>,
+        at_ms: u64,
+    ) -> Result<u64, Refused> {
+        if self.role() == Role::Primary {
+            return Err(Refused::AlreadyPrimary);
+        }
+        let epoch = self.next_epoch(peer_epoch);
+        self.become_primary(epoch, after_seq, "promote", entries_at_risk, at_ms);
+        Ok(epoch)
+    }
+
+    /// The secondary's half of a switchover: promotes only if this zone holds exactly
+    /// `target_seq` (all the primary has) and is simply following. Nothing is at risk.
+    pub fn promote_for_switchover(
+        &mut self,
+        cursor: u64,
+        target_seq: u64,
+        caller_epoch: u64,
+        at_ms: u64,
+    ) -> Result<u64, Refused> {
+        match &self.state {
+            RoleState::Primary { .. } => return Err(Refused::AlreadyPrimary),
+            RoleState::Secondary {
+                phase: Phase::Following,
+            } => {}
+            RoleState::Secondary { .. } => return Err(Refused::Resyncing),
+        }
+        if cursor != target_seq {
+            return Err(Refused::NotCaughtUp {
+                cursor,
+                wanted: target_seq,
+            });
+        }
+        let epoch = self.next_epoch(caller_epoch);
+        self.become_primary(epoch, cursor, "switchover", Some(0), at_ms);
+        Ok(epoch)
+    }
+
+    fn become_primary(
+        &mut self,
+        epoch: u64,
+        after_seq: u64,
+        kind: &str,
+        entries_at_risk: Option<u64>,
+        at_ms: u64,
+    ) {
+        self.state = RoleState::Primary { fence: None };
+        self.epoch = epoch;
+        self.promotions.push(Promotion {
+            epoch,
+            after_seq,
+            at_ms,
+            kind: kind.into(),
+            entries_at_risk,
+        });
+    }
+
+    /// A primary restarting next to a peer: no writes until the peer confirms.
+    pub fn fence_at_restart(&mut self) -> Result<(), Refused> {
+        self.primary_fence()?;
+        self.state = RoleState::Primary {
+            fence: Some(Fence::Restart),
+        };
+        Ok(())
+    }
+
+    /// A caller with a higher epoch reached this primary: its peer was probably promoted.
+    /// Writes stop until the peer is heard from (`observe_peer` then demotes, or
+    /// `peer_confirms` lifts the fence).
+    pub fn fence_for_caller(&mut self, caller_epoch: u64) -> Result<(), Refused> {
+        match self.primary_fence()? {
+            _ if caller_epoch <= self.epoch => Err(Refused::PeerNotAhead),
+            // A handover keeps its own fence: it knows more about what happens next.
+            Some(Fence::HandingOver | Fence::HandoverUnresolved) => Ok(()),
+            _ => {
+                self.state = RoleState::Primary {
+                    fence: Some(Fence::HigherEpoch { seen: caller_epoch }),
+                };
+                Ok(())
+            }
+        }
+    }
+
+    /// The peer answered and is not ahead of this primary (not primary at a higher
+    /// epoch): a fence that waited for that lifts. A handover whose outcome was unknown
+    /// resolves as "the peer did not promote". A handover in progress keeps its fence.
+    pub fn peer_confirms(&mut self, peer: PeerView) -> Result<(), Refused> {
+        let fence = self.primary_fence()?.clone();
+        if peer.epoch > self.epoch || (peer.role == Role::Primary && peer.epoch >= self.epoch) {
+            return Err(Refused::Fenced("the peer is not behind this zone".into()));
+        }
+        match fence {
+            None => Ok(()),
+            Some(Fence::HandingOver) => Err(Refused::Fenced("handing over".into())),
+            Some(_) => {
+                self.state = RoleState::Primary { fence: None };
+                Ok(())
+            }
+        }
+    }
+
+    /// Planned switchover, first step: writes stop.
+    pub fn begin_handover(&mut self) -> Result<(), Refused> {
+        match self.primary_fence()? {
+            None => {
+                self.state = RoleState::Primary {
+                    fence: Some(Fence::HandingOver),
+                };
+                Ok(())
+            }
+            Some(f) => Err(Refused::Fenced(format!("{f:?}"))),
+        }
+    }
+
+    /// The switchover was abandoned before the follower was asked to promote (or the
+    /// follower refused): writes resume.
+    pub fn abort_handover(&mut self) -> Result<(), Refused> {
+        match self.primary_fence()? {
+            Some(Fence::HandingOver) => {
+                self.state = RoleState::Primary { fence: None };
+                Ok(())
+            }
+            _ => Err(Refused::NotHandingOver),
+        }
+    }
+
+    /// The follower was asked to promote and no answer came back: it may have promoted.
+    pub fn handover_unresolved(&mut self) -> Result<(), Refused> {
+        match self.primary_fence()? {
+            Some(Fence::HandingOver) => {
+                self.state = RoleState::Primary {
+                    fence: Some(Fence::HandoverUnresolved),
+                };
+                Ok(())
+            }
+            _ => Err(Refused::NotHandingOver),
+        }
+    }
+
+    /// The epoch rule, the one place a higher epoch is acted on. A secondary adopts the
+    /// peer's epoch and promotions. A primary that meets a primary with a higher epoch was
+    /// promoted over: it becomes that zone's secondary, setting aside what it wrote after
+    /// the promotion point (`last_seq` is its own journal's end).
+    pub fn observe_peer(&mut self, peer: PeerView, last_seq: u64) -> Observed {
+        if peer.epoch <= self.epoch {
+            return Observed::Nothing;
+        }
+        self.promotions = peer.promotions.to_vec();
+        let mine = self.epoch;
+        self.epoch = peer.epoch;
+        if self.role() == Role::Secondary || peer.role != Role::Primary {
+            return Observed::Adopted;
+        }
+        let point = peer
+            .promotions
+            .iter()
+            .filter(|p| p.epoch > mine)
+            .map(|p| p.after_seq)
+            .min()
+            .unwrap_or(0);
+        if point >= last_seq {
+            // Everything this zone wrote, the new primary holds: just follow it.
+            self.state = RoleState::Secondary {
+                phase: Phase::Following,
+            };
+            Observed::Followed
+        } else {
+            self.state = RoleState::Secondary {
+                phase: Phase::Rejoining { after_seq: point },
+            };
+            Observed::Demoted { after_seq: point }
+        }
+    }
+
+    /// A rejoining zone has set its divergent writes aside: it resyncs next.
+    pub fn finish_rejoin(&mut self) -> Result<(), Refused> {
+        match self.state {
+            RoleState::Secondary {
+                phase: Phase::Rejoining { .. },
+            } => {
+                self.state = RoleState::Secondary {
+                    phase: Phase::Resyncing {
+                        resync: ResyncState::start(),
+                    },
+                };
+                Ok(())
+            }
+            _ => Err(Refused::WrongPhase("rejoining")),
+        }
+    }
+
+    /// A following secondary that cannot follow the journal (behind the primary's floor,
+    /// or empty next to a primary with data) resyncs. Already resyncing: kept as is.
+    pub fn begin_resync(&mut self) -> Result<(), Refused> {
+        match &self.state {
+            RoleState::Secondary {
+                phase: Phase::Following,
+            } => {
+                self.state = RoleState::Secondary {
+                    phase: Phase::Resyncing {
+                        resync: ResyncState::start(),
+                    },
+                };
+                Ok(())
+            }
+            RoleState::Secondary {
+                phase: Phase::Resyncing { .. },
+            } => Ok(()),
+            RoleState::Secondary { .. } => Err(Refused::WrongPhase("following")),
+            RoleState::Primary { .. } => Err(Refused::AlreadyPrimary),
+        }
+    }
+
+    /// Records how far a resync got (resumed from there after a restart).
+    pub fn resync_progress(&mut self, progress: ResyncState) -> Result<(), Refused> {
+        match &mut self.state {
+            RoleState::Secondary {
+                phase: Phase::Resyncing { resync },
+            } => {
+                *resync = progress;
+                Ok(())
+            }
+            _ => Err(Refused::WrongPhase("resyncing")),
+        }
+    }
+
+    /// The resync is done: the journal is followed from `from_seq`, and entries at or
+    /// below it may be missing from this zone's journal.
+    pub fn finish_resync(&mut self, from_seq: u64) -> Result<(), Refused> {
+        match self.state {
+            RoleState::Secondary {
+                phase: Phase::Resyncing { .. },
+            } => {
+                self.state = RoleState::Secondary {
+                    phase: Phase::Following,
+                };
+                self.journal_floor = from_seq;
+                Ok(())
+            }
+            _ => Err(Refused::WrongPhase("resyncing")),
+        }
+    }
+
+    /// Journal entries up to `upto` are about to be deleted.
+    pub fn raise_journal_floor(&mut self, upto: u64) {
+        self.journal_floor = self.journal_floor.max(upto);
+    }
+
+    /// The configured peer (it may change between starts).
+    pub fn set_peer(&mut self, peer: Option<String>) {
+        self.peer = peer;
     }
 }
 
@@ -113,6 +503,8 @@ pub struct Zone {
     epoch: AtomicU64,
     writable: AtomicBool,
     secondary: AtomicBool,
+    /// Changes are planned, saved and published one at a time.
+    changing: tokio::sync::Mutex<()>,
 }
 
 impl Zone {
@@ -120,8 +512,9 @@ impl Zone {
         Zone {
             epoch: AtomicU64::new(state.epoch),
             writable: AtomicBool::new(state.accepts_writes()),
-            secondary: AtomicBool::new(state.role == Role::Secondary),
+            secondary: AtomicBool::new(state.role() == Role::Secondary),
             state: RwLock::new(state),
+            changing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -147,26 +540,53 @@ impl Zone {
     }
 
     pub fn role(&self) -> Role {
-        self.snapshot().role
+        self.snapshot().role()
     }
 
-    /// Changes the state in memory; the caller persists the returned value. The writable
-    /// flag drops *before* the change is visible and rises only after it, so a demotion
-    /// never lets a write slip through.
-    pub fn update<T>(&self, change: impl FnOnce(&mut ZoneState) -> T) -> (ZoneState, T) {
+    /// Runs one change: plans it on a copy, stops writes at once if the new state takes
+    /// none, saves it with `save`, and publishes it only once saved. A refused change or a
+    /// failed save leaves the zone as it was.
+    pub async fn change<T, E, S, Fut, F>(&self, change: F, save: S) -> Result<T, E>
+    where
+        F: FnOnce(&mut ZoneState) -> Result<T, E>,
+        S: FnOnce(ZoneState) -> Fut,
+        Fut: std::future::Future<Output = Result<(), E>>,
+    {
+        let _one_at_a_time = self.changing.lock().await;
+        let mut next = self.snapshot();
+        let out = change(&mut next)?;
+        if !next.accepts_writes() {
+            self.writable.store(false, Ordering::SeqCst);
+        }
+        if next.role() != Role::Secondary {
+            // Entries of the old primary's journal must not commit once this zone is
+            // about to become primary.
+            self.secondary.store(false, Ordering::SeqCst);
+        }
+        if let Err(e) = save(next.clone()).await {
+            let old = self.snapshot();
+            self.publish(old);
+            return Err(e);
+        }
+        self.publish(next);
+        Ok(out)
+    }
+
+    /// Makes a saved state visible. The flags drop before the state changes and rise only
+    /// after, so no write slips through a demotion.
+    fn publish(&self, state: ZoneState) {
         let mut guard = match self.state.write() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
         self.writable.store(false, Ordering::SeqCst);
         self.secondary.store(false, Ordering::SeqCst);
-        let out = change(&mut guard);
+        *guard = state;
         self.epoch.store(guard.epoch, Ordering::SeqCst);
         self.secondary
-            .store(guard.role == Role::Secondary, Ordering::SeqCst);
+            .store(guard.role() == Role::Secondary, Ordering::SeqCst);
         self.writable
             .store(guard.accepts_writes(), Ordering::SeqCst);
-        (guard.clone(), out)
     }
 }
 
@@ -174,23 +594,416 @@ impl Zone {
 mod tests {
     use super::*;
 
+    fn primary() -> ZoneState {
+        ZoneState::new(Role::Primary, Some("peer".into()))
+    }
+
+    fn secondary() -> ZoneState {
+        ZoneState::new(Role::Secondary, Some("peer".into()))
+    }
+
+    fn fenced(f: Fence) -> ZoneState {
+        let mut s = primary();
+        s.state = RoleState::Primary { fence: Some(f) };
+        s
+    }
+
+    fn in_phase(p: Phase) -> ZoneState {
+        let mut s = secondary();
+        s.state = RoleState::Secondary { phase: p };
+        s
+    }
+
+    fn resyncing() -> ZoneState {
+        in_phase(Phase::Resyncing {
+            resync: ResyncState::start(),
+        })
+    }
+
+    type Step = fn(&mut ZoneState) -> Result<(), Refused>;
+
+    /// Every transition from every kind of state: what it becomes, or that it is refused.
     #[test]
-    fn demotion_closes_writes_and_state_round_trips() {
-        let z = Zone::new(ZoneState::new(Role::Primary, None));
-        assert!(z.writable());
-        let (s, _) = z.update(|s| {
-            s.role = Role::Secondary;
-            s.epoch = 3;
-        });
-        assert!(!z.writable());
-        assert!(z.is_secondary());
-        assert_eq!(z.epoch(), 3);
-        let json = serde_json::to_string(&s).unwrap();
-        assert_eq!(serde_json::from_str::<ZoneState>(&json).unwrap(), s);
-        z.update(|s| {
-            s.role = Role::Primary;
-            s.fenced = true;
-        });
-        assert!(!z.writable());
+    fn transitions_table() {
+        let peer_secondary = |s: &mut ZoneState| {
+            s.peer_confirms(PeerView {
+                role: Role::Secondary,
+                epoch: 1,
+                promotions: &[],
+            })
+        };
+        let cases: Vec<(&str, ZoneState, Step, Option<RoleState>)> = vec![
+            (
+                "promote a secondary",
+                secondary(),
+                |s| s.promote(1, 10, Some(2), 0).map(|_| ()),
+                Some(RoleState::Primary { fence: None }),
+            ),
+            (
+                "promote a primary",
+                primary(),
+                |s| s.promote(1, 10, None, 0).map(|_| ()),
+                None,
+            ),
+            (
+                "promote while resyncing (unplanned: allowed)",
+                resyncing(),
+                |s| s.promote(1, 0, None, 0).map(|_| ()),
+                Some(RoleState::Primary { fence: None }),
+            ),
+            (
+                "switchover promote, caught up",
+                secondary(),
+                |s| s.promote_for_switchover(7, 7, 1, 0).map(|_| ()),
+                Some(RoleState::Primary { fence: None }),
+            ),
+            (
+                "switchover promote, behind",
+                secondary(),
+                |s| s.promote_for_switchover(6, 7, 1, 0).map(|_| ()),
+                None,
+            ),
+            (
+                "switchover promote while resyncing",
+                resyncing(),
+                |s| s.promote_for_switchover(7, 7, 1, 0).map(|_| ()),
+                None,
+            ),
+            (
+                "switchover promote a primary",
+                primary(),
+                |s| s.promote_for_switchover(7, 7, 1, 0).map(|_| ()),
+                None,
+            ),
+            (
+                "fence at restart",
+                primary(),
+                |s| s.fence_at_restart(),
+                Some(RoleState::Primary {
+                    fence: Some(Fence::Restart),
+                }),
+            ),
+            (
+                "fence a secondary at restart",
+                secondary(),
+                |s| s.fence_at_restart(),
+                None,
+            ),
+            (
+                "caller with a higher epoch",
+                primary(),
+                |s| s.fence_for_caller(2),
+                Some(RoleState::Primary {
+                    fence: Some(Fence::HigherEpoch { seen: 2 }),
+                }),
+            ),
+            (
+                "caller with the same epoch",
+                primary(),
+                |s| s.fence_for_caller(1),
+                None,
+            ),
+            (
+                "caller with a higher epoch during a handover",
+                fenced(Fence::HandingOver),
+                |s| s.fence_for_caller(2),
+                Some(RoleState::Primary {
+                    fence: Some(Fence::HandingOver),
+                }),
+            ),
+            (
+                "peer confirms a restart fence",
+                fenced(Fence::Restart),
+                peer_secondary,
+                Some(RoleState::Primary { fence: None }),
+            ),
+            (
+                "peer confirms an epoch fence",
+                fenced(Fence::HigherEpoch { seen: 2 }),
+                peer_secondary,
+                Some(RoleState::Primary { fence: None }),
+            ),
+            (
+                "peer confirms an unresolved handover: it did not promote",
+                fenced(Fence::HandoverUnresolved),
+                peer_secondary,
+                Some(RoleState::Primary { fence: None }),
+            ),
+            (
+                "peer confirms during a handover",
+                fenced(Fence::HandingOver),
+                peer_secondary,
+                None,
+            ),
+            (
+                "a peer primary at a higher epoch confirms nothing",
+                fenced(Fence::Restart),
+                |s| {
+                    s.peer_confirms(PeerView {
+                        role: Role::Primary,
+                        epoch: 2,
+                        promotions: &[],
+                    })
+                },
+                None,
+            ),
+            (
+                "a peer primary at the same epoch confirms nothing",
+                fenced(Fence::Restart),
+                |s| {
+                    s.peer_confirms(PeerView {
+                        role: Role::Primary,
+                        epoch: 1,
+                        promotions: &[],
+                    })
+                },
+                None,
+            ),
+            (
+                "begin a handover",
+                primary(),
+                |s| s.begin_handover(),
+                Some(RoleState::Primary {
+                    fence: Some(Fence::HandingOver),
+                }),
+            ),
+            (
+                "begin a handover while fenced",
+                fenced(Fence::Restart),
+                |s| s.begin_handover(),
+                None,
+            ),
+            (
+                "begin a handover on a secondary",
+                secondary(),
+                |s| s.begin_handover(),
+                None,
+            ),
+            (
+                "abort a handover",
+                fenced(Fence::HandingOver),
+                |s| s.abort_handover(),
+                Some(RoleState::Primary { fence: None }),
+            ),
+            (
+                "abort without a handover",
+                primary(),
+                |s| s.abort_handover(),
+                None,
+            ),
+            (
+                "abort an unresolved handover (must ask the peer)",
+                fenced(Fence::HandoverUnresolved),
+                |s| s.abort_handover(),
+                None,
+            ),
+            (
+                "lose the promote answer",
+                fenced(Fence::HandingOver),
+                |s| s.handover_unresolved(),
+                Some(RoleState::Primary {
+                    fence: Some(Fence::HandoverUnresolved),
+                }),
+            ),
+            (
+                "lose an answer never asked for",
+                primary(),
+                |s| s.handover_unresolved(),
+                None,
+            ),
+            (
+                "finish a rejoin",
+                in_phase(Phase::Rejoining { after_seq: 4 }),
+                |s| s.finish_rejoin(),
+                Some(RoleState::Secondary {
+                    phase: Phase::Resyncing {
+                        resync: ResyncState::start(),
+                    },
+                }),
+            ),
+            (
+                "finish a rejoin that is not one",
+                secondary(),
+                |s| s.finish_rejoin(),
+                None,
+            ),
+            (
+                "begin a resync",
+                secondary(),
+                |s| s.begin_resync(),
+                Some(RoleState::Secondary {
+                    phase: Phase::Resyncing {
+                        resync: ResyncState::start(),
+                    },
+                }),
+            ),
+            (
+                "begin a resync while rejoining",
+                in_phase(Phase::Rejoining { after_seq: 4 }),
+                |s| s.begin_resync(),
+                None,
+            ),
+            (
+                "begin a resync on a primary",
+                primary(),
+                |s| s.begin_resync(),
+                None,
+            ),
+            (
+                "finish a resync",
+                resyncing(),
+                |s| s.finish_resync(9),
+                Some(RoleState::Secondary {
+                    phase: Phase::Following,
+                }),
+            ),
+            (
+                "finish a resync never begun",
+                secondary(),
+                |s| s.finish_resync(9),
+                None,
+            ),
+            (
+                "record resync progress while following",
+                secondary(),
+                |s| s.resync_progress(ResyncState::start()),
+                None,
+            ),
+        ];
+        for (name, start, step, expect) in cases {
+            let mut s = start.clone();
+            let got = step(&mut s);
+            match expect {
+                Some(state) => {
+                    assert!(got.is_ok(), "{name}: refused: {got:?}");
+                    assert_eq!(s.state, state, "{name}");
+                }
+                None => {
+                    assert!(got.is_err(), "{name}: allowed");
+                    assert_eq!(s, start, "{name}: a refused transition changed the state");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn epochs_only_grow_and_promotions_are_recorded() {
+        let mut s = secondary();
+        s.epoch = 4;
+        assert_eq!(s.promote(7, 100, Some(3), 5), Ok(8));
+        assert_eq!(s.epoch, 8);
+        let p = s.promotions.last().unwrap();
+        assert_eq!((p.epoch, p.after_seq, p.entries_at_risk), (8, 100, Some(3)));
+        let mut t = secondary();
+        t.epoch = 9;
+        assert_eq!(t.promote_for_switchover(3, 3, 2, 0), Ok(10));
+        assert_eq!(t.promotions.last().unwrap().kind, "switchover");
+    }
+
+    #[test]
+    fn the_epoch_rule() {
+        let promoted = [Promotion {
+            epoch: 2,
+            after_seq: 10,
+            at_ms: 0,
+            kind: "promote".into(),
+            entries_at_risk: None,
+        }];
+        let peer = |role, epoch| PeerView {
+            role,
+            epoch,
+            promotions: &promoted,
+        };
+        // Not higher: nothing happens, whatever the roles.
+        let mut p = primary();
+        assert_eq!(
+            p.observe_peer(peer(Role::Primary, 1), 12),
+            Observed::Nothing
+        );
+        assert_eq!(p, primary());
+        // A secondary adopts.
+        let mut s = secondary();
+        assert_eq!(s.observe_peer(peer(Role::Primary, 2), 3), Observed::Adopted);
+        assert_eq!((s.epoch, s.promotions.len()), (2, 1));
+        assert_eq!(s.role(), Role::Secondary);
+        // A primary that wrote past the promotion point rejoins, setting them aside.
+        let mut p = primary();
+        assert_eq!(
+            p.observe_peer(peer(Role::Primary, 2), 12),
+            Observed::Demoted { after_seq: 10 }
+        );
+        assert_eq!(p.rejoin_after(), Some(10));
+        assert!(!p.accepts_writes());
+        // One that did not (a switchover whose answer was lost) just follows.
+        let mut p = fenced(Fence::HandoverUnresolved);
+        assert_eq!(
+            p.observe_peer(peer(Role::Primary, 2), 10),
+            Observed::Followed
+        );
+        assert_eq!(
+            p.state,
+            RoleState::Secondary {
+                phase: Phase::Following
+            }
+        );
+    }
+
+    #[test]
+    fn state_round_trips() {
+        for s in [
+            primary(),
+            fenced(Fence::HandoverUnresolved),
+            resyncing(),
+            in_phase(Phase::Rejoining { after_seq: 2 }),
+        ] {
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(
+                serde_json::from_str::<ZoneState>(&json).unwrap(),
+                s,
+                "{json}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn persist_then_publish() {
+        let z = Zone::new(secondary());
+        // A failing save leaves the zone as it was.
+        let r: Result<u64, String> = z
+            .change(
+                |s| s.promote(1, 0, None, 0).map_err(|e| e.to_string()),
+                |_| async { Err("disk on fire".to_string()) },
+            )
+            .await;
+        assert!(r.is_err());
+        assert_eq!(z.snapshot(), secondary());
+        assert!(z.is_secondary() && !z.writable());
+        // While a save runs, nothing of the new state is visible yet.
+        let seen = std::sync::Mutex::new(None);
+        let r: Result<u64, String> = z
+            .change(
+                |s| s.promote(1, 0, None, 0).map_err(|e| e.to_string()),
+                |_| async {
+                    *seen.lock().unwrap() = Some((z.snapshot().role(), z.writable()));
+                    Ok(())
+                },
+            )
+            .await;
+        assert_eq!(r, Ok(2));
+        assert_eq!(*seen.lock().unwrap(), Some((Role::Secondary, false)));
+        assert!(z.writable() && !z.is_secondary());
+        assert_eq!(z.epoch(), 2);
+        // A change that stops writes stops them while it is being saved.
+        let r: Result<(), String> = z
+            .change(
+                |s| s.begin_handover().map_err(|e| e.to_string()),
+                |_| async {
+                    *seen.lock().unwrap() = Some((z.snapshot().role(), z.writable()));
+                    Ok(())
+                },
+            )
+            .await;
+        assert_eq!(r, Ok(()));
+        assert_eq!(*seen.lock().unwrap(), Some((Role::Primary, false)));
     }
 }

@@ -2,7 +2,7 @@
 //! `Authorization: Bearer <admin token>`.
 
 use super::ops;
-use crate::store::{Cf, Store};
+use crate::store::Store;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -28,6 +28,12 @@ pub struct ApiError(pub S3Error);
 impl From<S3Error> for ApiError {
     fn from(e: S3Error) -> Self {
         ApiError(e)
+    }
+}
+
+impl From<crate::zone::ZoneError> for ApiError {
+    fn from(e: crate::zone::ZoneError) -> Self {
+        ApiError(e.into())
     }
 }
 
@@ -83,6 +89,8 @@ pub fn router(state: AdminState) -> Router {
         ));
     let api = records
         .route("/journal", get(journal))
+        .route("/gc", post(collect_garbage))
+        .route("/compact", post(compact))
         .merge(super::zone_api::routes())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state.clone());
@@ -124,8 +132,28 @@ async fn require_token(State(s): State<AdminState>, req: Request, next: Next) ->
     next.run(req).await
 }
 
+/// Runs one garbage-collection pass now (the same pass the background runs).
+async fn collect_garbage(State(s): State<AdminState>) -> ApiResult<crate::store::gc::GcReport> {
+    let store = s.store.clone();
+    let report =
+        tokio::task::spawn_blocking(move || store.collect_garbage(crate::server::GC_MIN_AGE))
+            .await
+            .map_err(|_| ApiError(S3Error::new(S3ErrorCode::InternalError)))??;
+    Ok(Json(report))
+}
+
+/// Compacts the metadata database fully; answers when done.
+async fn compact(State(s): State<AdminState>) -> ApiResult<serde_json::Value> {
+    let store = s.store.clone();
+    let started = std::time::Instant::now();
+    tokio::task::spawn_blocking(move || store.compact())
+        .await
+        .map_err(|_| ApiError(S3Error::new(S3ErrorCode::InternalError)))?;
+    Ok(Json(json!({"seconds": started.elapsed().as_secs_f64()})))
+}
+
 async fn ready(State(s): State<AdminState>) -> Response {
-    match s.store.get_raw(Cf::System, b"probe") {
+    match s.store.probe() {
         Ok(_) => "ready".into_response(),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -267,7 +295,7 @@ struct BucketInfo {
 
 async fn list_buckets(State(s): State<AdminState>) -> ApiResult<Vec<BucketInfo>> {
     let mut out = Vec::new();
-    for (_, record) in s.store.scan::<BucketRecord>(Cf::Buckets, b"")? {
+    for record in s.store.buckets()? {
         let (objects, bytes) = ops::bucket_usage(&s.store, &record.name)?;
         out.push(BucketInfo {
             record,

@@ -2,8 +2,7 @@
 //! replicate like object writes.
 
 use crate::s3::meta::now_ms;
-use crate::store::commit::Plan;
-use crate::store::{decode, encode, keys, Cf, Store};
+use crate::store::{Store, StoreError, Txn, View};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use bascule_replication::records::{AccessKeyRecord, BucketRecord, Permission, UserRecord};
 use bascule_replication::Op;
@@ -58,15 +57,13 @@ pub async fn create_user(store: &Store, name: &str, admin: bool) -> S3Result<Use
     };
     let (rec, _) = store
         .commit(move |view| {
-            if view.get(Cf::Users, record.id.as_bytes())?.is_some() {
+            if view.user(&record.id)?.is_some() {
                 return Err(conflict(format!("user {} already exists", record.id)));
             }
-            let mut plan = Plan::default();
-            plan.put(Cf::Users, record.id.as_bytes().to_vec(), encode(&record));
-            plan.op = Some(Op::PutUser {
+            let txn = Txn::op(Op::PutUser {
                 record: record.clone(),
             });
-            Ok((plan, record))
+            Ok((txn, record))
         })
         .await?;
     Ok(rec)
@@ -75,28 +72,22 @@ pub async fn create_user(store: &Store, name: &str, admin: bool) -> S3Result<Use
 /// Reads a user or key record, changes it, and commits it with its journal entry.
 async fn update_record<T, F>(
     store: &Store,
-    cf: Cf,
     id: &str,
     what: &'static str,
+    read: fn(&View, &str) -> Result<Option<T>, StoreError>,
     change: F,
     op: fn(T) -> Op,
 ) -> S3Result<T>
 where
-    T: serde::Serialize + serde::de::DeserializeOwned + Clone + Send + 'static,
+    T: Clone + Send + 'static,
     F: FnOnce(&mut T) + Send + 'static,
 {
     let id = id.to_string();
     let (rec, _) = store
         .commit(move |view| {
-            let raw = view
-                .get(cf, id.as_bytes())?
-                .ok_or_else(|| not_found(what, &id))?;
-            let mut rec: T = decode(&raw)?;
+            let mut rec = read(view, &id)?.ok_or_else(|| not_found(what, &id))?;
             change(&mut rec);
-            let mut plan = Plan::default();
-            plan.put(cf, id.as_bytes().to_vec(), encode(&rec));
-            plan.op = Some(op(rec.clone()));
-            Ok((plan, rec))
+            Ok::<_, S3Error>((Txn::op(op(rec.clone())), rec))
         })
         .await?;
     Ok(rec)
@@ -105,9 +96,9 @@ where
 pub async fn set_user_enabled(store: &Store, id: &str, enabled: bool) -> S3Result<UserRecord> {
     update_record(
         store,
-        Cf::Users,
         id,
         "user",
+        |v, id| v.user(id),
         move |u: &mut UserRecord| u.enabled = enabled,
         |record| Op::PutUser { record },
     )
@@ -117,10 +108,10 @@ pub async fn set_user_enabled(store: &Store, id: &str, enabled: bool) -> S3Resul
 /// Deletes a user and their access keys. Users that still own buckets are kept.
 pub async fn delete_user(store: &Store, id: &str) -> S3Result<()> {
     let owned: Vec<String> = store
-        .scan::<BucketRecord>(Cf::Buckets, b"")?
+        .buckets()?
         .into_iter()
-        .filter(|(_, b)| b.owner == id)
-        .map(|(_, b)| b.name)
+        .filter(|b| b.owner == id)
+        .map(|b| b.name)
         .collect();
     if !owned.is_empty() {
         return Err(conflict(format!(
@@ -128,41 +119,27 @@ pub async fn delete_user(store: &Store, id: &str) -> S3Result<()> {
             owned.join(", ")
         )));
     }
-    let keys_of: Vec<String> = list_keys(store, Some(id))?
-        .into_iter()
-        .map(|k| k.access_key)
-        .collect();
     let id = id.to_string();
     store
         .commit(move |view| {
-            if view.get(Cf::Users, id.as_bytes())?.is_none() {
+            if view.user(&id)?.is_none() {
                 return Err(not_found("user", &id));
             }
-            let mut plan = Plan::default();
-            for k in keys_of {
-                plan.delete(Cf::Keys, k.into_bytes());
-            }
-            plan.delete(Cf::Users, id.as_bytes().to_vec());
-            plan.op = Some(Op::DeleteUser { id });
-            Ok((plan, ()))
+            // The planner removes the user's access keys with it.
+            Ok((Txn::op(Op::DeleteUser { id }), ()))
         })
         .await?;
     Ok(())
 }
 
 pub fn list_users(store: &Store) -> S3Result<Vec<UserRecord>> {
-    Ok(store
-        .scan::<UserRecord>(Cf::Users, b"")?
-        .into_iter()
-        .map(|(_, u)| u)
-        .collect())
+    Ok(store.users()?)
 }
 
 pub fn list_keys(store: &Store, user: Option<&str>) -> S3Result<Vec<AccessKeyRecord>> {
     Ok(store
-        .scan::<AccessKeyRecord>(Cf::Keys, b"")?
+        .access_keys()?
         .into_iter()
-        .map(|(_, k)| k)
         .filter(|k| user.is_none_or(|u| k.user_id == u))
         .collect())
 }
@@ -183,22 +160,16 @@ pub async fn create_key(
     };
     let (rec, _) = store
         .commit(move |view| {
-            if view.get(Cf::Users, record.user_id.as_bytes())?.is_none() {
+            if view.user(&record.user_id)?.is_none() {
                 return Err(not_found("user", &record.user_id));
             }
-            if view.get(Cf::Keys, record.access_key.as_bytes())?.is_some() {
+            if view.access_key(&record.access_key)?.is_some() {
                 return Err(conflict("access key already exists"));
             }
-            let mut plan = Plan::default();
-            plan.put(
-                Cf::Keys,
-                record.access_key.as_bytes().to_vec(),
-                encode(&record),
-            );
-            plan.op = Some(Op::PutAccessKey {
+            let txn = Txn::op(Op::PutAccessKey {
                 record: record.clone(),
             });
-            Ok((plan, record))
+            Ok((txn, record))
         })
         .await?;
     Ok(rec)
@@ -211,9 +182,9 @@ pub async fn set_key_enabled(
 ) -> S3Result<AccessKeyRecord> {
     update_record(
         store,
-        Cf::Keys,
         access_key,
         "access key",
+        |v, id| v.access_key(id),
         move |k: &mut AccessKeyRecord| k.enabled = enabled,
         |record| Op::PutAccessKey { record },
     )
@@ -224,13 +195,10 @@ pub async fn delete_key(store: &Store, access_key: &str) -> S3Result<()> {
     let ak = access_key.to_string();
     store
         .commit(move |view| {
-            if view.get(Cf::Keys, ak.as_bytes())?.is_none() {
+            if view.access_key(&ak)?.is_none() {
                 return Err(not_found("access key", &ak));
             }
-            let mut plan = Plan::default();
-            plan.delete(Cf::Keys, ak.as_bytes().to_vec());
-            plan.op = Some(Op::DeleteAccessKey { access_key: ak });
-            Ok((plan, ()))
+            Ok((Txn::op(Op::DeleteAccessKey { access_key: ak }), ()))
         })
         .await?;
     Ok(())
@@ -257,15 +225,8 @@ pub async fn set_grant(
     .await
 }
 
-/// Bucket summary for the admin API: object count and bytes.
+/// Bucket summary for the admin API: object count and bytes, from the counters kept with
+/// every change (no scan).
 pub fn bucket_usage(store: &Store, bucket: &str) -> S3Result<(u64, u64)> {
-    let (mut count, mut bytes) = (0u64, 0u64);
-    for (_, rec) in store.scan::<bascule_replication::records::ObjectRecord>(
-        Cf::Objects,
-        &keys::bucket_prefix(bucket),
-    )? {
-        count += 1;
-        bytes += rec.size;
-    }
-    Ok((count, bytes))
+    Ok(store.usage(bucket)?)
 }

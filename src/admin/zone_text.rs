@@ -74,13 +74,18 @@ pub fn promotion(v: &Value) -> String {
         num(v, "epoch"),
         num(v, "after_seq")
     );
+    let exact = v
+        .get("entries_at_risk_exact")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     match v.get("entries_at_risk").and_then(Value::as_u64) {
-        Some(n) => {
-            line += &format!(
-            " The old primary had shown {n} entries beyond that point: they are not on this zone."
-        )
+        Some(n) if exact => {
+            line += &format!(" Entries at risk: {n} (beyond that point, not on this zone).")
         }
-        None => line += " How many entries the old primary had beyond that point is unknown.",
+        Some(n) => line += &format!(
+            " Entries at risk: at least {n}. The old primary had shown {n} entries beyond that point, and may have written more it never showed: they are not on this zone, and are set aside if it rejoins."
+        ),
+        None => line += " Entries at risk: unknown (the old primary was never heard from); whatever it wrote after that point is set aside if it rejoins.",
     }
     if let Some(w) = v.get("warning").and_then(Value::as_str) {
         line += &format!("\nWarning: {w}");

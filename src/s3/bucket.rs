@@ -4,8 +4,7 @@ use super::access::check_policy;
 use super::meta::{now_ms, time_of};
 use super::response::{empty, set_header, xml_response};
 use super::{read_small_body, Ctx, S3State};
-use crate::store::commit::Plan;
-use crate::store::{decode, encode, keys, Cf, Store};
+use crate::store::{Store, Txn};
 use axum::body::Body;
 use axum::response::Response;
 use bascule_api::headers::format_iso8601;
@@ -80,9 +79,8 @@ pub async fn list_buckets(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         .ok_or_else(|| S3Error::new(S3ErrorCode::AccessDenied))?;
     let buckets: Vec<xml::BucketEntry> = s
         .store
-        .scan::<BucketRecord>(Cf::Buckets, b"")?
+        .buckets()?
         .into_iter()
-        .map(|(_, b)| b)
         .filter(|b| user.admin || b.owner == user.id || b.grants.contains_key(&user.id))
         .map(|b| xml::BucketEntry {
             name: b.name,
@@ -133,8 +131,7 @@ pub async fn create_bucket(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
     };
     s.store
         .commit(move |view| {
-            if let Some(existing) = view.get(Cf::Buckets, record.name.as_bytes())? {
-                let existing: BucketRecord = decode(&existing)?;
+            if let Some(existing) = view.bucket(&record.name)? {
                 let code = if existing.owner == record.owner {
                     S3ErrorCode::BucketAlreadyOwnedByYou
                 } else {
@@ -142,14 +139,7 @@ pub async fn create_bucket(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
                 };
                 return Err(S3Error::new(code).with("BucketName", record.name.clone()));
             }
-            let mut plan = Plan::default();
-            plan.put(
-                Cf::Buckets,
-                record.name.as_bytes().to_vec(),
-                encode(&record),
-            );
-            plan.op = Some(Op::PutBucket { record });
-            Ok((plan, ()))
+            Ok((Txn::op(Op::PutBucket { record }), ()))
         })
         .await?;
     let mut r = empty(StatusCode::OK);
@@ -169,31 +159,16 @@ pub async fn delete_bucket(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let bucket = ctx.bucket.clone();
     s.store
         .commit(move |view| {
-            if view.get(Cf::Buckets, bucket.as_bytes())?.is_none() {
+            if view.bucket(&bucket)?.is_none() {
                 return Err(super::no_such_bucket(&bucket));
             }
-            let prefix = keys::bucket_prefix(&bucket);
-            if view.any_with_prefix(Cf::Objects, &prefix)? {
+            if view.bucket_has_objects(&bucket)? {
                 return Err(
                     S3Error::new(S3ErrorCode::BucketNotEmpty).with("BucketName", bucket.clone())
                 );
             }
-            let mut plan = Plan::default();
-            // Uploads still in progress go with the bucket, as their parts would be unreachable.
-            for (key, raw) in view.scan_prefix(Cf::Uploads, &prefix)? {
-                let upload: crate::store::records::UploadRecord = decode(&raw)?;
-                for (pkey, praw) in
-                    view.scan_prefix(Cf::Parts, &keys::part_prefix(&upload.upload_id))?
-                {
-                    let part: crate::store::records::PartRecord = decode(&praw)?;
-                    plan.release.push(part.segment);
-                    plan.delete(Cf::Parts, pkey);
-                }
-                plan.delete(Cf::Uploads, key);
-            }
-            plan.delete(Cf::Buckets, bucket.as_bytes().to_vec());
-            plan.op = Some(Op::DeleteBucket { name: bucket });
-            Ok((plan, ()))
+            // The planner drops uploads still in progress with the bucket.
+            Ok((Txn::op(Op::DeleteBucket { name: bucket }), ()))
         })
         .await?;
     Ok(empty(StatusCode::NO_CONTENT))
@@ -339,17 +314,14 @@ where
     let bucket = bucket.to_string();
     let (record, _) = store
         .commit(move |view| {
-            let raw = view
-                .get(Cf::Buckets, bucket.as_bytes())?
+            let mut record = view
+                .bucket(&bucket)?
                 .ok_or_else(|| super::no_such_bucket(&bucket))?;
-            let mut record: BucketRecord = decode(&raw)?;
             change(&mut record)?;
-            let mut plan = Plan::default();
-            plan.put(Cf::Buckets, bucket.as_bytes().to_vec(), encode(&record));
-            plan.op = Some(Op::PutBucket {
+            let txn = Txn::op(Op::PutBucket {
                 record: record.clone(),
             });
-            Ok((plan, record))
+            Ok::<_, S3Error>((txn, record))
         })
         .await?;
     Ok(record)
@@ -369,21 +341,17 @@ where
     let (record, _) = s
         .store
         .commit(move |view| {
-            let okey = keys::object_key(&bucket, &key);
-            let raw = view
-                .get(Cf::Objects, &okey)?
+            let mut record = view
+                .object(&bucket, &key)?
                 .ok_or_else(|| super::no_such_key(&key))?;
-            let mut record: ObjectRecord = decode(&raw)?;
             change(&mut record)?;
             record.seq = view.next_seq();
-            let mut plan = Plan::default();
-            plan.put(Cf::Objects, okey, encode(&record));
-            plan.op = Some(Op::PutObject {
+            let txn = Txn::op(Op::PutObject {
                 bucket,
                 key,
                 record: record.clone(),
             });
-            Ok((plan, record))
+            Ok::<_, S3Error>((txn, record))
         })
         .await?;
     Ok(record)

@@ -2,13 +2,11 @@
 
 use super::response::{empty, xml_response};
 use super::{read_small_body, Ctx, S3State};
-use crate::store::commit::Plan;
-use crate::store::{decode, keys, Cf};
+use crate::store::Txn;
 use axum::body::Body;
 use axum::response::Response;
 use bascule_api::xml::{self, DeleteErrorEntry, DeleteResult, DeletedEntry, S3_NAMESPACE};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
-use bascule_replication::records::ObjectRecord;
 use bascule_replication::Op;
 use http::StatusCode;
 
@@ -20,19 +18,15 @@ pub async fn delete_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let (bucket, key) = (ctx.bucket.clone(), ctx.key.clone());
     s.store
         .commit(move |view| {
-            if view.get(Cf::Buckets, bucket.as_bytes())?.is_none() {
+            if view.bucket(&bucket)?.is_none() {
                 return Err(super::no_such_bucket(&bucket));
             }
-            let okey = keys::object_key(&bucket, &key);
-            let mut plan = Plan::default();
             // Deleting a missing key succeeds, as in S3, but changes nothing: no journal entry.
-            if let Some(raw) = view.get(Cf::Objects, &okey)? {
-                let old: ObjectRecord = decode(&raw)?;
-                plan.release.extend(old.segments);
-                plan.delete(Cf::Objects, okey);
-                plan.op = Some(Op::DeleteObject { bucket, key });
-            }
-            Ok((plan, ()))
+            let txn = match view.object(&bucket, &key)? {
+                Some(_) => Txn::op(Op::DeleteObject { bucket, key }),
+                None => Txn::default(),
+            };
+            Ok((txn, ()))
         })
         .await?;
     Ok(empty(StatusCode::NO_CONTENT))
@@ -62,10 +56,9 @@ pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
     let (result, _) = s
         .store
         .commit(move |view| {
-            if view.get(Cf::Buckets, bucket.as_bytes())?.is_none() {
+            if view.bucket(&bucket)?.is_none() {
                 return Err(super::no_such_bucket(&bucket));
             }
-            let mut plan = Plan::default();
             let mut deleted = Vec::new();
             let mut errors = Vec::new();
             let mut removed_keys = Vec::new();
@@ -78,22 +71,19 @@ pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
                     });
                     continue;
                 }
-                let okey = keys::object_key(&bucket, &key);
-                if let Some(raw) = view.get(Cf::Objects, &okey)? {
-                    let old: ObjectRecord = decode(&raw)?;
-                    plan.release.extend(old.segments);
-                    plan.delete(Cf::Objects, okey);
+                if view.object(&bucket, &key)?.is_some() && !removed_keys.contains(&key) {
                     removed_keys.push(key.clone());
                 }
                 deleted.push(DeletedEntry { key });
             }
-            if !removed_keys.is_empty() {
-                plan.op = Some(Op::DeleteObjects {
+            let txn = match removed_keys.is_empty() {
+                true => Txn::default(),
+                false => Txn::op(Op::DeleteObjects {
                     bucket,
                     keys: removed_keys,
-                });
-            }
-            Ok((plan, (deleted, errors)))
+                }),
+            };
+            Ok((txn, (deleted, errors)))
         })
         .await?;
     let (deleted, error) = result;

@@ -167,6 +167,29 @@ impl Endpoint {
         }
     }
 
+    /// Does this operation change anything? A zone that takes no writes refuses these
+    /// before reading the body.
+    pub fn writes(self) -> bool {
+        use Endpoint::*;
+        match self {
+            PostObject | CreateBucket => true,
+            NotImplemented(_) | Preflight => false,
+            other => {
+                matches!(other.access(), Access::Write)
+                    || matches!(
+                        other,
+                        DeleteBucket
+                            | PutBucketCors
+                            | DeleteBucketCors
+                            | PutBucketPolicy
+                            | DeleteBucketPolicy
+                            | PutBucketVersioning
+                            | PutBucketAcl
+                    )
+            }
+        }
+    }
+
     pub fn access(self) -> Access {
         use Endpoint::*;
         match self {
@@ -235,5 +258,23 @@ mod tests {
             ep(Method::POST, Some("b"), Some("k"), &["restore"]),
             Endpoint::NotImplemented("restore")
         );
+    }
+
+    #[test]
+    fn knows_which_operations_write() {
+        for (e, writes) in [
+            (Endpoint::PutObject, true),
+            (Endpoint::DeleteBucket, true),
+            (Endpoint::PutBucketCors, true),
+            (Endpoint::CreateBucket, true),
+            (Endpoint::PostObject, true),
+            (Endpoint::AbortMultipartUpload, true),
+            (Endpoint::GetObject, false),
+            (Endpoint::GetBucketCors, false),
+            (Endpoint::ListParts, false),
+            (Endpoint::Preflight, false),
+        ] {
+            assert_eq!(e.writes(), writes, "{e:?}");
+        }
     }
 }

@@ -5,7 +5,7 @@ use super::bucket::Owners;
 use super::meta::time_of;
 use super::response::xml_response;
 use super::{Ctx, S3State};
-use crate::store::{decode, keys, Cf, Store, StoreError};
+use crate::store::listing::{self, Item, Walk};
 use axum::response::Response;
 use bascule_api::encoding::uri_encode_path;
 use bascule_api::headers::format_iso8601;
@@ -13,116 +13,6 @@ use bascule_api::xml::{self, CommonPrefix, ListEntry, S3_NAMESPACE};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use bascule_replication::records::ObjectRecord;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine};
-
-/// No UTF-8 key contains this byte, so `prefix + 0xFF` sorts after every key under `prefix`.
-const PAST_PREFIX: u8 = 0xFF;
-
-/// One listing pass over keys of one bucket in a column family.
-pub struct Walk<'a> {
-    pub cf: Cf,
-    pub bucket: &'a str,
-    pub prefix: &'a str,
-    pub delimiter: Option<&'a str>,
-    /// Position to start at (inclusive), relative to the bucket.
-    pub resume: Vec<u8>,
-    pub max: usize,
-}
-
-pub enum Item {
-    /// A record; `key` is the listing key, `suffix` the raw key within the bucket.
-    Entry {
-        key: String,
-        value: Vec<u8>,
-    },
-    Prefix(String),
-}
-
-pub struct Walked {
-    pub items: Vec<Item>,
-    pub truncated: bool,
-    /// Where the next page starts, when truncated.
-    pub next: Option<Vec<u8>>,
-}
-
-/// Walks keys in order. `key_of` extracts the listing key from a raw key within the bucket
-/// (objects: the key itself; uploads: the key before the upload id).
-pub fn walk(
-    store: &Store,
-    w: &Walk,
-    key_of: impl Fn(&[u8]) -> Option<String>,
-) -> Result<Walked, StoreError> {
-    let scope = keys::bucket_prefix(w.bucket);
-    let start = if w.resume.as_slice() > w.prefix.as_bytes() {
-        w.resume.clone()
-    } else {
-        w.prefix.as_bytes().to_vec()
-    };
-    let mut seek: Vec<u8> = [scope.as_slice(), &start].concat();
-    let mut items = Vec::new();
-    let mut iter = store.iter_from(w.cf, &seek)?;
-    loop {
-        let Some(next) = iter.next() else {
-            return Ok(Walked {
-                items,
-                truncated: false,
-                next: None,
-            });
-        };
-        let (raw, value) = next?;
-        let Some(suffix) = raw.strip_prefix(scope.as_slice()) else {
-            break;
-        };
-        let Some(key) = key_of(suffix) else { continue };
-        if !key.starts_with(w.prefix) {
-            break;
-        }
-        let common = w.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
-            key[w.prefix.len()..]
-                .find(d)
-                .map(|pos| key[..w.prefix.len() + pos + d.len()].to_string())
-        });
-        if items.len() >= w.max {
-            let next = match &items.last() {
-                Some(Item::Prefix(p)) => [p.as_bytes(), &[PAST_PREFIX]].concat(),
-                _ => suffix.to_vec(),
-            };
-            return Ok(Walked {
-                items,
-                truncated: true,
-                next: Some(next),
-            });
-        }
-        match common {
-            Some(cp) => {
-                seek = [scope.as_slice(), cp.as_bytes(), &[PAST_PREFIX]].concat();
-                items.push(Item::Prefix(cp));
-                iter.set_mode(rocksdb::IteratorMode::From(
-                    &seek,
-                    rocksdb::Direction::Forward,
-                ));
-            }
-            None => items.push(Item::Entry {
-                key,
-                value: value.to_vec(),
-            }),
-        }
-    }
-    Ok(Walked {
-        items,
-        truncated: false,
-        next: None,
-    })
-}
-
-/// The resume position just after `marker`; a marker that is a common prefix skips it whole.
-fn after(marker: &str, delimiter: Option<&str>) -> Vec<u8> {
-    match delimiter {
-        Some(d) if !d.is_empty() && marker.ends_with(d) => {
-            [marker.as_bytes(), &[PAST_PREFIX]].concat()
-        }
-        _ => [marker.as_bytes(), &[0u8]].concat(),
-    }
-}
 
 fn max_keys(ctx: &Ctx, name: &str) -> S3Result<usize> {
     match ctx.q(name) {
@@ -189,7 +79,7 @@ impl Params {
         if marker.is_empty() {
             Vec::new()
         } else {
-            after(marker, self.delimiter.as_deref())
+            listing::objects_resume(marker, self.delimiter.as_deref())
         }
     }
 
@@ -231,17 +121,15 @@ fn list_page(
     max: usize,
 ) -> S3Result<Page> {
     ctx.require_bucket()?;
-    let walked = walk(
+    let walked = listing::objects(
         &s.store,
         &Walk {
-            cf: Cf::Objects,
             bucket: &ctx.bucket,
             prefix,
             delimiter,
             resume,
             max,
         },
-        |suffix| String::from_utf8(suffix.to_vec()).ok(),
     )?;
     let mut page = Page {
         contents: Vec::new(),
@@ -252,9 +140,9 @@ fn list_page(
     };
     for item in walked.items {
         match item {
-            Item::Entry { key, value } => {
+            Item::Entry { key, record } => {
                 page.last = Some(key.clone());
-                page.contents.push((key, decode(&value)?));
+                page.contents.push((key, record));
             }
             Item::Prefix(p) => {
                 page.last = Some(p.clone());
@@ -330,7 +218,7 @@ pub fn list_objects_v2(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
             )
             .with("ArgumentName", "continuation-token")
         })?,
-        (None, Some(sa)) => after(sa, None),
+        (None, Some(sa)) => listing::objects_resume(sa, None),
         (None, None) => Vec::new(),
     };
     let page = p.page(s, ctx, resume)?;

@@ -198,8 +198,7 @@ async fn dispatch(
     );
 
     // A zone that does not take writes refuses them before reading any of the body.
-    let mutating = matches!(parts.method, Method::PUT | Method::POST | Method::DELETE);
-    if mutating && !s.store.zone.writable() {
+    if endpoint.writes() && !s.store.zone.writable() {
         return Err(s.zone.read_only_error());
     }
 

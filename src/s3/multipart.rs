@@ -4,15 +4,14 @@
 
 use super::body::{ingest, BodySpec, ChecksumSpec, MAX_PUT_SIZE};
 use super::bucket::{owner_of, Owners};
-use super::list::{walk, Item, Walk};
 use super::meta::{now_ms, quoted, system_headers, tagging_header, time_of, user_meta};
-use super::put::{plan_object_write, NewObject, WriteConditions};
+use super::put::WriteConditions;
 use super::response::{empty, set_header, xml_response};
 use super::{read_small_body, Ctx, S3State};
 use crate::store::blob::new_id;
-use crate::store::commit::{Plan, View};
+use crate::store::listing::{self, Item, Walk};
 use crate::store::records::{PartRecord, UploadRecord};
-use crate::store::{decode, encode, keys, Cf};
+use crate::store::{Local, Txn, View};
 use axum::body::Body;
 use axum::response::Response;
 use bascule_api::checksum::{
@@ -23,6 +22,7 @@ use bascule_api::names::validate_object_key;
 use bascule_api::xml::{self, ChecksumFields, S3_NAMESPACE};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use bascule_replication::records::{ChecksumValue, Location, ObjectRecord};
+use bascule_replication::Op;
 use http::StatusCode;
 
 pub const MAX_PARTS: u32 = 10_000;
@@ -40,10 +40,8 @@ fn upload_id(ctx: &Ctx) -> S3Result<String> {
 }
 
 fn load_upload(view: &View, bucket: &str, key: &str, id: &str) -> S3Result<UploadRecord> {
-    let raw = view
-        .get(Cf::Uploads, &keys::upload_key(bucket, key, id))?
-        .ok_or_else(|| no_such_upload(id))?;
-    Ok(decode(&raw)?)
+    view.upload(bucket, key, id)?
+        .ok_or_else(|| no_such_upload(id))
 }
 
 fn upload_algorithm(up: &UploadRecord) -> Option<ChecksumAlgorithm> {
@@ -95,16 +93,15 @@ pub async fn create(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let id = record.upload_id.clone();
     s.store
         .commit(move |view| {
-            if view.get(Cf::Buckets, bucket.as_bytes())?.is_none() {
+            if view.bucket(&bucket)?.is_none() {
                 return Err(super::no_such_bucket(&bucket));
             }
-            let mut plan = Plan::default();
-            plan.put(
-                Cf::Uploads,
-                keys::upload_key(&bucket, &key, &record.upload_id),
-                encode(&record),
-            );
-            Ok((plan, ()))
+            let txn = Txn::local(Local::PutUpload {
+                bucket,
+                key,
+                record,
+            });
+            Ok((txn, ()))
         })
         .await?;
     let mut r = xml_response(
@@ -152,21 +149,16 @@ pub async fn commit_part(
         .store
         .commit(move |view| {
             load_upload(view, &bucket, &key, &upload)?;
-            let pkey = keys::part_key(&upload, number);
-            let mut plan = Plan::default();
-            if let Some(old) = view.get(Cf::Parts, &pkey)? {
-                let old: PartRecord = decode(&old)?;
-                plan.release.push(old.segment);
-            }
+            let id = part.segment.id.clone();
+            let mut txn = Txn::local(Local::PutPart {
+                upload_id: upload,
+                number,
+                record: part,
+            });
             if let Some(data) = inline {
-                plan.put(
-                    Cf::Inline,
-                    part.segment.id.clone().into_bytes(),
-                    data.to_vec(),
-                );
+                txn = txn.with_inline(id, data);
             }
-            plan.put(Cf::Parts, pkey, encode(&part));
-            Ok((plan, ()))
+            Ok((txn, ()))
         })
         .await;
     if result.is_err() && segment.loc != Location::Inline {
@@ -220,11 +212,9 @@ pub async fn upload_part(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respons
 }
 
 fn load_upload_now(s: &S3State, ctx: &Ctx, id: &str) -> S3Result<UploadRecord> {
-    let raw = s
-        .store
-        .get_raw(Cf::Uploads, &keys::upload_key(&ctx.bucket, &ctx.key, id))?
-        .ok_or_else(|| no_such_upload(id))?;
-    Ok(decode(&raw)?)
+    s.store
+        .upload(&ctx.bucket, &ctx.key, id)?
+        .ok_or_else(|| no_such_upload(id))
 }
 
 /// Splits a stored part checksum `ALG:value`.
@@ -296,11 +286,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
         .store
         .commit(move |view| {
             let upload = load_upload(view, &bucket, &key, &id)?;
-            let stored: Vec<(Vec<u8>, PartRecord)> = view
-                .scan_prefix(Cf::Parts, &keys::part_prefix(&id))?
-                .into_iter()
-                .map(|(k, v)| decode::<PartRecord>(&v).map(|p| (k, p)))
-                .collect::<Result<_, _>>()?;
+            let stored = view.parts(&id)?;
             let mut chosen: Vec<PartRecord> = Vec::with_capacity(doc.part.len());
             let upload_alg = upload_algorithm(&upload);
             for (i, want) in doc.part.iter().enumerate() {
@@ -308,12 +294,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
                     S3Error::new(S3ErrorCode::InvalidPart)
                         .with("PartNumber", want.part_number.to_string())
                 };
-                let pkey = keys::part_key(&id, want.part_number);
-                let part = stored
-                    .iter()
-                    .find(|(k, _)| *k == pkey)
-                    .map(|(_, p)| p)
-                    .ok_or_else(invalid)?;
+                let part = stored.get(&want.part_number).ok_or_else(invalid)?;
                 if want.etag.trim().trim_matches('"') != part.etag {
                     return Err(invalid().with("ETag", want.etag.clone()));
                 }
@@ -346,24 +327,24 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
                 parts_count: Some(chosen.len() as u32),
                 seq: 0,
             };
-            let mut plan = Plan::default();
-            let used: std::collections::HashSet<&str> =
-                chosen.iter().map(|p| p.segment.id.as_str()).collect();
-            for (k, p) in &stored {
-                if !used.contains(p.segment.id.as_str()) {
-                    plan.release.push(p.segment.clone());
-                }
-                plan.delete(Cf::Parts, k.clone());
+            if view.bucket(&bucket)?.is_none() {
+                return Err(super::no_such_bucket(&bucket));
             }
-            plan.delete(Cf::Uploads, keys::upload_key(&bucket, &key, &id));
-            let new = NewObject {
-                bucket,
-                key,
-                record: record.clone(),
-                inline: None,
+            cond.check(view.object(&bucket, &key)?.as_ref(), &key)?;
+            // The object takes the chosen parts' data; the planner releases the others.
+            let txn = Txn {
+                local: vec![Local::DeleteUpload {
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    upload_id: id,
+                }],
+                ..Txn::op(Op::PutObject {
+                    bucket,
+                    key,
+                    record: record.clone(),
+                })
             };
-            plan_object_write(view, &mut plan, new, &cond)?;
-            Ok((plan, record))
+            Ok((txn, record))
         })
         .await?;
     let (alg, value, kind) = match &record.checksum {
@@ -396,14 +377,12 @@ pub async fn abort(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     s.store
         .commit(move |view| {
             load_upload(view, &bucket, &key, &id)?;
-            let mut plan = Plan::default();
-            for (k, v) in view.scan_prefix(Cf::Parts, &keys::part_prefix(&id))? {
-                let p: PartRecord = decode(&v)?;
-                plan.release.push(p.segment);
-                plan.delete(Cf::Parts, k);
-            }
-            plan.delete(Cf::Uploads, keys::upload_key(&bucket, &key, &id));
-            Ok((plan, ()))
+            let txn = Txn::local(Local::DeleteUpload {
+                bucket,
+                key,
+                upload_id: id,
+            });
+            Ok::<_, S3Error>((txn, ()))
         })
         .await?;
     Ok(empty(StatusCode::NO_CONTENT))
@@ -422,20 +401,11 @@ pub fn list_parts(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         .q("part-number-marker")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let all = s
-        .store
-        .scan::<PartRecord>(Cf::Parts, &keys::part_prefix(&id))?;
+    let mut page = s.store.parts(&id, marker, max + 1)?;
+    let truncated = page.len() > max;
+    page.truncate(max);
     let mut parts = Vec::new();
-    let mut truncated = false;
-    for (k, p) in all {
-        let number = u32::from_be_bytes(k[k.len() - 4..].try_into().unwrap_or_default());
-        if number <= marker {
-            continue;
-        }
-        if parts.len() >= max {
-            truncated = true;
-            break;
-        }
+    for (number, p) in page {
         let (alg, value) = match part_checksum(&p) {
             Some((a, v)) if upload_algorithm(&upload) == Some(a) => (Some(a), Some(v)),
             _ => (None, None),
@@ -485,24 +455,14 @@ pub fn list_uploads(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000)
         .min(1000);
-    let resume = match (key_marker.is_empty(), id_marker.is_empty()) {
-        (true, _) => Vec::new(),
-        (false, true) => [key_marker.as_bytes(), &[0u8, 0xFF]].concat(),
-        (false, false) => [key_marker.as_bytes(), &[0u8], id_marker.as_bytes(), &[0u8]].concat(),
-    };
-    let walked = walk(
+    let walked = listing::uploads(
         &s.store,
         &Walk {
-            cf: Cf::Uploads,
             bucket: &ctx.bucket,
             prefix: &prefix,
             delimiter: delimiter.as_deref(),
-            resume,
+            resume: listing::uploads_resume(&key_marker, &id_marker),
             max,
-        },
-        |suffix| {
-            let pos = suffix.iter().rposition(|b| *b == keys::SEP)?;
-            String::from_utf8(suffix[..pos].to_vec()).ok()
         },
     )?;
     let owners = Owners::new(s);
@@ -510,8 +470,7 @@ pub fn list_uploads(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let mut prefixes = Vec::new();
     for item in walked.items {
         match item {
-            Item::Entry { key, value } => {
-                let up: UploadRecord = decode(&value)?;
+            Item::Entry { key, record: up } => {
                 let owner = owners.get(&up.owner);
                 uploads.push(xml::UploadEntry {
                     key,

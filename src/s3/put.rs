@@ -6,8 +6,7 @@ use super::meta::{
 };
 use super::response::{empty, set_header};
 use super::{Ctx, S3State};
-use crate::store::commit::{Plan, View};
-use crate::store::{decode, encode, keys, Cf};
+use crate::store::Txn;
 use axum::body::Body;
 use axum::response::Response;
 use bascule_api::headers::etag_list_matches;
@@ -46,7 +45,7 @@ impl WriteConditions {
         })
     }
 
-    fn check(&self, existing: Option<&ObjectRecord>, key: &str) -> S3Result<()> {
+    pub fn check(&self, existing: Option<&ObjectRecord>, key: &str) -> S3Result<()> {
         let failed = |cond: &str| {
             S3Error::new(S3ErrorCode::PreconditionFailed).with("Condition", cond.to_string())
         };
@@ -118,40 +117,6 @@ impl NewObject {
     }
 }
 
-/// Adds to `plan` everything that replaces `bucket/key` with `record`. Returns the old
-/// record, whose data the plan releases.
-pub fn plan_object_write(
-    view: &View,
-    plan: &mut Plan,
-    new: NewObject,
-    cond: &WriteConditions,
-) -> S3Result<Option<ObjectRecord>> {
-    if view.get(Cf::Buckets, new.bucket.as_bytes())?.is_none() {
-        return Err(super::no_such_bucket(&new.bucket));
-    }
-    let okey = keys::object_key(&new.bucket, &new.key);
-    let old: Option<ObjectRecord> = view
-        .get(Cf::Objects, &okey)?
-        .map(|v| decode(&v))
-        .transpose()?;
-    cond.check(old.as_ref(), &new.key)?;
-    let mut new = new;
-    new.record.seq = view.next_seq();
-    if let Some(old) = &old {
-        plan.release.extend(old.segments.iter().cloned());
-    }
-    if let Some((id, data)) = new.inline {
-        plan.put(Cf::Inline, id.into_bytes(), data.to_vec());
-    }
-    plan.put(Cf::Objects, okey, encode(&new.record));
-    plan.op = Some(Op::PutObject {
-        bucket: new.bucket,
-        key: new.key,
-        record: new.record,
-    });
-    Ok(old)
-}
-
 /// Commits a new object version; on failure its freshly written blobs are removed.
 pub async fn commit_object(
     s: &S3State,
@@ -162,9 +127,19 @@ pub async fn commit_object(
     let result = s
         .store
         .commit(move |view| {
-            let mut plan = Plan::default();
-            plan_object_write(view, &mut plan, new, &cond)?;
-            Ok((plan, ()))
+            if view.bucket(&new.bucket)?.is_none() {
+                return Err(super::no_such_bucket(&new.bucket));
+            }
+            cond.check(view.object(&new.bucket, &new.key)?.as_ref(), &new.key)?;
+            let mut txn = Txn::op(Op::PutObject {
+                bucket: new.bucket,
+                key: new.key,
+                record: new.record,
+            });
+            if let Some((id, data)) = new.inline {
+                txn = txn.with_inline(id, data);
+            }
+            Ok((txn, ()))
         })
         .await;
     if let Err(e) = result {

@@ -1,16 +1,18 @@
-//! Object data files. A blob is written to `tmp/`, fsynced, then renamed to
-//! `blobs/<xx>/<id>` (and the directory fsynced) before any metadata points to it; its name
-//! is a random id, never derived from the object key.
+//! Object data files. A blob is written to `tmp/<id>` and fsynced (with its directory)
+//! before any metadata points to it; its name is a random id, never derived from the object
+//! key. The commit that references it records that in the same batch (`b<id>` in the Gc
+//! column family), and only then is the file renamed to `blobs/<xx>/<id>`. So `tmp/` holds
+//! exactly the blobs in flight: at start-up each one is either referenced (moved into place)
+//! or not (removed), without looking at any other file or record. Readers look in `blobs/`
+//! first and in `tmp/` for a blob whose rename has not happened yet.
 
 use super::error::StoreError;
 use bascule_replication::records::{Location, Segment};
 use rand::RngCore;
-use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime};
 
 /// Keep this much free space per data directory; a PUT that would need it fails early.
 const MIN_FREE_BYTES: u64 = 64 * 1024 * 1024;
@@ -67,14 +69,49 @@ impl BlobStore {
             .bytes()
             .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
             % n) as u16;
-        let partial = self.dirs.get(dir as usize)?.join("replica").join(id);
-        Some((partial, self.path(id, dir)?, dir))
+        let base = self.dirs.get(dir as usize)?;
+        Some((
+            base.join("replica").join(id),
+            base.join("tmp").join(id),
+            dir,
+        ))
     }
 
+    /// Where a referenced blob lives once settled.
     pub fn path(&self, id: &str, dir: u16) -> Option<PathBuf> {
         let base = self.dirs.get(dir as usize)?;
         let shard = id.get(..2)?;
         Some(base.join("blobs").join(shard).join(id))
+    }
+
+    /// Where a blob lives while in flight (written, not yet referenced and settled).
+    fn tmp_path(&self, id: &str, dir: u16) -> Option<PathBuf> {
+        if id.is_empty() || id.contains('/') {
+            return None;
+        }
+        Some(self.dirs.get(dir as usize)?.join("tmp").join(id))
+    }
+
+    /// Moves a blob that metadata now references from `tmp/` to its place. A blob already
+    /// there is fine. Not fsynced: if the rename is lost in a crash, start-up redoes it.
+    pub fn settle(&self, seg: &Segment) {
+        let Location::Disk(d) = seg.loc else { return };
+        let (Some(from), Some(to)) = (self.tmp_path(&seg.id, d), self.path(&seg.id, d)) else {
+            return;
+        };
+        if let Err(e) = fs::rename(&from, &to) {
+            if e.kind() != io::ErrorKind::NotFound {
+                tracing::warn!(path = %from.display(), error = %e, "could not settle blob");
+            }
+        }
+    }
+
+    /// The data directories' `tmp/` folders.
+    pub fn tmp_dirs(&self) -> impl Iterator<Item = (u16, PathBuf)> + '_ {
+        self.dirs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (i as u16, d.join("tmp")))
     }
 
     /// Starts a new blob in the next data directory that has room.
@@ -90,11 +127,9 @@ impl BlobStore {
             let id = new_id();
             let tmp = dir.join("tmp").join(&id);
             let file = File::create(&tmp)?;
-            let final_path = self.path(&id, idx as u16).ok_or(StoreError::Closed)?;
             return Ok(BlobWriter {
                 file: Some(file),
                 tmp,
-                final_path,
                 id,
                 dir: idx as u16,
                 size: 0,
@@ -104,19 +139,30 @@ impl BlobStore {
     }
 
     pub fn open_segment(&self, seg: &Segment) -> io::Result<File> {
-        match seg.loc {
-            Location::Disk(d) => File::open(
-                self.path(&seg.id, d)
-                    .ok_or_else(|| io::Error::other("unknown data dir"))?,
-            ),
-            Location::Inline => Err(io::Error::other("inline segment has no file")),
+        let Location::Disk(d) = seg.loc else {
+            return Err(io::Error::other("inline segment has no file"));
+        };
+        let unknown = || io::Error::other("unknown data dir");
+        let settled = self.path(&seg.id, d).ok_or_else(unknown)?;
+        let in_flight = self.tmp_path(&seg.id, d).ok_or_else(unknown)?;
+        // A just-committed blob may still be in tmp/, or be renamed between two looks.
+        for path in [&settled, &in_flight, &settled] {
+            match File::open(path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                other => return other,
+            }
         }
+        Err(io::Error::from(io::ErrorKind::NotFound))
     }
 
-    /// Removes a blob whose metadata no longer points to it. Missing files are fine.
+    /// Removes a blob whose metadata no longer points to it (wherever it is). Missing
+    /// files are fine.
     pub fn remove(&self, seg: &Segment) {
         if let Location::Disk(d) = seg.loc {
-            if let Some(p) = self.path(&seg.id, d) {
+            for p in [self.path(&seg.id, d), self.tmp_path(&seg.id, d)]
+                .into_iter()
+                .flatten()
+            {
                 if let Err(e) = fs::remove_file(&p) {
                     if e.kind() != io::ErrorKind::NotFound {
                         tracing::warn!(path = %p.display(), error = %e, "could not remove blob");
@@ -125,57 +171,12 @@ impl BlobStore {
             }
         }
     }
-
-    /// Deletes temp files older than `min_age` (all of them at start-up).
-    pub fn clean_tmp(&self, min_age: Duration) -> usize {
-        let mut n = 0;
-        for d in &self.dirs {
-            n += remove_old_files(&d.join("tmp"), min_age, |_| true);
-        }
-        n
-    }
-
-    /// Deletes blob files older than `min_age` whose id is not referenced. The age guard
-    /// protects blobs renamed into place whose metadata commit is still in flight.
-    pub fn collect_unreferenced(&self, referenced: &HashSet<String>, min_age: Duration) -> usize {
-        let mut n = 0;
-        for d in &self.dirs {
-            let Ok(shards) = fs::read_dir(d.join("blobs")) else {
-                continue;
-            };
-            for shard in shards.flatten() {
-                n += remove_old_files(&shard.path(), min_age, |name| !referenced.contains(name));
-            }
-        }
-        n
-    }
-}
-
-fn remove_old_files(dir: &Path, min_age: Duration, mut pick: impl FnMut(&str) -> bool) -> usize {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return 0;
-    };
-    let now = SystemTime::now();
-    let mut n = 0;
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let old_enough = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .map(|t| now.duration_since(t).unwrap_or_default() >= min_age)
-            .unwrap_or(false);
-        if old_enough && pick(&name) && fs::remove_file(e.path()).is_ok() {
-            n += 1;
-        }
-    }
-    n
 }
 
 /// A blob being written. Dropping it unfinished removes the temp file.
 pub struct BlobWriter {
     file: Option<File>,
     tmp: PathBuf,
-    final_path: PathBuf,
     id: String,
     dir: u16,
     size: u64,
@@ -193,14 +194,20 @@ impl BlobWriter {
         }
     }
 
-    /// Makes the blob durable under its final name and returns where it lives.
+    /// Makes the blob durable (still in `tmp/`, until the commit that references it) and
+    /// returns where it lives. A commit that fails must `remove` it.
     pub fn finish(mut self) -> Result<Segment, StoreError> {
         let file = self.file.take().ok_or(StoreError::Closed)?;
-        file.sync_all()?;
+        if let Err(e) = file.sync_all() {
+            let _ = fs::remove_file(&self.tmp);
+            return Err(e.into());
+        }
         drop(file);
-        fs::rename(&self.tmp, &self.final_path)?;
-        if let Some(parent) = self.final_path.parent() {
-            fsync_dir(parent)?;
+        if let Some(parent) = self.tmp.parent() {
+            if let Err(e) = fsync_dir(parent) {
+                let _ = fs::remove_file(&self.tmp);
+                return Err(e.into());
+            }
         }
         Ok(Segment {
             id: self.id.clone(),

@@ -1,169 +1,63 @@
 //! Group commit. Every mutation is a closure that inspects current state through a `View`
-//! and returns a `Plan`. One thread runs the closures in arrival order, gives each plan's
-//! journal entry the next sequence number, and writes the whole group as one synced RocksDB
-//! WriteBatch: ordered sequence numbers, atomic checks (If-None-Match, BucketNotEmpty...),
-//! and one fsync for many concurrent requests.
+//! and returns a `Txn`. One thread runs the closures in arrival order, plans each (the one
+//! planner, `plan.rs`), gives each journaled change the next sequence number, and writes the
+//! whole group as one synced RocksDB WriteBatch: ordered sequence numbers, atomic checks
+//! (If-None-Match, BucketNotEmpty...), and one fsync for many concurrent requests.
 
+use super::blob::BlobStore;
 use super::error::StoreError;
-use super::Cf;
-use bascule_api::{S3Error, S3ErrorCode, S3Result};
-use bascule_replication::records::{Location, Segment};
+use super::plan::{plan, Origin, Planned, Txn, Write};
+use super::view::View;
+use super::{keys, Cf, Handles};
+use bascule_replication::records::Segment;
 use bascule_replication::zone::Zone;
-use bascule_replication::{Entry, Op};
+use bascule_replication::Entry;
 use rocksdb::{WriteBatch, WriteOptions, DB};
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc};
 use tokio::sync::{oneshot, watch};
 
-/// Most plans in one batch; bounds the latency of the first request in a group.
+/// Most changes in one batch; bounds the latency of the first request in a group.
 const MAX_GROUP: usize = 512;
 
 pub const LAST_SEQ_KEY: &[u8] = b"journal/last_seq";
 
-pub enum Write {
-    Put(Cf, Vec<u8>, Vec<u8>),
-    Delete(Cf, Vec<u8>),
-}
-
-/// Who asks for a change; it decides whether the zone's role allows it and how its
-/// journal entry is numbered.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Origin {
-    /// An S3 client or an admin: only a writable primary takes these.
-    #[default]
-    Client,
-    /// An entry of the primary's journal being applied here: it keeps the primary's
-    /// sequence number, epoch and time, and moves this zone's cursor to it.
-    Replica { seq: u64, epoch: u64, at_ms: u64 },
-    /// Bookkeeping of this zone (zone state, quarantine, resync copies): allowed in any
-    /// role, never journaled.
-    Zone,
-    /// The end of a full resync: this zone's journal restarts at `seq` (the primary's
-    /// position when the resync began). Local entries are dropped: they describe a history
-    /// the resync replaced (the zone's journal floor moves to `seq`).
-    Reset { seq: u64 },
-}
-
-/// What one mutation changes. `op` becomes its journal entry (none for changes that are
-/// local to this zone, such as multipart uploads in progress).
-#[derive(Default)]
-pub struct Plan {
-    pub writes: Vec<Write>,
-    pub op: Option<Op>,
-    /// Data no longer referenced once this commits: inline data is deleted in the same
-    /// batch, files are removed after the batch is durable.
-    pub release: Vec<Segment>,
-    pub origin: Origin,
-}
-
-impl Plan {
-    pub fn put(&mut self, cf: Cf, key: Vec<u8>, value: Vec<u8>) {
-        self.writes.push(Write::Put(cf, key, value));
-    }
-
-    pub fn delete(&mut self, cf: Cf, key: Vec<u8>) {
-        self.writes.push(Write::Delete(cf, key));
-    }
-}
-
-/// Read access for plan closures: the database plus the writes of earlier plans in the
-/// same group, which are not in the database yet.
-pub struct View<'a> {
-    db: &'a DB,
-    overlay: HashMap<(Cf, Vec<u8>), Option<Vec<u8>>>,
-    last_seq: u64,
-}
-
-impl View<'_> {
-    /// The sequence number a client plan's journal entry will get if it commits; object
-    /// records carry it so the S3 front end can tell whether the peer has applied them.
-    pub fn next_seq(&self) -> u64 {
-        self.last_seq + 1
-    }
-
-    pub fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        if let Some(v) = self.overlay.get(&(cf, key.to_vec())) {
-            return Ok(v.clone());
-        }
-        Ok(self.db.get_cf(super::handle(self.db, cf)?, key)?)
-    }
-
-    /// Is there any live key starting with `prefix`?
-    pub fn any_with_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<bool, StoreError> {
-        if self
-            .overlay
-            .iter()
-            .any(|((c, k), v)| *c == cf && k.starts_with(prefix) && v.is_some())
-        {
-            return Ok(true);
-        }
-        let iter = self.db.iterator_cf(
-            super::handle(self.db, cf)?,
-            rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
-        );
-        for item in iter {
-            let (k, _) = item?;
-            if !k.starts_with(prefix) {
-                break;
-            }
-            if !matches!(self.overlay.get(&(cf, k.to_vec())), Some(None)) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    /// Keys and values under `prefix` (used for small sets such as one upload's parts).
-    pub fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
-        let mut out: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = Default::default();
-        let iter = self.db.iterator_cf(
-            super::handle(self.db, cf)?,
-            rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
-        );
-        for item in iter {
-            let (k, v) = item?;
-            if !k.starts_with(prefix) {
-                break;
-            }
-            out.insert(k.to_vec(), v.to_vec());
-        }
-        for ((c, k), v) in &self.overlay {
-            if *c == cf && k.starts_with(prefix) {
-                match v {
-                    Some(v) => out.insert(k.clone(), v.clone()),
-                    None => out.remove(k),
-                };
-            }
-        }
-        Ok(out.into_iter().collect())
-    }
-}
-
-/// A raw key and value.
-pub type KeyValue = (Vec<u8>, Vec<u8>);
-
-type PlanFn = Box<dyn FnOnce(&View) -> S3Result<Plan> + Send>;
+/// A change to plan. `Err(StoreError::Rejected)` means the closure refused it for a reason
+/// of its own (kept by the caller); other errors are the store's.
+pub type TxnFn = Box<dyn FnOnce(&View) -> Result<Txn, StoreError> + Send>;
 
 struct Job {
-    plan: PlanFn,
-    reply: oneshot::Sender<Result<Committed, S3Error>>,
+    txn: TxnFn,
+    reply: oneshot::Sender<Result<Committed, StoreError>>,
 }
 
-/// The journal sequence number given to a committed plan's entry, if it had one.
+/// The journal sequence number given to a committed change's entry, if it had one.
 pub type Committed = Option<u64>;
 
 pub struct Committer {
-    tx: mpsc::Sender<Job>,
+    tx: std::sync::Mutex<Option<mpsc::Sender<Job>>>,
     last_seq: watch::Receiver<u64>,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Shared with the commit thread.
+struct Shared {
+    db: Arc<DB>,
+    cfs: Arc<Handles>,
+    blobs: Arc<BlobStore>,
+    zone: Arc<Zone>,
+    meta_dir: std::path::PathBuf,
 }
 
 impl Committer {
     pub fn start(
         db: Arc<DB>,
-        blobs: Arc<super::blob::BlobStore>,
+        cfs: Arc<Handles>,
+        blobs: Arc<BlobStore>,
         zone: Arc<Zone>,
+        meta_dir: std::path::PathBuf,
     ) -> Result<Committer, StoreError> {
-        let last = match db.get_cf(super::handle(&db, Cf::System)?, LAST_SEQ_KEY)? {
+        let last = match db.get_cf(cfs.get(Cf::System), LAST_SEQ_KEY)? {
             Some(v) => u64::from_be_bytes(
                 v.as_slice()
                     .try_into()
@@ -171,26 +65,56 @@ impl Committer {
             ),
             None => 0,
         };
+        let journal_bytes = match db.get_cf(cfs.get(Cf::Counters), keys::JOURNAL_BYTES)? {
+            Some(v) => super::decode_u64(&v)?,
+            None => 0,
+        };
         let (seq_tx, seq_rx) = watch::channel(last);
         let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let shared = Shared {
+            db,
+            cfs,
+            blobs,
+            zone,
+            meta_dir,
+        };
+        let thread = std::thread::Builder::new()
             .name("bascule-commit".into())
-            .spawn(move || run(db, blobs, zone, rx, seq_tx, last))
+            .spawn(move || run(shared, rx, seq_tx, last, journal_bytes))
             .map_err(StoreError::Io)?;
         Ok(Committer {
-            tx,
+            tx: std::sync::Mutex::new(Some(tx)),
             last_seq: seq_rx,
+            thread: std::sync::Mutex::new(Some(thread)),
         })
     }
 
-    /// Queues a plan now (so plans queued one after another commit in that order, often
-    /// in one group) and returns a receiver for its outcome.
-    pub fn submit(&self, plan: PlanFn) -> S3Result<oneshot::Receiver<Result<Committed, S3Error>>> {
+    /// Queues a change now (so changes queued one after another commit in that order,
+    /// often in one group) and returns a receiver for its outcome.
+    pub fn submit(
+        &self,
+        txn: TxnFn,
+    ) -> Result<oneshot::Receiver<Result<Committed, StoreError>>, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Job { plan, reply })
-            .map_err(|_| S3Error::from(StoreError::Closed))?;
+        let guard = self.tx.lock().map_err(|_| StoreError::Closed)?;
+        guard
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(Job { txn, reply })
+            .map_err(|_| StoreError::Closed)?;
         Ok(rx)
+    }
+
+    /// Stops taking changes, lets the queued ones commit, and waits for the commit thread
+    /// to end: after this nothing writes to the database.
+    pub fn close(&self) {
+        if let Ok(mut tx) = self.tx.lock() {
+            tx.take();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
     }
 
     /// The last durable journal sequence number; changes wake long-polling readers.
@@ -206,40 +130,114 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-/// Decides, at commit time, whether the zone's role allows a plan. Checking here (and not
-/// only when a request arrives) means a zone that was just demoted commits no client write.
-fn admit(zone: &Zone, plan: &Plan, last_seq: u64) -> S3Result<()> {
-    match plan.origin {
-        Origin::Client if !zone.writable() => Err(S3Error::new(S3ErrorCode::ZoneReadOnly)),
-        Origin::Replica { .. } if !zone.is_secondary() => Err(S3Error::msg(
-            S3ErrorCode::InvalidRequest,
-            "this zone is not a secondary: it applies no journal entries",
-        )),
-        Origin::Replica { seq, .. } if seq <= last_seq => Err(S3Error::msg(
-            S3ErrorCode::InvalidRequest,
-            format!("journal entry {seq} is already applied (cursor {last_seq})"),
-        )),
+/// Decides, at commit time, whether the zone's role allows a change. Checking here (and
+/// not only when a request arrives) means a zone that was just demoted commits no client
+/// write.
+fn admit(zone: &Zone, txn: &Txn, last_seq: u64, full: bool) -> Result<(), StoreError> {
+    match txn.origin {
+        Origin::Client if !zone.writable() => Err(StoreError::ReadOnly),
+        Origin::Client if full && !txn.only_removes() => Err(StoreError::MetadataFull),
+        Origin::Replica { .. } if !zone.is_secondary() => Err(StoreError::NotSecondary),
+        Origin::Replica { seq, .. } if seq <= last_seq => Err(StoreError::AlreadyApplied {
+            seq,
+            cursor: last_seq,
+        }),
         // The primary's sequence numbers are contiguous: a hole means an earlier entry of
         // the same batch failed, and this one must wait for it.
-        Origin::Replica { seq, .. } if seq != last_seq + 1 => Err(S3Error::msg(
-            S3ErrorCode::ServiceUnavailable,
-            format!("journal entry {seq} cannot follow {last_seq}"),
-        )),
-        Origin::Replica { .. } if plan.op.is_none() => Err(S3Error::msg(
-            S3ErrorCode::InternalError,
-            "a replicated change must carry its journal entry",
+        Origin::Replica { seq, .. } if seq != last_seq + 1 => Err(StoreError::OutOfOrder {
+            seq,
+            cursor: last_seq,
+        }),
+        Origin::Replica { .. } if txn.op.is_none() => Err(StoreError::Corrupt(
+            "a replicated change must carry its journal entry".into(),
         )),
         _ => Ok(()),
     }
 }
 
+/// Plans one job against the group's view and adds it to the batch.
+fn stage(
+    shared: &Shared,
+    view: &mut View,
+    batch: &mut WriteBatch,
+    group: &mut Group,
+    txn: Txn,
+) -> Result<Committed, StoreError> {
+    admit(&shared.zone, &txn, group.last_seq, group.full)?;
+    let origin = txn.origin;
+    let Planned {
+        writes,
+        op,
+        referenced,
+        released,
+    } = plan(view, txn)?;
+    if let Origin::Reset { seq } = origin {
+        batch.delete_range_cf(
+            shared.cfs.get(Cf::Journal),
+            Entry::key(0),
+            Entry::key(u64::MAX),
+        );
+        group.last_seq = seq;
+        // Forces the cursor to be written even when it moved backwards.
+        group.reset = true;
+    }
+    let seq = match op {
+        Some(op) => {
+            let (seq, epoch, at_ms) = match origin {
+                Origin::Replica { seq, epoch, at_ms } => (seq, epoch, at_ms),
+                _ => (group.last_seq + 1, shared.zone.epoch(), now_ms()),
+            };
+            group.last_seq = seq;
+            group.journal_bytes += op.data_bytes();
+            let entry = Entry {
+                seq,
+                epoch,
+                at_ms,
+                op,
+                bytes_total: group.journal_bytes,
+            };
+            let key = Entry::key(seq).to_vec();
+            let value = entry.encode();
+            batch.put_cf(shared.cfs.get(Cf::Journal), &key, &value);
+            view.overlay.insert((Cf::Journal, key), Some(value));
+            Some(seq)
+        }
+        None => None,
+    };
+    for w in writes {
+        match w {
+            Write::Put(cf, k, v) => {
+                batch.put_cf(shared.cfs.get(cf), &k, &v);
+                view.overlay.insert((cf, k), Some(v));
+            }
+            Write::Delete(cf, k) => {
+                batch.delete_cf(shared.cfs.get(cf), &k);
+                view.overlay.insert((cf, k), None);
+            }
+        }
+    }
+    group.referenced.extend(referenced);
+    group.released.extend(released);
+    Ok(seq)
+}
+
+/// What one commit group has planned so far.
+struct Group {
+    last_seq: u64,
+    /// The metadata volume is below its reserve (looked at once per group).
+    full: bool,
+    journal_bytes: u64,
+    reset: bool,
+    referenced: Vec<Segment>,
+    released: Vec<Segment>,
+}
+
 fn run(
-    db: Arc<DB>,
-    blobs: Arc<super::blob::BlobStore>,
-    zone: Arc<Zone>,
+    shared: Shared,
     rx: mpsc::Receiver<Job>,
     seq_tx: watch::Sender<u64>,
     mut last_seq: u64,
+    mut journal_bytes: u64,
 ) {
     let mut sync = WriteOptions::default();
     sync.set_sync(true);
@@ -252,103 +250,57 @@ fn run(
             }
         }
         let mut view = View {
-            db: &db,
+            db: &shared.db,
+            cfs: &shared.cfs,
             overlay: HashMap::new(),
             last_seq,
         };
         let mut batch = WriteBatch::default();
-        let mut outcomes: Vec<(oneshot::Sender<_>, Result<Committed, S3Error>)> =
-            Vec::with_capacity(jobs.len());
-        let mut to_remove: Vec<Segment> = Vec::new();
-        let group_start_seq = last_seq;
-        let mut group_reset = false;
+        let mut group = Group {
+            last_seq,
+            full: super::space::metadata_full(&shared.meta_dir),
+            journal_bytes,
+            reset: false,
+            referenced: Vec::new(),
+            released: Vec::new(),
+        };
+        let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
-            view.last_seq = last_seq;
-            let plan = match (job.plan)(&view).and_then(|p| admit(&zone, &p, last_seq).map(|_| p)) {
-                Ok(p) => p,
-                Err(e) => {
-                    outcomes.push((job.reply, Err(e)));
-                    continue;
-                }
-            };
-            if let Origin::Reset { seq } = plan.origin {
-                if let Ok(h) = super::handle(&db, Cf::Journal) {
-                    batch.delete_range_cf(h, Entry::key(0), Entry::key(u64::MAX));
-                }
-                last_seq = seq;
-                // Forces the cursor to be written even when it moved backwards.
-                group_reset = true;
-            }
-            let seq = match plan.op {
-                Some(op) => {
-                    let (seq, epoch, at_ms) = match plan.origin {
-                        Origin::Replica { seq, epoch, at_ms } => (seq, epoch, at_ms),
-                        _ => (last_seq + 1, zone.epoch(), now_ms()),
-                    };
-                    last_seq = seq;
-                    let entry = Entry {
-                        seq,
-                        epoch,
-                        at_ms,
-                        op,
-                    };
-                    let key = Entry::key(last_seq).to_vec();
-                    let value = entry.encode();
-                    if let Ok(h) = super::handle(&db, Cf::Journal) {
-                        batch.put_cf(h, &key, &value);
-                    }
-                    view.overlay.insert((Cf::Journal, key), Some(value));
-                    Some(last_seq)
-                }
-                None => None,
-            };
-            for seg in plan.release {
-                match seg.loc {
-                    Location::Inline => {
-                        let key = seg.id.into_bytes();
-                        if let Ok(h) = super::handle(&db, Cf::Inline) {
-                            batch.delete_cf(h, &key);
-                        }
-                        view.overlay.insert((Cf::Inline, key), None);
-                    }
-                    Location::Disk(_) => to_remove.push(seg),
-                }
-            }
-            for w in plan.writes {
-                match w {
-                    Write::Put(cf, k, v) => {
-                        if let Ok(h) = super::handle(&db, cf) {
-                            batch.put_cf(h, &k, &v);
-                        }
-                        view.overlay.insert((cf, k), Some(v));
-                    }
-                    Write::Delete(cf, k) => {
-                        if let Ok(h) = super::handle(&db, cf) {
-                            batch.delete_cf(h, &k);
-                        }
-                        view.overlay.insert((cf, k), None);
-                    }
-                }
-            }
-            outcomes.push((job.reply, Ok(seq)));
+            view.last_seq = group.last_seq;
+            let outcome =
+                (job.txn)(&view).and_then(|t| stage(&shared, &mut view, &mut batch, &mut group, t));
+            outcomes.push((job.reply, outcome));
         }
-        if last_seq != group_start_seq || group_reset {
-            if let Ok(h) = super::handle(&db, Cf::System) {
-                batch.put_cf(h, LAST_SEQ_KEY, last_seq.to_be_bytes());
-            }
+        let moved = group.last_seq != last_seq || group.reset;
+        if moved {
+            batch.put_cf(
+                shared.cfs.get(Cf::System),
+                LAST_SEQ_KEY,
+                group.last_seq.to_be_bytes(),
+            );
+            batch.put_cf(
+                shared.cfs.get(Cf::Counters),
+                keys::JOURNAL_BYTES,
+                group.journal_bytes.to_be_bytes(),
+            );
         }
         drop(view);
         let written = if batch.is_empty() {
             Ok(())
         } else {
-            db.write_opt(batch, &sync)
+            shared.db.write_opt(batch, &sync)
         };
         match written {
             Ok(()) => {
-                for seg in &to_remove {
-                    blobs.remove(seg);
+                // Newly referenced files leave tmp/ before anyone is told; released ones
+                // go after (a file both added and released in this group is removed).
+                for seg in &group.referenced {
+                    shared.blobs.settle(seg);
                 }
-                if last_seq != group_start_seq || group_reset {
+                super::gc::remove_released(&shared.db, &shared.cfs, &shared.blobs, &group.released);
+                last_seq = group.last_seq;
+                journal_bytes = group.journal_bytes;
+                if moved {
                     seq_tx.send_replace(last_seq);
                 }
                 for (reply, outcome) in outcomes {
@@ -356,13 +308,12 @@ fn run(
                 }
             }
             Err(e) => {
-                // Nothing of this group is durable: every request in it fails, and the
+                // Nothing of this group is durable: every change in it fails, and the
                 // sequence numbers are handed out again.
                 tracing::error!(error = %e, "commit failed");
-                last_seq = group_start_seq;
-                let err = S3Error::from(StoreError::Db(e));
+                let failed = StoreError::from(e);
                 for (reply, outcome) in outcomes {
-                    let _ = reply.send(outcome.and(Err(err.clone())));
+                    let _ = reply.send(outcome.and(Err(failed.clone_for_reply())));
                 }
             }
         }

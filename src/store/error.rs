@@ -12,6 +12,58 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is shutting down")]
     Closed,
+    /// The zone does not take client writes now (secondary, fenced or handing over).
+    #[error("this zone does not take writes")]
+    ReadOnly,
+    /// A replicated change reached a zone that is not a secondary.
+    #[error("this zone is not a secondary: it applies no journal entries")]
+    NotSecondary,
+    /// A replicated change this zone already holds (an earlier answer was lost).
+    #[error("journal entry {seq} is already applied (cursor {cursor})")]
+    AlreadyApplied { seq: u64, cursor: u64 },
+    /// A replicated change whose predecessor has not been applied yet.
+    #[error("journal entry {seq} cannot follow {cursor}")]
+    OutOfOrder { seq: u64, cursor: u64 },
+    /// The change's own closure refused it; the caller holds its reason.
+    #[error("change refused")]
+    Rejected,
+    /// The metadata volume is below its reserve: only changes that free space go through.
+    #[error("the metadata volume is full")]
+    MetadataFull,
+}
+
+impl StoreError {
+    /// The same failure, for each of the many requests of a commit group that failed.
+    pub fn clone_for_reply(&self) -> StoreError {
+        match self {
+            StoreError::Db(e) => StoreError::Db(e.clone()),
+            StoreError::Io(e) => StoreError::Io(std::io::Error::new(e.kind(), e.to_string())),
+            StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+            StoreError::Closed => StoreError::Closed,
+            StoreError::ReadOnly => StoreError::ReadOnly,
+            StoreError::NotSecondary => StoreError::NotSecondary,
+            StoreError::AlreadyApplied { seq, cursor } => StoreError::AlreadyApplied {
+                seq: *seq,
+                cursor: *cursor,
+            },
+            StoreError::OutOfOrder { seq, cursor } => StoreError::OutOfOrder {
+                seq: *seq,
+                cursor: *cursor,
+            },
+            StoreError::Rejected => StoreError::Rejected,
+            StoreError::MetadataFull => StoreError::MetadataFull,
+        }
+    }
+
+    /// Out of space (data files or metadata)?
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Io(io) => is_disk_full(io),
+            StoreError::Db(db) => db.to_string().contains("No space left"),
+            StoreError::MetadataFull => true,
+            _ => false,
+        }
+    }
 }
 
 fn is_disk_full(e: &std::io::Error) -> bool {
@@ -21,12 +73,9 @@ fn is_disk_full(e: &std::io::Error) -> bool {
 impl From<StoreError> for S3Error {
     fn from(e: StoreError) -> S3Error {
         match &e {
-            StoreError::Io(io) if is_disk_full(io) => {
-                S3Error::new(S3ErrorCode::InsufficientStorage)
-            }
-            StoreError::Db(db) if db.to_string().contains("No space left") => {
-                S3Error::new(S3ErrorCode::InsufficientStorage)
-            }
+            _ if e.is_disk_full() => S3Error::new(S3ErrorCode::InsufficientStorage),
+            StoreError::ReadOnly => S3Error::new(S3ErrorCode::ZoneReadOnly),
+            StoreError::Closed => S3Error::new(S3ErrorCode::ServiceUnavailable),
             _ => {
                 tracing::error!(error = %e, "storage failure");
                 S3Error::new(S3ErrorCode::InternalError)

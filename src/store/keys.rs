@@ -1,5 +1,5 @@
-//! Key layouts in the RocksDB column families. Object keys sort by bucket, then by key
-//! bytes, which is the order S3 listings use.
+//! Key layouts in the RocksDB column families: the only place that builds a storage key.
+//! Object keys sort by bucket, then by key bytes, which is the order S3 listings use.
 
 /// Separates bucket and key; bucket names and object keys never contain NUL.
 pub const SEP: u8 = 0;
@@ -12,7 +12,7 @@ pub fn object_key(bucket: &str, key: &str) -> Vec<u8> {
     k
 }
 
-/// The prefix shared by every object key of a bucket.
+/// The prefix shared by every object (and upload) key of a bucket.
 pub fn bucket_prefix(bucket: &str) -> Vec<u8> {
     object_key(bucket, "")
 }
@@ -36,6 +36,34 @@ pub fn part_prefix(upload_id: &str) -> Vec<u8> {
     k
 }
 
+/// The part number at the end of a part key.
+pub fn part_number(key: &[u8]) -> Option<u32> {
+    let tail = key.get(key.len().checked_sub(4)?..)?;
+    Some(u32::from_be_bytes(tail.try_into().ok()?))
+}
+
+/// Garbage-collection records (Gc column family): `b<id>` says a blob file is referenced by
+/// metadata, `r<id>` that it was released and its file is still to be removed. Both are
+/// written in the batch that references or releases the blob.
+pub fn blob_ref(id: &str) -> Vec<u8> {
+    [b"b", id.as_bytes()].concat()
+}
+
+pub fn released(id: &str) -> Vec<u8> {
+    [b"r", id.as_bytes()].concat()
+}
+
+pub const RELEASED_PREFIX: &[u8] = b"r";
+
+/// Per-bucket object count and bytes (Counters column family).
+pub fn bucket_usage(bucket: &str) -> Vec<u8> {
+    [b"u/", bucket.as_bytes()].concat()
+}
+
+/// Cumulative object bytes of all journal entries so far (Counters column family): what a
+/// primary subtracts the figure at its follower's position from to get bytes pending.
+pub const JOURNAL_BYTES: &[u8] = b"journal/bytes";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +73,9 @@ mod tests {
         assert!(object_key("b", "a") < object_key("b", "a/b"));
         assert!(object_key("b", "zzz") < object_key("b0", ""));
         assert!(part_key("u", 2) < part_key("u", 10));
+        assert_eq!(part_number(&part_key("u", 77)), Some(77));
         assert!(upload_key("bk", "dir/key", "UP1").starts_with(&object_key("bk", "dir/key")));
+        assert!(released("x").starts_with(RELEASED_PREFIX));
+        assert_ne!(blob_ref("x"), released("x"));
     }
 }

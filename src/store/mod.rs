@@ -4,25 +4,31 @@
 pub mod blob;
 pub mod commit;
 pub mod error;
-pub mod keys;
+pub mod gc;
+mod keys;
+pub mod listing;
+pub mod plan;
 pub mod read;
 pub mod records;
+pub mod space;
+pub mod view;
 
-use bascule_api::{S3Error, S3Result};
 use bascule_replication::records::{
     AccessKeyRecord, BucketRecord, Location, ObjectRecord, Segment, UserRecord,
 };
-use bascule_replication::zone::{Zone, ZoneState};
+use bascule_replication::zone::{Refused, Zone, ZoneState};
 use bascule_replication::Entry;
 use blob::BlobStore;
-use commit::{Committer, Origin, Plan, View};
+use commit::Committer;
 pub use error::StoreError;
+pub use plan::{Local, Origin, Txn};
+use records::{PartRecord, QuarantineRecord, UploadRecord};
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, DB};
 use serde::de::DeserializeOwned;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+pub use view::View;
 
 /// Column families, one per kind of record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,10 +43,14 @@ pub enum Cf {
     Journal,
     System,
     Quarantine,
+    /// Blob references and releases (see `gc.rs`).
+    Gc,
+    /// Counters kept with every change (per-bucket usage, journal bytes).
+    Counters,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 10] = [
+    pub const ALL: [Cf; 12] = [
         Cf::Buckets,
         Cf::Objects,
         Cf::Inline,
@@ -51,6 +61,8 @@ impl Cf {
         Cf::Journal,
         Cf::System,
         Cf::Quarantine,
+        Cf::Gc,
+        Cf::Counters,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +77,8 @@ impl Cf {
             Cf::Journal => "journal",
             Cf::System => "system",
             Cf::Quarantine => "quarantine",
+            Cf::Gc => "gc",
+            Cf::Counters => "counters",
         }
     }
 }
@@ -85,9 +99,31 @@ fn cf_options(cf: Cf) -> Options {
     o
 }
 
-pub(crate) fn handle(db: &DB, cf: Cf) -> Result<&ColumnFamily, StoreError> {
-    db.cf_handle(cf.name())
-        .ok_or_else(|| StoreError::Corrupt(format!("missing column family {}", cf.name())))
+/// Column-family handles, resolved once when the store opens: a missing one fails the
+/// open instead of silently dropping writes later.
+pub struct Handles {
+    db: Arc<DB>,
+}
+
+impl Handles {
+    fn resolve(db: Arc<DB>) -> Result<Handles, StoreError> {
+        for cf in Cf::ALL {
+            if db.cf_handle(cf.name()).is_none() {
+                return Err(StoreError::Corrupt(format!(
+                    "missing column family {}",
+                    cf.name()
+                )));
+            }
+        }
+        Ok(Handles { db })
+    }
+
+    pub(crate) fn get(&self, cf: Cf) -> &ColumnFamily {
+        // Checked for every `Cf` in `resolve`, and column families are never dropped.
+        self.db
+            .cf_handle(cf.name())
+            .expect("column family resolved at open")
+    }
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
@@ -99,26 +135,52 @@ pub fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records serialize")
 }
 
+pub fn encode_usage(objects: u64, bytes: u64) -> Vec<u8> {
+    [objects.to_be_bytes(), bytes.to_be_bytes()].concat()
+}
+
+pub fn decode_usage(v: &[u8]) -> (u64, u64) {
+    let n = |r: std::ops::Range<usize>| {
+        v.get(r)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0)
+    };
+    (n(0..8), n(8..16))
+}
+
+pub fn decode_u64(v: &[u8]) -> Result<u64, StoreError> {
+    Ok(u64::from_be_bytes(v.try_into().map_err(|_| {
+        StoreError::Corrupt("counter is not 8 bytes".into())
+    })?))
+}
+
 pub struct Store {
     db: Arc<DB>,
+    cfs: Arc<Handles>,
     blobs: Arc<BlobStore>,
     committer: Committer,
+    meta_dir: PathBuf,
     pub zone: Arc<Zone>,
 }
 
 /// Where the zone's role and epoch are kept (System column family).
 pub const ZONE_STATE_KEY: &[u8] = b"zone/state";
+/// The follower's last acknowledgement, kept for journal trimming across restarts.
+const PEER_ACK_KEY: &[u8] = b"zone/peer_ack";
 
 impl Store {
     /// Opens (or creates) the store: metadata under `meta_dir`, blobs under `data_dirs`.
     /// A new store takes `initial` as its zone state; an existing one keeps its own.
-    /// Collects leftovers of an earlier crash before serving.
+    /// Finishes what an earlier crash interrupted (blob releases, blobs in flight) before
+    /// serving; none of it reads object metadata.
     pub fn open(
         meta_dir: &Path,
         data_dirs: Vec<PathBuf>,
         initial: ZoneState,
     ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(meta_dir)?;
+        space::release_ballast(meta_dir);
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -127,104 +189,123 @@ impl Store {
             .iter()
             .map(|cf| ColumnFamilyDescriptor::new(cf.name(), cf_options(*cf)));
         let db = Arc::new(DB::open_cf_descriptors(&opts, meta_dir, cfs)?);
+        let handles = Arc::new(Handles::resolve(db.clone())?);
         let blobs = Arc::new(BlobStore::open(data_dirs)?);
-        let state = match db.get_cf(handle(&db, Cf::System)?, ZONE_STATE_KEY)? {
+        let state = match db.get_cf(handles.get(Cf::System), ZONE_STATE_KEY)? {
             Some(v) => decode(&v)?,
             None => {
-                db.put_cf(handle(&db, Cf::System)?, ZONE_STATE_KEY, encode(&initial))?;
+                db.put_cf(handles.get(Cf::System), ZONE_STATE_KEY, encode(&initial))?;
                 initial
             }
         };
         let zone = Arc::new(Zone::new(state));
-        let committer = Committer::start(db.clone(), blobs.clone(), zone.clone())?;
-        let store = Store {
-            db,
-            blobs,
-            committer,
-            zone,
-        };
-        let (tmp, orphans) = store.collect_garbage(Duration::ZERO)?;
-        if tmp + orphans > 0 {
+        let released = gc::finish_releases(&db, &handles, &blobs)?;
+        let (settled, removed_tmp) = gc::sweep_tmp(&db, &handles, &blobs, Duration::ZERO)?;
+        if released + settled + removed_tmp > 0 {
             tracing::info!(
-                temp_files = tmp,
-                orphan_blobs = orphans,
-                "collected leftovers from an earlier run"
+                released,
+                settled,
+                removed_tmp,
+                "finished blob work an earlier run left"
             );
         }
-        Ok(store)
+        let committer = Committer::start(
+            db.clone(),
+            handles.clone(),
+            blobs.clone(),
+            zone.clone(),
+            meta_dir.to_path_buf(),
+        )?;
+        space::restore_ballast(meta_dir);
+        Ok(Store {
+            db,
+            cfs: handles,
+            blobs,
+            committer,
+            meta_dir: meta_dir.to_path_buf(),
+            zone,
+        })
     }
 
     pub fn blobs(&self) -> &BlobStore {
         &self.blobs
     }
 
-    /// Runs a mutation through the group committer.
-    pub async fn commit<T, F>(&self, f: F) -> S3Result<(T, Option<u64>)>
+    /// Runs a change through the group committer. The closure inspects the current state
+    /// and returns the change, or refuses it with its own error.
+    pub async fn commit<T, E, F>(&self, f: F) -> Result<(T, Option<u64>), E>
     where
         T: Send + 'static,
-        F: FnOnce(&View) -> S3Result<(Plan, T)> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&View) -> Result<(Txn, T), E> + Send + 'static,
     {
         self.submit(f)?.await
     }
 
-    /// Queues a mutation at once and returns a future of its outcome: mutations submitted
-    /// one after another commit in that order.
-    pub fn submit<T, F>(
+    /// Queues a change at once and returns a future of its outcome: changes submitted one
+    /// after another commit in that order.
+    pub fn submit<T, E, F>(
         &self,
         f: F,
-    ) -> S3Result<impl std::future::Future<Output = S3Result<(T, Option<u64>)>> + Send + 'static>
+    ) -> Result<impl std::future::Future<Output = Result<(T, Option<u64>), E>> + Send + 'static, E>
     where
         T: Send + 'static,
-        F: FnOnce(&View) -> S3Result<(Plan, T)> + Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&View) -> Result<(Txn, T), E> + Send + 'static,
     {
-        let slot = Arc::new(std::sync::Mutex::new(None));
+        type Slot<T, E> = Arc<std::sync::Mutex<Option<Result<T, E>>>>;
+        let slot: Slot<T, E> = Arc::new(std::sync::Mutex::new(None));
         let out = slot.clone();
         let rx = self.committer.submit(Box::new(move |view| {
-            let (plan, value) = f(view)?;
+            let (outcome, txn) = match f(view) {
+                Ok((txn, value)) => (Ok(value), Ok(txn)),
+                Err(e) => (Err(e), Err(StoreError::Rejected)),
+            };
             if let Ok(mut s) = out.lock() {
-                *s = Some(value);
+                *s = Some(outcome);
             }
-            Ok(plan)
+            txn
         }))?;
         Ok(async move {
-            let committed = rx.await.map_err(|_| S3Error::from(StoreError::Closed))??;
-            let value = slot
-                .lock()
-                .ok()
-                .and_then(|mut s| s.take())
-                .ok_or(StoreError::Closed)?;
-            Ok((value, committed))
+            let taken = || slot.lock().ok().and_then(|mut s| s.take());
+            match rx.await.map_err(|_| StoreError::Closed)? {
+                Ok(committed) => match taken() {
+                    Some(Ok(value)) => Ok((value, committed)),
+                    _ => Err(E::from(StoreError::Closed)),
+                },
+                Err(StoreError::Rejected) => match taken() {
+                    Some(Err(e)) => Err(e),
+                    _ => Err(E::from(StoreError::Closed)),
+                },
+                Err(e) => Err(E::from(e)),
+            }
         })
     }
 
-    /// Changes the zone state and persists it (in commit order with everything else).
-    pub async fn update_zone<T: Send + 'static>(
+    /// Runs one zone transition: planned on a copy, saved (in commit order with
+    /// everything else), and only then published. A refused transition or a failed save
+    /// leaves the zone as it was.
+    pub async fn change_zone<T, E>(
         &self,
-        change: impl FnOnce(&mut ZoneState) -> T,
-    ) -> S3Result<T> {
-        let (_, out) = self.zone.update(change);
-        self.persist_zone().await?;
-        Ok(out)
-    }
-
-    /// Persists the zone state as it is when the commit runs, so concurrent changes are
-    /// written in commit order and the last one wins.
-    pub async fn persist_zone(&self) -> S3Result<()> {
-        let zone = self.zone.clone();
-        self.commit(move |_| {
-            let mut plan = Plan {
-                origin: Origin::Zone,
-                ..Plan::default()
-            };
-            plan.put(
-                Cf::System,
-                ZONE_STATE_KEY.to_vec(),
-                encode(&zone.snapshot()),
-            );
-            Ok((plan, ()))
-        })
-        .await?;
-        Ok(())
+        change: impl FnOnce(&mut ZoneState) -> Result<T, Refused>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError> + From<Refused>,
+    {
+        self.zone
+            .change(
+                |s| change(s).map_err(E::from),
+                |next| async move {
+                    self.commit(move |_| {
+                        let txn = Txn::zone(None, vec![Local::ZoneState(next)]);
+                        Ok::<_, StoreError>((txn, ()))
+                    })
+                    .await
+                    .map(|_| ())
+                    .map_err(E::from)
+                },
+            )
+            .await
     }
 
     /// The last durable journal sequence number; it changes (and wakes watchers) on commit.
@@ -232,18 +313,34 @@ impl Store {
         self.committer.last_seq()
     }
 
-    /// Writes a key outside the journal and the group commit, unsynced: only for local
-    /// bookkeeping that may lag after a crash (such as the peer's last acknowledgement).
-    pub fn put_side(&self, cf: Cf, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        Ok(self.db.put_cf(handle(&self.db, cf)?, key, value)?)
+    /// The follower's last acknowledgement as last recorded (0 if never).
+    pub fn peer_ack(&self) -> u64 {
+        self.get_raw(Cf::System, PEER_ACK_KEY)
+            .ok()
+            .flatten()
+            .and_then(|v| decode_u64(&v).ok())
+            .unwrap_or(0)
     }
 
-    pub fn get_raw(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get_cf(handle(&self.db, cf)?, key)?)
+    /// Records the follower's acknowledgement outside the journal and the group commit,
+    /// unsynced: it may lag after a crash, which only delays a journal trim.
+    pub fn save_peer_ack(&self, seq: u64) -> Result<(), StoreError> {
+        Ok(self
+            .db
+            .put_cf(self.cfs.get(Cf::System), PEER_ACK_KEY, seq.to_be_bytes())?)
+    }
+
+    fn get_raw(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cfs.get(cf), key)?)
     }
 
     fn get<T: DeserializeOwned>(&self, cf: Cf, key: &[u8]) -> Result<Option<T>, StoreError> {
         self.get_raw(cf, key)?.map(|v| decode(&v)).transpose()
+    }
+
+    /// A cheap read that proves the database answers (readiness probe).
+    pub fn probe(&self) -> Result<(), StoreError> {
+        self.get_raw(Cf::System, ZONE_STATE_KEY).map(|_| ())
     }
 
     pub fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, StoreError> {
@@ -262,35 +359,91 @@ impl Store {
         self.get(Cf::Users, id.as_bytes())
     }
 
-    pub fn inline_data(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.get_raw(Cf::Inline, id.as_bytes())
+    pub fn upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Option<UploadRecord>, StoreError> {
+        self.get(Cf::Uploads, &keys::upload_key(bucket, key, upload_id))
     }
 
-    /// All records of a column family, in key order, decoded.
-    pub fn scan<T: DeserializeOwned>(
+    /// The parts stored for an upload after `marker`, by number, at most `limit`.
+    pub fn parts(
         &self,
-        cf: Cf,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        upload_id: &str,
+        marker: u32,
+        limit: usize,
+    ) -> Result<Vec<(u32, PartRecord)>, StoreError> {
+        let prefix = keys::part_prefix(upload_id);
         let mut out = Vec::new();
-        for item in self.iter_from(cf, prefix)? {
+        for item in self.iter_from(
+            Cf::Parts,
+            &keys::part_key(upload_id, marker.saturating_add(1)),
+        )? {
             let (k, v) = item?;
-            if !k.starts_with(prefix) {
+            if !k.starts_with(&prefix) || out.len() >= limit {
                 break;
             }
-            out.push((k.to_vec(), decode(&v)?));
+            let n = keys::part_number(&k)
+                .ok_or_else(|| StoreError::Corrupt("part key without a number".into()))?;
+            if n > marker {
+                out.push((n, decode(&v)?));
+            }
         }
         Ok(out)
     }
 
+    /// (objects, bytes) of a bucket, from the counters kept with every change.
+    pub fn usage(&self, bucket: &str) -> Result<(u64, u64), StoreError> {
+        Ok(self
+            .get_raw(Cf::Counters, &keys::bucket_usage(bucket))?
+            .map(|v| decode_usage(&v))
+            .unwrap_or((0, 0)))
+    }
+
+    pub fn inline_data(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get_raw(Cf::Inline, id.as_bytes())
+    }
+
+    fn all<T: DeserializeOwned>(&self, cf: Cf) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.iter_from(cf, b"")? {
+            let (_, v) = item?;
+            out.push(decode(&v)?);
+        }
+        Ok(out)
+    }
+
+    /// Every bucket, in name order.
+    pub fn buckets(&self) -> Result<Vec<BucketRecord>, StoreError> {
+        self.all(Cf::Buckets)
+    }
+
+    pub fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.all(Cf::Users)
+    }
+
+    pub fn access_keys(&self) -> Result<Vec<AccessKeyRecord>, StoreError> {
+        self.all(Cf::Keys)
+    }
+
+    pub fn quarantined(&self) -> Result<Vec<QuarantineRecord>, StoreError> {
+        self.all(Cf::Quarantine)
+    }
+
+    pub fn quarantined_one(&self, id: &str) -> Result<Option<QuarantineRecord>, StoreError> {
+        self.get(Cf::Quarantine, id.as_bytes())
+    }
+
     /// A forward iterator starting at `from`.
-    pub fn iter_from(
+    pub(crate) fn iter_from(
         &self,
         cf: Cf,
         from: &[u8],
     ) -> Result<rocksdb::DBIteratorWithThreadMode<'_, DB>, StoreError> {
         Ok(self.db.iterator_cf(
-            handle(&self.db, cf)?,
+            self.cfs.get(cf),
             rocksdb::IteratorMode::From(from, rocksdb::Direction::Forward),
         ))
     }
@@ -337,36 +490,60 @@ impl Store {
         Ok(out)
     }
 
+    /// Cumulative object bytes of every journal entry committed so far.
+    pub fn journal_bytes(&self) -> Result<u64, StoreError> {
+        self.get_raw(Cf::Counters, keys::JOURNAL_BYTES)?
+            .map(|v| decode_u64(&v))
+            .transpose()
+            .map(|v| v.unwrap_or(0))
+    }
+
     /// Deletes journal entries up to `upto` (inclusive). The caller raised the zone's
     /// journal floor first.
     pub fn trim_journal(&self, upto: u64) -> Result<(), StoreError> {
-        let h = handle(&self.db, Cf::Journal)?;
-        self.db
-            .delete_range_cf(h, Entry::key(0), Entry::key(upto.saturating_add(1)))?;
+        self.db.delete_range_cf(
+            self.cfs.get(Cf::Journal),
+            Entry::key(0),
+            Entry::key(upto.saturating_add(1)),
+        )?;
         Ok(())
     }
 
-    /// Every segment id that metadata references (objects and multipart parts).
-    fn referenced_segments(&self) -> Result<HashSet<String>, StoreError> {
-        let mut ids = HashSet::new();
-        for (_, rec) in self.scan::<ObjectRecord>(Cf::Objects, b"")? {
-            ids.extend(rec.segments.into_iter().map(|s| s.id));
-        }
-        for (_, part) in self.scan::<records::PartRecord>(Cf::Parts, b"")? {
-            ids.insert(part.segment.id);
-        }
-        for (_, q) in self.scan::<records::QuarantineRecord>(Cf::Quarantine, b"")? {
-            ids.extend(q.record.into_iter().flat_map(|r| r.segments).map(|s| s.id));
-        }
-        Ok(ids)
+    /// One background pass: finishes pending releases and settles or removes `tmp/` files
+    /// idle for `min_age`. Reads no object metadata.
+    pub fn collect_garbage(&self, min_age: Duration) -> Result<gc::GcReport, StoreError> {
+        let released = gc::finish_releases(&self.db, &self.cfs, &self.blobs)?;
+        let (settled, removed_tmp) = gc::sweep_tmp(&self.db, &self.cfs, &self.blobs, min_age)?;
+        space::restore_ballast(&self.meta_dir);
+        Ok(gc::GcReport {
+            released,
+            settled,
+            removed_tmp,
+        })
     }
 
-    /// Removes temp files and blobs nothing references, older than `min_age`.
-    pub fn collect_garbage(&self, min_age: Duration) -> Result<(usize, usize), StoreError> {
-        let tmp = self.blobs.clean_tmp(min_age);
-        let referenced = self.referenced_segments()?;
-        let orphans = self.blobs.collect_unreferenced(&referenced, min_age);
-        Ok((tmp, orphans))
+    /// Compacts every column family fully (an operator's tool, and the benchmark's way to
+    /// measure what the data settles to). Blocking; can take long on a large store.
+    pub fn compact(&self) {
+        for cf in Cf::ALL {
+            self.db
+                .compact_range_cf(self.cfs.get(cf), None::<&[u8]>, None::<&[u8]>);
+        }
+    }
+
+    /// Stops the committer (queued changes commit first) and flushes the memtables: after
+    /// this the database is quiet and can close.
+    pub fn close(&self) {
+        self.committer.close();
+        // Every column family: a restart then replays no WAL (and needs no room to flush it).
+        for cf in Cf::ALL {
+            if let Err(e) = self.db.flush_cf(self.cfs.get(cf)) {
+                tracing::warn!(error = %e, cf = cf.name(), "flush at shutdown failed");
+            }
+        }
+        // No compaction or flush may still run when the process ends: RocksDB's
+        // background threads racing its static destructors abort the process.
+        self.db.cancel_all_background_work(true);
     }
 }
 

@@ -10,19 +10,16 @@ pub mod serve;
 pub mod tls;
 pub mod trim;
 
-use crate::store::{Cf, Store};
-use bascule_api::{S3Error, S3ErrorCode, S3Result};
-use bascule_replication::peer::PeerClient;
+use crate::store::{Store, StoreError};
+use bascule_api::{S3Error, S3ErrorCode};
+use bascule_replication::peer::{PeerClient, PeerError};
 use bascule_replication::protocol::ZoneInfo;
 use bascule_replication::status::{now_ms, StatusCell};
-use bascule_replication::zone::{Promotion, Role};
+use bascule_replication::zone::{Fence, PeerView, Refused, Role, ZoneState};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The peer's acknowledged sequence number, kept across restarts for journal trimming.
-const PEER_ACK_KEY: &[u8] = b"zone/peer_ack";
 
 pub struct ZoneService {
     pub store: Arc<Store>,
@@ -39,16 +36,52 @@ pub struct ZoneService {
     role_change: tokio::sync::Mutex<()>,
 }
 
+/// The zone layer's error: a transition the state machine refused, a storage failure, or
+/// a step of a switchover that did not complete. Converted to S3 XML or admin JSON at the
+/// edge.
+#[derive(Debug, thiserror::Error)]
+pub enum ZoneError {
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("this zone has no peer")]
+    NoPeer,
+    /// A switchover that stopped; `resumed` says whether this zone takes writes again.
+    #[error("{message}")]
+    Switchover { message: String, resumed: bool },
+}
+
+impl From<ZoneError> for S3Error {
+    fn from(e: ZoneError) -> S3Error {
+        match e {
+            ZoneError::Store(s) => s.into(),
+            ZoneError::Refused(r) => S3Error::msg(S3ErrorCode::InvalidRequest, r.to_string()),
+            ZoneError::NoPeer => S3Error::msg(S3ErrorCode::InvalidRequest, e.to_string()),
+            ZoneError::Switchover { message, .. } => {
+                S3Error::msg(S3ErrorCode::ServiceUnavailable, message)
+            }
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct PromotionReport {
     pub epoch: u64,
     /// The last primary sequence number applied here: later entries of the old primary
     /// are lost to this zone (and will be set aside when it rejoins).
     pub after_seq: u64,
-    /// How many entries the old primary had shown beyond that point, if known.
+    /// How many entries the old primary had shown beyond that point, if known. A lower
+    /// bound: the old primary may have written more that this zone never heard of.
     pub entries_at_risk: Option<u64>,
+    /// Whether `entries_at_risk` is exact (never, for an unplanned promotion).
+    pub entries_at_risk_exact: bool,
     pub warning: Option<String>,
 }
+
+/// How long a switchover keeps asking a peer whose answer to "promote" was lost before
+/// it leaves the question to the heartbeat (writes stay stopped meanwhile).
+const UNRESOLVED_WAIT: Duration = Duration::from_secs(10);
 
 impl ZoneService {
     pub fn new(
@@ -57,12 +90,7 @@ impl ZoneService {
         s3_endpoint: String,
         peer: Option<PeerClient>,
     ) -> ZoneService {
-        let ack = store
-            .get_raw(Cf::System, PEER_ACK_KEY)
-            .ok()
-            .flatten()
-            .and_then(|v| v.as_slice().try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(0);
+        let ack = store.peer_ack();
         ZoneService {
             store,
             status: Arc::new(StatusCell::default()),
@@ -74,12 +102,20 @@ impl ZoneService {
         }
     }
 
+    /// One zone transition, saved then published (see `Zone::change`).
+    async fn change<T>(
+        &self,
+        f: impl FnOnce(&mut ZoneState) -> Result<T, Refused>,
+    ) -> Result<T, ZoneError> {
+        self.store.change_zone(f).await
+    }
+
     pub fn info(&self) -> ZoneInfo {
         let z = self.store.zone.snapshot();
         ZoneInfo {
-            role: z.role,
+            role: z.role(),
             epoch: z.epoch,
-            fenced: z.fenced || z.handing_over,
+            fenced: z.fenced(),
             last_seq: *self.store.last_seq().borrow(),
             journal_floor: z.journal_floor,
             s3_endpoint: self.s3_endpoint.clone(),
@@ -95,51 +131,62 @@ impl ZoneService {
     /// up to the promotion point after a switchover, nothing known after a failover.
     pub fn reset_ack(&self, seq: u64) {
         self.peer_ack.store(seq, Ordering::SeqCst);
-        let _ = self
-            .store
-            .put_side(Cf::System, PEER_ACK_KEY, &seq.to_be_bytes());
+        if let Err(e) = self.store.save_peer_ack(seq) {
+            tracing::warn!(error = %e, "cannot record the follower's acknowledgement");
+        }
     }
 
     /// Records the follower's acknowledgement (its durable cursor).
     pub fn note_ack(&self, seq: u64) {
         if self.peer_ack.fetch_max(seq, Ordering::SeqCst) < seq {
-            let _ = self
-                .store
-                .put_side(Cf::System, PEER_ACK_KEY, &seq.to_be_bytes());
+            if let Err(e) = self.store.save_peer_ack(seq) {
+                tracing::warn!(error = %e, "cannot record the follower's acknowledgement");
+            }
         }
     }
 
-    /// The error every S3 or admin write gets on a zone that does not take writes; it names
-    /// the primary (message and `x-bascule-primary`) when this zone knows it.
+    /// The error every S3 or admin write gets on a zone that does not take writes. A
+    /// secondary refuses for good (403, final for SDKs) and names the primary (message and
+    /// `x-bascule-primary`) when it knows it. A primary that holds writes only for a moment
+    /// (fenced at restart, handing over) answers 503 with `Retry-After`, which SDKs retry,
+    /// and names its peer.
     pub fn read_only_error(&self) -> S3Error {
         let z = self.store.zone.snapshot();
-        let primary = match z.role {
-            Role::Secondary => self
-                .status
-                .get()
-                .peer
-                .filter(|p| p.role == Role::Primary)
-                .map(|p| p.s3_endpoint),
-            Role::Primary => None,
-        };
-        let mut e = match (&primary, z.role) {
-            (Some(p), _) => S3Error::msg(
-                S3ErrorCode::ZoneReadOnly,
-                format!("This zone is a read-only replica; send writes to the primary zone at {p}."),
-            ),
-            (None, Role::Secondary) => S3Error::msg(
-                S3ErrorCode::ZoneReadOnly,
-                "This zone is a read-only replica and cannot reach its primary right now.",
-            ),
-            (None, Role::Primary) => S3Error::msg(
-                S3ErrorCode::ZoneReadOnly,
-                "This zone is fenced (handing over, or waiting to confirm with its peer that it is still primary); retry shortly.",
-            ),
-        };
-        if let Some(p) = primary {
-            e = e.with_header("x-bascule-primary", p);
+        let peer = self.status.get().peer;
+        match z.role() {
+            Role::Secondary => {
+                let primary = peer
+                    .filter(|p| p.role == Role::Primary)
+                    .map(|p| p.s3_endpoint);
+                match primary {
+                    Some(p) => S3Error::msg(
+                        S3ErrorCode::ZoneReadOnly,
+                        format!("This zone is a read-only replica; send writes to the primary zone at {p}."),
+                    )
+                    .with_header("x-bascule-primary", p),
+                    None => S3Error::msg(
+                        S3ErrorCode::ZoneReadOnly,
+                        "This zone is a read-only replica and cannot reach its primary right now.",
+                    ),
+                }
+            }
+            Role::Primary => {
+                let why = match z.fence() {
+                    Some(Fence::HandingOver | Fence::HandoverUnresolved) => {
+                        "is handing over to its peer"
+                    }
+                    _ => "is waiting to confirm with its peer that it is still primary",
+                };
+                let peer = peer
+                    .map(|p| format!(" Its peer zone is at {}.", p.s3_endpoint))
+                    .unwrap_or_default();
+                S3Error::msg(
+                    S3ErrorCode::ServiceUnavailable,
+                    format!("This zone {why}; retry shortly.{peer}"),
+                )
+                .with_header("retry-after", "1")
+            }
         }
-        e
     }
 
     /// `x-amz-replication-status` for an object version written at `seq`.
@@ -155,15 +202,9 @@ impl ZoneService {
     }
 
     /// Unplanned failover: this secondary becomes primary with a higher epoch, now.
-    pub async fn promote(&self) -> S3Result<PromotionReport> {
+    pub async fn promote(&self) -> Result<PromotionReport, ZoneError> {
         let _one_at_a_time = self.role_change.lock().await;
         let state = self.store.zone.snapshot();
-        if state.role == Role::Primary {
-            return Err(S3Error::msg(
-                S3ErrorCode::InvalidRequest,
-                "this zone is already primary",
-            ));
-        }
         let status = self.status.get();
         let cursor = *self.store.last_seq().borrow();
         let seen = status
@@ -173,61 +214,29 @@ impl ZoneService {
             .unwrap_or(0)
             .max(status.primary_last_seq);
         let entries_at_risk = (seen > 0).then(|| seen.saturating_sub(cursor));
-        let epoch = state
-            .epoch
-            .max(status.peer.as_ref().map(|p| p.epoch).unwrap_or(0))
-            + 1;
-        let warning = state.resync.as_ref().map(|_| {
+        let peer_epoch = status.peer.as_ref().map(|p| p.epoch).unwrap_or(0);
+        let warning = state.resync().map(|_| {
             "a full resync was in progress: this zone may lack objects the old primary had"
                 .to_string()
         });
+        // Nothing is known of what the old primary holds.
+        self.reset_ack(0);
+        let epoch = self
+            .change(|s| s.promote(peer_epoch, cursor, entries_at_risk, now_ms()))
+            .await?;
         tracing::warn!(
             epoch,
             after_seq = cursor,
             ?entries_at_risk,
             "zone promoted to primary (unplanned failover)"
         );
-        // Nothing is known of what the old primary holds.
-        self.become_primary(epoch, cursor, "promote", entries_at_risk, 0)
-            .await?;
         Ok(PromotionReport {
             epoch,
             after_seq: cursor,
             entries_at_risk,
+            entries_at_risk_exact: false,
             warning,
         })
-    }
-
-    /// Makes this zone primary with `epoch`, recording the promotion point (`after_seq`,
-    /// the last entry applied here) and what the follower is known to hold (`ack`).
-    /// Callers hold `role_change` (see `promote_for_switchover`).
-    async fn become_primary(
-        &self,
-        epoch: u64,
-        after_seq: u64,
-        kind: &str,
-        entries_at_risk: Option<u64>,
-        ack: u64,
-    ) -> S3Result<()> {
-        self.reset_ack(ack);
-        let promotion = Promotion {
-            epoch,
-            after_seq,
-            at_ms: now_ms(),
-            kind: kind.into(),
-            entries_at_risk,
-        };
-        self.store
-            .update_zone(move |s| {
-                s.role = Role::Primary;
-                s.epoch = epoch;
-                s.fenced = false;
-                s.handing_over = false;
-                s.resync = None;
-                s.rejoin_after = None;
-                s.promotions.push(promotion);
-            })
-            .await
     }
 
     /// The secondary's half of a switchover: promote if this zone has applied exactly
@@ -236,20 +245,14 @@ impl ZoneService {
         &self,
         last_seq: u64,
         caller_epoch: u64,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, ZoneError> {
         let _one_at_a_time = self.role_change.lock().await;
-        let state = self.store.zone.snapshot();
         let cursor = *self.store.last_seq().borrow();
-        if state.role != Role::Secondary {
-            return Err("this zone is already primary".into());
-        }
-        if cursor != last_seq || state.resync.is_some() {
-            return Err(format!("this zone applied up to {cursor}, not {last_seq}"));
-        }
-        let epoch = state.epoch.max(caller_epoch) + 1;
-        self.become_primary(epoch, cursor, "switchover", Some(0), cursor)
-            .await
-            .map_err(|e| e.to_string())?;
+        // The follower holds everything up to here.
+        self.reset_ack(cursor);
+        let epoch = self
+            .change(|s| s.promote_for_switchover(cursor, last_seq, caller_epoch, now_ms()))
+            .await?;
         tracing::warn!(
             epoch,
             after_seq = cursor,
@@ -259,29 +262,19 @@ impl ZoneService {
     }
 
     /// Planned switchover, run on the primary: stop writes, wait for the secondary to
-    /// apply everything, have it promote, then follow it.
-    pub async fn switchover(&self, timeout: Duration) -> S3Result<ZoneInfo> {
-        let peer = self
-            .peer
-            .as_ref()
-            .ok_or_else(|| S3Error::msg(S3ErrorCode::InvalidRequest, "this zone has no peer"))?;
+    /// apply everything, have it promote, then follow it. If the answer to "promote" is
+    /// lost, writes stay stopped until the peer says whether it promoted.
+    pub async fn switchover(&self, timeout: Duration) -> Result<ZoneInfo, ZoneError> {
+        let peer = self.peer.as_ref().ok_or(ZoneError::NoPeer)?;
         if self.store.zone.role() != Role::Primary {
             // Run on the secondary: ask the primary to hand over.
-            return peer.switchover().await.map_err(|e| {
-                S3Error::msg(
-                    S3ErrorCode::ServiceUnavailable,
-                    format!("the primary did not complete the switchover: {e}"),
-                )
+            return peer.switchover().await.map_err(|e| ZoneError::Switchover {
+                message: format!("the primary did not complete the switchover: {e}"),
+                resumed: true,
             });
         }
         let _one_at_a_time = self.role_change.lock().await;
-        if self.store.zone.role() != Role::Primary {
-            return Err(S3Error::msg(
-                S3ErrorCode::InvalidRequest,
-                "this zone stopped being primary while the switchover waited its turn",
-            ));
-        }
-        self.store.update_zone(|s| s.handing_over = true).await?;
+        self.change(|s| s.begin_handover()).await?;
         let target = *self.store.last_seq().borrow();
         tracing::warn!(
             target,
@@ -290,41 +283,91 @@ impl ZoneService {
         let deadline = Instant::now() + timeout;
         while self.peer_ack() < target {
             if Instant::now() >= deadline {
-                self.store.update_zone(|s| s.handing_over = false).await?;
-                return Err(S3Error::msg(
-                    S3ErrorCode::ServiceUnavailable,
-                    format!(
+                self.change(|s| s.abort_handover()).await?;
+                return Err(ZoneError::Switchover {
+                    message: format!(
                         "switchover abandoned: the peer applied {} of {target} entries in time; this zone takes writes again",
                         self.peer_ack()
                     ),
-                ));
+                    resumed: true,
+                });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let epoch = self.store.zone.epoch();
-        let info = match peer.promote(target, epoch).await {
-            Ok(info) => info,
-            Err(e) => {
-                self.store.update_zone(|s| s.handing_over = false).await?;
-                return Err(S3Error::msg(
-                    S3ErrorCode::ServiceUnavailable,
-                    format!("switchover abandoned, the peer did not promote: {e}; this zone takes writes again"),
-                ));
+        match peer.promote(target, epoch).await {
+            Ok(info) => self.follow_new_primary(info, target).await,
+            Err(e @ PeerError::Refused { .. }) => {
+                // The peer answered: it did not promote.
+                self.change(|s| s.abort_handover()).await?;
+                Err(ZoneError::Switchover {
+                    message: format!("switchover abandoned, the peer did not promote: {e}; this zone takes writes again"),
+                    resumed: true,
+                })
             }
+            Err(e) => {
+                tracing::error!(error = %e, "switchover: the answer to promote was lost; writes stay stopped until the peer says whether it promoted");
+                self.change(|s| s.handover_unresolved()).await?;
+                self.resolve_handover(peer, target).await
+            }
+        }
+    }
+
+    /// After a lost answer to "promote": asks the peer until it says. Promoted: follow it.
+    /// Not promoted: resume writes. No answer in time: writes stay stopped and the
+    /// heartbeat settles it when the peer is heard from again.
+    async fn resolve_handover(
+        &self,
+        peer: &PeerClient,
+        target: u64,
+    ) -> Result<ZoneInfo, ZoneError> {
+        let deadline = Instant::now() + UNRESOLVED_WAIT;
+        loop {
+            match peer.hello().await {
+                Ok(info) if info.role == Role::Primary && info.epoch > self.store.zone.epoch() => {
+                    return self.follow_new_primary(info, target).await;
+                }
+                Ok(info) => {
+                    let view = PeerView {
+                        role: info.role,
+                        epoch: info.epoch,
+                        promotions: &info.promotions,
+                    };
+                    self.change(|s| s.peer_confirms(view)).await?;
+                    return Err(ZoneError::Switchover {
+                        message: "switchover abandoned: the peer did not promote; this zone takes writes again".into(),
+                        resumed: true,
+                    });
+                }
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => {
+                    return Err(ZoneError::Switchover {
+                        message: format!("switchover outcome unknown: the peer cannot be reached ({e}); this zone takes no writes until it knows whether the peer promoted"),
+                        resumed: false,
+                    })
+                }
+            }
+        }
+    }
+
+    /// The peer is primary now: this zone follows it, and names it to clients at once.
+    async fn follow_new_primary(&self, info: ZoneInfo, target: u64) -> Result<ZoneInfo, ZoneError> {
+        self.status.update(|s| {
+            s.peer = Some(info.clone());
+            s.peer_reachable = true;
+            s.primary_last_seq = info.last_seq;
+        });
+        let view = PeerView {
+            role: info.role,
+            epoch: info.epoch,
+            promotions: &info.promotions,
         };
-        let promotions = info.promotions.clone();
-        let new_epoch = info.epoch;
-        self.store
-            .update_zone(move |s| {
-                s.role = Role::Secondary;
-                s.epoch = new_epoch;
-                s.fenced = false;
-                s.handing_over = false;
-                s.promotions = promotions;
-            })
-            .await?;
+        let observed = self.change(|s| Ok(s.observe_peer(view, target))).await?;
         tracing::warn!(
-            epoch = new_epoch,
+            epoch = info.epoch,
+            ?observed,
             "switchover done: this zone is now secondary"
         );
         Ok(info)

@@ -4,11 +4,8 @@
 //! admin API); other changes (buckets, users, keys) are recorded as they were. The resync
 //! that follows then converges on the new primary's data.
 
-use crate::store::commit::{Origin, Plan};
 use crate::store::records::QuarantineRecord;
-use crate::store::{decode, encode, keys, Cf, Store};
-use bascule_api::S3Result;
-use bascule_replication::records::ObjectRecord;
+use crate::store::{Local, Store, StoreError, Txn};
 use bascule_replication::status::now_ms;
 use bascule_replication::Op;
 use std::sync::Arc;
@@ -16,12 +13,12 @@ use std::sync::Arc;
 /// Sets aside the objects touched by this zone's journal entries after `after_seq`.
 /// Idempotent: an object already moved is not there any more, and records are keyed by
 /// entry. Returns how many divergent entries were found.
-pub async fn set_aside(store: &Arc<Store>, after_seq: u64) -> S3Result<u64> {
+pub async fn set_aside(store: &Arc<Store>, after_seq: u64) -> Result<u64, StoreError> {
     let entries = {
         let s = store.clone();
         tokio::task::spawn_blocking(move || s.journal_after(after_seq, usize::MAX))
             .await
-            .map_err(|_| bascule_api::S3Error::new(bascule_api::S3ErrorCode::InternalError))??
+            .map_err(|_| StoreError::Closed)??
     };
     let count = entries.len() as u64;
     for entry in entries {
@@ -31,6 +28,8 @@ pub async fn set_aside(store: &Arc<Store>, after_seq: u64) -> S3Result<u64> {
             }
             Op::DeleteObjects { bucket, keys } => keys
                 .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
                 .map(|k| (Some(bucket.clone()), Some(k.clone())))
                 .collect(),
             _ => vec![(None, None)],
@@ -43,35 +42,21 @@ pub async fn set_aside(store: &Arc<Store>, after_seq: u64) -> S3Result<u64> {
         let (seq, epoch, at_ms) = (entry.seq, entry.epoch, entry.at_ms);
         store
             .commit(move |view| {
-                let mut plan = Plan {
-                    origin: Origin::Zone,
-                    ..Plan::default()
-                };
+                let mut local = Vec::new();
                 for (n, (bucket, key)) in targets.into_iter().enumerate() {
                     let id = format!("{seq:020}-{n}");
-                    let record = match (&bucket, &key) {
-                        (Some(b), Some(k)) => {
-                            let okey = keys::object_key(b, k);
-                            let current: Option<ObjectRecord> = view
-                                .get(Cf::Objects, &okey)?
-                                .map(|v| decode(&v))
-                                .transpose()?;
-                            // Only this entry's version is divergent; a later local entry
-                            // that touched the same key gets its own record.
-                            let mine = current.filter(|r| r.seq == seq);
-                            if mine.is_some() {
-                                // Out of the namespace, data kept (not released).
-                                plan.delete(Cf::Objects, okey);
-                            }
-                            mine
-                        }
-                        _ => None,
-                    };
-                    if view.get(Cf::Quarantine, id.as_bytes())?.is_some() {
+                    if view.quarantined(&id)?.is_some() {
                         continue;
                     }
+                    let record = match (&bucket, &key) {
+                        // Only this entry's version is divergent; a later local entry that
+                        // touched the same key gets its own record.
+                        (Some(b), Some(k)) => view.object(b, k)?.filter(|r| r.seq == seq),
+                        _ => None,
+                    };
+                    let take_object = record.is_some();
                     let q = QuarantineRecord {
-                        id: id.clone(),
+                        id,
                         seq,
                         epoch,
                         at_ms,
@@ -82,26 +67,22 @@ pub async fn set_aside(store: &Arc<Store>, after_seq: u64) -> S3Result<u64> {
                         detail: detail.clone(),
                         quarantined_ms: now_ms(),
                     };
-                    plan.put(Cf::Quarantine, id.into_bytes(), encode(&q));
+                    local.push(Local::Quarantine {
+                        record: q,
+                        take_object,
+                    });
                 }
-                Ok((plan, ()))
+                Ok::<_, StoreError>((Txn::zone(None, local), ()))
             })
             .await?;
     }
     Ok(count)
 }
 
-pub fn list(store: &Store) -> S3Result<Vec<QuarantineRecord>> {
-    Ok(store
-        .scan::<QuarantineRecord>(Cf::Quarantine, b"")?
-        .into_iter()
-        .map(|(_, q)| q)
-        .collect())
+pub fn list(store: &Store) -> Result<Vec<QuarantineRecord>, StoreError> {
+    store.quarantined()
 }
 
-pub fn get(store: &Store, id: &str) -> S3Result<Option<QuarantineRecord>> {
-    Ok(store
-        .get_raw(Cf::Quarantine, id.as_bytes())?
-        .map(|v| decode(&v))
-        .transpose()?)
+pub fn get(store: &Store, id: &str) -> Result<Option<QuarantineRecord>, StoreError> {
+    store.quarantined_one(id)
 }

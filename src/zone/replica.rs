@@ -1,14 +1,14 @@
 //! The store as the replication loop sees it (the `Replica` trait).
 
-use super::apply::plan_entry;
-use crate::store::Store;
-use bascule_api::S3ErrorCode;
+use super::apply::entry_txn;
+use super::ZoneError;
+use crate::store::{Store, StoreError};
 use bascule_replication::fetch::{Fetcher, LocalData, Staging};
 use bascule_replication::peer::PeerClient;
-use bascule_replication::puller::Replica;
+use bascule_replication::puller::{PortError, Replica};
 use bascule_replication::records::Location;
 use bascule_replication::status::StatusCell;
-use bascule_replication::zone::Zone;
+use bascule_replication::zone::{Refused, Zone, ZoneState};
 use bascule_replication::Entry;
 use std::sync::Arc;
 
@@ -61,7 +61,7 @@ impl Replica for StoreReplica {
             let seq = entry.seq;
             match self
                 .store
-                .submit(move |view| Ok((plan_entry(view, entry, data)?, ())))
+                .submit(move |_| Ok::<_, StoreError>((entry_txn(entry, data)?, ())))
             {
                 Ok(f) => waiting.push((seq, f)),
                 Err(e) => return Err((already, e.to_string())),
@@ -72,9 +72,7 @@ impl Replica for StoreReplica {
             match done.await {
                 Ok(_) => applied += 1,
                 // Applied by an earlier attempt whose answer was lost.
-                Err(e) if e.code == S3ErrorCode::InvalidRequest && seq <= self.cursor() => {
-                    applied += 1
-                }
+                Err(StoreError::AlreadyApplied { .. }) => applied += 1,
                 Err(e) => return Err((applied, format!("entry {seq}: {e}"))),
             }
         }
@@ -82,8 +80,21 @@ impl Replica for StoreReplica {
         Ok(())
     }
 
-    async fn save_zone(&self) -> Result<(), String> {
-        self.store.persist_zone().await.map_err(|e| e.to_string())
+    async fn change_zone<T: Send>(
+        &self,
+        change: impl FnOnce(&mut ZoneState) -> Result<T, Refused> + Send,
+    ) -> Result<T, PortError> {
+        self.store
+            .change_zone(change)
+            .await
+            .map_err(|e: ZoneError| match e {
+                ZoneError::Refused(r) => PortError::Refused(r),
+                other => PortError::Storage(Box::new(other)),
+            })
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.cursor()
     }
 
     async fn quarantine_divergent(&self, after_seq: u64) -> Result<u64, String> {

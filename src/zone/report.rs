@@ -32,27 +32,33 @@ pub struct ZoneReport {
     pub replication: ReplicationStatus,
 }
 
-/// How many entries past the acknowledgement a primary inspects for bytes and age.
-const SCAN_LIMIT: usize = 100_000;
-
 pub fn report(zone: &ZoneService) -> ZoneReport {
     let state = zone.store.zone.snapshot();
     let status = zone.status.get();
     let last_seq = *zone.store.last_seq().borrow();
     let now = now_ms();
     let (primary_last_seq, entries_pending, bytes_pending, oldest_pending_age_ms) =
-        match (state.role, &zone.peer) {
+        match (state.role(), &zone.peer) {
             (Role::Primary, Some(_)) => {
+                // One seek, whatever the backlog: the oldest pending entry gives its time
+                // and the running byte total where the follower stands.
                 let ack = zone.peer_ack().min(last_seq);
-                let pending = zone
-                    .store
-                    .journal_after(ack, SCAN_LIMIT)
-                    .unwrap_or_default();
-                let bytes = pending.iter().map(|e| e.op.data_bytes()).sum();
-                let age = pending
-                    .first()
-                    .map(|e| now.saturating_sub(e.at_ms))
-                    .unwrap_or(0);
+                let oldest = match ack < last_seq {
+                    true => zone
+                        .store
+                        .journal_after(ack, 1)
+                        .ok()
+                        .and_then(|v| v.into_iter().next()),
+                    false => None,
+                };
+                let (bytes, age) = match oldest {
+                    Some(e) => {
+                        let total = zone.store.journal_bytes().unwrap_or(0);
+                        let before = e.bytes_total.saturating_sub(e.op.data_bytes());
+                        (total.saturating_sub(before), now.saturating_sub(e.at_ms))
+                    }
+                    None => (0, 0),
+                };
                 (last_seq, last_seq - ack, bytes, age)
             }
             (Role::Primary, None) => (last_seq, 0, 0, 0),
@@ -68,9 +74,9 @@ pub fn report(zone: &ZoneService) -> ZoneReport {
             ),
         };
     ZoneReport {
-        role: state.role,
+        role: state.role(),
         epoch: state.epoch,
-        fenced: state.fenced || state.handing_over,
+        fenced: state.fenced(),
         peer: state.peer.clone(),
         peer_reachable: status.peer_reachable,
         last_seq,
@@ -81,8 +87,8 @@ pub fn report(zone: &ZoneService) -> ZoneReport {
         oldest_pending_age_ms,
         last_error: status.last_error.clone(),
         promotions: state.promotions.clone(),
-        resync: state.resync.clone(),
-        rejoin_after: state.rejoin_after,
+        resync: state.resync().cloned(),
+        rejoin_after: state.rejoin_after(),
         divergent: super::quarantine::list(&zone.store)
             .map(|l| l.len())
             .unwrap_or(0),

@@ -6,16 +6,16 @@
 //! Finally the local journal continues from the noted sequence number: entries after it
 //! replay idempotently, so there is no gap.
 
-use super::apply::{delete_object, put_object};
+use super::apply::object_txn;
 use super::replica::StoreReplica;
-use crate::store::commit::{Origin, Plan};
-use crate::store::{encode, Cf, Store};
+use crate::store::{Origin, Store, StoreError, Txn};
 use bascule_replication::fetch::{Fetcher, LocalData};
 use bascule_replication::peer::PeerClient;
 use bascule_replication::protocol::Catalog;
 use bascule_replication::records::{AccessKeyRecord, BucketRecord, ObjectRecord, UserRecord};
 use bascule_replication::status::StatusCell;
-use bascule_replication::zone::ResyncState;
+use bascule_replication::zone::{ResyncState, Role};
+use bascule_replication::Op;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -36,10 +36,11 @@ pub async fn run(
     let mut st = store
         .zone
         .snapshot()
-        .resync
+        .resync()
+        .cloned()
         .ok_or("no resync in progress")?;
     let catalog = peer.catalog().await.map_err(err)?;
-    if catalog.zone.role != bascule_replication::zone::Role::Primary {
+    if catalog.zone.role != Role::Primary {
         return Err("the peer is not primary: nothing to resync from yet".into());
     }
     if st.stage == "start" {
@@ -56,10 +57,10 @@ pub async fn run(
 
     let primary: BTreeSet<String> = catalog.buckets.iter().map(|b| b.name.clone()).collect();
     let local: BTreeSet<String> = store
-        .scan::<BucketRecord>(Cf::Buckets, b"")
+        .buckets()
         .map_err(err)?
         .into_iter()
-        .map(|(_, b)| b.name)
+        .map(|b| b.name)
         .collect();
     for bucket in primary.union(&local) {
         if st.bucket.as_ref().is_some_and(|done| bucket < done) {
@@ -99,11 +100,11 @@ pub async fn run(
     let from = st.from_seq;
     store
         .commit(move |_| {
-            let plan = Plan {
+            let txn = Txn {
                 origin: Origin::Reset { seq: from },
-                ..Plan::default()
+                ..Txn::default()
             };
-            Ok((plan, ()))
+            Ok::<_, StoreError>((txn, ()))
         })
         .await
         .map_err(err)?;
@@ -113,7 +114,7 @@ pub async fn run(
 async fn save(store: &Arc<Store>, st: &ResyncState) -> Result<(), String> {
     let st = st.clone();
     store
-        .update_zone(move |s| s.resync = Some(st))
+        .change_zone::<_, super::ZoneError>(move |s| s.resync_progress(st))
         .await
         .map_err(err)
 }
@@ -148,15 +149,14 @@ async fn converge_page(
             // resync brings the newer state.
             continue;
         }
-        let (b, k) = (bucket.to_string(), key.clone());
+        let b = bucket.to_string();
         r.store
-            .commit(move |view| {
-                let mut plan = Plan {
+            .commit(move |_| {
+                let txn = Txn {
                     origin: Origin::Zone,
-                    ..Plan::default()
+                    ..object_txn(b, key, record, data)?
                 };
-                put_object(view, &mut plan, &b, &k, &record, data)?;
-                Ok((plan, ()))
+                Ok::<_, StoreError>((txn, ()))
             })
             .await
             .map_err(err)?;
@@ -165,15 +165,12 @@ async fn converge_page(
     if !gone.is_empty() {
         let b = bucket.to_string();
         r.store
-            .commit(move |view| {
-                let mut plan = Plan {
-                    origin: Origin::Zone,
-                    ..Plan::default()
+            .commit(move |_| {
+                let op = Op::DeleteObjects {
+                    bucket: b,
+                    keys: gone,
                 };
-                for k in &gone {
-                    delete_object(view, &mut plan, &b, k)?;
-                }
-                Ok((plan, ()))
+                Ok::<_, StoreError>((Txn::zone(Some(op), Vec::new()), ()))
             })
             .await
             .map_err(err)?;
@@ -182,69 +179,71 @@ async fn converge_page(
 }
 
 /// Writes the primary's buckets, users and keys; with `remove_extra`, also deletes the
-/// local ones the primary does not have (at the end, once their objects are gone).
+/// local ones the primary does not have (at the end, once their objects are gone). Each
+/// difference is one change through the planner, as a replicated entry would be.
 async fn sync_catalog(store: &Arc<Store>, c: &Catalog, remove_extra: bool) -> Result<(), String> {
-    let c = c.clone();
-    store
-        .commit(move |view| {
-            let mut plan = Plan {
-                origin: Origin::Zone,
-                ..Plan::default()
-            };
-            sync_cf(
-                view,
-                &mut plan,
-                Cf::Buckets,
-                &c.buckets,
-                |b: &BucketRecord| b.name.clone(),
-                remove_extra,
-            )?;
-            sync_cf(
-                view,
-                &mut plan,
-                Cf::Users,
-                &c.users,
-                |u: &UserRecord| u.id.clone(),
-                remove_extra,
-            )?;
-            sync_cf(
-                view,
-                &mut plan,
-                Cf::Keys,
-                &c.keys,
-                |k: &AccessKeyRecord| k.access_key.clone(),
-                remove_extra,
-            )?;
-            Ok((plan, ()))
-        })
-        .await
-        .map(|_| ())
-        .map_err(err)
+    let mut ops = Vec::new();
+    let have_buckets = store.buckets().map_err(err)?;
+    let have_users = store.users().map_err(err)?;
+    let have_keys = store.access_keys().map_err(err)?;
+    differences(
+        &mut ops,
+        &c.buckets,
+        &have_buckets,
+        |b: &BucketRecord| b.name.clone(),
+        |record| Op::PutBucket { record },
+        |name| Op::DeleteBucket { name },
+        remove_extra,
+    );
+    differences(
+        &mut ops,
+        &c.users,
+        &have_users,
+        |u: &UserRecord| u.id.clone(),
+        |record| Op::PutUser { record },
+        |id| Op::DeleteUser { id },
+        remove_extra,
+    );
+    differences(
+        &mut ops,
+        &c.keys,
+        &have_keys,
+        |k: &AccessKeyRecord| k.access_key.clone(),
+        |record| Op::PutAccessKey { record },
+        |access_key| Op::DeleteAccessKey { access_key },
+        remove_extra,
+    );
+    for op in ops {
+        store
+            .commit(move |_| Ok::<_, StoreError>((Txn::zone(Some(op), Vec::new()), ())))
+            .await
+            .map_err(err)?;
+    }
+    Ok(())
 }
 
-fn sync_cf<T: serde::Serialize>(
-    view: &crate::store::commit::View,
-    plan: &mut Plan,
-    cf: Cf,
+/// The changes that make `have` equal to `wanted` (records compared whole).
+fn differences<T: Clone + PartialEq>(
+    ops: &mut Vec<Op>,
     wanted: &[T],
+    have: &[T],
     key_of: impl Fn(&T) -> String,
+    put: impl Fn(T) -> Op,
+    delete: impl Fn(String) -> Op,
     remove_extra: bool,
-) -> bascule_api::S3Result<()> {
+) {
+    let mine: BTreeMap<String, &T> = have.iter().map(|t| (key_of(t), t)).collect();
     let mut keep = BTreeSet::new();
     for item in wanted {
-        let k = key_of(item).into_bytes();
-        let v = encode(item);
-        if view.get(cf, &k)?.as_deref() != Some(v.as_slice()) {
-            plan.put(cf, k.clone(), v);
+        let k = key_of(item);
+        if mine.get(&k) != Some(&item) {
+            ops.push(put(item.clone()));
         }
         keep.insert(k);
     }
     if remove_extra {
-        for (k, _) in view.scan_prefix(cf, b"")? {
-            if !keep.contains(&k) {
-                plan.delete(cf, k);
-            }
+        for k in mine.keys().filter(|k| !keep.contains(*k)) {
+            ops.push(delete(k.clone()));
         }
     }
-    Ok(())
 }

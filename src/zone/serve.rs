@@ -2,9 +2,9 @@
 //! carry the shared secret; every call also carries the caller's epoch, and a primary that
 //! sees a higher one stops taking writes before it answers (fencing).
 
-use super::ZoneService;
+use super::{ZoneError, ZoneService};
 use crate::store::read::open_range;
-use crate::store::{Cf, StoreError};
+use crate::store::StoreError;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
@@ -14,7 +14,6 @@ use axum::{Json, Router};
 use bascule_replication::protocol::{
     Catalog, JournalPage, ObjectPage, PromoteRequest, ProtocolError, EPOCH_HEADER,
 };
-use bascule_replication::records::{AccessKeyRecord, BucketRecord, UserRecord};
 use bascule_replication::zone::Role;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -83,7 +82,7 @@ async fn guard(State(zone): State<Zs>, req: Request, next: Next) -> Response {
     }
     if let Some(epoch) = caller_epoch(req.headers()) {
         let mine = zone.store.zone.snapshot();
-        if epoch > mine.epoch && mine.role == Role::Primary && !mine.fenced {
+        if epoch > mine.epoch && mine.accepts_writes() {
             // A zone with a higher epoch exists: it was promoted over us. Stop writes now;
             // the replication loop completes the demotion once it has the peer's history.
             tracing::error!(
@@ -91,8 +90,12 @@ async fn guard(State(zone): State<Zs>, req: Request, next: Next) -> Response {
                 caller_epoch = epoch,
                 "a peer with a higher epoch called: this zone stops taking writes"
             );
-            if let Err(e) = zone.store.update_zone(|s| s.fenced = true).await {
-                tracing::error!(error = %e, "cannot persist the fence");
+            let fenced = zone
+                .store
+                .change_zone::<_, ZoneError>(|s| s.fence_for_caller(epoch))
+                .await;
+            if let Err(e) = fenced {
+                tracing::error!(error = %e, "cannot fence this zone");
             }
         }
     }
@@ -126,7 +129,7 @@ async fn journal(State(zone): State<Zs>, Query(q): Query<JournalQuery>) -> Respo
 
 async fn journal_page(zone: &ZoneService, q: JournalQuery) -> Answer {
     let state = zone.store.zone.snapshot();
-    if state.role != Role::Primary {
+    if state.role() != Role::Primary {
         return Err(Refusal(
             StatusCode::CONFLICT,
             "not_primary",
@@ -282,9 +285,9 @@ async fn catalog(State(zone): State<Zs>) -> Response {
     let read = || -> Result<Catalog, StoreError> {
         Ok(Catalog {
             zone: zone.info(),
-            buckets: values::<BucketRecord>(&zone, Cf::Buckets)?,
-            users: values::<UserRecord>(&zone, Cf::Users)?,
-            keys: values::<AccessKeyRecord>(&zone, Cf::Keys)?,
+            buckets: zone.store.buckets()?,
+            users: zone.store.users()?,
+            keys: zone.store.access_keys()?,
         })
     };
     match read() {
@@ -298,24 +301,12 @@ async fn catalog(State(zone): State<Zs>) -> Response {
     }
 }
 
-fn values<T: serde::de::DeserializeOwned>(
-    zone: &ZoneService,
-    cf: Cf,
-) -> Result<Vec<T>, StoreError> {
-    Ok(zone
-        .store
-        .scan::<T>(cf, b"")?
-        .into_iter()
-        .map(|(_, v)| v)
-        .collect())
-}
-
 /// The second half of a switchover, asked by the primary once it has stopped writes: if
 /// this zone has applied exactly what the primary holds, it becomes primary.
 async fn promote(State(zone): State<Zs>, Json(req): Json<PromoteRequest>) -> Response {
     match zone.promote_for_switchover(req.last_seq, req.epoch).await {
         Ok(_) => Json(zone.info()).into_response(),
-        Err(e) => refuse(&zone, StatusCode::CONFLICT, "not_promoted", e),
+        Err(e) => refuse(&zone, StatusCode::CONFLICT, "not_promoted", e.to_string()),
     }
 }
 
@@ -327,7 +318,7 @@ async fn switchover(State(zone): State<Zs>) -> Response {
             &zone,
             StatusCode::CONFLICT,
             "switchover_failed",
-            e.message.to_string(),
+            e.to_string(),
         ),
     }
 }

@@ -151,6 +151,29 @@ impl Server {
         self.child = Some(child);
     }
 
+    /// Asks the server to stop (SIGTERM) and waits for it, up to `within`; returns how it
+    /// ended.
+    pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("server running");
+        let ok = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "cannot signal the server");
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = c.try_wait().expect("wait for the server") {
+                return status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("the server did not stop within {within:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -441,10 +464,21 @@ pub async fn put(c: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>)
         .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"));
 }
 
-/// The object's bytes, or None if it cannot be read.
+/// The object's bytes, or None when the key does not exist (`NoSuchKey`). Any other
+/// failure panics: two failing reads must never compare equal.
 pub async fn get(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<Vec<u8>> {
-    let got = c.get_object().bucket(bucket).key(key).send().await.ok()?;
-    Some(got.body.collect().await.ok()?.into_bytes().to_vec())
+    match c.get_object().bucket(bucket).key(key).send().await {
+        Ok(got) => Some(
+            got.body
+                .collect()
+                .await
+                .unwrap_or_else(|e| panic!("read body of {bucket}/{key}: {e:?}"))
+                .into_bytes()
+                .to_vec(),
+        ),
+        Err(e) if err_code(&e) == "NoSuchKey" => None,
+        Err(e) => panic!("get {bucket}/{key}: {e:?}"),
+    }
 }
 
 /// Every key of a bucket, following continuation tokens.

@@ -144,6 +144,64 @@ pub struct Proxy {
     cut: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
+    /// While set: a request containing these bytes goes through, but its answer is
+    /// dropped and the connection closed (and the link is cut, if `cut_after_swallow`).
+    swallow: Arc<Mutex<Option<Vec<u8>>>>,
+    cut_after_swallow: Arc<AtomicBool>,
+    swallowed: Arc<AtomicBool>,
+}
+
+/// Forwards one connection; with a `swallow` pattern, drops the answer to a request
+/// that contains it.
+async fn forward(
+    inbound: TcpStream,
+    outbound: TcpStream,
+    swallow: Option<Vec<u8>>,
+    on_swallow: impl FnOnce() + Send + 'static,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut ri, mut wi) = inbound.into_split();
+    let (mut ro, mut wo) = outbound.into_split();
+    let hit = Arc::new(AtomicBool::new(false));
+    let seen = hit.clone();
+    let up = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match ri.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if let Some(p) = &swallow {
+                if buf[..n].windows(p.len()).any(|w| w == p.as_slice()) {
+                    seen.store(true, Ordering::SeqCst);
+                }
+            }
+            if wo.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = wo.shutdown().await;
+    };
+    let down = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match ro.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if hit.load(Ordering::SeqCst) {
+                // The answer is lost on the way back.
+                on_swallow();
+                let _ = wi.shutdown().await;
+                return;
+            }
+            if wi.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = wi.shutdown().await;
+    };
+    tokio::join!(up, down);
 }
 
 impl Proxy {
@@ -152,16 +210,32 @@ impl Proxy {
         let port = listener.local_addr().expect("proxy addr").port();
         let cut = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let swallow: Arc<Mutex<Option<Vec<u8>>>> = Arc::default();
+        let cut_after_swallow = Arc::new(AtomicBool::new(false));
+        let swallowed = Arc::new(AtomicBool::new(false));
         let (c, list) = (cut.clone(), conns.clone());
+        let (sw, cas, swd) = (
+            swallow.clone(),
+            cut_after_swallow.clone(),
+            swallowed.clone(),
+        );
         let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 if c.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
                 }
+                let pattern = sw.lock().ok().and_then(|p| p.clone());
+                let (c2, cas2, swd2) = (c.clone(), cas.clone(), swd.clone());
                 let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", target_port)).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    if let Ok(outbound) = TcpStream::connect(("127.0.0.1", target_port)).await {
+                        forward(inbound, outbound, pattern, move || {
+                            swd2.store(true, Ordering::SeqCst);
+                            if cas2.load(Ordering::SeqCst) {
+                                c2.store(true, Ordering::SeqCst);
+                            }
+                        })
+                        .await;
                     }
                 });
                 if let Ok(mut l) = list.lock() {
@@ -175,6 +249,35 @@ impl Proxy {
             cut,
             conns,
             accept,
+            swallow,
+            cut_after_swallow,
+            swallowed,
+        }
+    }
+
+    /// From now on, the answer to a request containing `pattern` is dropped (new
+    /// connections only); with `then_cut`, the link is cut at that moment too.
+    pub fn swallow_answers_to(&self, pattern: &str, then_cut: bool) {
+        self.cut_after_swallow.store(then_cut, Ordering::SeqCst);
+        if let Ok(mut p) = self.swallow.lock() {
+            *p = Some(pattern.as_bytes().to_vec());
+        }
+        // Connections already open would not look for it: make the next call reconnect.
+        if let Ok(mut l) = self.conns.lock() {
+            for t in l.drain(..) {
+                t.abort();
+            }
+        }
+    }
+
+    /// Whether an answer was dropped.
+    pub fn swallowed(&self) -> bool {
+        self.swallowed.load(Ordering::SeqCst)
+    }
+
+    pub fn stop_swallowing(&self) {
+        if let Ok(mut p) = self.swallow.lock() {
+            *p = None;
         }
     }
 
@@ -214,4 +317,22 @@ pub async fn assert_read_only(c: &aws_sdk_s3::Client, bucket: &str) -> Option<St
     let raw = e.raw_response().expect("raw response");
     assert_eq!(raw.status().as_u16(), 403, "final, not retryable");
     raw.headers().get("x-bascule-primary").map(String::from)
+}
+
+/// Asserts that a PUT on this client's zone is refused for a moment only: 503 with
+/// `Retry-After` (the SDK retried it and gave up), as a fenced or handing-over primary
+/// answers.
+pub async fn assert_retry_later(c: &aws_sdk_s3::Client, bucket: &str) {
+    let e = c
+        .put_object()
+        .bucket(bucket)
+        .key("refused")
+        .body(aws_sdk_s3::primitives::ByteStream::from(vec![1]))
+        .send()
+        .await
+        .expect_err("a write on a fenced zone");
+    assert_eq!(super::err_code(&e), "ServiceUnavailable", "{e:?}");
+    let raw = e.raw_response().expect("raw response");
+    assert_eq!(raw.status().as_u16(), 503, "retryable");
+    assert_eq!(raw.headers().get("retry-after"), Some("1"));
 }

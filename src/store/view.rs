@@ -1,0 +1,173 @@
+//! What a transaction sees while it is planned: the database plus the writes of earlier
+//! transactions of the same commit group, which are not in the database yet. Handlers read
+//! typed records through it; only the store sees keys and column families.
+
+use super::error::StoreError;
+use super::keys;
+use super::records::{PartRecord, QuarantineRecord, UploadRecord};
+use super::{decode, Cf, Handles};
+use bascule_replication::records::{AccessKeyRecord, BucketRecord, ObjectRecord, UserRecord};
+use rocksdb::DB;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, HashMap};
+
+/// A raw key and value.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+pub struct View<'a> {
+    pub(super) db: &'a DB,
+    pub(super) cfs: &'a Handles,
+    pub(super) overlay: HashMap<(Cf, Vec<u8>), Option<Vec<u8>>>,
+    pub(super) last_seq: u64,
+}
+
+impl View<'_> {
+    /// The sequence number the next journaled change of this group will get.
+    pub fn next_seq(&self) -> u64 {
+        self.last_seq + 1
+    }
+
+    pub(super) fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(v) = self.overlay.get(&(cf, key.to_vec())) {
+            return Ok(v.clone());
+        }
+        Ok(self.db.get_cf(self.cfs.get(cf), key)?)
+    }
+
+    fn record<T: DeserializeOwned>(&self, cf: Cf, key: &[u8]) -> Result<Option<T>, StoreError> {
+        self.get(cf, key)?.map(|v| decode(&v)).transpose()
+    }
+
+    /// Is there any live key starting with `prefix`?
+    fn any_with_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<bool, StoreError> {
+        if self
+            .overlay
+            .iter()
+            .any(|((c, k), v)| *c == cf && k.starts_with(prefix) && v.is_some())
+        {
+            return Ok(true);
+        }
+        let iter = self.db.iterator_cf(
+            self.cfs.get(cf),
+            rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
+        );
+        for item in iter {
+            let (k, _) = item?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            if !matches!(self.overlay.get(&(cf, k.to_vec())), Some(None)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Keys and values under `prefix` (for small sets such as one upload's parts).
+    pub(super) fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        let mut out: BTreeMap<Vec<u8>, Vec<u8>> = Default::default();
+        let iter = self.db.iterator_cf(
+            self.cfs.get(cf),
+            rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
+        );
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.insert(k.to_vec(), v.to_vec());
+        }
+        for ((c, k), v) in &self.overlay {
+            if *c == cf && k.starts_with(prefix) {
+                match v {
+                    Some(v) => out.insert(k.clone(), v.clone()),
+                    None => out.remove(k),
+                };
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    pub fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, StoreError> {
+        self.record(Cf::Buckets, name.as_bytes())
+    }
+
+    pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError> {
+        self.record(Cf::Objects, &keys::object_key(bucket, key))
+    }
+
+    /// Does the bucket hold any object?
+    pub fn bucket_has_objects(&self, bucket: &str) -> Result<bool, StoreError> {
+        self.any_with_prefix(Cf::Objects, &keys::bucket_prefix(bucket))
+    }
+
+    pub fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.record(Cf::Users, id.as_bytes())
+    }
+
+    pub fn access_key(&self, access_key: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
+        self.record(Cf::Keys, access_key.as_bytes())
+    }
+
+    /// Every access key of a user (keys are few; this reads them all).
+    pub fn keys_of_user(&self, user: &str) -> Result<Vec<AccessKeyRecord>, StoreError> {
+        let mut out = Vec::new();
+        for (_, v) in self.scan_prefix(Cf::Keys, b"")? {
+            let k: AccessKeyRecord = decode(&v)?;
+            if k.user_id == user {
+                out.push(k);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Option<UploadRecord>, StoreError> {
+        self.record(Cf::Uploads, &keys::upload_key(bucket, key, upload_id))
+    }
+
+    /// The uploads in progress in a bucket: (object key, record).
+    pub fn uploads_in(&self, bucket: &str) -> Result<Vec<(String, UploadRecord)>, StoreError> {
+        let prefix = keys::bucket_prefix(bucket);
+        let mut out = Vec::new();
+        for (k, v) in self.scan_prefix(Cf::Uploads, &prefix)? {
+            let up: UploadRecord = decode(&v)?;
+            // The key sits between the bucket prefix and `SEP upload_id`.
+            let end = k.len().saturating_sub(up.upload_id.len() + 1);
+            let key = String::from_utf8_lossy(k.get(prefix.len()..end).unwrap_or_default());
+            out.push((key.into_owned(), up));
+        }
+        Ok(out)
+    }
+
+    /// The parts stored for an upload, by part number.
+    pub fn parts(&self, upload_id: &str) -> Result<BTreeMap<u32, PartRecord>, StoreError> {
+        let mut out = BTreeMap::new();
+        for (k, v) in self.scan_prefix(Cf::Parts, &keys::part_prefix(upload_id))? {
+            let n = keys::part_number(&k)
+                .ok_or_else(|| StoreError::Corrupt("part key without a number".into()))?;
+            out.insert(n, decode(&v)?);
+        }
+        Ok(out)
+    }
+
+    pub fn part(&self, upload_id: &str, number: u32) -> Result<Option<PartRecord>, StoreError> {
+        self.record(Cf::Parts, &keys::part_key(upload_id, number))
+    }
+
+    pub fn quarantined(&self, id: &str) -> Result<Option<QuarantineRecord>, StoreError> {
+        self.record(Cf::Quarantine, id.as_bytes())
+    }
+
+    /// (objects, bytes) of a bucket, from the counters kept with every change.
+    pub fn usage(&self, bucket: &str) -> Result<(u64, u64), StoreError> {
+        Ok(self
+            .get(Cf::Counters, &keys::bucket_usage(bucket))?
+            .map(|v| super::decode_usage(&v))
+            .unwrap_or((0, 0)))
+    }
+}
