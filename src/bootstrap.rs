@@ -3,7 +3,6 @@
 
 use crate::admin::ops;
 use crate::store::Store;
-use bascule_api::S3Result;
 use rand::RngCore;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -53,7 +52,7 @@ pub async fn first_credentials(
     store: &Store,
     data_dir: &Path,
     s3_endpoint: &str,
-) -> S3Result<Option<std::path::PathBuf>> {
+) -> Result<Option<std::path::PathBuf>, crate::admin::error::AdminError> {
     if !ops::list_users(store)?.is_empty() {
         return Ok(None);
     }

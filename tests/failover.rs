@@ -5,7 +5,7 @@
 mod common;
 use aws_sdk_s3::primitives::ByteStream;
 use common::zones::{
-    assert_read_only, assert_retry_later, caught_up, status, wait_for, zone, Pair, Ports, Proxy,
+    assert_read_only, assert_retry_later, caught_up, proxied_pair, status, wait_for, Pair,
 };
 use common::{data, err_code, get, list_keys as keys, put, Server};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -226,13 +226,7 @@ async fn drill_2_planned_switchover_under_writes_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn drill_3_partition_promote_heal_quarantine_and_fail_back() {
-    let (a_ports, b_ports) = (Ports::new(), Ports::new());
-    let to_a = Proxy::start(a_ports.admin).await;
-    let to_b = Proxy::start(b_ports.admin).await;
-    let za = zone("primary", &a_ports, to_b.port, "", &[]);
-    let mut zb = zone("secondary", &b_ports, to_a.port, "", &[]);
-    zb.access_key = za.access_key.clone();
-    zb.secret_key = za.secret_key.clone();
+    let (za, zb, to_a, to_b) = proxied_pair().await;
     let (a, b) = (za.client(), zb.client());
     a.create_bucket().bucket("bkt").send().await.unwrap();
     for i in 1..=5 {
@@ -455,13 +449,7 @@ async fn an_abandoned_switchover_keeps_writes_stopped_then_resumes_them() {
 /// from the peer, then follows it; nothing is divergent and nothing acknowledged is lost.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_promote_answer_never_splits_the_brain() {
-    let (a_ports, b_ports) = (Ports::new(), Ports::new());
-    let to_a = Proxy::start(a_ports.admin).await;
-    let to_b = Proxy::start(b_ports.admin).await;
-    let za = zone("primary", &a_ports, to_b.port, "", &[]);
-    let mut zb = zone("secondary", &b_ports, to_a.port, "", &[]);
-    zb.access_key = za.access_key.clone();
-    zb.secret_key = za.secret_key.clone();
+    let (za, zb, _to_a, to_b) = proxied_pair().await;
     let (a, b) = (za.client(), zb.client());
     a.create_bucket().bucket("bkt").send().await.unwrap();
     let writer = Writer::start(

@@ -750,3 +750,44 @@ async fn bad_input_gets_s3_errors() {
         .await;
     assert_eq!(r.status, 200);
 }
+
+/// Until versioning exists every object has only its `null` version: naming another
+/// version never reads, changes or deletes the current one.
+#[tokio::test]
+async fn other_version_ids_name_nothing() {
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket().bucket("ver").send().await.unwrap();
+    common::put(&c, "ver", "k", b"current".to_vec()).await;
+    let e = c
+        .get_object()
+        .bucket("ver")
+        .key("k")
+        .version_id("3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "NoSuchVersion");
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(404));
+    let e = c
+        .delete_object()
+        .bucket("ver")
+        .key("k")
+        .version_id("3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "NoSuchVersion");
+    let got = c
+        .get_object()
+        .bucket("ver")
+        .key("k")
+        .version_id("null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"current"
+    );
+}

@@ -61,6 +61,7 @@ s3_error_codes! {
     NoSuchBucketPolicy = 404, "The bucket policy does not exist.";
     NoSuchCORSConfiguration = 404, "The CORS configuration does not exist.";
     NoSuchKey = 404, "The specified key does not exist.";
+    NoSuchVersion = 404, "The specified version does not exist.";
     NoSuchUpload = 404, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
     NotImplemented = 501, "A header or query you provided implies functionality that is not implemented.";
     NotModified = 304, "Not Modified";

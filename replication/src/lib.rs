@@ -8,6 +8,7 @@ pub mod peer;
 pub mod protocol;
 pub mod puller;
 pub mod records;
+pub mod resync;
 pub mod status;
 pub mod zone;
 

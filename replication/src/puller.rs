@@ -23,10 +23,29 @@ pub enum PortError {
     Storage(Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// What the loop needs from the local store.
+/// A batch of entries that did not all apply.
+#[derive(Debug, thiserror::Error)]
+#[error("entry {seq}: {error}")]
+pub struct ApplyError {
+    /// How many entries of the batch were applied before the failure.
+    pub applied: usize,
+    pub seq: u64,
+    pub error: PortError,
+}
+
+/// This zone's buckets, users and keys (what a resync compares with the primary's).
+#[derive(Debug, Clone, Default)]
+pub struct LocalCatalog {
+    pub buckets: Vec<crate::records::BucketRecord>,
+    pub users: Vec<crate::records::UserRecord>,
+    pub keys: Vec<crate::records::AccessKeyRecord>,
+}
+
+/// The storage port: what the replication loop and the resync need from the local store.
+/// No HTTP client and no status in it: this crate owns the protocol and the algorithms.
 pub trait Replica: Send + Sync + 'static {
     fn zone(&self) -> &Arc<Zone>;
-    /// The last primary sequence number durably applied here.
+    /// The last primary sequence number durably applied here (this zone's journal end).
     fn cursor(&self) -> u64;
     /// Segments up to this size are kept inline (in the metadata store).
     fn inline_max(&self) -> u64;
@@ -36,31 +55,39 @@ pub trait Replica: Send + Sync + 'static {
     fn local_segment(&self, bucket: &str, key: &str, id: &str) -> Option<crate::records::Location>;
     /// Applies entries in order, each with its data now local; the cursor moves to each
     /// entry's sequence number in the same batch as its change. Entries at or below the
-    /// cursor are already applied (not an error). On failure: how many were applied.
+    /// cursor are already applied (not an error).
     fn apply_batch(
         &self,
         entries: Vec<(Entry, Vec<LocalData>)>,
-    ) -> impl Future<Output = Result<(), (usize, String)>> + Send;
+    ) -> impl Future<Output = Result<(), ApplyError>> + Send;
     /// Runs one zone transition: planned, saved, then published (`Zone::change`).
     fn change_zone<T: Send>(
         &self,
         change: impl FnOnce(&mut ZoneState) -> Result<T, Refused> + Send,
     ) -> impl Future<Output = Result<T, PortError>> + Send;
-    /// This zone's journal end (its last sequence number).
-    fn last_seq(&self) -> u64;
     /// Called when this zone demoted itself after meeting a higher epoch: find and set
-    /// aside divergent writes (entries after `after_seq`).
+    /// aside divergent writes (entries after `after_seq`); returns how many.
     fn quarantine_divergent(
         &self,
         after_seq: u64,
-    ) -> impl Future<Output = Result<u64, String>> + Send;
-    /// A full, resumable resync from the peer; returns the sequence number to follow from.
-    fn resync(
+    ) -> impl Future<Output = Result<u64, PortError>> + Send;
+    /// The local catalog, for a resync.
+    fn local_catalog(&self) -> Result<LocalCatalog, PortError>;
+    /// This zone's objects of `bucket` after `after` (up to `upto` inclusive), in key order.
+    fn objects_page(
         &self,
-        peer: &PeerClient,
-        fetcher: &Fetcher,
-        status: &StatusCell,
-    ) -> impl Future<Output = Result<u64, String>> + Send;
+        bucket: &str,
+        after: &str,
+        upto: Option<&str>,
+    ) -> Result<Vec<(String, crate::records::ObjectRecord)>, PortError>;
+    /// Applies a change copied by a resync (not journaled: the journal restarts after it).
+    fn copy_change(
+        &self,
+        op: Op,
+        data: Vec<LocalData>,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// The end of a resync: this zone's journal continues from `seq`.
+    fn restart_journal(&self, seq: u64) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 /// Entries whose object data is fetched ahead of the one being applied.
@@ -238,7 +265,7 @@ impl<R: Replica> Replicator<R> {
         if info.epoch <= self.replica.zone().epoch() {
             return Ok(Observed::Nothing);
         }
-        let last_seq = self.replica.last_seq();
+        let last_seq = self.replica.cursor();
         let promotions = info.promotions.clone();
         let (role, epoch) = (info.role, info.epoch);
         let mine = self.replica.zone().epoch();
@@ -273,7 +300,11 @@ impl<R: Replica> Replicator<R> {
     /// One round as a secondary: settle a rejoin or resync if one is due, then pull a page.
     async fn secondary_round(&self, state: &ZoneState) -> Result<(), String> {
         if let Some(after) = state.rejoin_after() {
-            let n = self.replica.quarantine_divergent(after).await?;
+            let n = self
+                .replica
+                .quarantine_divergent(after)
+                .await
+                .map_err(|e| e.to_string())?;
             tracing::warn!(entries = n, after_seq = after, "divergent writes set aside");
             // Our data may now differ from the new primary's in ways the journal cannot
             // express: converge with a full resync.
@@ -410,7 +441,7 @@ impl<R: Replica> Replicator<R> {
             let result = self.replica.apply_batch(batch.clone()).await;
             let applied = match &result {
                 Ok(()) => batch.len(),
-                Err((n, _)) => *n,
+                Err(e) => e.applied,
             };
             let now = now_ms();
             for (entry, _) in batch.drain(..applied) {
@@ -427,10 +458,10 @@ impl<R: Replica> Replicator<R> {
                     }
                 });
             }
-            if let Err((_, e)) = result {
-                let seq = batch.first().map(|(e, _)| e.seq);
+            if let Err(e) = result {
+                let seq = Some(e.seq);
                 tracing::warn!(?seq, error = %e, "cannot apply journal entry; will retry");
-                self.status().error(seq, e);
+                self.status().error(seq, e.to_string());
                 if self.replica.zone().role() != Role::Secondary {
                     return false;
                 }
@@ -468,10 +499,9 @@ impl<R: Replica> Replicator<R> {
     async fn run_resync(&self) -> Result<(), String> {
         let status = self.status();
         status.update(|s| s.resync = Some("running".into()));
-        let from = self
-            .replica
-            .resync(self.peer(), &self.fetcher, status)
-            .await?;
+        let from = crate::resync::run(self.replica.as_ref(), self.peer(), &self.fetcher, status)
+            .await
+            .map_err(|e| e.to_string())?;
         self.replica
             .change_zone(move |s| s.finish_resync(from))
             .await

@@ -22,50 +22,8 @@ pub struct AdminState {
     pub zone: Arc<crate::zone::ZoneService>,
 }
 
-/// Admin errors reuse the S3 codes, rendered as JSON.
-pub struct ApiError(pub S3Error);
-
-impl From<S3Error> for ApiError {
-    fn from(e: S3Error) -> Self {
-        ApiError(e)
-    }
-}
-
-impl From<crate::zone::ZoneError> for ApiError {
-    fn from(e: crate::zone::ZoneError) -> Self {
-        ApiError(e.into())
-    }
-}
-
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        ApiError(e.into())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match self.0.code {
-            S3ErrorCode::InvalidRequest => StatusCode::CONFLICT,
-            S3ErrorCode::InvalidArgument if self.0.message.starts_with("no such") => {
-                StatusCode::NOT_FOUND
-            }
-            S3ErrorCode::NoSuchBucket => StatusCode::NOT_FOUND,
-            c => StatusCode::from_u16(c.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-        };
-        let mut r = (
-            status,
-            Json(json!({ "error": self.0.code.as_str(), "message": self.0.message })),
-        )
-            .into_response();
-        for (name, value) in &self.0.headers {
-            if let Ok(v) = http::HeaderValue::from_str(value) {
-                r.headers_mut().insert(*name, v);
-            }
-        }
-        r
-    }
-}
+/// Admin errors, rendered as JSON (see `error.rs`).
+pub type ApiError = super::error::AdminError;
 
 pub type ApiResult<T> = Result<Json<T>, ApiError>;
 
@@ -112,7 +70,7 @@ pub fn router(state: AdminState) -> Router {
 
 async fn writes_on_primary(State(s): State<AdminState>, req: Request, next: Next) -> Response {
     if req.method() != http::Method::GET && !s.store.zone.writable() {
-        return ApiError(s.zone.read_only_error()).into_response();
+        return ApiError::S3(s.zone.read_only_error()).into_response();
     }
     next.run(req).await
 }
@@ -138,7 +96,7 @@ async fn collect_garbage(State(s): State<AdminState>) -> ApiResult<crate::store:
     let report =
         tokio::task::spawn_blocking(move || store.collect_garbage(crate::server::GC_MIN_AGE))
             .await
-            .map_err(|_| ApiError(S3Error::new(S3ErrorCode::InternalError)))??;
+            .map_err(|_| ApiError::S3(S3Error::new(S3ErrorCode::InternalError)))??;
     Ok(Json(report))
 }
 
@@ -148,7 +106,7 @@ async fn compact(State(s): State<AdminState>) -> ApiResult<serde_json::Value> {
     let started = std::time::Instant::now();
     tokio::task::spawn_blocking(move || store.compact())
         .await
-        .map_err(|_| ApiError(S3Error::new(S3ErrorCode::InternalError)))?;
+        .map_err(|_| ApiError::S3(S3Error::new(S3ErrorCode::InternalError)))?;
     Ok(Json(json!({"seconds": started.elapsed().as_secs_f64()})))
 }
 
@@ -216,11 +174,9 @@ async fn create_key(
         (Some(a), Some(s)) => Some((a, s)),
         (None, None) => None,
         _ => {
-            return Err(S3Error::msg(
-                S3ErrorCode::InvalidArgument,
-                "give both access_key and secret_key, or neither",
-            )
-            .into())
+            return Err(ApiError::Invalid(
+                "give both access_key and secret_key, or neither".into(),
+            ))
         }
     };
     Ok(Json(ops::create_key(&s.store, &id, explicit).await?))

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod error;
 pub mod metrics;
 pub mod ops;
 pub mod zone_api;

@@ -1,23 +1,18 @@
 //! User, access-key and grant changes. Each is one commit with one journal entry, so they
 //! replicate like object writes.
 
+use super::error::{not_found, AdminError};
 use crate::s3::meta::now_ms;
 use crate::store::{Store, StoreError, Txn, View};
-use bascule_api::{S3Error, S3ErrorCode, S3Result};
+
+type AdminResult<T> = Result<T, AdminError>;
 use bascule_replication::records::{AccessKeyRecord, BucketRecord, Permission, UserRecord};
 use bascule_replication::Op;
 use rand::distributions::{Alphanumeric, DistString};
 use rand::Rng;
 
-fn conflict(msg: impl Into<String>) -> S3Error {
-    S3Error::msg(S3ErrorCode::InvalidRequest, msg.into())
-}
-
-fn not_found(what: &str, id: &str) -> S3Error {
-    S3Error::msg(
-        S3ErrorCode::InvalidArgument,
-        format!("no such {what}: {id}"),
-    )
+fn conflict(msg: impl Into<String>) -> AdminError {
+    AdminError::Conflict(msg.into())
 }
 
 fn new_access_key() -> String {
@@ -41,11 +36,10 @@ pub fn valid_user_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
 }
 
-pub async fn create_user(store: &Store, name: &str, admin: bool) -> S3Result<UserRecord> {
+pub async fn create_user(store: &Store, name: &str, admin: bool) -> AdminResult<UserRecord> {
     if !valid_user_name(name) {
-        return Err(S3Error::msg(
-            S3ErrorCode::InvalidArgument,
-            "user names are 1-64 characters of letters, digits, - _ . @",
+        return Err(AdminError::Invalid(
+            "user names are 1-64 characters of letters, digits, - _ . @".into(),
         ));
     }
     let record = UserRecord {
@@ -77,7 +71,7 @@ async fn update_record<T, F>(
     read: fn(&View, &str) -> Result<Option<T>, StoreError>,
     change: F,
     op: fn(T) -> Op,
-) -> S3Result<T>
+) -> AdminResult<T>
 where
     T: Clone + Send + 'static,
     F: FnOnce(&mut T) + Send + 'static,
@@ -87,13 +81,13 @@ where
         .commit(move |view| {
             let mut rec = read(view, &id)?.ok_or_else(|| not_found(what, &id))?;
             change(&mut rec);
-            Ok::<_, S3Error>((Txn::op(op(rec.clone())), rec))
+            Ok::<_, AdminError>((Txn::op(op(rec.clone())), rec))
         })
         .await?;
     Ok(rec)
 }
 
-pub async fn set_user_enabled(store: &Store, id: &str, enabled: bool) -> S3Result<UserRecord> {
+pub async fn set_user_enabled(store: &Store, id: &str, enabled: bool) -> AdminResult<UserRecord> {
     update_record(
         store,
         id,
@@ -106,7 +100,7 @@ pub async fn set_user_enabled(store: &Store, id: &str, enabled: bool) -> S3Resul
 }
 
 /// Deletes a user and their access keys. Users that still own buckets are kept.
-pub async fn delete_user(store: &Store, id: &str) -> S3Result<()> {
+pub async fn delete_user(store: &Store, id: &str) -> AdminResult<()> {
     let owned: Vec<String> = store
         .buckets()?
         .into_iter()
@@ -132,11 +126,11 @@ pub async fn delete_user(store: &Store, id: &str) -> S3Result<()> {
     Ok(())
 }
 
-pub fn list_users(store: &Store) -> S3Result<Vec<UserRecord>> {
+pub fn list_users(store: &Store) -> AdminResult<Vec<UserRecord>> {
     Ok(store.users()?)
 }
 
-pub fn list_keys(store: &Store, user: Option<&str>) -> S3Result<Vec<AccessKeyRecord>> {
+pub fn list_keys(store: &Store, user: Option<&str>) -> AdminResult<Vec<AccessKeyRecord>> {
     Ok(store
         .access_keys()?
         .into_iter()
@@ -149,7 +143,7 @@ pub async fn create_key(
     store: &Store,
     user: &str,
     explicit: Option<(String, String)>,
-) -> S3Result<AccessKeyRecord> {
+) -> AdminResult<AccessKeyRecord> {
     let (access_key, secret_key) = explicit.unwrap_or_else(|| (new_access_key(), new_secret()));
     let record = AccessKeyRecord {
         access_key,
@@ -179,7 +173,7 @@ pub async fn set_key_enabled(
     store: &Store,
     access_key: &str,
     enabled: bool,
-) -> S3Result<AccessKeyRecord> {
+) -> AdminResult<AccessKeyRecord> {
     update_record(
         store,
         access_key,
@@ -191,7 +185,7 @@ pub async fn set_key_enabled(
     .await
 }
 
-pub async fn delete_key(store: &Store, access_key: &str) -> S3Result<()> {
+pub async fn delete_key(store: &Store, access_key: &str) -> AdminResult<()> {
     let ak = access_key.to_string();
     store
         .commit(move |view| {
@@ -210,7 +204,7 @@ pub async fn set_grant(
     bucket: &str,
     user: &str,
     perm: Option<Permission>,
-) -> S3Result<BucketRecord> {
+) -> AdminResult<BucketRecord> {
     if store.user(user)?.is_none() {
         return Err(not_found("user", user));
     }
@@ -223,10 +217,11 @@ pub async fn set_grant(
         Ok(())
     })
     .await
+    .map_err(AdminError::from)
 }
 
 /// Bucket summary for the admin API: object count and bytes, from the counters kept with
 /// every change (no scan).
-pub fn bucket_usage(store: &Store, bucket: &str) -> S3Result<(u64, u64)> {
+pub fn bucket_usage(store: &Store, bucket: &str) -> AdminResult<(u64, u64)> {
     Ok(store.usage(bucket)?)
 }

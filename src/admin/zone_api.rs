@@ -53,12 +53,7 @@ async fn divergent(State(s): State<AdminState>) -> ApiResult<Vec<QuarantineRecor
 }
 
 fn find(s: &AdminState, id: &str) -> Result<QuarantineRecord, ApiError> {
-    quarantine::get(&s.store, id)?.ok_or_else(|| {
-        ApiError(S3Error::msg(
-            S3ErrorCode::InvalidArgument,
-            format!("no such divergent write {id}"),
-        ))
-    })
+    quarantine::get(&s.store, id)?.ok_or_else(|| super::error::not_found("divergent write", id))
 }
 
 async fn divergent_one(
@@ -74,19 +69,16 @@ async fn divergent_data(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let q = find(&s, &id)?;
-    let rec = q.record.ok_or_else(|| {
-        ApiError(S3Error::msg(
-            S3ErrorCode::InvalidArgument,
-            format!("no such divergent write {id} with data (it was a deletion or a setting)"),
-        ))
-    })?;
+    let rec = q
+        .record
+        .ok_or_else(|| super::error::not_found("divergent write with data", &id))?;
     let store = s.store.clone();
     let (segments, size) = (rec.segments.clone(), rec.size);
     let pieces = tokio::task::spawn_blocking(move || {
         crate::store::read::open_range(&store, &segments, 0, size)
     })
     .await
-    .map_err(|_| ApiError(S3Error::new(S3ErrorCode::InternalError)))??;
+    .map_err(|_| ApiError::S3(S3Error::new(S3ErrorCode::InternalError)))??;
     let body: Body = crate::s3::get::stream_sources(pieces);
     let mut r = Response::new(body);
     r.headers_mut()

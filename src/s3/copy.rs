@@ -193,16 +193,10 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
 pub async fn upload_part_copy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
     let number = ctx
-        .q("partNumber")
-        .and_then(|p| p.parse::<u32>().ok())
-        .filter(|n| (1..=super::multipart::MAX_PARTS).contains(n))
-        .ok_or_else(|| {
-            S3Error::msg(
-                S3ErrorCode::InvalidArgument,
-                "Part number must be an integer between 1 and 10000, inclusive",
-            )
-        })?;
-    let upload = ctx.q("uploadId").unwrap_or_default().to_string();
+        .params
+        .part_number
+        .ok_or_else(super::endpoint::invalid_part_number)?;
+    let upload = ctx.params.upload_id.clone().unwrap_or_default();
     let (_, _, src) = load_source(s, ctx)?;
     let (start, len) = match ctx.header("x-amz-copy-source-range") {
         None => (0, src.size),

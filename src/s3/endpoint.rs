@@ -2,7 +2,71 @@
 //! the typed operation it asks for. Everything S3 defines that Bascule does not implement
 //! maps to `NotImplemented` with its name, so nothing is silently treated as something else.
 
+use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use http::Method;
+
+/// The most parts an upload may have; part numbers run from 1 to this.
+pub const MAX_PARTS: u32 = 10_000;
+
+/// Which version of an object a request names (`versionId`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionSlot {
+    /// No `versionId`: the current version.
+    Current,
+    /// `versionId=null`: the version written while versioning was off.
+    Null,
+    Id(String),
+}
+
+/// A request's parameters, parsed and checked once for every handler.
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub version: VersionSlot,
+    pub upload_id: Option<String>,
+    /// Checked to be 1..=10000 when present; always present for part uploads.
+    pub part_number: Option<u32>,
+}
+
+pub fn invalid_part_number() -> S3Error {
+    S3Error::msg(
+        S3ErrorCode::InvalidArgument,
+        "Part number must be an integer between 1 and 10000, inclusive",
+    )
+    .with("ArgumentName", "partNumber")
+}
+
+impl Params {
+    pub fn parse(endpoint: Endpoint, query: &[(String, String)]) -> S3Result<Params> {
+        let q = |name: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let part_number = match q("partNumber") {
+            Some(p) => Some(
+                p.parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PARTS).contains(n))
+                    .ok_or_else(invalid_part_number)?,
+            ),
+            None if matches!(endpoint, Endpoint::UploadPart | Endpoint::UploadPartCopy) => {
+                return Err(invalid_part_number())
+            }
+            None => None,
+        };
+        let version = match q("versionId") {
+            None => VersionSlot::Current,
+            Some("null") => VersionSlot::Null,
+            Some(v) => VersionSlot::Id(v.to_string()),
+        };
+        Ok(Params {
+            version,
+            upload_id: q("uploadId").map(String::from),
+            part_number,
+        })
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -190,6 +254,22 @@ impl Endpoint {
         }
     }
 
+    /// Does this operation name one version of an object (`versionId`)? Until versioning
+    /// exists, only the `null` version does.
+    pub fn takes_version(self) -> bool {
+        use Endpoint::*;
+        matches!(
+            self,
+            GetObject
+                | HeadObject
+                | DeleteObject
+                | GetObjectTagging
+                | PutObjectTagging
+                | DeleteObjectTagging
+                | GetObjectAcl
+        )
+    }
+
     pub fn access(self) -> Access {
         use Endpoint::*;
         match self {
@@ -257,6 +337,37 @@ mod tests {
         assert_eq!(
             ep(Method::POST, Some("b"), Some("k"), &["restore"]),
             Endpoint::NotImplemented("restore")
+        );
+    }
+
+    #[test]
+    fn parameters_are_parsed_and_checked_once() {
+        let q = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let p = Params::parse(
+            Endpoint::UploadPart,
+            &q(&[("uploadId", "U1"), ("partNumber", "7")]),
+        )
+        .unwrap();
+        assert_eq!(
+            (p.upload_id.as_deref(), p.part_number),
+            (Some("U1"), Some(7))
+        );
+        for bad in ["0", "10001", "x", "-1"] {
+            let e = Params::parse(Endpoint::GetObject, &q(&[("partNumber", bad)])).unwrap_err();
+            assert_eq!(e.code, S3ErrorCode::InvalidArgument, "{bad}");
+        }
+        assert!(Params::parse(Endpoint::UploadPart, &q(&[("uploadId", "U1")])).is_err());
+        let v = |s: &str| Params::parse(Endpoint::GetObject, &q(&[("versionId", s)])).unwrap();
+        assert_eq!(v("null").version, VersionSlot::Null);
+        assert_eq!(v("abc").version, VersionSlot::Id("abc".into()));
+        assert_eq!(
+            Params::parse(Endpoint::GetObject, &[]).unwrap().version,
+            VersionSlot::Current
         );
     }
 

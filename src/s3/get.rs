@@ -110,17 +110,7 @@ async fn respond(
         Precondition::NotModified => return conditions_err(S3ErrorCode::NotModified),
         Precondition::Proceed => {}
     }
-    let part = match ctx.q("partNumber").map(str::parse::<u32>) {
-        None => None,
-        Some(Ok(n)) => Some(n),
-        Some(Err(_)) => {
-            return Ok(Err(S3Error::msg(
-                S3ErrorCode::InvalidArgument,
-                "Part number must be an integer between 1 and 10000, inclusive",
-            )
-            .with("ArgumentName", "partNumber")))
-        }
-    };
+    let part = ctx.params.part_number;
     let range = match (part, ctx.header("range")) {
         (Some(_), Some(_)) => {
             return Ok(Err(S3Error::msg(

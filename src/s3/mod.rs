@@ -28,7 +28,7 @@ use bascule_api::encoding::{parse_query, percent_decode};
 use bascule_api::xml::CorsConfiguration;
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use bascule_replication::records::BucketRecord;
-use endpoint::Endpoint;
+use endpoint::{Endpoint, Params, VersionSlot};
 use http::{HeaderMap, HeaderValue, Method};
 use rand::RngCore;
 use std::sync::Arc;
@@ -44,6 +44,8 @@ pub struct S3State {
 pub struct Ctx {
     pub headers: HeaderMap,
     pub query: Vec<(String, String)>,
+    /// Upload id, part number and version, parsed and checked once.
+    pub params: Params,
     pub bucket: String,
     pub key: String,
     pub identity: Identity,
@@ -238,9 +240,19 @@ async fn dispatch(
     let (identity, payload) = auth::authenticate(&s.store, &auth_input, now)?;
     access::authorize(endpoint, &identity, bucket_record.as_ref())?;
 
+    let params = Params::parse(endpoint, &query)?;
+    // Until versioning lands every object has only its `null` version: another version id
+    // names nothing (never silently the current version).
+    if let (true, VersionSlot::Id(v)) = (endpoint.takes_version(), &params.version) {
+        return Err(S3Error::new(S3ErrorCode::NoSuchVersion)
+            .with("Key", key.clone().unwrap_or_default())
+            .with("VersionId", v.clone()));
+    }
+
     let ctx = Ctx {
         headers: parts.headers,
         query,
+        params,
         bucket: bucket.unwrap_or_default(),
         key: key.unwrap_or_default(),
         identity,

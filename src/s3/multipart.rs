@@ -25,7 +25,7 @@ use bascule_replication::records::{ChecksumValue, Location, ObjectRecord};
 use bascule_replication::Op;
 use http::StatusCode;
 
-pub const MAX_PARTS: u32 = 10_000;
+use super::endpoint::invalid_part_number;
 /// Every part but the last must be at least 5 MiB.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 
@@ -34,8 +34,9 @@ fn no_such_upload(id: &str) -> S3Error {
 }
 
 fn upload_id(ctx: &Ctx) -> S3Result<String> {
-    ctx.q("uploadId")
-        .map(String::from)
+    ctx.params
+        .upload_id
+        .clone()
         .ok_or_else(|| no_such_upload(""))
 }
 
@@ -120,19 +121,6 @@ pub async fn create(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     Ok(r)
 }
 
-fn part_number(ctx: &Ctx) -> S3Result<u32> {
-    ctx.q("partNumber")
-        .and_then(|p| p.parse::<u32>().ok())
-        .filter(|n| (1..=MAX_PARTS).contains(n))
-        .ok_or_else(|| {
-            S3Error::msg(
-                S3ErrorCode::InvalidArgument,
-                "Part number must be an integer between 1 and 10000, inclusive",
-            )
-            .with("ArgumentName", "partNumber")
-        })
-}
-
 /// Stores a part under an upload, replacing an earlier part with the same number. Small
 /// parts carry their bytes (`inline`), stored in the same batch.
 pub async fn commit_part(
@@ -169,7 +157,7 @@ pub async fn commit_part(
 
 pub async fn upload_part(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
     ctx.require_bucket()?;
-    let number = part_number(ctx)?;
+    let number = ctx.params.part_number.ok_or_else(invalid_part_number)?;
     let id = upload_id(ctx)?;
     let upload = load_upload_now(s, ctx, &id)?;
     let mut spec = BodySpec::from_headers(

@@ -5,7 +5,6 @@ pub mod apply;
 pub mod quarantine;
 pub mod replica;
 pub mod report;
-pub mod resync;
 pub mod serve;
 pub mod tls;
 pub mod trim;

@@ -1,20 +1,43 @@
-//! The store as the replication loop sees it (the `Replica` trait).
+//! The store as the replication crate sees it: its storage port (`Replica`).
 
-use super::apply::entry_txn;
+use super::apply::{entry_txn, object_txn};
 use super::ZoneError;
-use crate::store::{Store, StoreError};
-use bascule_replication::fetch::{Fetcher, LocalData, Staging};
-use bascule_replication::peer::PeerClient;
-use bascule_replication::puller::{PortError, Replica};
-use bascule_replication::records::Location;
-use bascule_replication::status::StatusCell;
+use crate::store::{Origin, Store, StoreError, Txn};
+use bascule_replication::fetch::{LocalData, Staging};
+use bascule_replication::puller::{ApplyError, LocalCatalog, PortError, Replica};
+use bascule_replication::records::{Location, ObjectRecord};
 use bascule_replication::zone::{Refused, Zone, ZoneState};
-use bascule_replication::Entry;
+use bascule_replication::{Entry, Op};
 use std::sync::Arc;
 
 pub struct StoreReplica {
     pub store: Arc<Store>,
     pub inline_max: u64,
+}
+
+impl From<StoreError> for PortError {
+    fn from(e: StoreError) -> PortError {
+        PortError::Storage(Box::new(e))
+    }
+}
+
+impl From<ZoneError> for PortError {
+    fn from(e: ZoneError) -> PortError {
+        match e {
+            ZoneError::Refused(r) => PortError::Refused(r),
+            other => PortError::Storage(Box::new(other)),
+        }
+    }
+}
+
+impl StoreReplica {
+    /// Commits a change this zone makes on its own account (never journaled).
+    async fn commit_zone(&self, txn: Txn) -> Result<(), PortError> {
+        self.store
+            .commit(move |_| Ok::<_, StoreError>((txn, ())))
+            .await?;
+        Ok(())
+    }
 }
 
 impl Replica for StoreReplica {
@@ -44,39 +67,44 @@ impl Replica for StoreReplica {
         rec.segments.into_iter().find(|s| s.id == id).map(|s| s.loc)
     }
 
-    async fn apply_batch(
-        &self,
-        entries: Vec<(Entry, Vec<LocalData>)>,
-    ) -> Result<(), (usize, String)> {
+    async fn apply_batch(&self, entries: Vec<(Entry, Vec<LocalData>)>) -> Result<(), ApplyError> {
         let cursor = self.cursor();
-        let total = entries.len();
         // Queue them all at once, in order: they commit together.
-        let mut waiting = Vec::with_capacity(total);
-        let mut already = 0;
+        let mut waiting = Vec::with_capacity(entries.len());
+        let mut applied = 0;
         for (entry, data) in entries {
             if entry.seq <= cursor {
-                already += 1;
+                applied += 1;
                 continue;
             }
             let seq = entry.seq;
-            match self
+            let queued = self
                 .store
-                .submit(move |_| Ok::<_, StoreError>((entry_txn(entry, data)?, ())))
-            {
+                .submit(move |_| Ok::<_, StoreError>((entry_txn(entry, data)?, ())));
+            match queued {
                 Ok(f) => waiting.push((seq, f)),
-                Err(e) => return Err((already, e.to_string())),
+                Err(e) => {
+                    return Err(ApplyError {
+                        applied,
+                        seq,
+                        error: e.into(),
+                    })
+                }
             }
         }
-        let mut applied = already;
         for (seq, done) in waiting {
             match done.await {
-                Ok(_) => applied += 1,
                 // Applied by an earlier attempt whose answer was lost.
-                Err(StoreError::AlreadyApplied { .. }) => applied += 1,
-                Err(e) => return Err((applied, format!("entry {seq}: {e}"))),
+                Ok(_) | Err(StoreError::AlreadyApplied { .. }) => applied += 1,
+                Err(e) => {
+                    return Err(ApplyError {
+                        applied,
+                        seq,
+                        error: e.into(),
+                    })
+                }
             }
         }
-        debug_assert_eq!(applied, total);
         Ok(())
     }
 
@@ -84,31 +112,51 @@ impl Replica for StoreReplica {
         &self,
         change: impl FnOnce(&mut ZoneState) -> Result<T, Refused> + Send,
     ) -> Result<T, PortError> {
-        self.store
-            .change_zone(change)
-            .await
-            .map_err(|e: ZoneError| match e {
-                ZoneError::Refused(r) => PortError::Refused(r),
-                other => PortError::Storage(Box::new(other)),
-            })
+        Ok(self.store.change_zone::<T, ZoneError>(change).await?)
     }
 
-    fn last_seq(&self) -> u64 {
-        self.cursor()
+    async fn quarantine_divergent(&self, after_seq: u64) -> Result<u64, PortError> {
+        Ok(super::quarantine::set_aside(&self.store, after_seq).await?)
     }
 
-    async fn quarantine_divergent(&self, after_seq: u64) -> Result<u64, String> {
-        super::quarantine::set_aside(&self.store, after_seq)
-            .await
-            .map_err(|e| e.to_string())
+    fn local_catalog(&self) -> Result<LocalCatalog, PortError> {
+        Ok(LocalCatalog {
+            buckets: self.store.buckets()?,
+            users: self.store.users()?,
+            keys: self.store.access_keys()?,
+        })
     }
 
-    async fn resync(
+    fn objects_page(
         &self,
-        peer: &PeerClient,
-        fetcher: &Fetcher,
-        status: &StatusCell,
-    ) -> Result<u64, String> {
-        super::resync::run(self, peer, fetcher, status).await
+        bucket: &str,
+        after: &str,
+        upto: Option<&str>,
+    ) -> Result<Vec<(String, ObjectRecord)>, PortError> {
+        Ok(self.store.objects_after(bucket, after, upto, usize::MAX)?)
+    }
+
+    async fn copy_change(&self, op: Op, data: Vec<LocalData>) -> Result<(), PortError> {
+        let txn = match op {
+            Op::PutObject {
+                bucket,
+                key,
+                record,
+            } => object_txn(bucket, key, record, data)?,
+            other => Txn::op(other),
+        };
+        self.commit_zone(Txn {
+            origin: Origin::Zone,
+            ..txn
+        })
+        .await
+    }
+
+    async fn restart_journal(&self, seq: u64) -> Result<(), PortError> {
+        self.commit_zone(Txn {
+            origin: Origin::Reset { seq },
+            ..Txn::default()
+        })
+        .await
     }
 }

@@ -302,17 +302,34 @@ impl Drop for Proxy {
     }
 }
 
-/// Asserts that a PUT on this client's zone is refused as read-only; returns the raw
-/// response's `x-bascule-primary` header.
-pub async fn assert_read_only(c: &aws_sdk_s3::Client, bucket: &str) -> Option<String> {
-    let e = c
+/// A one-byte PUT that must be refused, sent once (no SDK retry: a retry could land after
+/// the refusal ended); returns the SDK's error.
+async fn refused_write(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> aws_sdk_s3::error::SdkError<
+    aws_sdk_s3::operation::put_object::PutObjectError,
+    aws_sdk_s3::config::http::HttpResponse,
+> {
+    let once = c
+        .config()
+        .to_builder()
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_s3::Client::from_conf(once)
         .put_object()
         .bucket(bucket)
         .key("refused")
         .body(aws_sdk_s3::primitives::ByteStream::from(vec![1]))
         .send()
         .await
-        .expect_err("a write on a read-only zone");
+        .expect_err("a write on a zone that takes none")
+}
+
+/// Asserts that a PUT on this client's zone is refused as read-only; returns the raw
+/// response's `x-bascule-primary` header.
+pub async fn assert_read_only(c: &aws_sdk_s3::Client, bucket: &str) -> Option<String> {
+    let e = refused_write(c, bucket).await;
     assert_eq!(super::err_code(&e), "ZoneReadOnly", "{e:?}");
     let raw = e.raw_response().expect("raw response");
     assert_eq!(raw.status().as_u16(), 403, "final, not retryable");
@@ -320,19 +337,24 @@ pub async fn assert_read_only(c: &aws_sdk_s3::Client, bucket: &str) -> Option<St
 }
 
 /// Asserts that a PUT on this client's zone is refused for a moment only: 503 with
-/// `Retry-After` (the SDK retried it and gave up), as a fenced or handing-over primary
-/// answers.
+/// `Retry-After` (which the SDKs retry), as a fenced or handing-over primary answers.
 pub async fn assert_retry_later(c: &aws_sdk_s3::Client, bucket: &str) {
-    let e = c
-        .put_object()
-        .bucket(bucket)
-        .key("refused")
-        .body(aws_sdk_s3::primitives::ByteStream::from(vec![1]))
-        .send()
-        .await
-        .expect_err("a write on a fenced zone");
+    let e = refused_write(c, bucket).await;
     assert_eq!(super::err_code(&e), "ServiceUnavailable", "{e:?}");
     let raw = e.raw_response().expect("raw response");
     assert_eq!(raw.status().as_u16(), 503, "retryable");
     assert_eq!(raw.headers().get("retry-after"), Some("1"));
+}
+
+/// Zone A primary and zone B its secondary, each reaching the other through a proxy that
+/// can cut the link: (A, B, proxy to A, proxy to B).
+pub async fn proxied_pair() -> (Server, Server, Proxy, Proxy) {
+    let (a_ports, b_ports) = (Ports::new(), Ports::new());
+    let to_a = Proxy::start(a_ports.admin).await;
+    let to_b = Proxy::start(b_ports.admin).await;
+    let za = zone("primary", &a_ports, to_b.port, "", &[]);
+    let mut zb = zone("secondary", &b_ports, to_a.port, "", &[]);
+    zb.access_key = za.access_key.clone();
+    zb.secret_key = za.secret_key.clone();
+    (za, zb, to_a, to_b)
 }

@@ -5,43 +5,58 @@
 //! no longer has, and records its position after each page so a restart resumes there.
 //! Finally the local journal continues from the noted sequence number: entries after it
 //! replay idempotently, so there is no gap.
+//!
+//! Written against the storage port (`Replica`); the peer is this crate's own client.
 
-use super::apply::object_txn;
-use super::replica::StoreReplica;
-use crate::store::{Origin, Store, StoreError, Txn};
-use bascule_replication::fetch::{Fetcher, LocalData};
-use bascule_replication::peer::PeerClient;
-use bascule_replication::protocol::Catalog;
-use bascule_replication::records::{AccessKeyRecord, BucketRecord, ObjectRecord, UserRecord};
-use bascule_replication::status::StatusCell;
-use bascule_replication::zone::{ResyncState, Role};
-use bascule_replication::Op;
+use crate::fetch::{Fetcher, LocalData};
+use crate::peer::{PeerClient, PeerError};
+use crate::protocol::Catalog;
+use crate::puller::{PortError, Replica};
+use crate::records::ObjectRecord;
+use crate::status::StatusCell;
+use crate::zone::{Refused, ResyncState, Role};
+use crate::Op;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 /// Objects per listing page; progress is saved after each.
 const PAGE: usize = 100;
 
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
+#[derive(Debug, thiserror::Error)]
+pub enum ResyncError {
+    #[error("no resync in progress")]
+    NotResyncing,
+    #[error("the peer is not primary: nothing to resync from yet")]
+    PeerNotPrimary,
+    #[error(transparent)]
+    Peer(#[from] PeerError),
+    #[error("fetching object data: {0}")]
+    Fetch(String),
+    #[error(transparent)]
+    Local(#[from] PortError),
 }
 
-pub async fn run(
-    r: &StoreReplica,
+impl From<Refused> for ResyncError {
+    fn from(r: Refused) -> Self {
+        ResyncError::Local(PortError::Refused(r))
+    }
+}
+
+/// Runs (or resumes) the resync; returns the sequence number to follow the journal from.
+pub async fn run<R: Replica>(
+    replica: &R,
     peer: &PeerClient,
     fetcher: &Fetcher,
     status: &StatusCell,
-) -> Result<u64, String> {
-    let store = &r.store;
-    let mut st = store
-        .zone
+) -> Result<u64, ResyncError> {
+    let mut st = replica
+        .zone()
         .snapshot()
         .resync()
         .cloned()
-        .ok_or("no resync in progress")?;
-    let catalog = peer.catalog().await.map_err(err)?;
+        .ok_or(ResyncError::NotResyncing)?;
+    let catalog = peer.catalog().await?;
     if catalog.zone.role != Role::Primary {
-        return Err("the peer is not primary: nothing to resync from yet".into());
+        return Err(ResyncError::PeerNotPrimary);
     }
     if st.stage == "start" {
         st = ResyncState {
@@ -50,15 +65,15 @@ pub async fn run(
             after_key: None,
             stage: "objects".into(),
         };
-        save(store, &st).await?;
+        save(replica, &st).await?;
         tracing::info!(from_seq = st.from_seq, "full resync started");
     }
-    sync_catalog(store, &catalog, false).await?;
+    sync_catalog(replica, &catalog, false).await?;
 
     let primary: BTreeSet<String> = catalog.buckets.iter().map(|b| b.name.clone()).collect();
-    let local: BTreeSet<String> = store
-        .buckets()
-        .map_err(err)?
+    let local: BTreeSet<String> = replica
+        .local_catalog()?
+        .buckets
         .into_iter()
         .map(|b| b.name)
         .collect();
@@ -73,7 +88,7 @@ pub async fn run(
         status.update(|s| s.resync = Some(format!("bucket {bucket}, after key {after:?}")));
         loop {
             let (page, truncated) = if primary.contains(bucket) {
-                let p = peer.objects(bucket, &after, PAGE).await.map_err(err)?;
+                let p = peer.objects(bucket, &after, PAGE).await?;
                 (p.objects, p.truncated)
             } else {
                 (Vec::new(), false)
@@ -81,42 +96,30 @@ pub async fn run(
             let upto = truncated
                 .then(|| page.last().map(|(k, _)| k.clone()))
                 .flatten();
-            let mine = store
-                .objects_after(bucket, &after, upto.as_deref(), usize::MAX)
-                .map_err(err)?
+            let mine = replica
+                .objects_page(bucket, &after, upto.as_deref())?
                 .into_iter()
                 .collect();
-            converge_page(r, fetcher, bucket, page, mine).await?;
+            converge_page(replica, fetcher, bucket, page, mine).await?;
             st.bucket = Some(bucket.clone());
             st.after_key = upto.clone();
-            save(store, &st).await?;
+            save(replica, &st).await?;
             match upto {
                 Some(k) => after = k,
                 None => break,
             }
         }
     }
-    sync_catalog(store, &catalog, true).await?;
+    sync_catalog(replica, &catalog, true).await?;
     let from = st.from_seq;
-    store
-        .commit(move |_| {
-            let txn = Txn {
-                origin: Origin::Reset { seq: from },
-                ..Txn::default()
-            };
-            Ok::<_, StoreError>((txn, ()))
-        })
-        .await
-        .map_err(err)?;
+    replica.restart_journal(from).await?;
     Ok(from)
 }
 
-async fn save(store: &Arc<Store>, st: &ResyncState) -> Result<(), String> {
+async fn save<R: Replica>(replica: &R, st: &ResyncState) -> Result<(), ResyncError> {
     let st = st.clone();
-    store
-        .change_zone::<_, super::ZoneError>(move |s| s.resync_progress(st))
-        .await
-        .map_err(err)
+    replica.change_zone(move |s| s.resync_progress(st)).await?;
+    Ok(())
 }
 
 /// Same object on both sides? Segment locations are each zone's own business.
@@ -131,66 +134,64 @@ fn same(a: &ObjectRecord, b: &ObjectRecord) -> bool {
     } && ids(a) == ids(b)
 }
 
-async fn converge_page(
-    r: &StoreReplica,
+async fn converge_page<R: Replica>(
+    replica: &R,
     fetcher: &Fetcher,
     bucket: &str,
     page: Vec<(String, ObjectRecord)>,
     mut mine: BTreeMap<String, ObjectRecord>,
-) -> Result<(), String> {
+) -> Result<(), ResyncError> {
     for (key, record) in page {
         let local = mine.remove(&key);
         if local.as_ref().is_some_and(|l| same(l, &record)) {
             continue;
         }
-        let data = fetcher.fetch_object(r, bucket, &key, &record).await?;
+        let data = fetcher
+            .fetch_object(replica, bucket, &key, &record)
+            .await
+            .map_err(ResyncError::Fetch)?;
         if matches!(data.as_slice(), [LocalData::Superseded]) {
             // Changed on the primary since its listing; the journal replay after the
             // resync brings the newer state.
             continue;
         }
-        let b = bucket.to_string();
-        r.store
-            .commit(move |_| {
-                let txn = Txn {
-                    origin: Origin::Zone,
-                    ..object_txn(b, key, record, data)?
-                };
-                Ok::<_, StoreError>((txn, ()))
-            })
-            .await
-            .map_err(err)?;
+        replica
+            .copy_change(
+                Op::PutObject {
+                    bucket: bucket.to_string(),
+                    key,
+                    record,
+                },
+                data,
+            )
+            .await?;
     }
     let gone: Vec<String> = mine.into_keys().collect();
     if !gone.is_empty() {
-        let b = bucket.to_string();
-        r.store
-            .commit(move |_| {
-                let op = Op::DeleteObjects {
-                    bucket: b,
-                    keys: gone,
-                };
-                Ok::<_, StoreError>((Txn::zone(Some(op), Vec::new()), ()))
-            })
-            .await
-            .map_err(err)?;
+        let op = Op::DeleteObjects {
+            bucket: bucket.to_string(),
+            keys: gone,
+        };
+        replica.copy_change(op, Vec::new()).await?;
     }
     Ok(())
 }
 
 /// Writes the primary's buckets, users and keys; with `remove_extra`, also deletes the
 /// local ones the primary does not have (at the end, once their objects are gone). Each
-/// difference is one change through the planner, as a replicated entry would be.
-async fn sync_catalog(store: &Arc<Store>, c: &Catalog, remove_extra: bool) -> Result<(), String> {
+/// difference is one change, applied as a replicated entry would be.
+async fn sync_catalog<R: Replica>(
+    replica: &R,
+    c: &Catalog,
+    remove_extra: bool,
+) -> Result<(), ResyncError> {
+    let have = replica.local_catalog()?;
     let mut ops = Vec::new();
-    let have_buckets = store.buckets().map_err(err)?;
-    let have_users = store.users().map_err(err)?;
-    let have_keys = store.access_keys().map_err(err)?;
     differences(
         &mut ops,
         &c.buckets,
-        &have_buckets,
-        |b: &BucketRecord| b.name.clone(),
+        &have.buckets,
+        |b| b.name.clone(),
         |record| Op::PutBucket { record },
         |name| Op::DeleteBucket { name },
         remove_extra,
@@ -198,8 +199,8 @@ async fn sync_catalog(store: &Arc<Store>, c: &Catalog, remove_extra: bool) -> Re
     differences(
         &mut ops,
         &c.users,
-        &have_users,
-        |u: &UserRecord| u.id.clone(),
+        &have.users,
+        |u| u.id.clone(),
         |record| Op::PutUser { record },
         |id| Op::DeleteUser { id },
         remove_extra,
@@ -207,17 +208,14 @@ async fn sync_catalog(store: &Arc<Store>, c: &Catalog, remove_extra: bool) -> Re
     differences(
         &mut ops,
         &c.keys,
-        &have_keys,
-        |k: &AccessKeyRecord| k.access_key.clone(),
+        &have.keys,
+        |k| k.access_key.clone(),
         |record| Op::PutAccessKey { record },
         |access_key| Op::DeleteAccessKey { access_key },
         remove_extra,
     );
     for op in ops {
-        store
-            .commit(move |_| Ok::<_, StoreError>((Txn::zone(Some(op), Vec::new()), ())))
-            .await
-            .map_err(err)?;
+        replica.copy_change(op, Vec::new()).await?;
     }
     Ok(())
 }
@@ -245,5 +243,37 @@ fn differences<T: Clone + PartialEq>(
         for k in mine.keys().filter(|k| !keep.contains(*k)) {
             ops.push(delete(k.clone()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differences_put_changed_and_delete_extra_at_the_end_only() {
+        let wanted = vec![("a", 1), ("b", 2)];
+        let have = vec![("a", 1), ("b", 3), ("c", 4)];
+        let key = |t: &(&str, i32)| t.0.to_string();
+        let put = |t: (&str, i32)| Op::DeleteBucket {
+            name: format!("put {}", t.0),
+        };
+        let del = |k: String| Op::DeleteBucket {
+            name: format!("delete {k}"),
+        };
+        let names = |ops: Vec<Op>| {
+            ops.into_iter()
+                .map(|o| match o {
+                    Op::DeleteBucket { name } => name,
+                    _ => String::new(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut ops = Vec::new();
+        differences(&mut ops, &wanted, &have, key, put, del, false);
+        assert_eq!(names(ops), vec!["put b"]);
+        let mut ops = Vec::new();
+        differences(&mut ops, &wanted, &have, key, put, del, true);
+        assert_eq!(names(ops), vec!["put b", "delete c"]);
     }
 }
