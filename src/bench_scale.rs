@@ -141,7 +141,7 @@ pub async fn run(args: ScaleBenchArgs) -> Result<(), String> {
         prefix: "fill-".into(),
     };
     let filled = run_phase(
-        "FILL",
+        "PUT",
         target.clone(),
         &fill,
         Payload::new(args.object_size, true),
@@ -171,7 +171,7 @@ pub async fn run(args: ScaleBenchArgs) -> Result<(), String> {
         return Err(format!("compaction: {}", r.status()));
     }
     stop(srv)?;
-    let objects_total = args.objects + empty.ops + 1;
+    let objects_total = args.objects;
     let bytes = du(&args.data_dir);
     println!(
         "on disk after compaction: {:.1} MiB, {:.0} bytes per object ({} objects)",
