@@ -179,7 +179,7 @@ pub fn plan(view: &View, mut txn: Txn) -> Result<Planned, StoreError> {
     for change in txn.local.drain(..) {
         p.local(change)?;
     }
-    p.finish(&txn)?;
+    p.finish()?;
     let journaled = txn.journaled();
     let Planner {
         writes,
@@ -418,7 +418,7 @@ impl Planner<'_, '_> {
     }
 
     /// Writes the per-bucket counters this change moved.
-    fn finish(&mut self, _txn: &Txn) -> Result<(), StoreError> {
+    fn finish(&mut self) -> Result<(), StoreError> {
         let usage = std::mem::take(&mut self.usage);
         for (bucket, (objects, bytes)) in usage {
             if objects == 0 && bytes == 0 {
