@@ -334,29 +334,35 @@ impl Store {
         Ok(self.db.get_cf(self.cfs.get(cf), key)?)
     }
 
-    fn get<T: DeserializeOwned>(&self, cf: Cf, key: &[u8]) -> Result<Option<T>, StoreError> {
-        self.get_raw(cf, key)?.map(|v| decode(&v)).transpose()
-    }
-
     /// A cheap read that proves the database answers (readiness probe).
     pub fn probe(&self) -> Result<(), StoreError> {
         self.get_raw(Cf::System, ZONE_STATE_KEY).map(|_| ())
     }
 
+    /// The committed state, through the same typed reads a change's closure gets.
+    fn read(&self) -> View<'_> {
+        View {
+            db: &self.db,
+            cfs: &self.cfs,
+            overlay: Default::default(),
+            last_seq: 0,
+        }
+    }
+
     pub fn bucket(&self, name: &str) -> Result<Option<BucketRecord>, StoreError> {
-        self.get(Cf::Buckets, name.as_bytes())
+        self.read().bucket(name)
     }
 
     pub fn object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError> {
-        self.get(Cf::Objects, &keys::object_key(bucket, key))
+        self.read().object(bucket, key)
     }
 
     pub fn access_key(&self, access_key: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
-        self.get(Cf::Keys, access_key.as_bytes())
+        self.read().access_key(access_key)
     }
 
     pub fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.get(Cf::Users, id.as_bytes())
+        self.read().user(id)
     }
 
     pub fn upload(
@@ -365,7 +371,16 @@ impl Store {
         key: &str,
         upload_id: &str,
     ) -> Result<Option<UploadRecord>, StoreError> {
-        self.get(Cf::Uploads, &keys::upload_key(bucket, key, upload_id))
+        self.read().upload(bucket, key, upload_id)
+    }
+
+    /// (objects, bytes) of a bucket, from the counters kept with every change.
+    pub fn usage(&self, bucket: &str) -> Result<(u64, u64), StoreError> {
+        self.read().usage(bucket)
+    }
+
+    pub fn quarantined_one(&self, id: &str) -> Result<Option<QuarantineRecord>, StoreError> {
+        self.read().quarantined(id)
     }
 
     /// The parts stored for an upload after `marker`, by number, at most `limit`.
@@ -392,14 +407,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// (objects, bytes) of a bucket, from the counters kept with every change.
-    pub fn usage(&self, bucket: &str) -> Result<(u64, u64), StoreError> {
-        Ok(self
-            .get_raw(Cf::Counters, &keys::bucket_usage(bucket))?
-            .map(|v| decode_usage(&v))
-            .unwrap_or((0, 0)))
     }
 
     pub fn inline_data(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -430,10 +437,6 @@ impl Store {
 
     pub fn quarantined(&self) -> Result<Vec<QuarantineRecord>, StoreError> {
         self.all(Cf::Quarantine)
-    }
-
-    pub fn quarantined_one(&self, id: &str) -> Result<Option<QuarantineRecord>, StoreError> {
-        self.get(Cf::Quarantine, id.as_bytes())
     }
 
     /// A forward iterator starting at `from`.
