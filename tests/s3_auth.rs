@@ -551,3 +551,49 @@ async fn virtual_host_style_addressing() {
         b"vh"
     );
 }
+
+/// A presigned PUT cannot be turned into a copy (or anything else) by adding x-amz-*
+/// headers the signer did not sign; neither can a header-signed request.
+#[tokio::test]
+async fn unsigned_amz_headers_are_refused() {
+    let (srv, c) = setup().await;
+    let put = c
+        .put_object()
+        .bucket("bkt")
+        .key("target")
+        .presigned(PresigningConfig::expires_in(Duration::from_secs(300)).unwrap())
+        .await
+        .unwrap();
+    let r = reqwest::Client::new()
+        .put(put.uri())
+        .header("x-amz-copy-source", "/bkt/k.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+    assert!(body.contains("x-amz-copy-source"), "{body}");
+    let e = c
+        .head_object()
+        .bucket("bkt")
+        .key("target")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(404));
+
+    // Header auth: the same header added after signing.
+    let raw = srv.raw();
+    let url = format!("{}/bkt/target2", raw.endpoint);
+    let empty_sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let mut signed = raw.sign_headers("PUT", &url, &[], empty_sha256);
+    signed.push(("x-amz-copy-source".into(), "/bkt/k.txt".into()));
+    let mut req = reqwest::Client::new().put(&url);
+    for (k, v) in &signed {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.text().await.unwrap().contains("HeadersNotSigned"));
+}

@@ -98,6 +98,23 @@ fn check_signature(
             "The host header must be signed",
         ));
     }
+    // Every x-amz-* header must be covered by the signature, in header and presigned
+    // requests alike: an unsigned one (say x-amz-copy-source added to a presigned PUT)
+    // would change what the signer allowed.
+    let mut unsigned: Vec<&str> = input
+        .headers
+        .keys()
+        .map(|n| n.as_str())
+        .filter(|n| n.starts_with("x-amz-") && !signed_headers.iter().any(|h| h == n))
+        .collect();
+    if !unsigned.is_empty() {
+        unsigned.dedup();
+        return Err(S3Error::msg(
+            S3ErrorCode::AccessDenied,
+            "There were headers present in the request which were not signed",
+        )
+        .with("HeadersNotSigned", unsigned.join(", ")));
+    }
     let headers = sigv4::canonical_headers(signed_headers, |name| {
         input
             .headers
