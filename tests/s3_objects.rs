@@ -791,3 +791,63 @@ async fn other_version_ids_name_nothing() {
         b"current"
     );
 }
+
+/// Keys and tags are the client's bytes: a multi-delete of `"_ "` removes `"_ "`, never
+/// `"_"`; tags keep their spaces; a tagging document of the wrong shape changes nothing.
+#[tokio::test]
+async fn xml_bodies_keep_the_clients_bytes() {
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier, Tag, Tagging};
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket().bucket("bytes").send().await.unwrap();
+    for k in ["_", "_ ", "a b "] {
+        common::put(&c, "bytes", k, k.as_bytes().to_vec()).await;
+    }
+    let del = Delete::builder()
+        .objects(ObjectIdentifier::builder().key("_ ").build().unwrap())
+        .objects(ObjectIdentifier::builder().key("a b ").build().unwrap())
+        .build()
+        .unwrap();
+    let out = c
+        .delete_objects()
+        .bucket("bytes")
+        .delete(del)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.deleted().len(), 2);
+    assert_eq!(common::list_keys(&c, "bytes").await, vec!["_".to_string()]);
+
+    let tags = Tagging::builder()
+        .tag_set(
+            Tag::builder()
+                .key(" course ")
+                .value(" maths ")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    c.put_object_tagging()
+        .bucket("bytes")
+        .key("_")
+        .tagging(tags)
+        .send()
+        .await
+        .unwrap();
+    let raw = srv.raw();
+    let doc = b"<Other><TagSet/></Other>".to_vec();
+    let r = raw
+        .send("PUT", "/bytes/_?tagging", &[], doc, true, None)
+        .await;
+    assert_eq!((r.status, r.code()), (400, "MalformedXML".to_string()));
+    let got = c
+        .get_object_tagging()
+        .bucket("bytes")
+        .key("_")
+        .send()
+        .await
+        .unwrap();
+    let tag = &got.tag_set()[0];
+    assert_eq!((tag.key(), tag.value()), (" course ", " maths "));
+}

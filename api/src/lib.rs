@@ -11,5 +11,6 @@ pub mod names;
 pub mod post_policy;
 pub mod sigv4;
 pub mod xml;
+pub mod xml_exact;
 
 pub use error::{S3Error, S3ErrorCode, S3Result};

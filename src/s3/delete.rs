@@ -5,7 +5,7 @@ use super::{read_small_body, Ctx, S3State};
 use crate::store::Txn;
 use axum::body::Body;
 use axum::response::Response;
-use bascule_api::xml::{self, DeleteErrorEntry, DeleteResult, DeletedEntry, S3_NAMESPACE};
+use bascule_api::xml::{DeleteErrorEntry, DeleteResult, DeletedEntry, S3_NAMESPACE};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use bascule_replication::Op;
 use http::StatusCode;
@@ -42,7 +42,7 @@ pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
             return Err(S3Error::new(S3ErrorCode::BadDigest));
         }
     }
-    let doc: xml::Delete = xml::from_xml(&raw)?;
+    let doc = bascule_api::xml_exact::parse_delete(&raw)?;
     if doc.object.is_empty() || doc.object.len() > MAX_DELETE_KEYS {
         return Err(S3Error::new(S3ErrorCode::MalformedXML));
     }

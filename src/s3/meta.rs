@@ -88,7 +88,7 @@ pub fn validate_tags(tags: &[(String, String)]) -> S3Result<()> {
 
 /// Tags from a `<Tagging>` XML document (PutObjectTagging, POST form `tagging` field).
 pub fn parse_tagging_xml(doc: &[u8]) -> S3Result<Vec<(String, String)>> {
-    let t: bascule_api::xml::Tagging = bascule_api::xml::from_xml(doc)?;
+    let t = bascule_api::xml_exact::parse_tagging(doc)?;
     let tags: Vec<(String, String)> = t
         .tag_set
         .tag

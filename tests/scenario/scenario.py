@@ -188,6 +188,13 @@ def main():
         assert "PRE pdf/" in cli and "README.txt" in cli, cli
 
     def deletion():
+        # boto3's own DeleteObjects document, with keys that end in spaces.
+        for k in ["tmp/a ", "tmp/a"]:
+            s3.put_object(Bucket="cours", Key=k, Body=b"x")
+        out = s3.delete_objects(Bucket="cours", Delete={"Objects": [{"Key": "tmp/a "}], "Quiet": False})
+        assert [d["Key"] for d in out.get("Deleted", [])] == ["tmp/a "], out
+        left = [o["Key"] for o in s3.list_objects_v2(Bucket="cours", Prefix="tmp/")["Contents"]]
+        assert left == ["tmp/a"], left
         aws("s3", "rm", "--recursive", "s3://cours/maths/pdf/")
         left = s3.list_objects_v2(Bucket="cours", Prefix="maths/pdf/")
         assert left["KeyCount"] == 0
