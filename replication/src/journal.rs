@@ -86,7 +86,7 @@ pub struct Entry {
 
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("journal entry is corrupt: {0}")]
+    #[error("journal entry cannot be read or written: {0}")]
     Corrupt(#[from] serde_json::Error),
 }
 
@@ -100,9 +100,8 @@ impl Entry {
         Some(u64::from_be_bytes(key.try_into().ok()?))
     }
 
-    pub fn encode(&self) -> Vec<u8> {
-        // Entries are plain data; serializing them to JSON cannot fail.
-        serde_json::to_vec(self).expect("journal entries serialize")
+    pub fn encode(&self) -> Result<Vec<u8>, JournalError> {
+        Ok(serde_json::to_vec(self)?)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Entry, JournalError> {
@@ -145,7 +144,7 @@ mod tests {
             },
             bytes_total: 3,
         };
-        assert_eq!(Entry::decode(&e.encode()).unwrap(), e);
+        assert_eq!(Entry::decode(&e.encode().unwrap()).unwrap(), e);
         assert!(Entry::key(255) < Entry::key(256));
         assert_eq!(Entry::seq_from_key(&Entry::key(9)), Some(9));
         assert!(Entry::decode(b"{").is_err());

@@ -187,17 +187,21 @@ fn stage(
                 Origin::Replica { seq, epoch, at_ms } => (seq, epoch, at_ms),
                 _ => (group.last_seq + 1, shared.zone.epoch(), now_ms()),
             };
-            group.last_seq = seq;
-            group.journal_bytes += op.data_bytes();
+            let bytes_total = group.journal_bytes + op.data_bytes();
             let entry = Entry {
                 seq,
                 epoch,
                 at_ms,
                 op,
-                bytes_total: group.journal_bytes,
+                bytes_total,
             };
             let key = Entry::key(seq).to_vec();
-            let value = entry.encode();
+            // Encoded before the group's position moves: a failure leaves no gap.
+            let value = entry
+                .encode()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            group.last_seq = seq;
+            group.journal_bytes = bytes_total;
             batch.put_cf(shared.cfs.get(Cf::Journal), &key, &value);
             view.overlay.insert((Cf::Journal, key), Some(value));
             Some(seq)

@@ -130,9 +130,8 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     Ok(serde_json::from_slice(bytes)?)
 }
 
-pub fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    // Records are plain data; JSON serialization of them cannot fail.
-    serde_json::to_vec(value).expect("records serialize")
+pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    Ok(serde_json::to_vec(value)?)
 }
 
 pub fn encode_usage(objects: u64, bytes: u64) -> Vec<u8> {
@@ -194,7 +193,7 @@ impl Store {
         let state = match db.get_cf(handles.get(Cf::System), ZONE_STATE_KEY)? {
             Some(v) => decode(&v)?,
             None => {
-                db.put_cf(handles.get(Cf::System), ZONE_STATE_KEY, encode(&initial))?;
+                db.put_cf(handles.get(Cf::System), ZONE_STATE_KEY, encode(&initial)?)?;
                 initial
             }
         };

@@ -150,7 +150,8 @@ pub struct Planned {
 
 struct Planner<'v, 'a> {
     view: &'v View<'a>,
-    writes: Vec<Write>,
+    /// The writes so far; the rest of it is filled in at the end.
+    out: Planned,
     added: Vec<Segment>,
     removed: Vec<Segment>,
     usage: HashMap<String, (i64, i64)>,
@@ -161,7 +162,12 @@ struct Planner<'v, 'a> {
 pub fn plan(view: &View, mut txn: Txn) -> Result<Planned, StoreError> {
     let mut p = Planner {
         view,
-        writes: Vec::new(),
+        out: Planned {
+            writes: Vec::new(),
+            op: None,
+            referenced: Vec::new(),
+            released: Vec::new(),
+        },
         added: Vec::new(),
         removed: Vec::new(),
         usage: HashMap::new(),
@@ -182,18 +188,13 @@ pub fn plan(view: &View, mut txn: Txn) -> Result<Planned, StoreError> {
     p.finish()?;
     let journaled = txn.journaled();
     let Planner {
-        writes,
+        out: mut planned,
         added,
         removed,
         ..
     } = p;
     let (referenced, released) = net_segments(added, removed);
-    let mut planned = Planned {
-        writes,
-        op: if journaled { txn.op } else { None },
-        referenced: Vec::new(),
-        released: Vec::new(),
-    };
+    planned.op = if journaled { txn.op } else { None };
     let inline: HashMap<String, Bytes> = txn.inline.into_iter().collect();
     for seg in referenced {
         match seg.loc {
@@ -219,7 +220,7 @@ pub fn plan(view: &View, mut txn: Txn) -> Result<Planned, StoreError> {
             Location::Inline => planned.delete(Cf::Inline, seg.id.into_bytes()),
             Location::Disk(_) => {
                 planned.delete(Cf::Gc, keys::blob_ref(&seg.id));
-                planned.put(Cf::Gc, keys::released(&seg.id), encode(&seg));
+                planned.put(Cf::Gc, keys::released(&seg.id), encode(&seg)?);
                 planned.released.push(seg);
             }
         }
@@ -256,14 +257,6 @@ impl Planned {
 }
 
 impl Planner<'_, '_> {
-    fn put(&mut self, cf: Cf, key: Vec<u8>, value: Vec<u8>) {
-        self.writes.push(Write::Put(cf, key, value));
-    }
-
-    fn delete(&mut self, cf: Cf, key: Vec<u8>) {
-        self.writes.push(Write::Delete(cf, key));
-    }
-
     fn count(&mut self, bucket: &str, objects: i64, bytes: i64) {
         let u = self.usage.entry(bucket.to_string()).or_default();
         u.0 += objects;
@@ -287,9 +280,9 @@ impl Planner<'_, '_> {
             Some(rec) => {
                 self.added.extend(rec.segments.iter().cloned());
                 self.count(bucket, 1, rec.size as i64);
-                self.put(Cf::Objects, okey, encode(rec));
+                self.out.put(Cf::Objects, okey, encode(rec)?);
             }
-            None if old.is_some() => self.delete(Cf::Objects, okey),
+            None if old.is_some() => self.out.delete(Cf::Objects, okey),
             None => {}
         }
         Ok(())
@@ -311,10 +304,10 @@ impl Planner<'_, '_> {
                 }
             }
             Op::PutBucket { record } => {
-                self.put(
+                self.out.put(
                     Cf::Buckets,
                     record.name.clone().into_bytes(),
-                    encode(record),
+                    encode(record)?,
                 );
             }
             Op::DeleteBucket { name } => {
@@ -323,28 +316,29 @@ impl Planner<'_, '_> {
                 for (key, up) in self.view.uploads_in(name)? {
                     self.delete_upload(name, &key, &up.upload_id)?;
                 }
-                self.delete(Cf::Counters, keys::bucket_usage(name));
+                self.out.delete(Cf::Counters, keys::bucket_usage(name));
                 self.usage.remove(name);
-                self.delete(Cf::Buckets, name.clone().into_bytes());
+                self.out.delete(Cf::Buckets, name.clone().into_bytes());
             }
             Op::PutUser { record } => {
-                self.put(Cf::Users, record.id.clone().into_bytes(), encode(record));
+                self.out
+                    .put(Cf::Users, record.id.clone().into_bytes(), encode(record)?);
             }
             Op::DeleteUser { id } => {
                 for k in self.view.keys_of_user(id)? {
-                    self.delete(Cf::Keys, k.access_key.into_bytes());
+                    self.out.delete(Cf::Keys, k.access_key.into_bytes());
                 }
-                self.delete(Cf::Users, id.clone().into_bytes());
+                self.out.delete(Cf::Users, id.clone().into_bytes());
             }
             Op::PutAccessKey { record } => {
-                self.put(
+                self.out.put(
                     Cf::Keys,
                     record.access_key.clone().into_bytes(),
-                    encode(record),
+                    encode(record)?,
                 );
             }
             Op::DeleteAccessKey { access_key } => {
-                self.delete(Cf::Keys, access_key.clone().into_bytes())
+                self.out.delete(Cf::Keys, access_key.clone().into_bytes())
             }
         }
         Ok(())
@@ -358,9 +352,10 @@ impl Planner<'_, '_> {
     ) -> Result<(), StoreError> {
         for (n, part) in self.view.parts(upload_id)? {
             self.removed.push(part.segment);
-            self.delete(Cf::Parts, keys::part_key(upload_id, n));
+            self.out.delete(Cf::Parts, keys::part_key(upload_id, n));
         }
-        self.delete(Cf::Uploads, keys::upload_key(bucket, key, upload_id));
+        self.out
+            .delete(Cf::Uploads, keys::upload_key(bucket, key, upload_id));
         Ok(())
     }
 
@@ -372,7 +367,7 @@ impl Planner<'_, '_> {
                 record,
             } => {
                 let k = keys::upload_key(&bucket, &key, &record.upload_id);
-                self.put(Cf::Uploads, k, encode(&record));
+                self.out.put(Cf::Uploads, k, encode(&record)?);
             }
             Local::DeleteUpload {
                 bucket,
@@ -388,10 +383,10 @@ impl Planner<'_, '_> {
                     self.removed.push(old.segment);
                 }
                 self.added.push(record.segment.clone());
-                self.put(
+                self.out.put(
                     Cf::Parts,
                     keys::part_key(&upload_id, number),
-                    encode(&record),
+                    encode(&record)?,
                 );
             }
             Local::Quarantine {
@@ -404,14 +399,15 @@ impl Planner<'_, '_> {
                 if let Some(r) = &record.record {
                     self.added.extend(r.segments.iter().cloned());
                 }
-                self.put(
+                self.out.put(
                     Cf::Quarantine,
                     record.id.clone().into_bytes(),
-                    encode(&record),
+                    encode(&record)?,
                 );
             }
             Local::ZoneState(state) => {
-                self.put(Cf::System, super::ZONE_STATE_KEY.to_vec(), encode(&state));
+                self.out
+                    .put(Cf::System, super::ZONE_STATE_KEY.to_vec(), encode(&state)?);
             }
         }
         Ok(())
@@ -427,7 +423,7 @@ impl Planner<'_, '_> {
             let (o, b) = self.view.usage(&bucket)?;
             let o = (o as i64 + objects).max(0) as u64;
             let b = (b as i64 + bytes).max(0) as u64;
-            self.put(
+            self.out.put(
                 Cf::Counters,
                 keys::bucket_usage(&bucket),
                 encode_usage(o, b),
