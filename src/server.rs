@@ -156,7 +156,12 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         background.push(r);
     }
     for task in background {
-        let _ = task.await;
+        // The replication loop was cancelled on purpose; a panic anywhere is reported.
+        if let Err(e) = task.await {
+            if e.is_panic() {
+                tracing::error!(error = %e, "a background task panicked");
+            }
+        }
     }
     store.close();
     tracing::info!("store closed");

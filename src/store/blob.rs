@@ -69,12 +69,8 @@ impl BlobStore {
             .bytes()
             .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
             % n) as u16;
-        let base = self.dirs.get(dir as usize)?;
-        Some((
-            base.join("replica").join(id),
-            base.join("tmp").join(id),
-            dir,
-        ))
+        let partial = self.dirs.get(dir as usize)?.join("replica").join(id);
+        Some((partial, self.tmp_path(id, dir)?, dir))
     }
 
     /// Where a referenced blob lives once settled.

@@ -24,6 +24,12 @@ pub fn upload_key(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
     k
 }
 
+/// The object key of an upload key taken after its bucket prefix (`key SEP upload_id`).
+pub fn upload_object_key(suffix: &[u8]) -> Option<&[u8]> {
+    let pos = suffix.iter().rposition(|b| *b == SEP)?;
+    Some(&suffix[..pos])
+}
+
 pub fn part_key(upload_id: &str, part: u32) -> Vec<u8> {
     let mut k = part_prefix(upload_id);
     k.extend_from_slice(&part.to_be_bytes());
@@ -74,6 +80,9 @@ mod tests {
         assert!(object_key("b", "zzz") < object_key("b0", ""));
         assert!(part_key("u", 2) < part_key("u", 10));
         assert_eq!(part_number(&part_key("u", 77)), Some(77));
+        let up = upload_key("bk", "dir/key", "UP1");
+        let suffix = &up[bucket_prefix("bk").len()..];
+        assert_eq!(upload_object_key(suffix), Some(&b"dir/key"[..]));
         assert!(upload_key("bk", "dir/key", "UP1").starts_with(&object_key("bk", "dir/key")));
         assert!(released("x").starts_with(RELEASED_PREFIX));
         assert_ne!(blob_ref("x"), released("x"));

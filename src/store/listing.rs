@@ -46,8 +46,7 @@ pub fn objects(store: &Store, w: &Walk) -> Result<Walked<ObjectRecord>, StoreErr
 /// Uploads in progress, in key order then upload id.
 pub fn uploads(store: &Store, w: &Walk) -> Result<Walked<UploadRecord>, StoreError> {
     walk(store, Cf::Uploads, w, |suffix| {
-        let pos = suffix.iter().rposition(|b| *b == keys::SEP)?;
-        String::from_utf8(suffix[..pos].to_vec()).ok()
+        String::from_utf8(keys::upload_object_key(suffix)?.to_vec()).ok()
     })
 }
 

@@ -136,10 +136,11 @@ impl View<'_> {
         let mut out = Vec::new();
         for (k, v) in self.scan_prefix(Cf::Uploads, &prefix)? {
             let up: UploadRecord = decode(&v)?;
-            // The key sits between the bucket prefix and `SEP upload_id`.
-            let end = k.len().saturating_sub(up.upload_id.len() + 1);
-            let key = String::from_utf8_lossy(k.get(prefix.len()..end).unwrap_or_default());
-            out.push((key.into_owned(), up));
+            let key = k
+                .get(prefix.len()..)
+                .and_then(keys::upload_object_key)
+                .ok_or_else(|| StoreError::Corrupt("upload key without an upload id".into()))?;
+            out.push((String::from_utf8_lossy(key).into_owned(), up));
         }
         Ok(out)
     }

@@ -218,11 +218,13 @@ impl ZoneService {
             "a full resync was in progress: this zone may lack objects the old primary had"
                 .to_string()
         });
-        // Nothing is known of what the old primary holds.
-        self.reset_ack(0);
         let epoch = self
             .change(|s| s.promote(peer_epoch, cursor, entries_at_risk, now_ms()))
             .await?;
+        // Nothing is known of what the old primary holds. (Set after the promotion, so a
+        // refused one changes nothing; any older acknowledgement is at most `cursor`, below
+        // every write this zone now takes.)
+        self.reset_ack(0);
         tracing::warn!(
             epoch,
             after_seq = cursor,
@@ -247,11 +249,11 @@ impl ZoneService {
     ) -> Result<u64, ZoneError> {
         let _one_at_a_time = self.role_change.lock().await;
         let cursor = *self.store.last_seq().borrow();
-        // The follower holds everything up to here.
-        self.reset_ack(cursor);
         let epoch = self
             .change(|s| s.promote_for_switchover(cursor, last_seq, caller_epoch, now_ms()))
             .await?;
+        // The follower holds everything up to here.
+        self.reset_ack(cursor);
         tracing::warn!(
             epoch,
             after_seq = cursor,
