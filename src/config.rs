@@ -21,6 +21,41 @@ pub struct Config {
     /// Objects up to this size are stored inside RocksDB instead of a file of their own.
     pub inline_threshold: usize,
     pub zone: ZoneConfig,
+    pub limits: Limits,
+    /// Accept AWS Signature Version 2 (HMAC-SHA1), which the aws CLI v1, boto3 and s3cmd
+    /// still use for presigned URLs and POST forms.
+    pub allow_sigv2: bool,
+}
+
+/// What one client may hold of the server: every bound an unauthenticated client could
+/// otherwise stretch (connections, time to send headers, idle and stalled connections).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Connections served at once per listener; one more is answered `503 SlowDown` and
+    /// closed. Keep it below the process's file-descriptor limit.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's whole header (slow senders are cut off).
+    pub header_timeout_secs: u64,
+    /// Seconds a connection may sit with no request in progress before it is closed.
+    pub idle_timeout_secs: u64,
+    /// Seconds a request body (or a response the client does not read) may make no
+    /// progress before the request fails with `RequestTimeout`.
+    pub body_timeout_secs: u64,
+    /// Bytes of request header (names and values); more is `RequestHeaderSectionTooLarge`.
+    pub max_header_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 512,
+            header_timeout_secs: 20,
+            idle_timeout_secs: 30,
+            body_timeout_secs: 30,
+            max_header_bytes: 8 * 1024,
+        }
+    }
 }
 
 /// Replication between two zones. With no peer, the zone stands alone.
@@ -93,6 +128,8 @@ impl Default for Config {
             domain: None,
             inline_threshold: 64 * 1024,
             zone: ZoneConfig::default(),
+            limits: Limits::default(),
+            allow_sigv2: true,
         }
     }
 }

@@ -6,6 +6,7 @@ mod bench_replication;
 mod bench_scale;
 mod bootstrap;
 mod config;
+mod http_server;
 mod s3;
 mod server;
 mod store;

@@ -4,6 +4,7 @@
 use crate::admin::api::{self, AdminState};
 use crate::bootstrap::announce;
 use crate::config::Config;
+use crate::http_server;
 use crate::s3::{self, S3State};
 use crate::store::Store;
 use crate::zone::{self, ZoneService};
@@ -109,23 +110,49 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
     let draining = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|d| *d).await;
     };
-    let s3_server =
-        axum::serve(s3_listener, s3_app).with_graceful_shutdown(draining(drain_rx.clone()));
+    let s3_overload = http_server::overload_answer(
+        "application/xml",
+        &bascule_api::xml::error_body(
+            &bascule_api::S3Error::new(bascule_api::S3ErrorCode::SlowDown),
+            "/",
+            "",
+        ),
+    );
+    let admin_overload = http_server::overload_answer("text/plain", "too many connections\n");
+    let limits = config.limits.clone();
+    let s3_server = http_server::serve(
+        s3_listener,
+        s3_app,
+        &limits,
+        s3_overload,
+        draining(drain_rx.clone()),
+    );
     let admin = async {
         match tls {
             Some(tls) => {
                 let listener =
                     zone::tls::TlsListener::new(admin_listener, tls).map_err(|e| e.to_string())?;
-                axum::serve(listener, admin_app)
-                    .with_graceful_shutdown(draining(drain_rx.clone()))
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            None => axum::serve(admin_listener, admin_app)
-                .with_graceful_shutdown(draining(drain_rx.clone()))
+                http_server::serve(
+                    listener,
+                    admin_app,
+                    &limits,
+                    admin_overload,
+                    draining(drain_rx.clone()),
+                )
                 .await
-                .map_err(|e| e.to_string()),
+            }
+            None => {
+                http_server::serve(
+                    admin_listener,
+                    admin_app,
+                    &limits,
+                    admin_overload,
+                    draining(drain_rx.clone()),
+                )
+                .await
+            }
         }
+        Ok::<(), String>(())
     };
     let signal = async {
         shutdown_signal().await;
@@ -133,8 +160,8 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         let _ = drain_tx.send(true);
     };
     let servers = async {
-        let (a, b) = tokio::join!(s3_server, admin);
-        a.map_err(|e| e.to_string()).and(b)
+        let ((), admin) = tokio::join!(s3_server, admin);
+        admin
     };
     let serving = async {
         tokio::pin!(servers);

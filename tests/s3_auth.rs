@@ -199,9 +199,13 @@ async fn anonymous_public_read_and_policy() {
         .send()
         .await
         .unwrap();
+    // As on AWS, a public-read bucket lets everyone list it; its objects stay private.
+    assert_eq!(
+        anon("/bkt?list-type=2").await.unwrap().status().as_u16(),
+        200
+    );
     let r = anon("/bkt/k.txt").await.unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    assert_eq!(r.text().await.unwrap(), "hello");
+    assert_eq!(r.status().as_u16(), 403, "the object's own ACL is private");
     let r = reqwest::Client::new()
         .put(format!("{}/bkt/evil", srv.s3))
         .body("x")
@@ -217,7 +221,10 @@ async fn anonymous_public_read_and_policy() {
         .send()
         .await
         .unwrap();
-    assert_eq!(anon("/bkt/k.txt").await.unwrap().status().as_u16(), 403);
+    assert_eq!(
+        anon("/bkt?list-type=2").await.unwrap().status().as_u16(),
+        403
+    );
 
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/*"}]}"#;
     c.put_bucket_policy()
@@ -318,6 +325,77 @@ async fn grants_between_users() {
         .await
         .unwrap_err();
     assert_eq!(err_code(&e), "AccessDenied");
+}
+
+/// Issue 8, bug 6: a deleted user's grants never pass to a user re-created with the same
+/// name. Deleting removes every grant naming the user, and the new user gets a new id.
+#[tokio::test]
+async fn a_recreated_user_inherits_nothing() {
+    let (srv, _c) = setup().await;
+    srv.new_user("erin").await;
+    let (st, old) = srv.admin("GET", "/users", None).await;
+    assert_eq!(st, 200);
+    let old_id = old
+        .as_array()
+        .and_then(|us| us.iter().find(|u| u["name"] == "erin"))
+        .and_then(|u| u["id"].as_str())
+        .expect("erin's id")
+        .to_string();
+    assert_ne!(old_id, "erin", "ids are not names");
+    let (st, _) = srv
+        .admin(
+            "PUT",
+            "/buckets/bkt/grants/erin",
+            Some(serde_json::json!({"permission": "ReadWrite"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, _) = srv.admin("DELETE", "/users/erin", None).await;
+    assert_eq!(st, 200);
+    let (_, buckets) = srv.admin("GET", "/buckets", None).await;
+    let grants = buckets
+        .as_array()
+        .and_then(|bs| bs.iter().find(|b| b["name"] == "bkt"))
+        .map(|b| b["grants"].clone())
+        .expect("bkt");
+    assert_eq!(
+        grants,
+        serde_json::json!({}),
+        "the grant went with the user"
+    );
+
+    let (ak, sk) = srv.new_user("erin").await;
+    let (_, users) = srv.admin("GET", "/users", None).await;
+    let new_id = users
+        .as_array()
+        .and_then(|us| us.iter().find(|u| u["name"] == "erin"))
+        .and_then(|u| u["id"].as_str())
+        .expect("new erin's id")
+        .to_string();
+    assert_ne!(new_id, old_id, "ids are never reused");
+    let erin = srv.client_for(&ak, &sk);
+    let e = erin
+        .get_object()
+        .bucket("bkt")
+        .key("k.txt")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "AccessDenied");
+    let e = erin
+        .put_object()
+        .bucket("bkt")
+        .key("x")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "AccessDenied");
+    // A name that is taken cannot be created twice.
+    let (st, _) = srv
+        .admin("POST", "/users", Some(serde_json::json!({"name": "erin"})))
+        .await;
+    assert_eq!(st, 409);
 }
 
 #[tokio::test]
@@ -596,4 +674,158 @@ async fn unsigned_amz_headers_are_refused() {
     let r = req.send().await.unwrap();
     assert_eq!(r.status().as_u16(), 403);
     assert!(r.text().await.unwrap().contains("HeadersNotSigned"));
+}
+
+/// A SigV2-signed request (HMAC-SHA1), built the way boto's HmacV1 signer builds it.
+async fn send_v2(
+    srv: &Server,
+    method: &str,
+    path_and_query: &str,
+    resource: &str,
+    headers: &[(&str, &str)],
+    body: &'static [u8],
+) -> reqwest::Response {
+    let date = httpdate::fmt_http_date(SystemTime::now());
+    let amz = bascule_api::sigv2::canonical_amz_headers(headers.iter().copied());
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| *v)
+            .unwrap_or("")
+    };
+    let sts = bascule_api::sigv2::string_to_sign(
+        method,
+        get("content-md5"),
+        get("content-type"),
+        &date,
+        &amz,
+        resource,
+    );
+    let sig = bascule_api::sigv2::sign(&srv.secret_key, &sts).unwrap();
+    let mut req = reqwest::Client::new()
+        .request(
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+            format!("{}{path_and_query}", srv.s3),
+        )
+        .header("date", date)
+        .header("authorization", format!("AWS {}:{sig}", srv.access_key));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.body(body).send().await.unwrap()
+}
+
+/// A SigV2 presigned URL (`AWSAccessKeyId`, `Expires`, `Signature`).
+fn presign_v2(srv: &Server, method: &str, path: &str, extra_query: &str, expires: i64) -> String {
+    let resource = if extra_query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{extra_query}")
+    };
+    let sts =
+        bascule_api::sigv2::string_to_sign(method, "", "", &expires.to_string(), "", &resource);
+    let sig = bascule_api::sigv2::sign(&srv.secret_key, &sts).unwrap();
+    let enc = bascule_api::encoding::uri_encode(&sig);
+    let sep = if extra_query.is_empty() { "" } else { "&" };
+    format!(
+        "{}{path}?{extra_query}{sep}AWSAccessKeyId={}&Expires={expires}&Signature={enc}",
+        srv.s3, srv.access_key
+    )
+}
+
+#[tokio::test]
+async fn signature_version_2() {
+    let (srv, c) = setup().await;
+    // Header auth: a PUT with metadata and a content type, read back with SigV4.
+    let r = send_v2(
+        &srv,
+        "PUT",
+        "/bkt/v2.txt",
+        "/bkt/v2.txt",
+        &[
+            ("content-type", "text/plain"),
+            ("x-amz-meta-course", "maths"),
+        ],
+        b"signed the old way",
+    )
+    .await;
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let head = c
+        .head_object()
+        .bucket("bkt")
+        .key("v2.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_type(), Some("text/plain"));
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("course"))
+            .map(String::as_str),
+        Some("maths")
+    );
+    let r = send_v2(&srv, "GET", "/bkt/v2.txt", "/bkt/v2.txt", &[], b"").await;
+    assert_eq!(r.text().await.unwrap(), "signed the old way");
+    // Sub-resources are signed: ?acl with the resource "/bkt?acl".
+    let r = send_v2(&srv, "GET", "/bkt?acl", "/bkt?acl", &[], b"").await;
+    assert_eq!(r.status().as_u16(), 200);
+    // A wrong signature (the resource without its sub-resource) is refused.
+    let r = send_v2(&srv, "GET", "/bkt?acl", "/bkt", &[], b"").await;
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.text().await.unwrap().contains("SignatureDoesNotMatch"));
+
+    // Presigned: works, tampering and expiry are refused, response-* overrides are signed.
+    let later = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 300;
+    let url = presign_v2(&srv, "GET", "/bkt/k.txt", "", later);
+    let r = reqwest::get(&url).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.text().await.unwrap(), "hello");
+    let r = reqwest::get(url.replace("k.txt", "v2.txt")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.text().await.unwrap().contains("SignatureDoesNotMatch"));
+    let r = reqwest::get(presign_v2(&srv, "GET", "/bkt/k.txt", "", later - 600))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.text().await.unwrap().contains("Request has expired"));
+    let url = presign_v2(
+        &srv,
+        "GET",
+        "/bkt/k.txt",
+        "response-content-type=application/x-course",
+        later,
+    );
+    let r = reqwest::get(&url).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers().get("content-type").unwrap(),
+        "application/x-course"
+    );
+    // An x-amz-* header added to a presigned URL is not what was signed.
+    let r = reqwest::Client::new()
+        .put(presign_v2(&srv, "PUT", "/bkt/copy", "", later))
+        .header("x-amz-copy-source", "/bkt/k.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(common::get(&c, "bkt", "copy").await, None);
+}
+
+#[tokio::test]
+async fn signature_version_2_can_be_turned_off() {
+    let mut srv = Server::prepare(&[], |_| {});
+    let config = srv.write_config("allow_sigv2 = false\n");
+    srv.add_args(&["--config", &config]);
+    srv.spawn();
+    let c = srv.client();
+    c.create_bucket().bucket("bkt").send().await.unwrap();
+    let r = send_v2(&srv, "GET", "/bkt", "/bkt", &[], b"").await;
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().await.unwrap().contains("InvalidRequest"));
 }

@@ -13,7 +13,14 @@ async fn create_list_head_delete() {
     let names: Vec<_> = list.buckets().iter().filter_map(|b| b.name()).collect();
     assert_eq!(names, vec!["courses", "videos"]);
     assert!(list.buckets()[0].creation_date().is_some());
-    assert_eq!(list.owner().and_then(|o| o.id()), Some("admin"));
+    // Owner ids are canonical (64 hex digits, never the name); the name is DisplayName.
+    let owner = list.owner().expect("owner");
+    assert_eq!(owner.display_name(), Some("admin"));
+    let id = owner.id().unwrap_or_default();
+    assert!(
+        id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
     c.head_bucket().bucket("courses").send().await.unwrap();
 
     let e = c
@@ -159,4 +166,82 @@ async fn unsupported_operations_answer_not_implemented() {
     assert!(r.text().contains("<RequestId>"));
     assert!(r.text().contains("<Resource>/bk1</Resource>"));
     assert!(r.header("x-amz-request-id").is_some());
+}
+
+#[tokio::test]
+async fn bucket_tagging() {
+    use aws_sdk_s3::types::{Tag, Tagging};
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket().bucket("tagged").send().await.unwrap();
+    let e = c
+        .get_bucket_tagging()
+        .bucket("tagged")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "NoSuchTagSet");
+    let tags = Tagging::builder()
+        .tag_set(
+            Tag::builder()
+                .key("course ")
+                .value(" maths")
+                .build()
+                .unwrap(),
+        )
+        .tag_set(Tag::builder().key("year").value("2026").build().unwrap())
+        .build()
+        .unwrap();
+    c.put_bucket_tagging()
+        .bucket("tagged")
+        .tagging(tags)
+        .send()
+        .await
+        .unwrap();
+    let got = c
+        .get_bucket_tagging()
+        .bucket("tagged")
+        .send()
+        .await
+        .unwrap();
+    let pairs: Vec<(&str, &str)> = got.tag_set().iter().map(|t| (t.key(), t.value())).collect();
+    assert_eq!(
+        pairs,
+        vec![("course ", " maths"), ("year", "2026")],
+        "bytes kept"
+    );
+    let reserved = Tagging::builder()
+        .tag_set(Tag::builder().key("aws:x").value("y").build().unwrap())
+        .build()
+        .unwrap();
+    let e = c
+        .put_bucket_tagging()
+        .bucket("tagged")
+        .tagging(reserved)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "InvalidTag");
+    c.delete_bucket_tagging()
+        .bucket("tagged")
+        .send()
+        .await
+        .unwrap();
+    let e = c
+        .get_bucket_tagging()
+        .bucket("tagged")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "NoSuchTagSet");
+    // Only the owner manages a bucket's tags.
+    let (ak, sk) = srv.new_user("gina").await;
+    let e = srv
+        .client_for(&ak, &sk)
+        .get_bucket_tagging()
+        .bucket("tagged")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "AccessDenied");
 }

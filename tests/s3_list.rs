@@ -127,8 +127,15 @@ async fn v2_prefix_delimiter_and_pagination() {
         .await
         .unwrap();
     assert_eq!(
-        owner.contents()[0].owner().and_then(|o| o.id()),
+        owner.contents()[0].owner().and_then(|o| o.display_name()),
         Some("admin")
+    );
+    assert_eq!(
+        owner.contents()[0]
+            .owner()
+            .and_then(|o| o.id())
+            .map(|id| id.len()),
+        Some(64)
     );
     let none = c
         .list_objects_v2()

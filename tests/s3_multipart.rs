@@ -239,6 +239,83 @@ async fn composite_and_full_object_checksums() {
     }
 }
 
+/// Issue 8, bug 4: the client's whole-object checksum on CompleteMultipartUpload is
+/// checked; a mismatch is `BadDigest` and leaves the upload in place to retry.
+#[tokio::test]
+async fn complete_checks_the_whole_object_checksum() {
+    let (_srv, c) = setup().await;
+    let up = c
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("whole")
+        .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap().to_string();
+    let d = data(1000, 9);
+    let p = c
+        .upload_part()
+        .bucket("bkt")
+        .key("whole")
+        .upload_id(&id)
+        .part_number(1)
+        .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+        .body(ByteStream::from(d.clone()))
+        .send()
+        .await
+        .unwrap();
+    let parts = || {
+        CompletedMultipartUpload::builder()
+            .parts(
+                CompletedPart::builder()
+                    .part_number(1)
+                    .set_e_tag(p.e_tag().map(String::from))
+                    .set_checksum_crc64_nvme(p.checksum_crc64_nvme().map(String::from))
+                    .build(),
+            )
+            .build()
+    };
+    let wrong = bascule_api_crc64(b"something else");
+    let e = c
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("whole")
+        .upload_id(&id)
+        .checksum_crc64_nvme(&wrong)
+        .checksum_type(aws_sdk_s3::types::ChecksumType::FullObject)
+        .multipart_upload(parts())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "BadDigest");
+    let e = c
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("whole")
+        .upload_id(&id)
+        .mpu_object_size(999)
+        .multipart_upload(parts())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "InvalidRequest");
+    let right = bascule_api_crc64(&d);
+    let out = c
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("whole")
+        .upload_id(&id)
+        .checksum_crc64_nvme(&right)
+        .checksum_type(aws_sdk_s3::types::ChecksumType::FullObject)
+        .mpu_object_size(1000)
+        .multipart_upload(parts())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.checksum_crc64_nvme(), Some(right.as_str()));
+}
+
 fn bascule_api_crc64(data: &[u8]) -> String {
     use base64::Engine;
     let v = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, data);

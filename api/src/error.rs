@@ -25,6 +25,7 @@ macro_rules! s3_error_codes {
 
 s3_error_codes! {
     AccessDenied = 403, "Access Denied";
+    AccessControlListNotSupported = 400, "The bucket does not allow ACLs.";
     AuthorizationHeaderMalformed = 400, "The authorization header is malformed.";
     AuthorizationQueryParametersError = 400, "The authorization query parameters are malformed.";
     BadDigest = 400, "The Content-MD5 or checksum you specified did not match what we received.";
@@ -48,13 +49,18 @@ s3_error_codes! {
     InvalidPolicyDocument = 400, "The content of the form does not meet the conditions specified in the policy document.";
     InvalidRange = 416, "The requested range is not satisfiable";
     InvalidRequest = 400, "Invalid Request";
+    InvalidStorageClass = 400, "The storage class you specified is not valid.";
     InvalidTag = 400, "The tag provided was not a valid tag.";
+    InvalidToken = 400, "The provided token is malformed or otherwise invalid.";
+    UnresolvableGrantByEmailAddress = 400, "The email address you provided does not match any account on record.";
     KeyTooLongError = 400, "Your key is too long.";
+    MalformedACLError = 400, "The XML you provided was not well-formed or did not validate against our published schema.";
     MalformedPOSTRequest = 400, "The body of your POST request is not well-formed multipart/form-data.";
     MalformedPolicy = 400, "Policy has invalid resource or is not supported.";
     MalformedXML = 400, "The XML you provided was not well-formed or did not validate against our published schema.";
     MaxMessageLengthExceeded = 400, "Your request was too big.";
     MetadataTooLarge = 400, "Your metadata headers exceed the maximum allowed metadata size.";
+    MissingSecurityHeader = 400, "Your request is missing a required header.";
     MethodNotAllowed = 405, "The specified method is not allowed against this resource.";
     MissingContentLength = 411, "You must provide the Content-Length HTTP header.";
     NoSuchBucket = 404, "The specified bucket does not exist.";
@@ -62,13 +68,18 @@ s3_error_codes! {
     NoSuchCORSConfiguration = 404, "The CORS configuration does not exist.";
     NoSuchKey = 404, "The specified key does not exist.";
     NoSuchVersion = 404, "The specified version does not exist.";
+    NoSuchTagSet = 404, "The TagSet does not exist.";
     NoSuchUpload = 404, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
     NotImplemented = 501, "A header or query you provided implies functionality that is not implemented.";
     NotModified = 304, "Not Modified";
     PreconditionFailed = 412, "At least one of the preconditions you specified did not hold.";
+    RequestHeaderSectionTooLarge = 400, "Your request header section exceeds the maximum allowed size.";
+    RequestTimeout = 400, "Your socket connection to the server was not read from or written to within the timeout period.";
     RequestTimeTooSkewed = 403, "The difference between the request time and the server's time is too large.";
     ServiceUnavailable = 503, "Please reduce your request rate.";
+    SlowDown = 503, "Please reduce your request rate.";
     SignatureDoesNotMatch = 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
+    UnexpectedContent = 400, "This request does not support content.";
     XAmzContentSHA256Mismatch = 400, "The provided 'x-amz-content-sha256' header does not match what was computed.";
     ZoneReadOnly = 403, "This zone is a read-only replica; send writes to the primary zone.";
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod headers;
 pub mod names;
 pub mod post_policy;
+pub mod sigv2;
 pub mod sigv4;
 pub mod xml;
 pub mod xml_exact;

@@ -173,6 +173,24 @@ pub struct AccessControlPolicy {
     pub access_control_list: AccessControlList,
 }
 
+/// A PutBucketAcl / PutObjectAcl document as sent; grantees are resolved by the server.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct AclDocument {
+    pub owner_id: Option<String>,
+    pub grants: Vec<AclGrant>,
+}
+
+/// One grant as sent: `kind` is the grantee's `xsi:type` (`CanonicalUser`, `Group`,
+/// `AmazonCustomerByEmail`).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct AclGrant {
+    pub kind: String,
+    pub id: Option<String>,
+    pub uri: Option<String>,
+    pub email: Option<String>,
+    pub permission: String,
+}
+
 #[derive(Debug, Serialize)]
 pub struct AccessControlList {
     #[serde(rename = "Grant")]

@@ -4,7 +4,7 @@
 //! elements, so a stray document could erase an object's tags.
 
 use crate::error::{S3Error, S3ErrorCode, S3Result};
-use crate::xml::{Delete, ObjectIdentifier, Tag, TagSet, Tagging};
+use crate::xml::{AclDocument, AclGrant, Delete, ObjectIdentifier, Tag, TagSet, Tagging};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
@@ -15,8 +15,27 @@ const MAX_DEPTH: usize = 8;
 #[derive(Debug, Default)]
 struct Element {
     name: String,
+    /// The `xsi:type` attribute (ACL grantees), by local name.
+    xsi_type: Option<String>,
     text: String,
     children: Vec<Element>,
+}
+
+fn element(e: &quick_xml::events::BytesStart) -> S3Result<Element> {
+    let name = String::from_utf8(e.local_name().as_ref().to_vec()).map_err(|_| malformed())?;
+    let mut xsi_type = None;
+    for a in e.attributes() {
+        let a = a.map_err(|_| malformed())?;
+        if a.key.local_name().as_ref() == b"type" {
+            let v = a.unescape_value().map_err(|_| malformed())?;
+            xsi_type = Some(v.into_owned());
+        }
+    }
+    Ok(Element {
+        name,
+        xsi_type,
+        ..Element::default()
+    })
 }
 
 fn malformed() -> S3Error {
@@ -35,20 +54,10 @@ fn parse(body: &[u8]) -> S3Result<Element> {
                 if root.is_some() || stack.len() >= MAX_DEPTH {
                     return Err(malformed());
                 }
-                let name =
-                    String::from_utf8(e.local_name().as_ref().to_vec()).map_err(|_| malformed())?;
-                stack.push(Element {
-                    name,
-                    ..Element::default()
-                });
+                stack.push(element(&e)?);
             }
             Event::Empty(e) => {
-                let name =
-                    String::from_utf8(e.local_name().as_ref().to_vec()).map_err(|_| malformed())?;
-                let el = Element {
-                    name,
-                    ..Element::default()
-                };
+                let el = element(&e)?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
                     None if root.is_none() => root = Some(el),
@@ -169,6 +178,68 @@ pub fn parse_tagging(body: &[u8]) -> S3Result<Tagging> {
     })
 }
 
+/// `<AccessControlPolicy><Owner><ID/><DisplayName/>?</Owner>?<AccessControlList>
+/// <Grant><Grantee xsi:type="..."><ID/>|<URI/>|<EmailAddress/><DisplayName/>?</Grantee>
+/// <Permission/></Grant>*</AccessControlList></AccessControlPolicy>`. Any other shape is
+/// `MalformedACLError`, as AWS answers.
+pub fn parse_access_control_policy(body: &[u8]) -> S3Result<AclDocument> {
+    let bad = || S3Error::new(S3ErrorCode::MalformedACLError);
+    let root = parse(body).map_err(|_| bad())?;
+    let mut doc = AclDocument::default();
+    let mut seen_list = false;
+    for child in root.container("AccessControlPolicy").map_err(|_| bad())? {
+        match child.name.as_str() {
+            "Owner" if doc.owner_id.is_none() => {
+                for f in child.container("Owner").map_err(|_| bad())? {
+                    match f.name.as_str() {
+                        "ID" => doc.owner_id = Some(f.leaf().map_err(|_| bad())?),
+                        "DisplayName" => {}
+                        _ => return Err(bad()),
+                    }
+                }
+            }
+            "AccessControlList" if !seen_list => {
+                seen_list = true;
+                for g in child.container("AccessControlList").map_err(|_| bad())? {
+                    doc.grants.push(parse_grant(g).ok_or_else(bad)?);
+                }
+            }
+            _ => return Err(bad()),
+        }
+    }
+    if !seen_list {
+        return Err(bad());
+    }
+    Ok(doc)
+}
+
+fn parse_grant(g: &Element) -> Option<AclGrant> {
+    let mut grant = AclGrant::default();
+    let (mut grantee_seen, mut permission) = (false, None);
+    for f in g.container("Grant").ok()? {
+        match f.name.as_str() {
+            "Grantee" if !grantee_seen => {
+                grantee_seen = true;
+                grant.kind = f.xsi_type.clone()?;
+                for v in f.container("Grantee").ok()? {
+                    let text = v.leaf().ok()?;
+                    match v.name.as_str() {
+                        "ID" => grant.id = Some(text),
+                        "URI" => grant.uri = Some(text),
+                        "EmailAddress" => grant.email = Some(text),
+                        "DisplayName" => {}
+                        _ => return None,
+                    }
+                }
+            }
+            "Permission" if permission.is_none() => permission = Some(f.leaf().ok()?),
+            _ => return None,
+        }
+    }
+    grant.permission = permission?;
+    grantee_seen.then_some(grant)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +284,25 @@ mod tests {
         assert!(parse_delete(b"<Delete><Quiet>maybe</Quiet></Delete>").is_err());
         assert!(parse_delete(b"<Tagging/>").is_err());
         assert!(parse_tagging(b"<Tagging><TagSet/></Tagging>").is_ok());
+    }
+
+    #[test]
+    fn access_control_policy_documents() {
+        let doc = br#"<AccessControlPolicy xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>o</ID></Owner><AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="Group"><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>"#;
+        let acl = parse_access_control_policy(doc).unwrap();
+        assert_eq!(acl.owner_id.as_deref(), Some("o"));
+        assert_eq!(acl.grants.len(), 1);
+        assert_eq!(acl.grants[0].kind, "Group");
+        assert_eq!(acl.grants[0].permission, "READ");
+        for bad in [
+            &b"<AccessControlPolicy/>"[..],
+            b"<Tagging><TagSet/></Tagging>",
+            b"<AccessControlPolicy><AccessControlList><Grant><Grantee><ID>x</ID></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>",
+        ] {
+            assert_eq!(
+                parse_access_control_policy(bad).unwrap_err().code,
+                S3ErrorCode::MalformedACLError
+            );
+        }
     }
 }

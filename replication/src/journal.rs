@@ -138,6 +138,7 @@ mod tests {
                         loc: Location::Inline,
                         md5: None,
                     }],
+                    acl: vec![],
                     parts_count: None,
                     seq: 7,
                 },

@@ -77,6 +77,9 @@ pub struct ObjectRecord {
     /// Data in order; one segment per part for multipart objects, none when empty.
     #[serde(default)]
     pub segments: Vec<Segment>,
+    /// The object's ACL grants besides its owner's full control (none: private).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acl: Vec<Grant>,
     /// Number of parts when completed from a multipart upload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts_count: Option<u32>,
@@ -84,6 +87,35 @@ pub struct ObjectRecord {
     /// written before sequence numbers were recorded).
     #[serde(default)]
     pub seq: u64,
+}
+
+/// Who an ACL grant is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Grantee {
+    /// A user, by id (ids are never reused).
+    User(String),
+    /// Everyone, signed or not (`http://acs.amazonaws.com/groups/global/AllUsers`).
+    AllUsers,
+    /// Every signed request (`.../groups/global/AuthenticatedUsers`).
+    AuthenticatedUsers,
+}
+
+/// The permissions an S3 ACL grant gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AclPermission {
+    Read,
+    Write,
+    ReadAcp,
+    WriteAcp,
+    FullControl,
+}
+
+/// One grant of an S3 access control list. The owner's own full control is implicit and
+/// never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub grantee: Grantee,
+    pub permission: AclPermission,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,14 +129,18 @@ pub struct BucketRecord {
     pub name: String,
     pub owner: String,
     pub created_ms: u64,
-    /// Anonymous GET/HEAD of objects allowed (canned `public-read` ACL or an equivalent policy).
-    pub public_read: bool,
+    /// The bucket's ACL grants besides the owner's full control.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acl: Vec<Grant>,
     /// CORS configuration, as the XML document the client sent (re-validated on load).
     pub cors_xml: Option<String>,
     /// Bucket policy JSON, as sent.
     pub policy_json: Option<String>,
     /// Per-user grants made by the owner or an admin.
     pub grants: BTreeMap<String, Permission>,
+    /// Bucket tags (PutBucketTagging), in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ type AdminResult<T> = Result<T, AdminError>;
 use bascule_replication::records::{AccessKeyRecord, BucketRecord, Permission, UserRecord};
 use bascule_replication::Op;
 use rand::distributions::{Alphanumeric, DistString};
-use rand::Rng;
+use rand::{Rng, RngCore};
 
 fn conflict(msg: impl Into<String>) -> AdminError {
     AdminError::Conflict(msg.into())
@@ -36,6 +36,15 @@ pub fn valid_user_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
 }
 
+/// A new user id: 256 random bits in hex, like AWS's canonical user ids. Ids are never
+/// derived from names, so a user re-created under a deleted user's name is someone else to
+/// every grant, ACL and policy that named the old one.
+fn new_user_id() -> String {
+    let mut raw = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut raw);
+    hex::encode(raw)
+}
+
 pub async fn create_user(store: &Store, name: &str, admin: bool) -> AdminResult<UserRecord> {
     if !valid_user_name(name) {
         return Err(AdminError::Invalid(
@@ -43,7 +52,7 @@ pub async fn create_user(store: &Store, name: &str, admin: bool) -> AdminResult<
         ));
     }
     let record = UserRecord {
-        id: name.to_string(),
+        id: new_user_id(),
         name: name.to_string(),
         admin,
         enabled: true,
@@ -51,8 +60,8 @@ pub async fn create_user(store: &Store, name: &str, admin: bool) -> AdminResult<
     };
     let (rec, _) = store
         .commit(move |view| {
-            if view.user(&record.id)?.is_some() {
-                return Err(conflict(format!("user {} already exists", record.id)));
+            if view.find_user(&record.name)?.is_some() || view.user(&record.id)?.is_some() {
+                return Err(conflict(format!("user {} already exists", record.name)));
             }
             let txn = Txn::op(Op::PutUser {
                 record: record.clone(),
@@ -92,15 +101,23 @@ pub async fn set_user_enabled(store: &Store, id: &str, enabled: bool) -> AdminRe
         store,
         id,
         "user",
-        |v, id| v.user(id),
+        |v, who| v.find_user(who),
         move |u: &mut UserRecord| u.enabled = enabled,
         |record| Op::PutUser { record },
     )
     .await
 }
 
-/// Deletes a user and their access keys. Users that still own buckets are kept.
-pub async fn delete_user(store: &Store, id: &str) -> AdminResult<()> {
+/// The user an admin request names, by id or by name.
+fn resolve_user(store: &Store, who: &str) -> AdminResult<UserRecord> {
+    store.find_user(who)?.ok_or_else(|| not_found("user", who))
+}
+
+/// Deletes a user with their access keys and bucket grants. Users that still own buckets
+/// are kept.
+pub async fn delete_user(store: &Store, who: &str) -> AdminResult<()> {
+    let id = resolve_user(store, who)?.id;
+    let id = id.as_str();
     let owned: Vec<String> = store
         .buckets()?
         .into_iter()
@@ -119,7 +136,7 @@ pub async fn delete_user(store: &Store, id: &str) -> AdminResult<()> {
             if view.user(&id)?.is_none() {
                 return Err(not_found("user", &id));
             }
-            // The planner removes the user's access keys with it.
+            // The planner removes the user's access keys and bucket grants with it.
             Ok((Txn::op(Op::DeleteUser { id }), ()))
         })
         .await?;
@@ -131,6 +148,8 @@ pub fn list_users(store: &Store) -> AdminResult<Vec<UserRecord>> {
 }
 
 pub fn list_keys(store: &Store, user: Option<&str>) -> AdminResult<Vec<AccessKeyRecord>> {
+    let user = user.map(|who| resolve_user(store, who)).transpose()?;
+    let user = user.as_ref().map(|u| u.id.as_str());
     Ok(store
         .access_keys()?
         .into_iter()
@@ -148,7 +167,7 @@ pub async fn create_key(
     let record = AccessKeyRecord {
         access_key,
         secret_key,
-        user_id: user.to_string(),
+        user_id: resolve_user(store, user)?.id,
         enabled: true,
         created_ms: now_ms(),
     };
@@ -205,10 +224,7 @@ pub async fn set_grant(
     user: &str,
     perm: Option<Permission>,
 ) -> AdminResult<BucketRecord> {
-    if store.user(user)?.is_none() {
-        return Err(not_found("user", user));
-    }
-    let user = user.to_string();
+    let user = resolve_user(store, user)?.id;
     crate::s3::bucket::update_bucket(store, bucket, move |rec| {
         match perm {
             Some(p) => rec.grants.insert(user, p),

@@ -1,10 +1,14 @@
-//! Who may do what: bucket owners and admins do everything; other users need a grant;
-//! anonymous callers may only read objects of a public-read bucket.
+//! Who may do what. In order: admins and the bucket's owner do everything in the bucket
+//! (as under AWS's default object ownership, the bucket owner controls every object in
+//! it); users granted the bucket through the admin API read it (and with `ReadWrite`,
+//! write it); then the bucket's ACL, the bucket policy (anonymous `s3:GetObject`), and for
+//! operations on one object, that object's ACL and owner.
 
+use super::acl;
 use super::auth::Identity;
 use super::endpoint::{Access, Endpoint};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
-use bascule_replication::records::{BucketRecord, Permission};
+use bascule_replication::records::{AclPermission, BucketRecord, ObjectRecord, Permission};
 use serde_json::Value;
 
 /// Does a bucket policy grant anonymous `s3:GetObject`? Only policies made entirely of such
@@ -13,47 +17,89 @@ fn policy_allows_public_get(b: &BucketRecord) -> bool {
     b.policy_json.is_some()
 }
 
+/// The bucket ACL permission an operation needs, if a bucket ACL can allow it.
+fn bucket_acl_need(endpoint: Endpoint) -> Option<AclPermission> {
+    use Endpoint::*;
+    match endpoint {
+        HeadBucket | ListObjects | ListObjectsV2 | ListObjectVersions | ListMultipartUploads => {
+            Some(AclPermission::Read)
+        }
+        PutObject
+        | CopyObject
+        | DeleteObject
+        | DeleteObjects
+        | CreateMultipartUpload
+        | UploadPart
+        | UploadPartCopy
+        | CompleteMultipartUpload
+        | AbortMultipartUpload
+        | ListParts => Some(AclPermission::Write),
+        GetBucketAcl => Some(AclPermission::ReadAcp),
+        PutBucketAcl => Some(AclPermission::WriteAcp),
+        _ => None,
+    }
+}
+
+/// The object ACL permission an operation on one object needs (`None`: only the object's
+/// owner, beyond the bucket-level rules, may do it).
+fn object_acl_need(endpoint: Endpoint) -> Option<Option<AclPermission>> {
+    use Endpoint::*;
+    match endpoint {
+        GetObject | HeadObject => Some(Some(AclPermission::Read)),
+        GetObjectAcl => Some(Some(AclPermission::ReadAcp)),
+        PutObjectAcl => Some(Some(AclPermission::WriteAcp)),
+        GetObjectTagging | PutObjectTagging | DeleteObjectTagging => Some(None),
+        _ => None,
+    }
+}
+
+/// May `identity` perform `endpoint` on `bucket`? `object` reads the addressed object,
+/// and is called only when the object's own ACL or owner could decide.
 pub fn authorize(
     endpoint: Endpoint,
     identity: &Identity,
     bucket: Option<&BucketRecord>,
+    object: impl FnOnce() -> S3Result<Option<ObjectRecord>>,
 ) -> S3Result<()> {
     let denied = || Err(S3Error::new(S3ErrorCode::AccessDenied));
-    match endpoint.access() {
-        Access::Custom => Ok(()),
-        Access::Service => match identity {
-            Identity::Anonymous => denied(),
-            Identity::User { .. } => Ok(()),
-        },
-        access => {
-            // A missing bucket is reported as NoSuchBucket by the handler.
-            let Some(b) = bucket else { return Ok(()) };
-            match identity {
-                Identity::Anonymous => {
-                    let object_read =
-                        matches!(endpoint, Endpoint::GetObject | Endpoint::HeadObject);
-                    let list = matches!(endpoint, Endpoint::ListObjects | Endpoint::ListObjectsV2);
-                    let ok = (b.public_read && (object_read || list))
-                        || (policy_allows_public_get(b) && object_read);
-                    if ok {
-                        Ok(())
-                    } else {
-                        denied()
-                    }
-                }
-                Identity::User { user, .. } => {
-                    if user.admin || b.owner == user.id {
-                        return Ok(());
-                    }
-                    match (access, b.grants.get(&user.id)) {
-                        (Access::Read, Some(_)) => Ok(()),
-                        (Access::Write, Some(Permission::ReadWrite)) => Ok(()),
-                        _ => denied(),
-                    }
-                }
+    let access = endpoint.access();
+    match access {
+        Access::Custom => return Ok(()),
+        Access::Service => {
+            return match identity {
+                Identity::Anonymous => denied(),
+                Identity::User { .. } => Ok(()),
+            }
+        }
+        _ => {}
+    }
+    // A missing bucket is reported as NoSuchBucket by the handler.
+    let Some(b) = bucket else { return Ok(()) };
+    if let Identity::User { user } = identity {
+        if user.admin || b.owner == user.id {
+            return Ok(());
+        }
+        match (access, b.grants.get(&user.id)) {
+            (Access::Read, Some(_)) | (Access::Write, Some(Permission::ReadWrite)) => return Ok(()),
+            _ => {}
+        }
+    }
+    if bucket_acl_need(endpoint).is_some_and(|need| acl::allows(&b.acl, identity, need)) {
+        return Ok(());
+    }
+    let object_read = matches!(endpoint, Endpoint::GetObject | Endpoint::HeadObject);
+    if object_read && policy_allows_public_get(b) {
+        return Ok(());
+    }
+    if let Some(need) = object_acl_need(endpoint) {
+        if let Some(o) = object()? {
+            let owns = identity.user().is_some_and(|u| u.id == o.owner);
+            if owns || need.is_some_and(|need| acl::allows(&o.acl, identity, need)) {
+                return Ok(());
             }
         }
     }
+    denied()
 }
 
 /// Accepts only what Bascule enforces: statements that Allow `s3:GetObject` to everyone on

@@ -5,10 +5,12 @@
 use crate::store::Store;
 use bascule_api::chunked::ChunkSigning;
 use bascule_api::encoding::percent_decode;
+use bascule_api::sigv2;
 use bascule_api::sigv4::{self, PathMode, Scope, SigningKey};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use bascule_replication::records::UserRecord;
 use http::{HeaderMap, Method};
+use time::format_description::well_known::Rfc2822;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone)]
@@ -43,6 +45,10 @@ pub struct AuthInput<'a> {
     pub raw_path: &'a str,
     pub query: &'a [(String, String)],
     pub headers: &'a HeaderMap,
+    /// The bucket when it was named by the Host header (virtual-host style): SigV2 signs it.
+    pub host_bucket: Option<&'a str>,
+    /// Whether Signature Version 2 is accepted (`allow_sigv2`).
+    pub sigv2: bool,
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -69,12 +75,141 @@ pub fn authenticate(
     now: OffsetDateTime,
 ) -> S3Result<(Identity, PayloadCheck)> {
     if let Some(auth) = header(input.headers, "authorization") {
+        if let Some(v2) = sigv2::parse_authorization(auth) {
+            let (access_key, signature) = v2?;
+            return authenticate_v2_header(store, input, &access_key, &signature, now);
+        }
         return authenticate_header(store, input, auth, now);
     }
     if let Some(presigned) = sigv4::parse_presigned(input.query)? {
         return authenticate_presigned(store, input, presigned, now);
     }
+    let q = |name: &str| {
+        input
+            .query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if let Some(access_key) = q("AWSAccessKeyId") {
+        return authenticate_v2_presigned(
+            store,
+            input,
+            access_key,
+            q("Expires"),
+            q("Signature"),
+            now,
+        );
+    }
     Ok((Identity::Anonymous, PayloadCheck::None))
+}
+
+fn sigv2_enabled(input: &AuthInput) -> S3Result<()> {
+    if input.sigv2 {
+        Ok(())
+    } else {
+        Err(S3Error::msg(
+            S3ErrorCode::InvalidRequest,
+            "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+        ))
+    }
+}
+
+/// Verifies a SigV2 signature over the request as received; `date_line` is the Date (or,
+/// presigned, the Expires) the signer used.
+fn check_v2_signature(
+    store: &Store,
+    input: &AuthInput,
+    access_key: &str,
+    date_line: &str,
+    provided: &str,
+) -> S3Result<UserRecord> {
+    let (secret, user) = lookup_key(store, access_key)?;
+    let amz = sigv2::canonical_amz_headers(
+        input
+            .headers
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?))),
+    );
+    let resource = sigv2::canonical_resource(input.host_bucket, input.raw_path, input.query);
+    let sts = sigv2::string_to_sign(
+        input.method.as_str(),
+        header(input.headers, "content-md5").unwrap_or_default(),
+        header(input.headers, "content-type").unwrap_or_default(),
+        date_line,
+        &amz,
+        &resource,
+    );
+    let expected = sigv2::sign(&secret, &sts)?;
+    // A `+` of a base64 signature sent unencoded in a query string reads as a space.
+    let provided = provided.replace(' ', "+");
+    if !sigv4::signatures_match(&expected, &provided) {
+        return Err(S3Error::new(S3ErrorCode::SignatureDoesNotMatch)
+            .with("AWSAccessKeyId", access_key.to_string())
+            .with("StringToSign", sts)
+            .with("SignatureProvided", provided));
+    }
+    Ok(user)
+}
+
+fn authenticate_v2_header(
+    store: &Store,
+    input: &AuthInput,
+    access_key: &str,
+    signature: &str,
+    now: OffsetDateTime,
+) -> S3Result<(Identity, PayloadCheck)> {
+    sigv2_enabled(input)?;
+    let no_date = || {
+        S3Error::msg(
+            S3ErrorCode::AccessDenied,
+            "AWS authentication requires a valid Date or x-amz-date header",
+        )
+    };
+    // With x-amz-date the signed Date line is empty (x-amz-date is signed as an amz header).
+    let (date_line, sent) = match header(input.headers, "x-amz-date") {
+        Some(d) => ("", d),
+        None => {
+            let d = header(input.headers, "date").ok_or_else(no_date)?;
+            (d, d)
+        }
+    };
+    let request_time = bascule_api::headers::parse_http_date(sent)
+        .map(OffsetDateTime::from)
+        .or_else(|| OffsetDateTime::parse(sent.trim(), &Rfc2822).ok())
+        .or_else(|| sigv4::parse_amz_date(sent))
+        .ok_or_else(no_date)?;
+    sigv4::check_clock_skew(request_time, now)?;
+    let user = check_v2_signature(store, input, access_key, date_line, signature)?;
+    Ok((Identity::User { user }, PayloadCheck::None))
+}
+
+fn authenticate_v2_presigned(
+    store: &Store,
+    input: &AuthInput,
+    access_key: &str,
+    expires: Option<&str>,
+    signature: Option<&str>,
+    now: OffsetDateTime,
+) -> S3Result<(Identity, PayloadCheck)> {
+    sigv2_enabled(input)?;
+    let err = |m: &str| S3Error::msg(S3ErrorCode::AccessDenied, m.to_string());
+    let (Some(expires), Some(signature)) = (expires, signature) else {
+        return Err(err(
+            "Query-string authentication requires the Signature, Expires and AWSAccessKeyId parameters",
+        ));
+    };
+    let at: i64 = expires
+        .parse()
+        .map_err(|_| err("Expires must be a number of seconds since the epoch"))?;
+    if at < now.unix_timestamp() {
+        let server_time = sigv4::format_amz_date(now);
+        return Err(err("Request has expired")
+            .with("Expires", expires.to_string())
+            .with("ServerTime", server_time));
+    }
+    let user = check_v2_signature(store, input, access_key, expires, signature)?;
+    Ok((Identity::User { user }, PayloadCheck::None))
 }
 
 fn canonical_uri(raw_path: &str) -> S3Result<String> {
@@ -267,6 +402,21 @@ pub fn verify_post_signature(
     let (secret, user) = lookup_key(store, &scope.access_key)?;
     let expected = SigningKey::derive(&secret, &scope)?.sign(policy_b64);
     if !sigv4::signatures_match(&expected, &signature.to_ascii_lowercase()) {
+        return Err(S3Error::new(S3ErrorCode::SignatureDoesNotMatch));
+    }
+    Ok(Identity::User { user })
+}
+
+/// Verifies a SigV2 browser POST form: `signature` is base64(HMAC-SHA1) of the policy.
+pub fn verify_post_signature_v2(
+    store: &Store,
+    access_key: &str,
+    policy_b64: &str,
+    signature: &str,
+) -> S3Result<Identity> {
+    let (secret, user) = lookup_key(store, access_key)?;
+    let expected = sigv2::sign(&secret, policy_b64)?;
+    if !sigv4::signatures_match(&expected, signature) {
         return Err(S3Error::new(S3ErrorCode::SignatureDoesNotMatch));
     }
     Ok(Identity::User { user })

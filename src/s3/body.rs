@@ -5,6 +5,7 @@
 //! check has passed.
 
 use super::auth::PayloadCheck;
+use crate::http_server::body_error;
 use crate::store::blob::BlobWriter;
 use crate::store::{Store, StoreError};
 use axum::body::Body;
@@ -283,7 +284,7 @@ pub async fn ingest(store: &Arc<Store>, body: Body, spec: BodySpec) -> S3Result<
     let mut total: u64 = 0;
     let mut stream = body.into_data_stream();
     while let Some(frame) = stream.next().await {
-        let frame = frame.map_err(|_| incomplete(total, spec.declared_len))?;
+        let frame = frame.map_err(|e| body_error(&e, incomplete(total, spec.declared_len)))?;
         let pieces = match decoder.as_mut() {
             Some(d) => d.push(&frame)?,
             None => vec![frame],

@@ -1,6 +1,7 @@
 //! Bucket operations: create, head, delete, list, location, versioning, ACL and policy.
 
 use super::access::check_policy;
+use super::acl;
 use super::meta::{now_ms, time_of};
 use super::response::{empty, set_header, xml_response};
 use super::{read_small_body, Ctx, S3State};
@@ -11,12 +12,9 @@ use bascule_api::headers::format_iso8601;
 use bascule_api::names::validate_bucket_name;
 use bascule_api::xml::{self, S3_NAMESPACE};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
-use bascule_replication::records::{BucketRecord, ObjectRecord};
+use bascule_replication::records::{BucketRecord, Grant, ObjectRecord};
 use bascule_replication::Op;
 use http::StatusCode;
-
-const XSI: &str = "http://www.w3.org/2001/XMLSchema-instance";
-const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 
 /// Owner elements for one response: each user record is read once, however many
 /// listed entries share that owner.
@@ -59,17 +57,25 @@ pub fn owner_of(s: &S3State, user_id: &str) -> xml::Owner {
     }
 }
 
-/// `x-amz-acl`: `private` or `public-read`; other canned ACLs are not implemented.
-fn canned_acl(ctx: &Ctx) -> S3Result<Option<bool>> {
-    match ctx.header("x-amz-acl") {
-        None => Ok(None),
-        Some("private") => Ok(Some(false)),
-        Some("public-read") => Ok(Some(true)),
-        Some(other) => Err(S3Error::msg(
-            S3ErrorCode::NotImplemented,
-            format!("The canned ACL '{other}' is not supported"),
-        )),
-    }
+/// The ACL a request's `x-amz-acl` / `x-amz-grant-*` headers ask for (`None`: none named).
+pub fn request_acl(
+    s: &S3State,
+    ctx: &Ctx,
+    target: acl::Target<'_>,
+    owner: &str,
+) -> S3Result<Option<Vec<Grant>>> {
+    acl::from_headers(&s.store, |n| ctx.header(n).map(String::from), target, owner)
+}
+
+/// The ACL of an object this request creates: what its headers ask for, else private.
+pub fn new_object_acl(s: &S3State, ctx: &Ctx) -> S3Result<Vec<Grant>> {
+    let b = ctx.require_bucket()?;
+    let writer = ctx.user_id();
+    let target = acl::Target::Object {
+        bucket_owner: &b.owner,
+        writer: &writer,
+    };
+    Ok(request_acl(s, ctx, target, &writer)?.unwrap_or_default())
 }
 
 pub async fn list_buckets(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
@@ -119,15 +125,17 @@ pub async fn create_bucket(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
             "Object lock is not supported",
         ));
     }
-    let public_read = canned_acl(ctx)?.unwrap_or(false);
+    let owner = ctx.user_id();
+    let acl = request_acl(s, ctx, acl::Target::Bucket, &owner)?.unwrap_or_default();
     let record = BucketRecord {
         name: ctx.bucket.clone(),
-        owner: ctx.user_id(),
+        owner,
         created_ms: now_ms(),
-        public_read,
+        acl,
         cors_xml: None,
         policy_json: None,
         grants: Default::default(),
+        tags: Vec::new(),
     };
     s.store
         .commit(move |view| {
@@ -214,57 +222,61 @@ pub async fn put_versioning(ctx: &Ctx, body: Body) -> S3Result<Response> {
     ))
 }
 
-pub fn get_acl(ctx: &Ctx) -> S3Result<Response> {
+pub fn get_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
-    Ok(acl_response(&b.owner, b.public_read))
+    Ok(acl::response(&Owners::new(s), &b.owner, &b.acl))
 }
 
-/// The ACL document S3 would show for an owner and an optional public-read grant.
-pub fn acl_response(owner: &str, public_read: bool) -> Response {
-    let mut grant = vec![xml::Grant {
-        grantee: xml::Grantee {
-            xmlns_xsi: XSI,
-            kind: "CanonicalUser",
-            id: Some(owner.to_string()),
-            display_name: Some(owner.to_string()),
-            uri: None,
-        },
-        permission: "FULL_CONTROL",
-    }];
-    if public_read {
-        grant.push(xml::Grant {
-            grantee: xml::Grantee {
-                xmlns_xsi: XSI,
-                kind: "Group",
-                id: None,
-                display_name: None,
-                uri: Some(ALL_USERS.into()),
-            },
-            permission: "READ",
-        });
+/// The ACL a PutBucketAcl / PutObjectAcl request sets: from its headers or its document,
+/// never both.
+async fn acl_to_set(
+    s: &S3State,
+    ctx: &Ctx,
+    body: Body,
+    target: acl::Target<'_>,
+    owner: &str,
+) -> S3Result<Vec<Grant>> {
+    let from_headers = request_acl(s, ctx, target, owner)?;
+    let raw = read_small_body(body, &ctx.payload, 64 * 1024).await?;
+    let has_document = !raw.iter().all(u8::is_ascii_whitespace);
+    match (from_headers, has_document) {
+        (Some(_), true) => Err(S3Error::msg(
+            S3ErrorCode::UnexpectedContent,
+            "This request does not support content when ACL headers are given",
+        )),
+        (Some(grants), false) => Ok(grants),
+        (None, true) => acl::from_document(&s.store, &raw, owner),
+        (None, false) => Err(S3Error::msg(
+            S3ErrorCode::MissingSecurityHeader,
+            "Your request is missing an ACL: a canned ACL, grant headers or a document",
+        )),
     }
-    xml_response(
-        "AccessControlPolicy",
-        &xml::AccessControlPolicy {
-            xmlns: S3_NAMESPACE,
-            owner: xml::Owner {
-                id: owner.to_string(),
-                display_name: owner.to_string(),
-            },
-            access_control_list: xml::AccessControlList { grant },
-        },
-    )
 }
 
-pub async fn put_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
-    let Some(public) = canned_acl(ctx)? else {
-        return Err(S3Error::msg(
-            S3ErrorCode::NotImplemented,
-            "Only canned ACLs (x-amz-acl: private | public-read) are supported",
-        ));
-    };
+pub async fn put_acl(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
+    let b = ctx.require_bucket()?;
+    let grants = acl_to_set(s, ctx, body, acl::Target::Bucket, &b.owner).await?;
     update_bucket(&s.store, &ctx.bucket, move |b| {
-        b.public_read = public;
+        b.acl = grants;
+        Ok(())
+    })
+    .await?;
+    Ok(empty(StatusCode::OK))
+}
+
+pub async fn put_object_acl(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
+    let b = ctx.require_bucket()?;
+    let rec = s
+        .store
+        .object(&ctx.bucket, &ctx.key)?
+        .ok_or_else(|| super::no_such_key(&ctx.key))?;
+    let target = acl::Target::Object {
+        bucket_owner: &b.owner,
+        writer: &rec.owner,
+    };
+    let grants = acl_to_set(s, ctx, body, target, &rec.owner).await?;
+    update_object(s, &ctx.bucket, &ctx.key, move |o| {
+        o.acl = grants;
         Ok(())
     })
     .await?;

@@ -1,6 +1,5 @@
 //! CopyObject and UploadPartCopy.
 
-use super::auth::Identity;
 use super::body::copy_data;
 use super::bucket::update_object;
 use super::endpoint::Endpoint;
@@ -38,7 +37,7 @@ fn copy_source(ctx: &Ctx) -> S3Result<(String, String)> {
     let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
     if let Some(v) = query.strip_prefix("versionId=") {
         if v != "null" {
-            return Err(S3Error::new(S3ErrorCode::NoSuchKey).with("VersionId", v.to_string()));
+            return Err(S3Error::new(S3ErrorCode::NoSuchVersion).with("VersionId", v.to_string()));
         }
     }
     let decoded = percent_decode(path).ok_or_else(invalid)?;
@@ -59,13 +58,19 @@ fn load_source(s: &S3State, ctx: &Ctx) -> S3Result<(String, String, ObjectRecord
         .store
         .bucket(&bucket)?
         .ok_or_else(|| super::no_such_bucket(&bucket))?;
-    if let Identity::User { .. } = ctx.identity {
-        super::access::authorize(Endpoint::GetObject, &ctx.identity, Some(&src_bucket))?;
-    }
-    let rec = s
-        .store
-        .object(&bucket, &key)?
-        .ok_or_else(|| super::no_such_key(&key))?;
+    super::check_expected_owner(
+        &ctx.headers,
+        "x-amz-source-expected-bucket-owner",
+        Some(&src_bucket),
+    )?;
+    let rec = s.store.object(&bucket, &key)?;
+    super::access::authorize(
+        Endpoint::GetObject,
+        &ctx.identity,
+        Some(&src_bucket),
+        || Ok(rec.clone()),
+    )?;
+    let rec = rec.ok_or_else(|| super::no_such_key(&key))?;
     match preconditions(&ctx.headers, "x-amz-copy-source-")
         .evaluate(&rec.etag, time_of(rec.last_modified_ms))
     {
@@ -122,7 +127,9 @@ fn copy_result(rec: &ObjectRecord) -> Response {
 
 pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     validate_object_key(&ctx.key)?;
-    ctx.require_bucket()?;
+    // A copy is a new object: its ACL comes from this request (private by default), never
+    // from the source.
+    let acl = super::bucket::new_object_acl(s, ctx)?;
     let (src_bucket, src_key, src) = load_source(s, ctx)?;
     let replace_meta = directive(ctx, "x-amz-metadata-directive")?;
     let replace_tags = directive(ctx, "x-amz-tagging-directive")?;
@@ -146,6 +153,7 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         }
         // Same data: only the record changes, and the blobs stay where they are.
         let etag = src.etag.clone();
+        let writer = ctx.user_id();
         let rec = update_object(s, &ctx.bucket, &ctx.key, move |r| {
             if r.etag != etag {
                 return Err(S3Error::new(S3ErrorCode::PreconditionFailed)
@@ -154,6 +162,8 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
             r.headers = headers;
             r.user_meta = meta;
             r.tags = tags;
+            r.acl = acl;
+            r.owner = writer;
             r.last_modified_ms = now_ms();
             Ok(())
         })
@@ -175,7 +185,7 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         s.config.inline_threshold,
     )
     .await?;
-    let new = NewObject::from_ingested(
+    let mut new = NewObject::from_ingested(
         &ctx.bucket,
         &ctx.key,
         ctx.user_id(),
@@ -184,6 +194,7 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         meta,
         tags,
     );
+    new.record.acl = acl;
     let rec = commit_object(s, new, cond).await?;
     let mut r = copy_result(&rec);
     write_checksum_headers(&mut r, &rec);

@@ -85,6 +85,9 @@ pub enum Endpoint {
     PutBucketVersioning,
     GetBucketAcl,
     PutBucketAcl,
+    GetBucketTagging,
+    PutBucketTagging,
+    DeleteBucketTagging,
     ListObjects,
     ListObjectsV2,
     ListObjectVersions,
@@ -100,6 +103,7 @@ pub enum Endpoint {
     PutObjectTagging,
     DeleteObjectTagging,
     GetObjectAcl,
+    PutObjectAcl,
     CreateMultipartUpload,
     UploadPart,
     UploadPartCopy,
@@ -127,7 +131,6 @@ const UNSUPPORTED_BUCKET: &[&str] = &[
     "publicAccessBlock",
     "replication",
     "requestPayment",
-    "tagging",
     "website",
     "metadataTable",
 ];
@@ -186,6 +189,7 @@ impl Endpoint {
                     Method::GET if has("policy") => GetBucketPolicy,
                     Method::GET if has("versioning") => GetBucketVersioning,
                     Method::GET if has("acl") => GetBucketAcl,
+                    Method::GET if has("tagging") => GetBucketTagging,
                     Method::GET if has("versions") => ListObjectVersions,
                     Method::GET if has("uploads") => ListMultipartUploads,
                     Method::GET if has("list-type") => ListObjectsV2,
@@ -195,9 +199,11 @@ impl Endpoint {
                     Method::PUT if has("policy") => PutBucketPolicy,
                     Method::PUT if has("versioning") => PutBucketVersioning,
                     Method::PUT if has("acl") => PutBucketAcl,
+                    Method::PUT if has("tagging") => PutBucketTagging,
                     Method::PUT => CreateBucket,
                     Method::DELETE if has("cors") => DeleteBucketCors,
                     Method::DELETE if has("policy") => DeleteBucketPolicy,
+                    Method::DELETE if has("tagging") => DeleteBucketTagging,
                     Method::DELETE => DeleteBucket,
                     Method::POST if has("delete") => DeleteObjects,
                     Method::POST if form_post => PostObject,
@@ -215,7 +221,7 @@ impl Endpoint {
                     Method::GET => GetObject,
                     Method::HEAD => HeadObject,
                     Method::PUT if has("tagging") => PutObjectTagging,
-                    Method::PUT if has("acl") => NotImplemented("PutObjectAcl"),
+                    Method::PUT if has("acl") => PutObjectAcl,
                     Method::PUT if has("uploadId") && copy_source => UploadPartCopy,
                     Method::PUT if has("uploadId") => UploadPart,
                     Method::PUT if copy_source => CopyObject,
@@ -249,6 +255,9 @@ impl Endpoint {
                             | DeleteBucketPolicy
                             | PutBucketVersioning
                             | PutBucketAcl
+                            | PutObjectAcl
+                            | PutBucketTagging
+                            | DeleteBucketTagging
                     )
             }
         }
@@ -267,6 +276,7 @@ impl Endpoint {
                 | PutObjectTagging
                 | DeleteObjectTagging
                 | GetObjectAcl
+                | PutObjectAcl
         )
     }
 
@@ -289,7 +299,8 @@ impl Endpoint {
             | CompleteMultipartUpload
             | AbortMultipartUpload => Access::Write,
             DeleteBucket | GetBucketCors | PutBucketCors | DeleteBucketCors | GetBucketPolicy
-            | PutBucketPolicy | DeleteBucketPolicy | PutBucketVersioning | PutBucketAcl => {
+            | PutBucketPolicy | DeleteBucketPolicy | PutBucketVersioning | PutBucketAcl
+            | PutObjectAcl | GetBucketTagging | PutBucketTagging | DeleteBucketTagging => {
                 Access::Owner
             }
             PostObject | Preflight | NotImplemented(_) => Access::Custom,

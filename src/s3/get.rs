@@ -209,10 +209,14 @@ pub fn stream_sources(sources: Vec<Piece>) -> Body {
 }
 
 pub fn get_object_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
-    let b = ctx.require_bucket()?;
+    ctx.require_bucket()?;
     let rec = s
         .store
         .object(&ctx.bucket, &ctx.key)?
         .ok_or_else(|| super::no_such_key(&ctx.key))?;
-    Ok(super::bucket::acl_response(&rec.owner, b.public_read))
+    Ok(super::acl::response(
+        &super::bucket::Owners::new(s),
+        &rec.owner,
+        &rec.acl,
+    ))
 }

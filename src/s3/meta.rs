@@ -66,13 +66,24 @@ pub fn user_meta(h: &HeaderMap) -> S3Result<BTreeMap<String, String>> {
 
 /// S3's tag limits: 10 tags per object, keys up to 128 and values up to 256 characters,
 /// keys unique.
+/// The most tags an object (10) or a bucket (50) carries.
+pub const MAX_OBJECT_TAGS: usize = 10;
+pub const MAX_BUCKET_TAGS: usize = 50;
+
 pub fn validate_tags(tags: &[(String, String)]) -> S3Result<()> {
+    validate_tag_set(tags, MAX_OBJECT_TAGS)
+}
+
+pub fn validate_tag_set(tags: &[(String, String)], max: usize) -> S3Result<()> {
     let bad = |m: &str| Err(S3Error::msg(S3ErrorCode::InvalidTag, m.to_string()));
-    if tags.len() > 10 {
-        return bad("Object tags cannot be greater than 10");
+    if tags.len() > max {
+        return bad(&format!("Tags cannot be more than {max}"));
     }
     let mut seen = std::collections::HashSet::new();
     for (k, v) in tags {
+        if k.starts_with("aws:") {
+            return bad("System tags cannot be added/updated by requester");
+        }
         if k.is_empty() || k.chars().count() > 128 {
             return bad("The TagKey you have provided is invalid");
         }
@@ -88,6 +99,11 @@ pub fn validate_tags(tags: &[(String, String)]) -> S3Result<()> {
 
 /// Tags from a `<Tagging>` XML document (PutObjectTagging, POST form `tagging` field).
 pub fn parse_tagging_xml(doc: &[u8]) -> S3Result<Vec<(String, String)>> {
+    parse_tag_document(doc, MAX_OBJECT_TAGS)
+}
+
+/// Tags from a `<Tagging>` document, at most `max` of them.
+pub fn parse_tag_document(doc: &[u8], max: usize) -> S3Result<Vec<(String, String)>> {
     let t = bascule_api::xml_exact::parse_tagging(doc)?;
     let tags: Vec<(String, String)> = t
         .tag_set
@@ -95,7 +111,7 @@ pub fn parse_tagging_xml(doc: &[u8]) -> S3Result<Vec<(String, String)>> {
         .into_iter()
         .map(|t| (t.key, t.value))
         .collect();
-    validate_tags(&tags)?;
+    validate_tag_set(&tags, max)?;
     Ok(tags)
 }
 

@@ -1,6 +1,7 @@
 //! The S3 API: request parsing and dispatch to one module per operation family.
 
 pub mod access;
+pub mod acl;
 pub mod auth;
 pub mod body;
 pub mod bucket;
@@ -14,6 +15,7 @@ pub mod meta;
 pub mod multipart;
 pub mod post;
 pub mod put;
+pub mod request_headers;
 pub mod response;
 pub mod tagging;
 
@@ -138,28 +140,27 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
     resp
 }
 
+/// The bucket named by a virtual-host-style Host header (`<bucket>.<domain>`), if any.
+fn host_bucket(host: Option<&str>, domain: Option<&str>) -> Option<String> {
+    let host = host?;
+    let host = host
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(host)
+        .to_ascii_lowercase();
+    let bucket = host.strip_suffix(domain?)?.strip_suffix('.')?;
+    (!bucket.is_empty()).then(|| bucket.to_string())
+}
+
 /// Splits the request target into bucket and key, path-style or virtual-host-style.
-fn split_target(
-    host: Option<&str>,
-    domain: Option<&str>,
-    path: &str,
-) -> (Option<String>, Option<String>) {
-    let host = host.map(|h| {
-        h.rsplit_once(':')
-            .map(|(h, _)| h)
-            .unwrap_or(h)
-            .to_ascii_lowercase()
-    });
-    if let (Some(host), Some(domain)) = (host.as_deref(), domain) {
-        if let Some(bucket) = host.strip_suffix(domain).and_then(|b| b.strip_suffix('.')) {
-            let key = path.strip_prefix('/').unwrap_or(path);
-            return (
-                Some(bucket.to_string()),
-                (!key.is_empty()).then(|| key.to_string()),
-            );
-        }
-    }
+fn split_target(host_bucket: Option<&str>, path: &str) -> (Option<String>, Option<String>) {
     let rest = path.strip_prefix('/').unwrap_or(path);
+    if let Some(bucket) = host_bucket {
+        return (
+            Some(bucket.to_string()),
+            (!rest.is_empty()).then(|| rest.to_string()),
+        );
+    }
     if rest.is_empty() {
         return (None, None);
     }
@@ -175,6 +176,24 @@ async fn dispatch(
     cors_out: &mut Option<CorsConfiguration>,
 ) -> S3Result<Response> {
     let (parts, body) = req.into_parts();
+    let header_bytes: usize = parts
+        .headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > s.config.limits.max_header_bytes {
+        return Err(S3Error::msg(
+            S3ErrorCode::RequestHeaderSectionTooLarge,
+            format!(
+                "The request's header is {header_bytes} bytes; at most {} are accepted",
+                s.config.limits.max_header_bytes
+            ),
+        )
+        .with(
+            "MaxSizeAllowed",
+            s.config.limits.max_header_bytes.to_string(),
+        ));
+    }
     let bad_uri = || S3Error::msg(S3ErrorCode::InvalidArgument, "Invalid URI encoding");
     let query = parse_query(parts.uri.query().unwrap_or("")).ok_or_else(bad_uri)?;
     let path = percent_decode(parts.uri.path()).ok_or_else(bad_uri)?;
@@ -182,7 +201,8 @@ async fn dispatch(
         .headers
         .get(http::header::HOST)
         .and_then(|v| v.to_str().ok());
-    let (bucket, key) = split_target(host, s.config.domain.as_deref(), &path);
+    let host_bucket = host_bucket(host, s.config.domain.as_deref());
+    let (bucket, key) = split_target(host_bucket.as_deref(), &path);
     let has = |n: &str| query.iter().any(|(k, _)| k == n);
     let form_post = parts
         .headers
@@ -235,10 +255,32 @@ async fn dispatch(
         raw_path: parts.uri.path(),
         query: &query,
         headers: &parts.headers,
+        host_bucket: host_bucket.as_deref(),
+        sigv2: s.config.allow_sigv2,
     };
     let now = time::OffsetDateTime::now_utc();
     let (identity, payload) = auth::authenticate(&s.store, &auth_input, now)?;
-    access::authorize(endpoint, &identity, bucket_record.as_ref())?;
+    access::authorize(endpoint, &identity, bucket_record.as_ref(), || {
+        match (&bucket, &key) {
+            (Some(b), Some(k)) => Ok(s.store.object(b, k)?),
+            _ => Ok(None),
+        }
+    })?;
+    request_headers::check(
+        endpoint,
+        parts
+            .headers
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?))),
+    )?;
+    if query.iter().any(|(k, _)| k == "X-Amz-Security-Token") {
+        return Err(S3Error::new(S3ErrorCode::InvalidToken));
+    }
+    check_expected_owner(
+        &parts.headers,
+        "x-amz-expected-bucket-owner",
+        bucket_record.as_ref(),
+    )?;
 
     let params = Params::parse(endpoint, &query)?;
     // Until versioning lands every object has only its `null` version: another version id
@@ -272,11 +314,14 @@ async fn route(s: &S3State, ctx: Ctx, endpoint: Endpoint, body: Body) -> S3Resul
         GetBucketLocation => bucket::get_location(s, &ctx),
         GetBucketVersioning => bucket::get_versioning(&ctx),
         PutBucketVersioning => bucket::put_versioning(&ctx, body).await,
-        GetBucketAcl => bucket::get_acl(&ctx),
-        PutBucketAcl => bucket::put_acl(s, &ctx).await,
+        GetBucketAcl => bucket::get_acl(s, &ctx),
+        PutBucketAcl => bucket::put_acl(s, &ctx, body).await,
         GetBucketPolicy => bucket::get_policy(&ctx),
         PutBucketPolicy => bucket::put_policy(s, &ctx, body).await,
         DeleteBucketPolicy => bucket::delete_policy(s, &ctx).await,
+        GetBucketTagging => tagging::get_bucket_tagging(&ctx),
+        PutBucketTagging => tagging::put_bucket_tagging(s, &ctx, body).await,
+        DeleteBucketTagging => tagging::delete_bucket_tagging(s, &ctx).await,
         GetBucketCors => cors::get_cors(&ctx),
         PutBucketCors => cors::put_cors(s, &ctx, body).await,
         DeleteBucketCors => cors::delete_cors(s, &ctx).await,
@@ -294,6 +339,7 @@ async fn route(s: &S3State, ctx: Ctx, endpoint: Endpoint, body: Body) -> S3Resul
         PutObjectTagging => tagging::put_tagging(s, &ctx, body).await,
         DeleteObjectTagging => tagging::delete_tagging(s, &ctx).await,
         GetObjectAcl => get::get_object_acl(s, &ctx),
+        PutObjectAcl => bucket::put_object_acl(s, &ctx, body).await,
         CreateMultipartUpload => multipart::create(s, &ctx).await,
         UploadPart => multipart::upload_part(s, &ctx, body).await,
         UploadPartCopy => copy::upload_part_copy(s, &ctx).await,
@@ -304,16 +350,35 @@ async fn route(s: &S3State, ctx: Ctx, endpoint: Endpoint, body: Body) -> S3Resul
     }
 }
 
+/// `x-amz-expected-bucket-owner` (and its copy-source twin): the request is refused unless
+/// the bucket belongs to the named owner, so a client never writes into a bucket that
+/// changed hands.
+pub fn check_expected_owner(
+    headers: &HeaderMap,
+    header: &str,
+    bucket: Option<&BucketRecord>,
+) -> S3Result<()> {
+    match (headers.get(header), bucket) {
+        (Some(expected), Some(b)) if expected.as_bytes() != b.owner.as_bytes() => {
+            Err(S3Error::new(S3ErrorCode::AccessDenied))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Reads a small request body (XML documents) with a size cap.
 pub async fn read_small_body(
     body: Body,
     payload: &PayloadCheck,
     limit: usize,
 ) -> S3Result<bytes::Bytes> {
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        S3Error::msg(
-            S3ErrorCode::MaxMessageLengthExceeded,
-            format!("The request body exceeds {limit} bytes"),
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        crate::http_server::body_error(
+            &e,
+            S3Error::msg(
+                S3ErrorCode::MaxMessageLengthExceeded,
+                format!("The request body exceeds {limit} bytes"),
+            ),
         )
     })?;
     let bytes = match payload {
@@ -339,11 +404,13 @@ pub async fn read_small_body(
 
 #[cfg(test)]
 mod tests {
-    use super::split_target;
+    use super::{host_bucket, split_target};
 
     #[test]
     fn targets() {
-        let t = |h: Option<&str>, d: Option<&str>, p: &str| split_target(h, d, p);
+        let t = |h: Option<&str>, d: Option<&str>, p: &str| {
+            split_target(host_bucket(h, d).as_deref(), p)
+        };
         assert_eq!(t(None, None, "/"), (None, None));
         assert_eq!(t(None, None, "/b"), (Some("b".into()), None));
         assert_eq!(t(None, None, "/b/"), (Some("b".into()), None));
@@ -354,6 +421,10 @@ mod tests {
         assert_eq!(
             t(Some("b.s3.local:9000"), Some("s3.local"), "/k"),
             (Some("b".into()), Some("k".into()))
+        );
+        assert_eq!(
+            t(Some("b.s3.local"), Some("s3.local"), "/b/k"),
+            (Some("b".into()), Some("b/k".into()))
         );
         assert_eq!(
             t(Some("s3.local:9000"), Some("s3.local"), "/b/k"),

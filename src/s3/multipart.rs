@@ -89,6 +89,7 @@ pub async fn create(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         tags: tagging_header(&ctx.headers)?,
         checksum_algorithm: algorithm.map(|a| a.name().to_string()),
         checksum_type: checksum_type.clone(),
+        acl: super::bucket::new_object_acl(s, ctx)?,
     };
     let (bucket, key) = (ctx.bucket.clone(), ctx.key.clone());
     let id = record.upload_id.clone();
@@ -250,6 +251,91 @@ fn object_checksum(upload: &UploadRecord, parts: &[PartRecord]) -> Option<Checks
     })
 }
 
+/// What a CompleteMultipartUpload request says the finished object must be: its
+/// whole-object checksum (`x-amz-checksum-*`, with `x-amz-checksum-type`) and its size
+/// (`x-amz-mp-object-size`). Checked against the object before it is committed.
+struct ExpectedObject {
+    checksum: Option<(ChecksumAlgorithm, String)>,
+    checksum_type: Option<String>,
+    size: Option<u64>,
+}
+
+impl ExpectedObject {
+    fn from_headers(ctx: &Ctx) -> S3Result<ExpectedObject> {
+        let checksum = bascule_api::checksum::ALL_ALGORITHMS
+            .into_iter()
+            .find_map(|a| ctx.header(a.header_name()).map(|v| (a, v.to_string())));
+        let size = match ctx.header("x-amz-mp-object-size") {
+            None => None,
+            Some(v) => Some(v.parse::<u64>().map_err(|_| {
+                S3Error::msg(
+                    S3ErrorCode::InvalidRequest,
+                    "Value for x-amz-mp-object-size header is invalid",
+                )
+            })?),
+        };
+        Ok(ExpectedObject {
+            checksum,
+            checksum_type: ctx.header("x-amz-checksum-type").map(String::from),
+            size,
+        })
+    }
+
+    fn check(&self, object: &ObjectRecord) -> S3Result<()> {
+        if self.size.is_some_and(|n| n != object.size) {
+            return Err(S3Error::msg(
+                S3ErrorCode::InvalidRequest,
+                format!(
+                    "The provided x-amz-mp-object-size does not match the object's size {}",
+                    object.size
+                ),
+            ));
+        }
+        let stored = object.checksum.as_ref();
+        if let Some(t) = &self.checksum_type {
+            if stored.is_none_or(|c| c.kind != *t) {
+                return Err(S3Error::msg(
+                    S3ErrorCode::InvalidRequest,
+                    format!("The upload was not created with the checksum type {t}"),
+                ));
+            }
+        }
+        let Some((alg, given)) = &self.checksum else {
+            return Ok(());
+        };
+        let Some(c) = stored.filter(|c| c.algorithm == alg.name()) else {
+            return Err(S3Error::msg(
+                S3ErrorCode::InvalidRequest,
+                format!(
+                    "The upload was not created with the {} checksum algorithm",
+                    alg.name()
+                ),
+            ));
+        };
+        // A composite checksum may be given with or without its `-<parts>` suffix.
+        let bare = |v: &str| {
+            v.split_once('-')
+                .map(|(b, _)| b.to_string())
+                .unwrap_or(v.to_string())
+        };
+        let matches = if c.kind == "COMPOSITE" {
+            bare(given) == bare(&c.value)
+        } else {
+            *given == c.value
+        };
+        if !matches {
+            return Err(S3Error::msg(
+                S3ErrorCode::BadDigest,
+                format!(
+                    "The {} you specified did not match the calculated checksum.",
+                    alg.header_name()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
     ctx.require_bucket()?;
     let id = upload_id(ctx)?;
@@ -269,6 +355,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
         return Err(S3Error::new(S3ErrorCode::InvalidPartOrder));
     }
     let cond = WriteConditions::from_headers(&ctx.headers)?;
+    let expected = ExpectedObject::from_headers(ctx)?;
     let (bucket, key, owner) = (ctx.bucket.clone(), ctx.key.clone(), ctx.user_id());
     let (record, _) = s
         .store
@@ -311,10 +398,12 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
                 user_meta: upload.user_meta.clone(),
                 checksum: object_checksum(&upload, &chosen),
                 tags: upload.tags.clone(),
+                acl: upload.acl.clone(),
                 segments: chosen.iter().map(|p| p.segment.clone()).collect(),
                 parts_count: Some(chosen.len() as u32),
                 seq: 0,
             };
+            expected.check(&record)?;
             if view.bucket(&bucket)?.is_none() {
                 return Err(super::no_such_bucket(&bucket));
             }

@@ -1,7 +1,7 @@
 //! Browser POST uploads (HTML forms): the form fields carry the key, a base64 policy and
 //! its SigV4 signature; the `file` field carries the data and must come last.
 
-use super::auth::{verify_post_signature, PayloadCheck};
+use super::auth::{verify_post_signature, verify_post_signature_v2, Identity, PayloadCheck};
 use super::body::{ingest, BodySpec, ChecksumSpec, MAX_PUT_SIZE};
 use super::endpoint::Endpoint;
 use super::meta::{parse_tagging_xml, quoted};
@@ -17,13 +17,78 @@ use bascule_api::post_policy::{check_length, PostPolicy};
 use bascule_api::xml::PostResponse;
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use bascule_replication::records::{BucketRecord, SystemHeaders};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use http::{HeaderMap, StatusCode};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// Form fields before the file: a cap on their total size keeps memory bounded.
 const MAX_FIELDS_BYTES: usize = 1024 * 1024;
+
+/// Bytes of the form read before the file part may be accepted (fields plus boundaries and
+/// part headers): nothing more is read until the signature and policy have been checked.
+const MAX_FORM_HEAD_BYTES: u64 = MAX_FIELDS_BYTES as u64 + 64 * 1024;
+
+/// Watches the form's bytes as multer reads them: the bound on what an unchecked client
+/// may send, lifted once the policy is checked, and why reading stopped.
+struct FormGuard {
+    allowed: AtomicU64,
+    exceeded: AtomicBool,
+    stalled: AtomicBool,
+}
+
+impl FormGuard {
+    fn new() -> Arc<FormGuard> {
+        Arc::new(FormGuard {
+            allowed: AtomicU64::new(MAX_FORM_HEAD_BYTES),
+            exceeded: AtomicBool::new(false),
+            stalled: AtomicBool::new(false),
+        })
+    }
+
+    /// The request body, cut off once more than the allowed bytes have arrived.
+    fn bound(
+        self: &Arc<Self>,
+        body: Body,
+    ) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+        let guard = self.clone();
+        let mut seen: u64 = 0;
+        body.into_data_stream().map(move |chunk| {
+            let chunk = chunk.map_err(|e| {
+                if crate::http_server::stalled(&e) {
+                    guard.stalled.store(true, Ordering::Relaxed);
+                }
+                std::io::Error::other(e)
+            })?;
+            seen += chunk.len() as u64;
+            if seen > guard.allowed.load(Ordering::Relaxed) {
+                guard.exceeded.store(true, Ordering::Relaxed);
+                return Err(std::io::Error::other("the form fields are too large"));
+            }
+            Ok(chunk)
+        })
+    }
+
+    /// The error for a form that could not be read, `otherwise` if not ours.
+    fn error(&self, otherwise: S3Error) -> S3Error {
+        if self.exceeded.load(Ordering::Relaxed) {
+            S3Error::msg(
+                S3ErrorCode::MaxMessageLengthExceeded,
+                format!("The form fields before the file exceed {MAX_FIELDS_BYTES} bytes"),
+            )
+        } else if self.stalled.load(Ordering::Relaxed) {
+            S3Error::new(S3ErrorCode::RequestTimeout)
+        } else {
+            otherwise
+        }
+    }
+
+    fn lift(&self) {
+        self.allowed.store(u64::MAX, Ordering::Relaxed);
+    }
+}
 
 fn malformed(msg: &str) -> S3Error {
     S3Error::msg(S3ErrorCode::MalformedPOSTRequest, msg.to_string())
@@ -42,12 +107,15 @@ pub async fn post_object(
         .unwrap_or_default();
     let boundary = multer::parse_boundary(content_type)
         .map_err(|_| malformed("Missing multipart boundary"))?;
-    let mut form = multer::Multipart::new(body.into_data_stream(), boundary);
+    let guard = FormGuard::new();
+    let mut form = multer::Multipart::new(guard.bound(body), boundary);
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut fields_bytes = 0;
     let file = loop {
         let field = form.next_field().await.map_err(|_| {
-            malformed("The body of your POST request is not well-formed multipart/form-data.")
+            guard.error(malformed(
+                "The body of your POST request is not well-formed multipart/form-data.",
+            ))
         })?;
         let Some(field) = field else {
             return Err(S3Error::msg(
@@ -63,7 +131,7 @@ pub async fn post_object(
         let value = field
             .text()
             .await
-            .map_err(|_| malformed("Invalid form field"))?;
+            .map_err(|_| guard.error(malformed("Invalid form field")))?;
         fields_bytes += name.len() + value.len();
         if fields_bytes > MAX_FIELDS_BYTES {
             return Err(S3Error::new(S3ErrorCode::MaxMessageLengthExceeded));
@@ -83,44 +151,72 @@ pub async fn post_object(
     };
     let key = need("key")?.replace("${filename}", &filename);
     validate_object_key(&key)?;
-    let Some(policy_b64) = get("policy") else {
-        return Err(S3Error::msg(
-            S3ErrorCode::AccessDenied,
-            "Anonymous POST uploads are not allowed",
-        ));
+    // A form without a policy is anonymous: only a bucket whose ACL lets everyone write
+    // takes it. A signed form is SigV4 (x-amz-algorithm) or SigV2 (AWSAccessKeyId).
+    let (identity, policy) = match get("policy") {
+        None => (Identity::Anonymous, None),
+        Some(policy_b64) => {
+            let identity = match get("awsaccesskeyid") {
+                Some(access_key) if get("x-amz-algorithm").is_none() => {
+                    if !s.config.allow_sigv2 {
+                        return Err(S3Error::msg(
+                            S3ErrorCode::InvalidRequest,
+                            "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
+                        ));
+                    }
+                    verify_post_signature_v2(
+                        &s.store,
+                        &access_key,
+                        &policy_b64,
+                        &need("signature")?,
+                    )?
+                }
+                _ => {
+                    if need("x-amz-algorithm")? != bascule_api::sigv4::ALGORITHM {
+                        return Err(S3Error::msg(
+                            S3ErrorCode::InvalidArgument,
+                            "Only AWS4-HMAC-SHA256 is supported",
+                        )
+                        .with("ArgumentName", "x-amz-algorithm"));
+                    }
+                    verify_post_signature(
+                        &s.store,
+                        &need("x-amz-credential")?,
+                        &need("x-amz-date")?,
+                        &policy_b64,
+                        &need("x-amz-signature")?,
+                    )?
+                }
+            };
+            (identity, Some(PostPolicy::parse(&policy_b64)?))
+        }
     };
-    if need("x-amz-algorithm")? != bascule_api::sigv4::ALGORITHM {
-        return Err(S3Error::msg(
-            S3ErrorCode::InvalidArgument,
-            "Only AWS4-HMAC-SHA256 is supported",
-        )
-        .with("ArgumentName", "x-amz-algorithm"));
-    }
-    let identity = verify_post_signature(
-        &s.store,
-        &need("x-amz-credential")?,
-        &need("x-amz-date")?,
-        &policy_b64,
-        &need("x-amz-signature")?,
-    )?;
     let record = bucket_record.ok_or_else(|| super::no_such_bucket(bucket))?;
-    super::access::authorize(Endpoint::PutObject, &identity, Some(record))?;
+    super::access::authorize(Endpoint::PutObject, &identity, Some(record), || Ok(None))?;
 
-    let policy = PostPolicy::parse(&policy_b64)?;
     let mut checked = fields.clone();
     checked.retain(|(k, _)| k != "key");
     checked.push(("key".into(), key.clone()));
     checked.push(("bucket".into(), bucket.to_string()));
-    policy.check(&checked, SystemTime::now())?;
-    match get("acl").as_deref() {
-        None | Some("private") => {}
-        Some(other) => {
-            return Err(S3Error::msg(
-                S3ErrorCode::NotImplemented,
-                format!("Object ACL '{other}' is not supported"),
-            ))
-        }
+    if let Some(policy) = &policy {
+        policy.check(&checked, SystemTime::now())?;
     }
+    super::request_headers::check(
+        Endpoint::PostObject,
+        fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )?;
+    // The form's `acl` and `x-amz-grant-*` fields work as the PutObject headers do.
+    let owner = identity.user().map(|u| u.id.clone()).unwrap_or_default();
+    let acl = super::acl::from_headers(
+        &s.store,
+        |n| get(if n == "x-amz-acl" { "acl" } else { n }),
+        super::acl::Target::Object {
+            bucket_owner: &record.owner,
+            writer: &owner,
+        },
+        &owner,
+    )?
+    .unwrap_or_default();
 
     let headers = SystemHeaders {
         content_type: get("content-type").or_else(|| file.content_type().map(|m| m.to_string())),
@@ -154,8 +250,8 @@ pub async fn post_object(
         }
         None => ChecksumSpec::Compute(ChecksumAlgorithm::Crc64Nvme),
     };
-    let max_len = policy
-        .content_length_range()
+    let range = policy.as_ref().and_then(PostPolicy::content_length_range);
+    let max_len = range
         .map(|(_, max)| max.min(MAX_PUT_SIZE))
         .unwrap_or(MAX_PUT_SIZE);
     let spec = BodySpec {
@@ -166,22 +262,27 @@ pub async fn post_object(
         checksum,
         inline_max: s.config.inline_threshold,
     };
+    // Signature and policy hold: the file may be as large as the policy allows.
+    guard.lift();
     let file_body = Body::from_stream(file.map_err(|e| std::io::Error::other(e.to_string())));
-    let ingested = match ingest(&s.store, file_body, spec).await {
+    let ingested = match ingest(&s.store, file_body, spec)
+        .await
+        .map_err(|e| match e.code {
+            S3ErrorCode::IncompleteBody => guard.error(e),
+            _ => e,
+        }) {
         // Report the policy's limit when it is the one that was exceeded.
         Err(e) if e.code == S3ErrorCode::EntityTooLarge => {
-            return Err(check_length(policy.content_length_range(), max_len + 1)
-                .err()
-                .unwrap_or(e))
+            return Err(check_length(range, max_len + 1).err().unwrap_or(e))
         }
         other => other?,
     };
-    if let Err(e) = check_length(policy.content_length_range(), ingested.size) {
+    if let Err(e) = check_length(range, ingested.size) {
         ingested.discard(&s.store);
         return Err(e);
     }
-    let owner = identity.user().map(|u| u.id.clone()).unwrap_or_default();
-    let new = NewObject::from_ingested(bucket, &key, owner, &ingested, headers, meta, tags);
+    let mut new = NewObject::from_ingested(bucket, &key, owner, &ingested, headers, meta, tags);
+    new.record.acl = acl;
     let rec = commit_object(s, new, WriteConditions::default()).await?;
     let etag = quoted(&rec.etag);
     let location = format!("/{bucket}/{}", uri_encode(&key));

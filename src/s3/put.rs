@@ -108,6 +108,7 @@ impl NewObject {
                     kind: "FULL_OBJECT".into(),
                 }),
                 tags,
+                acl: Vec::new(),
                 segments,
                 parts_count: None,
                 seq: 0,
@@ -153,7 +154,7 @@ pub async fn commit_object(
 
 pub async fn put_object(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
     validate_object_key(&ctx.key)?;
-    ctx.require_bucket()?;
+    let acl = super::bucket::new_object_acl(s, ctx)?;
     let cond = WriteConditions::from_headers(&ctx.headers)?;
     let headers = system_headers(&ctx.headers);
     let meta = user_meta(&ctx.headers)?;
@@ -165,7 +166,7 @@ pub async fn put_object(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response
         s.config.inline_threshold,
     )?;
     let ingested = ingest(&s.store, body, spec).await?;
-    let new = NewObject::from_ingested(
+    let mut new = NewObject::from_ingested(
         &ctx.bucket,
         &ctx.key,
         ctx.user_id(),
@@ -174,6 +175,7 @@ pub async fn put_object(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response
         meta,
         tags,
     );
+    new.record.acl = acl;
     let record = commit_object(s, new, cond).await?;
     let mut r = empty(StatusCode::OK);
     set_header(&mut r, "etag", &quoted(&record.etag));

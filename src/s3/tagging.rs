@@ -1,14 +1,29 @@
-//! Object tagging: Get/Put/DeleteObjectTagging. Tag changes are journaled like any write.
+//! Object and bucket tagging: Get/Put/Delete Object and Bucket Tagging. Tag changes are
+//! journaled like any write.
 
-use super::bucket::update_object;
-use super::meta::parse_tagging_xml;
+use super::bucket::{update_bucket, update_object};
+use super::meta::{parse_tag_document, parse_tagging_xml, MAX_BUCKET_TAGS};
 use super::response::{empty, xml_response};
 use super::{read_small_body, Ctx, S3State};
 use axum::body::Body;
 use axum::response::Response;
 use bascule_api::xml::{Tag, TagSet, Tagging, S3_NAMESPACE};
-use bascule_api::S3Result;
+use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use http::StatusCode;
+
+fn tagging_response(tags: Vec<(String, String)>) -> Response {
+    let tag = tags
+        .into_iter()
+        .map(|(key, value)| Tag { key, value })
+        .collect();
+    xml_response(
+        "Tagging",
+        &Tagging {
+            xmlns: S3_NAMESPACE.into(),
+            tag_set: TagSet { tag },
+        },
+    )
+}
 
 pub fn get_tagging(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
@@ -16,18 +31,38 @@ pub fn get_tagging(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         .store
         .object(&ctx.bucket, &ctx.key)?
         .ok_or_else(|| super::no_such_key(&ctx.key))?;
-    let tag = rec
-        .tags
-        .into_iter()
-        .map(|(key, value)| Tag { key, value })
-        .collect();
-    Ok(xml_response(
-        "Tagging",
-        &Tagging {
-            xmlns: S3_NAMESPACE.into(),
-            tag_set: TagSet { tag },
-        },
-    ))
+    Ok(tagging_response(rec.tags))
+}
+
+/// GetBucketTagging: `NoSuchTagSet` when the bucket has none, as AWS answers.
+pub fn get_bucket_tagging(ctx: &Ctx) -> S3Result<Response> {
+    let b = ctx.require_bucket()?;
+    if b.tags.is_empty() {
+        return Err(S3Error::new(S3ErrorCode::NoSuchTagSet).with("BucketName", b.name.clone()));
+    }
+    Ok(tagging_response(b.tags.clone()))
+}
+
+pub async fn put_bucket_tagging(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    let raw = read_small_body(body, &ctx.payload, 64 * 1024).await?;
+    let tags = parse_tag_document(&raw, MAX_BUCKET_TAGS)?;
+    update_bucket(&s.store, &ctx.bucket, move |b| {
+        b.tags = tags;
+        Ok(())
+    })
+    .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn delete_bucket_tagging(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    update_bucket(&s.store, &ctx.bucket, |b| {
+        b.tags.clear();
+        Ok(())
+    })
+    .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn put_tagging(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {

@@ -364,6 +364,11 @@ impl Store {
         self.read().user(id)
     }
 
+    /// A user by id, or else by name.
+    pub fn find_user(&self, who: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.read().find_user(who)
+    }
+
     pub fn upload(
         &self,
         bucket: &str,

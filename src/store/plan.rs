@@ -325,8 +325,15 @@ impl Planner<'_, '_> {
                     .put(Cf::Users, record.id.clone().into_bytes(), encode(record)?);
             }
             Op::DeleteUser { id } => {
+                // Everything that names the user goes with it: keys and bucket grants.
                 for k in self.view.keys_of_user(id)? {
                     self.out.delete(Cf::Keys, k.access_key.into_bytes());
+                }
+                for mut b in self.view.buckets()? {
+                    if b.grants.remove(id).is_some() {
+                        self.out
+                            .put(Cf::Buckets, b.name.clone().into_bytes(), encode(&b)?);
+                    }
                 }
                 self.out.delete(Cf::Users, id.clone().into_bytes());
             }

@@ -1,7 +1,7 @@
 //! Records that stay local to a zone (not replicated): multipart uploads in progress, and
 //! divergent writes set aside when a demoted primary rejoins.
 
-use bascule_replication::records::{ObjectRecord, Segment, SystemHeaders};
+use bascule_replication::records::{Grant, ObjectRecord, Segment, SystemHeaders};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -17,6 +17,9 @@ pub struct UploadRecord {
     pub checksum_algorithm: Option<String>,
     /// `COMPOSITE` or `FULL_OBJECT`.
     pub checksum_type: Option<String>,
+    /// The ACL the object gets when the upload completes.
+    #[serde(default)]
+    pub acl: Vec<Grant>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

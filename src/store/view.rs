@@ -105,6 +105,29 @@ impl View<'_> {
         self.record(Cf::Users, id.as_bytes())
     }
 
+    /// A user by id, or else by name (names are unique among live users; ids are never
+    /// reused, so a record naming a deleted user's id can never reach a new user).
+    pub fn find_user(&self, who: &str) -> Result<Option<UserRecord>, StoreError> {
+        if let Some(u) = self.user(who)? {
+            return Ok(Some(u));
+        }
+        for (_, v) in self.scan_prefix(Cf::Users, b"")? {
+            let u: UserRecord = decode(&v)?;
+            if u.name == who {
+                return Ok(Some(u));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every bucket (buckets are few next to objects; this reads them all).
+    pub fn buckets(&self) -> Result<Vec<BucketRecord>, StoreError> {
+        self.scan_prefix(Cf::Buckets, b"")?
+            .into_iter()
+            .map(|(_, v)| decode(&v))
+            .collect()
+    }
+
     pub fn access_key(&self, access_key: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
         self.record(Cf::Keys, access_key.as_bytes())
     }

@@ -98,6 +98,18 @@ impl Server {
         self.extra_args.extend(extra.iter().map(|s| s.to_string()));
     }
 
+    /// The running process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).expect("server running")
+    }
+
+    /// A configuration file in the test's directory, for `--config`.
+    pub fn write_config(&self, toml: &str) -> String {
+        let path = self.dir.path().join("bascule.toml");
+        std::fs::write(&path, toml).expect("write config");
+        path.to_string_lossy().into_owned()
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }

@@ -8,7 +8,6 @@ Usage: scenario.py --bin path/to/bascule [--big-mb 110]
 import argparse, hashlib, os, random, shutil, subprocess, sys, tempfile, time, traceback
 
 import boto3
-from botocore.config import Config
 
 RESULTS = []
 
@@ -96,10 +95,11 @@ def main():
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="bascule-scenario-", dir=os.environ.get("SCENARIO_TMP"))
     srv = Server(os.path.abspath(args.bin), work)
-    # Bascule speaks SigV4 only; the aws CLI v1 and boto3 presign with SigV2 unless told.
+    # DEFAULT client settings: the aws CLI v1 and boto3 presign URLs and POST forms with
+    # SigV2 and sign everything else with SigV4; Bascule takes both.
     config_file = os.path.join(work, "aws-config")
     with open(config_file, "w") as f:
-        f.write("[default]\nregion = us-east-1\ns3 =\n    signature_version = s3v4\n")
+        f.write("[default]\nregion = us-east-1\n")
     env = {**os.environ, "AWS_ACCESS_KEY_ID": srv.ak, "AWS_SECRET_ACCESS_KEY": srv.sk,
            "AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": config_file, "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
 
@@ -111,7 +111,7 @@ def main():
         return r.stdout
 
     s3 = boto3.client("s3", endpoint_url=srv.endpoint, aws_access_key_id=srv.ak, aws_secret_access_key=srv.sk,
-                      region_name="us-east-1", config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+                      region_name="us-east-1")
     src = os.path.join(work, "src")
     make_folder(src, args.big_mb)
     want = tree_hashes(src)
@@ -187,6 +187,40 @@ def main():
         cli = aws("s3", "ls", "s3://cours/maths/")
         assert "PRE pdf/" in cli and "README.txt" in cli, cli
 
+    def acls_with_anonymous_curl():
+        # A public-read bucket lists to anyone; its objects follow their own ACLs.
+        aws("s3", "mb", "s3://public-cours")
+        aws("s3api", "put-bucket-acl", "--bucket", "public-cours", "--acl", "public-read")
+        s3.put_object(Bucket="public-cours", Key="private.pdf", Body=b"secret", ACL="private")
+        aws("s3", "cp", os.path.join(src, "pdf", "chapitre-3.pdf"), "s3://public-cours/open.pdf",
+            "--acl", "public-read")
+        def anon(path):
+            r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"{srv.endpoint}{path}"],
+                               capture_output=True, text=True)
+            return r.stdout
+        assert anon("/public-cours/private.pdf") == "403", "private object served anonymously"
+        assert anon("/public-cours/open.pdf") == "200"
+        assert anon("/public-cours?list-type=2") == "200"
+        grants = s3.get_object_acl(Bucket="public-cours", Key="open.pdf")["Grants"]
+        assert [g["Permission"] for g in grants] == ["FULL_CONTROL", "READ"], grants
+        aws("s3", "rm", "--recursive", "s3://public-cours/")
+        aws("s3", "rb", "s3://public-cours")
+
+    def s3cmd_signurl_with_curl():
+        cfg = os.path.join(work, "s3cmd.cfg")
+        host = srv.endpoint.removeprefix("http://")
+        with open(cfg, "w") as f:
+            f.write(f"[default]\naccess_key = {srv.ak}\nsecret_key = {srv.sk}\nhost_base = {host}\n"
+                    f"host_bucket = {host}\nuse_https = False\nsignature_v2 = True\n")
+        expiry = str(int(time.time()) + 300)
+        r = subprocess.run(["s3cmd", "-c", cfg, "signurl", "s3://cours/maths/pdf/chapitre-3.pdf", expiry],
+                           capture_output=True, text=True, env=env)
+        assert r.returncode == 0, r.stderr
+        url = r.stdout.strip().replace("https://", "http://")
+        target = os.path.join(work, "s3cmd.pdf")
+        subprocess.run(["curl", "-sf", "-o", target, url], check=True)
+        assert sha256_file(target) == want["pdf/chapitre-3.pdf"]
+
     def deletion():
         # boto3's own DeleteObjects document, with keys that end in spaces.
         for k in ["tmp/a ", "tmp/a"]:
@@ -206,9 +240,11 @@ def main():
     try:
         for name, fn in [("aws s3 sync up and down (multipart over 100 MB)", sync_up_and_down),
                          ("aws s3 presign fetched with curl", presign_with_curl),
+                         ("s3cmd signurl (SigV2) fetched with curl", s3cmd_signurl_with_curl),
                          ("boto3 generate_presigned_post sent as a curl form", presigned_post_with_curl),
                          ("range reads (boto3 and curl)", range_reads),
                          ("listing with delimiter (boto3, aws CLI)", listing_with_delimiter),
+                         ("ACLs: a private object in a public-read bucket (curl)", acls_with_anonymous_curl),
                          ("deletion", deletion)]:
             check(name, fn)
     finally:

@@ -1,0 +1,425 @@
+//! S3 ACLs as AWS documents them: canned ACLs and grant headers on buckets and objects,
+//! Get/Put Bucket and Object ACL documents, anonymous and authenticated group grants, and
+//! object ACL headers on every path that creates an object (issue 8, bug 2). Also the
+//! request headers Bascule refuses rather than ignores (bug 3).
+
+mod common;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    AccessControlPolicy, BucketCannedAcl, Grant, Grantee, ObjectCannedAcl, Owner, Permission, Type,
+};
+use common::{err_code, Server};
+
+const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
+
+async fn setup() -> (Server, aws_sdk_s3::Client) {
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket().bucket("bkt").send().await.unwrap();
+    (srv, c)
+}
+
+async fn put(c: &aws_sdk_s3::Client, key: &str, acl: Option<ObjectCannedAcl>) {
+    c.put_object()
+        .bucket("bkt")
+        .key(key)
+        .set_acl(acl)
+        .body(ByteStream::from_static(b"data"))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn anon_status(srv: &Server, method: &str, path: &str) -> u16 {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    reqwest::Client::new()
+        .request(m, format!("{}{path}", srv.s3))
+        .body(if method == "PUT" { "x" } else { "" })
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn user_id(srv: &Server, name: &str) -> String {
+    let (_, users) = srv.admin("GET", "/users", None).await;
+    users
+        .as_array()
+        .and_then(|us| us.iter().find(|u| u["name"] == name))
+        .and_then(|u| u["id"].as_str())
+        .expect("user id")
+        .to_string()
+}
+
+#[tokio::test]
+async fn object_acls_decide_anonymous_reads() {
+    let (srv, c) = setup().await;
+    c.put_bucket_acl()
+        .bucket("bkt")
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    put(&c, "private", Some(ObjectCannedAcl::Private)).await;
+    put(&c, "default", None).await;
+    put(&c, "public", Some(ObjectCannedAcl::PublicRead)).await;
+    // Bug 2: an object written private into a public-read bucket stays private.
+    assert_eq!(anon_status(&srv, "GET", "/bkt/private").await, 403);
+    assert_eq!(anon_status(&srv, "GET", "/bkt/default").await, 403);
+    assert_eq!(anon_status(&srv, "GET", "/bkt/public").await, 200);
+    assert_eq!(anon_status(&srv, "HEAD", "/bkt/public").await, 200);
+    assert_eq!(anon_status(&srv, "GET", "/bkt?list-type=2").await, 200);
+    assert_eq!(anon_status(&srv, "PUT", "/bkt/anon").await, 403);
+
+    let acl = c
+        .get_object_acl()
+        .bucket("bkt")
+        .key("public")
+        .send()
+        .await
+        .unwrap();
+    let perms: Vec<(Option<&str>, Option<&str>)> = acl
+        .grants()
+        .iter()
+        .map(|g| {
+            (
+                g.grantee().and_then(|e| e.uri()),
+                g.permission().map(|p| p.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        perms,
+        vec![
+            (None, Some("FULL_CONTROL")),
+            (Some(ALL_USERS), Some("READ"))
+        ]
+    );
+    assert_eq!(acl.owner().and_then(|o| o.display_name()), Some("admin"));
+
+    // PutObjectAcl takes the object back to private, and out again.
+    c.put_object_acl()
+        .bucket("bkt")
+        .key("public")
+        .acl(ObjectCannedAcl::Private)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon_status(&srv, "GET", "/bkt/public").await, 403);
+    c.put_object_acl()
+        .bucket("bkt")
+        .key("default")
+        .grant_read(format!("uri=\"{ALL_USERS}\""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon_status(&srv, "GET", "/bkt/default").await, 200);
+
+    // Every path that creates an object honours the ACL headers: multipart and copy.
+    let up = c
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .acl(ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let part = c
+        .upload_part()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(up.upload_id().unwrap())
+        .part_number(1)
+        .body(ByteStream::from_static(b"part"))
+        .send()
+        .await
+        .unwrap();
+    c.complete_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(up.upload_id().unwrap())
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon_status(&srv, "GET", "/bkt/mp").await, 200);
+    c.copy_object()
+        .bucket("bkt")
+        .key("copy")
+        .copy_source("bkt/mp")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anon_status(&srv, "GET", "/bkt/copy").await,
+        403,
+        "a copy does not inherit the source's ACL"
+    );
+}
+
+#[tokio::test]
+async fn bucket_acls_grant_writes_and_groups() {
+    let (srv, c) = setup().await;
+    c.put_bucket_acl()
+        .bucket("bkt")
+        .acl(BucketCannedAcl::PublicReadWrite)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon_status(&srv, "PUT", "/bkt/anon").await, 200);
+    assert_eq!(anon_status(&srv, "DELETE", "/bkt/anon").await, 204);
+
+    // authenticated-read: any signed user lists, nobody anonymous does.
+    let (ak, sk) = srv.new_user("frank").await;
+    let frank = srv.client_for(&ak, &sk);
+    c.put_bucket_acl()
+        .bucket("bkt")
+        .acl(BucketCannedAcl::AuthenticatedRead)
+        .send()
+        .await
+        .unwrap();
+    frank.list_objects_v2().bucket("bkt").send().await.unwrap();
+    assert_eq!(anon_status(&srv, "GET", "/bkt?list-type=2").await, 403);
+    let e = frank
+        .put_object()
+        .bucket("bkt")
+        .key("f")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "AccessDenied");
+
+    // A grant document naming frank by id gives him WRITE; by email (his name) READ_ACP.
+    let frank_id = user_id(&srv, "frank").await;
+    let owner_id = user_id(&srv, "admin").await;
+    let policy = AccessControlPolicy::builder()
+        .owner(Owner::builder().id(&owner_id).build())
+        .grants(
+            Grant::builder()
+                .grantee(
+                    Grantee::builder()
+                        .r#type(Type::CanonicalUser)
+                        .id(&frank_id)
+                        .build()
+                        .unwrap(),
+                )
+                .permission(Permission::Write)
+                .build(),
+        )
+        .build();
+    c.put_bucket_acl()
+        .bucket("bkt")
+        .access_control_policy(policy)
+        .send()
+        .await
+        .unwrap();
+    frank
+        .put_object()
+        .bucket("bkt")
+        .key("f")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    // frank owns what he wrote; the bucket owner still controls it.
+    let acl = frank
+        .get_object_acl()
+        .bucket("bkt")
+        .key("f")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acl.owner().and_then(|o| o.id()), Some(frank_id.as_str()));
+    c.get_object().bucket("bkt").key("f").send().await.unwrap();
+    let acl = c.get_bucket_acl().bucket("bkt").send().await.unwrap();
+    let ids: Vec<_> = acl
+        .grants()
+        .iter()
+        .filter_map(|g| g.grantee().and_then(|e| e.id()))
+        .collect();
+    assert_eq!(ids, vec![owner_id.as_str(), frank_id.as_str()]);
+}
+
+#[tokio::test]
+async fn bad_acls_are_refused_with_aws_errors() {
+    let (srv, c) = setup().await;
+    put(&c, "k", None).await;
+    let raw = srv.raw();
+    let r = raw
+        .send(
+            "PUT",
+            "/bkt?acl",
+            &[],
+            b"<AccessControlPolicy><Nope/></AccessControlPolicy>".to_vec(),
+            true,
+            None,
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "MalformedACLError".to_string()));
+    let r = raw
+        .send(
+            "PUT",
+            "/bkt/k?acl",
+            &[
+                ("x-amz-acl", "public-read"),
+                (
+                    "x-amz-grant-read",
+                    "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"",
+                ),
+            ],
+            Vec::new(),
+            true,
+            None,
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "InvalidRequest".to_string()));
+    let r = raw
+        .send(
+            "PUT",
+            "/bkt/k2",
+            &[("x-amz-grant-read", "id=\"no-such-user\"")],
+            b"x".to_vec(),
+            true,
+            None,
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "InvalidArgument".to_string()));
+    let r = raw
+        .send(
+            "PUT",
+            "/bkt/k2",
+            &[("x-amz-grant-read", "emailAddress=\"nobody@example.com\"")],
+            b"x".to_vec(),
+            true,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "UnresolvableGrantByEmailAddress".to_string())
+    );
+    let r = raw
+        .send(
+            "PUT",
+            "/bkt/k2",
+            &[("x-amz-acl", "public")],
+            b"x".to_vec(),
+            true,
+            None,
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "InvalidArgument".to_string()));
+    let e = c
+        .get_object()
+        .bucket("bkt")
+        .key("k2")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "NoSuchKey", "no refused write left an object");
+}
+
+/// Bug 3: encryption and other settings Bascule cannot honour are refused, never stored
+/// as if honoured.
+#[tokio::test]
+async fn settings_bascule_cannot_honour_are_refused() {
+    let (srv, c) = setup().await;
+    let e = c
+        .put_object()
+        .bucket("bkt")
+        .key("sse")
+        .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+        .body(ByteStream::from_static(b"secret"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "NotImplemented");
+    let e = c
+        .put_object()
+        .bucket("bkt")
+        .key("ssec")
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key("MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=")
+        .sse_customer_key_md5("dnF5x6K/8ZZRzpfSlMMM+w==")
+        .body(ByteStream::from_static(b"secret"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "NotImplemented");
+    let e = c
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("kms")
+        .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "NotImplemented");
+    let e = c
+        .put_object()
+        .bucket("bkt")
+        .key("cold")
+        .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "InvalidStorageClass");
+    let e = c
+        .put_object()
+        .bucket("bkt")
+        .key("locked")
+        .object_lock_legal_hold_status(aws_sdk_s3::types::ObjectLockLegalHoldStatus::On)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "InvalidRequest");
+    let e = c
+        .put_object()
+        .bucket("bkt")
+        .key("other-owner")
+        .expected_bucket_owner("111122223333")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "AccessDenied");
+    c.put_object()
+        .bucket("bkt")
+        .key("standard")
+        .storage_class(aws_sdk_s3::types::StorageClass::Standard)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let e = c
+        .get_object()
+        .bucket("bkt")
+        .key("standard")
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key("MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=")
+        .sse_customer_key_md5("dnF5x6K/8ZZRzpfSlMMM+w==")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "NotImplemented");
+    let listed = common::list_keys(&c, "bkt").await;
+    assert_eq!(
+        listed,
+        vec!["standard".to_string()],
+        "nothing refused was stored"
+    );
+    drop(srv);
+}
