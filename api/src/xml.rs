@@ -249,6 +249,14 @@ pub struct BucketEntry {
 }
 
 #[derive(Debug, Serialize)]
+pub struct PolicyStatus {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    #[serde(rename = "IsPublic")]
+    pub is_public: bool,
+}
+
+#[derive(Debug, Serialize)]
 pub struct LocationConstraint {
     #[serde(rename = "@xmlns")]
     pub xmlns: &'static str,

@@ -136,6 +136,9 @@ pub struct BucketRecord {
     pub cors_xml: Option<String>,
     /// Bucket policy JSON, as sent.
     pub policy_json: Option<String>,
+    /// The user id each principal of the policy named when it was put.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policy_principals: BTreeMap<String, String>,
     /// Per-user grants made by the owner or an admin.
     pub grants: BTreeMap<String, Permission>,
     /// Bucket tags (PutBucketTagging), in the order given.

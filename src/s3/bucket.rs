@@ -134,6 +134,7 @@ pub async fn create_bucket(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
         acl,
         cors_xml: None,
         policy_json: None,
+        policy_principals: Default::default(),
         grants: Default::default(),
         tags: Vec::new(),
     };
@@ -293,14 +294,30 @@ pub fn get_policy(ctx: &Ctx) -> S3Result<Response> {
     Ok(r)
 }
 
+/// GetBucketPolicyStatus: whether the bucket policy makes the bucket public.
+pub fn get_policy_status(ctx: &Ctx) -> S3Result<Response> {
+    let b = ctx.require_bucket()?;
+    let policy = super::access::stored_policy(b)?.ok_or_else(|| {
+        S3Error::new(S3ErrorCode::NoSuchBucketPolicy).with("BucketName", b.name.clone())
+    })?;
+    Ok(xml_response(
+        "PolicyStatus",
+        &xml::PolicyStatus {
+            xmlns: S3_NAMESPACE,
+            is_public: policy.is_public(),
+        },
+    ))
+}
+
 pub async fn put_policy(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
     ctx.require_bucket()?;
     let raw = read_small_body(body, &ctx.payload, 20 * 1024).await?;
     let json = String::from_utf8(raw.to_vec())
         .map_err(|_| S3Error::msg(S3ErrorCode::MalformedPolicy, "Policies must be UTF-8 JSON"))?;
-    check_policy(&ctx.bucket, &json)?;
+    let principals = check_policy(&s.store, &ctx.bucket, &json)?;
     update_bucket(&s.store, &ctx.bucket, move |b| {
         b.policy_json = Some(json);
+        b.policy_principals = principals;
         Ok(())
     })
     .await?;
@@ -311,6 +328,7 @@ pub async fn delete_policy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
     update_bucket(&s.store, &ctx.bucket, |b| {
         b.policy_json = None;
+        b.policy_principals.clear();
         Ok(())
     })
     .await?;

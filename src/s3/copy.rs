@@ -64,12 +64,7 @@ fn load_source(s: &S3State, ctx: &Ctx) -> S3Result<(String, String, ObjectRecord
         Some(&src_bucket),
     )?;
     let rec = s.store.object(&bucket, &key)?;
-    super::access::authorize(
-        Endpoint::GetObject,
-        &ctx.identity,
-        Some(&src_bucket),
-        || Ok(rec.clone()),
-    )?;
+    ctx.authorize(Endpoint::GetObject, &src_bucket, &key, || Ok(rec.clone()))?;
     let rec = rec.ok_or_else(|| super::no_such_key(&key))?;
     match preconditions(&ctx.headers, "x-amz-copy-source-")
         .evaluate(&rec.etag, time_of(rec.last_modified_ms))

@@ -1,5 +1,6 @@
 //! DeleteObject and DeleteObjects (multi-delete, quiet mode, per-key errors).
 
+use super::endpoint::Endpoint;
 use super::response::{empty, xml_response};
 use super::{read_small_body, Ctx, S3State};
 use crate::store::Txn;
@@ -48,11 +49,28 @@ pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
     }
     let quiet = doc.quiet;
     let bucket = ctx.bucket.clone();
-    let requested: Vec<(String, Option<String>)> = doc
-        .object
-        .into_iter()
-        .map(|o| (o.key, o.version_id))
-        .collect();
+    // With a bucket policy, each key is authorized on its own (access::authorize deferred
+    // the decision); a refused key is reported, the others are deleted.
+    let mut refused = Vec::new();
+    let mut requested: Vec<(String, Option<String>)> = Vec::new();
+    let record = ctx.require_bucket()?;
+    for o in doc.object {
+        let allowed = record.policy_json.is_none()
+            || ctx
+                .authorize(Endpoint::DeleteObject, record, &o.key, || {
+                    Ok(s.store.object(&bucket, &o.key)?)
+                })
+                .is_ok();
+        if allowed {
+            requested.push((o.key, o.version_id));
+        } else {
+            refused.push(DeleteErrorEntry {
+                key: o.key,
+                code: "AccessDenied".into(),
+                message: "Access Denied".into(),
+            });
+        }
+    }
     let (result, _) = s
         .store
         .commit(move |view| {
@@ -60,7 +78,7 @@ pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
                 return Err(super::no_such_bucket(&bucket));
             }
             let mut deleted = Vec::new();
-            let mut errors = Vec::new();
+            let mut errors = refused;
             let mut removed_keys = Vec::new();
             for (key, version) in requested {
                 if version.as_deref().is_some_and(|v| v != "null") {

@@ -85,6 +85,7 @@ pub enum Endpoint {
     PutBucketVersioning,
     GetBucketAcl,
     PutBucketAcl,
+    GetBucketPolicyStatus,
     GetBucketTagging,
     PutBucketTagging,
     DeleteBucketTagging,
@@ -127,7 +128,6 @@ const UNSUPPORTED_BUCKET: &[&str] = &[
     "notification",
     "object-lock",
     "ownershipControls",
-    "policyStatus",
     "publicAccessBlock",
     "replication",
     "requestPayment",
@@ -187,6 +187,7 @@ impl Endpoint {
                     Method::GET if has("location") => GetBucketLocation,
                     Method::GET if has("cors") => GetBucketCors,
                     Method::GET if has("policy") => GetBucketPolicy,
+                    Method::GET if has("policyStatus") => GetBucketPolicyStatus,
                     Method::GET if has("versioning") => GetBucketVersioning,
                     Method::GET if has("acl") => GetBucketAcl,
                     Method::GET if has("tagging") => GetBucketTagging,
@@ -298,11 +299,20 @@ impl Endpoint {
             | UploadPartCopy
             | CompleteMultipartUpload
             | AbortMultipartUpload => Access::Write,
-            DeleteBucket | GetBucketCors | PutBucketCors | DeleteBucketCors | GetBucketPolicy
-            | PutBucketPolicy | DeleteBucketPolicy | PutBucketVersioning | PutBucketAcl
-            | PutObjectAcl | GetBucketTagging | PutBucketTagging | DeleteBucketTagging => {
-                Access::Owner
-            }
+            DeleteBucket
+            | GetBucketCors
+            | PutBucketCors
+            | DeleteBucketCors
+            | GetBucketPolicy
+            | PutBucketPolicy
+            | DeleteBucketPolicy
+            | PutBucketVersioning
+            | PutBucketAcl
+            | PutObjectAcl
+            | GetBucketTagging
+            | PutBucketTagging
+            | DeleteBucketTagging
+            | GetBucketPolicyStatus => Access::Owner,
             PostObject | Preflight | NotImplemented(_) => Access::Custom,
         }
     }

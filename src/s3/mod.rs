@@ -13,6 +13,7 @@ pub mod get;
 pub mod list;
 pub mod meta;
 pub mod multipart;
+pub mod policy;
 pub mod post;
 pub mod put;
 pub mod request_headers;
@@ -53,6 +54,8 @@ pub struct Ctx {
     pub identity: Identity,
     pub payload: PayloadCheck,
     pub bucket_record: Option<BucketRecord>,
+    /// The client's address (`aws:SourceIp`).
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
 impl Ctx {
@@ -72,6 +75,30 @@ impl Ctx {
         self.bucket_record
             .as_ref()
             .ok_or_else(|| no_such_bucket(&self.bucket))
+    }
+
+    /// Access control for a second resource of this request (a copy's source, each key
+    /// of a multi-object delete), with this request's caller and context.
+    pub fn authorize(
+        &self,
+        endpoint: Endpoint,
+        bucket: &BucketRecord,
+        key: &str,
+        object: impl Fn() -> S3Result<Option<bascule_replication::records::ObjectRecord>>,
+    ) -> S3Result<()> {
+        let header = |n: &str| self.header(n).map(String::from);
+        access::authorize(
+            &access::AccessRequest {
+                endpoint,
+                identity: &self.identity,
+                bucket: Some(bucket),
+                key: Some(key),
+                header: &header,
+                query: &self.query,
+                source_ip: self.source_ip,
+            },
+            object,
+        )
     }
 
     /// The caller's user id (anonymous callers only reach read handlers).
@@ -228,6 +255,10 @@ async fn dispatch(
         Some(b) => s.store.bucket(b)?,
         None => None,
     };
+    let source_ip = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
     let cors = bucket_record.as_ref().and_then(cors::config_of);
     *cors_out = cors.clone();
 
@@ -244,8 +275,15 @@ async fn dispatch(
         }
         Endpoint::PostObject => {
             let bucket = bucket.unwrap_or_default();
-            return post::post_object(s, &parts.headers, body, &bucket, bucket_record.as_ref())
-                .await;
+            return post::post_object(
+                s,
+                &parts.headers,
+                body,
+                &bucket,
+                bucket_record.as_ref(),
+                source_ip,
+            )
+            .await;
         }
         _ => {}
     }
@@ -260,12 +298,28 @@ async fn dispatch(
     };
     let now = time::OffsetDateTime::now_utc();
     let (identity, payload) = auth::authenticate(&s.store, &auth_input, now)?;
-    access::authorize(endpoint, &identity, bucket_record.as_ref(), || {
-        match (&bucket, &key) {
+    let header = |n: &str| {
+        parts
+            .headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    };
+    access::authorize(
+        &access::AccessRequest {
+            endpoint,
+            identity: &identity,
+            bucket: bucket_record.as_ref(),
+            key: key.as_deref(),
+            header: &header,
+            query: &query,
+            source_ip,
+        },
+        || match (&bucket, &key) {
             (Some(b), Some(k)) => Ok(s.store.object(b, k)?),
             _ => Ok(None),
-        }
-    })?;
+        },
+    )?;
     request_headers::check(
         endpoint,
         parts
@@ -300,6 +354,7 @@ async fn dispatch(
         identity,
         payload,
         bucket_record,
+        source_ip,
     };
     route(s, ctx, endpoint, body).await
 }
@@ -317,6 +372,7 @@ async fn route(s: &S3State, ctx: Ctx, endpoint: Endpoint, body: Body) -> S3Resul
         GetBucketAcl => bucket::get_acl(s, &ctx),
         PutBucketAcl => bucket::put_acl(s, &ctx, body).await,
         GetBucketPolicy => bucket::get_policy(&ctx),
+        GetBucketPolicyStatus => bucket::get_policy_status(&ctx),
         PutBucketPolicy => bucket::put_policy(s, &ctx, body).await,
         DeleteBucketPolicy => bucket::delete_policy(s, &ctx).await,
         GetBucketTagging => tagging::get_bucket_tagging(&ctx),

@@ -100,6 +100,7 @@ pub async fn post_object(
     body: Body,
     bucket: &str,
     bucket_record: Option<&BucketRecord>,
+    source_ip: Option<std::net::IpAddr>,
 ) -> S3Result<Response> {
     let content_type = headers
         .get(http::header::CONTENT_TYPE)
@@ -192,7 +193,24 @@ pub async fn post_object(
         }
     };
     let record = bucket_record.ok_or_else(|| super::no_such_bucket(bucket))?;
-    super::access::authorize(Endpoint::PutObject, &identity, Some(record), || Ok(None))?;
+    // The form's fields stand in for headers in policy conditions (x-amz-acl, tagging...).
+    let header = |n: &str| match n {
+        "x-amz-acl" => get("acl"),
+        "x-amz-tagging" => None,
+        _ => get(n),
+    };
+    super::access::authorize(
+        &super::access::AccessRequest {
+            endpoint: Endpoint::PutObject,
+            identity: &identity,
+            bucket: Some(record),
+            key: Some(&key),
+            header: &header,
+            query: &[],
+            source_ip,
+        },
+        || Ok(None),
+    )?;
 
     let mut checked = fields.clone();
     checked.retain(|(k, _)| k != "key");

@@ -5,7 +5,7 @@ ends with an 'N passed, N failed' line.
 
 Usage: scenario.py --bin path/to/bascule [--big-mb 110]
 """
-import argparse, hashlib, os, random, shutil, subprocess, sys, tempfile, time, traceback
+import argparse, hashlib, json, os, random, shutil, subprocess, sys, tempfile, time, traceback
 
 import boto3
 
@@ -73,12 +73,19 @@ class Server:
             if line.startswith("S3 endpoint: "):
                 self.endpoint = line.split(": ", 1)[1].strip()
             if line.startswith("Admin endpoint: "):
+                self.admin = line.split(": ", 1)[1].strip()
                 break
         if not self.endpoint:
             raise RuntimeError("bascule did not start")
         creds = open(os.path.join(self.data, "credentials")).read()
         field = lambda k: next(l.split("=", 1)[1].strip() for l in creds.splitlines() if l.startswith(k))
         self.ak, self.sk = field("aws_access_key_id"), field("aws_secret_access_key")
+        self.binary = binary
+
+    def admin_cli(self, *args):
+        out = subprocess.run([self.binary, "admin", "--endpoint", self.admin, "--data-dir", self.data, *args],
+                             capture_output=True, text=True, check=True).stdout
+        return json.loads(out)
 
     def stop(self):
         self.proc.terminate()
@@ -221,6 +228,24 @@ def main():
         subprocess.run(["curl", "-sf", "-o", target, url], check=True)
         assert sha256_file(target) == want["pdf/chapitre-3.pdf"]
 
+    def policy_lets_a_second_user_read_one_prefix():
+        srv.admin_cli("user", "create", "reader")
+        key = srv.admin_cli("key", "create", "reader")
+        reader = boto3.client("s3", endpoint_url=srv.endpoint, aws_access_key_id=key["access_key"],
+                              aws_secret_access_key=key["secret_key"], region_name="us-east-1")
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::000000000000:user/reader"},
+             "Action": "s3:GetObject", "Resource": "arn:aws:s3:::cours/maths/pdf/*"}]}
+        s3.put_bucket_policy(Bucket="cours", Policy=json.dumps(policy))
+        body = reader.get_object(Bucket="cours", Key="maths/pdf/chapitre-3.pdf")["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == want["pdf/chapitre-3.pdf"]
+        try:
+            reader.get_object(Bucket="cours", Key="maths/README.txt")
+            raise AssertionError("read outside the prefix was allowed")
+        except reader.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == "AccessDenied", e.response
+        s3.delete_bucket_policy(Bucket="cours")
+
     def deletion():
         # boto3's own DeleteObjects document, with keys that end in spaces.
         for k in ["tmp/a ", "tmp/a"]:
@@ -245,6 +270,7 @@ def main():
                          ("range reads (boto3 and curl)", range_reads),
                          ("listing with delimiter (boto3, aws CLI)", listing_with_delimiter),
                          ("ACLs: a private object in a public-read bucket (curl)", acls_with_anonymous_curl),
+                         ("a bucket policy lets a second user read one prefix", policy_lets_a_second_user_read_one_prefix),
                          ("deletion", deletion)]:
             check(name, fn)
     finally:
