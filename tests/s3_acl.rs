@@ -423,3 +423,184 @@ async fn settings_bascule_cannot_honour_are_refused() {
     );
     drop(srv);
 }
+
+#[tokio::test]
+async fn public_access_block() {
+    use aws_sdk_s3::types::PublicAccessBlockConfiguration as Pab;
+    let (srv, c) = setup().await;
+    put(&c, "open", Some(ObjectCannedAcl::PublicRead)).await;
+    let e = c
+        .get_public_access_block()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "NoSuchPublicAccessBlockConfiguration");
+    let set = |cfg: Pab| {
+        let c = c.clone();
+        async move {
+            c.put_public_access_block()
+                .bucket("bkt")
+                .public_access_block_configuration(cfg)
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    set(Pab::builder().block_public_acls(true).build()).await;
+    let e = c
+        .put_object()
+        .bucket("bkt")
+        .key("more")
+        .acl(ObjectCannedAcl::PublicRead)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "AccessDenied");
+    assert_eq!(
+        anon_status(&srv, "GET", "/bkt/open").await,
+        200,
+        "not ignored yet"
+    );
+    set(Pab::builder().ignore_public_acls(true).build()).await;
+    assert_eq!(anon_status(&srv, "GET", "/bkt/open").await, 403);
+    let got = c
+        .get_public_access_block()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    let cfg = got.public_access_block_configuration().unwrap();
+    assert_eq!(
+        (cfg.block_public_acls(), cfg.ignore_public_acls()),
+        (Some(false), Some(true))
+    );
+    set(Pab::builder().block_public_policy(true).build()).await;
+    let public = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::bkt/*"}]}"#;
+    let e = c
+        .put_bucket_policy()
+        .bucket("bkt")
+        .policy(public)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "AccessDenied");
+    set(Pab::builder().restrict_public_buckets(true).build()).await;
+    c.put_bucket_policy()
+        .bucket("bkt")
+        .policy(public)
+        .send()
+        .await
+        .unwrap();
+    put(&c, "private", None).await;
+    assert_eq!(anon_status(&srv, "GET", "/bkt/private").await, 403);
+    c.delete_public_access_block()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon_status(&srv, "GET", "/bkt/private").await, 200);
+}
+
+#[tokio::test]
+async fn object_ownership_bucket_owner_enforced() {
+    let (srv, c) = setup().await;
+    c.create_bucket()
+        .bucket("enforced")
+        .object_ownership(aws_sdk_s3::types::ObjectOwnership::BucketOwnerEnforced)
+        .send()
+        .await
+        .unwrap();
+    let got = c
+        .get_bucket_ownership_controls()
+        .bucket("enforced")
+        .send()
+        .await
+        .unwrap();
+    let rule = &got.ownership_controls().unwrap().rules()[0];
+    assert_eq!(rule.object_ownership().as_str(), "BucketOwnerEnforced");
+    let e = c
+        .put_object()
+        .bucket("enforced")
+        .key("k")
+        .acl(ObjectCannedAcl::PublicRead)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "AccessControlListNotSupported");
+    let e = c
+        .put_bucket_acl()
+        .bucket("enforced")
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "AccessControlListNotSupported");
+    // A writer granted the bucket writes objects the bucket owner owns.
+    let (ak, sk) = srv.new_user("ivan").await;
+    srv.admin(
+        "PUT",
+        "/buckets/enforced/grants/ivan",
+        Some(serde_json::json!({"permission": "ReadWrite"})),
+    )
+    .await;
+    srv.client_for(&ak, &sk)
+        .put_object()
+        .bucket("enforced")
+        .key("by-ivan")
+        .acl(ObjectCannedAcl::BucketOwnerFullControl)
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let acl = c
+        .get_object_acl()
+        .bucket("enforced")
+        .key("by-ivan")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        acl.owner().and_then(|o| o.id()),
+        Some(user_id(&srv, "admin").await.as_str())
+    );
+    // Enforcement needs a bucket ACL that grants nothing beyond the owner.
+    c.put_bucket_acl()
+        .bucket("bkt")
+        .acl(BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let e = c
+        .put_bucket_ownership_controls()
+        .bucket("bkt")
+        .ownership_controls(
+            aws_sdk_s3::types::OwnershipControls::builder()
+                .rules(
+                    aws_sdk_s3::types::OwnershipControlsRule::builder()
+                        .object_ownership(aws_sdk_s3::types::ObjectOwnership::BucketOwnerEnforced)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "InvalidBucketAclWithObjectOwnership");
+    c.delete_bucket_ownership_controls()
+        .bucket("enforced")
+        .send()
+        .await
+        .unwrap();
+    let e = c
+        .get_bucket_ownership_controls()
+        .bucket("enforced")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "OwnershipControlsNotFoundError");
+}

@@ -44,6 +44,7 @@ s3_error_codes! {
     InvalidLocationConstraint = 400, "The specified location constraint is not valid.";
     InvalidPartNumber = 416, "The requested partnumber is not satisfiable";
     InvalidDigest = 400, "The Content-MD5 or checksum you specified is not valid.";
+    InvalidBucketAclWithObjectOwnership = 400, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting.";
     InvalidPart = 400, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.";
     InvalidPartOrder = 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number.";
     InvalidPolicyDocument = 400, "The content of the form does not meet the conditions specified in the policy document.";
@@ -68,10 +69,12 @@ s3_error_codes! {
     NoSuchCORSConfiguration = 404, "The CORS configuration does not exist.";
     NoSuchKey = 404, "The specified key does not exist.";
     NoSuchVersion = 404, "The specified version does not exist.";
+    NoSuchPublicAccessBlockConfiguration = 404, "The public access block configuration was not found.";
     NoSuchTagSet = 404, "The TagSet does not exist.";
     NoSuchUpload = 404, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
     NotImplemented = 501, "A header or query you provided implies functionality that is not implemented.";
     NotModified = 304, "Not Modified";
+    OwnershipControlsNotFoundError = 404, "The bucket ownership controls were not found.";
     PreconditionFailed = 412, "At least one of the preconditions you specified did not hold.";
     RequestHeaderSectionTooLarge = 400, "Your request header section exceeds the maximum allowed size.";
     RequestTimeout = 400, "Your socket connection to the server was not read from or written to within the timeout period.";

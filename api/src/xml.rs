@@ -249,6 +249,31 @@ pub struct BucketEntry {
 }
 
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PublicAccessBlockConfiguration {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub block_public_acls: bool,
+    pub ignore_public_acls: bool,
+    pub block_public_policy: bool,
+    pub restrict_public_buckets: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct OwnershipControls {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    pub rule: OwnershipRule,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct OwnershipRule {
+    pub object_ownership: &'static str,
+}
+
+#[derive(Debug, Serialize)]
 pub struct PolicyStatus {
     #[serde(rename = "@xmlns")]
     pub xmlns: &'static str,

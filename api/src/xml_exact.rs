@@ -240,6 +240,49 @@ fn parse_grant(g: &Element) -> Option<AclGrant> {
     grantee_seen.then_some(grant)
 }
 
+/// `<PublicAccessBlockConfiguration>` with any of its four booleans, each at most once:
+/// (BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets).
+pub fn parse_public_access_block(body: &[u8]) -> S3Result<[bool; 4]> {
+    let root = parse(body)?;
+    const NAMES: [&str; 4] = [
+        "BlockPublicAcls",
+        "IgnorePublicAcls",
+        "BlockPublicPolicy",
+        "RestrictPublicBuckets",
+    ];
+    let mut out = [false; 4];
+    let mut seen = [false; 4];
+    for child in root.container("PublicAccessBlockConfiguration")? {
+        let i = NAMES
+            .iter()
+            .position(|n| *n == child.name)
+            .filter(|i| !seen[*i])
+            .ok_or_else(malformed)?;
+        seen[i] = true;
+        out[i] = match child.leaf()?.trim() {
+            "true" => true,
+            "false" => false,
+            _ => return Err(malformed()),
+        };
+    }
+    Ok(out)
+}
+
+/// `<OwnershipControls><Rule><ObjectOwnership>X</ObjectOwnership></Rule></OwnershipControls>`.
+pub fn parse_ownership_controls(body: &[u8]) -> S3Result<String> {
+    let root = parse(body)?;
+    let [rule] = root.container("OwnershipControls")? else {
+        return Err(malformed());
+    };
+    let [value] = rule.container("Rule")? else {
+        return Err(malformed());
+    };
+    if value.name != "ObjectOwnership" {
+        return Err(malformed());
+    }
+    Ok(value.leaf()?.trim().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

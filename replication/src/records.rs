@@ -118,6 +118,50 @@ pub struct Grant {
     pub permission: AclPermission,
 }
 
+/// A bucket's PublicAccessBlock settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PublicAccessBlock {
+    /// Refuse requests that set a public ACL.
+    pub block_public_acls: bool,
+    /// Treat public ACL grants as absent.
+    pub ignore_public_acls: bool,
+    /// Refuse bucket policies that make the bucket public.
+    pub block_public_policy: bool,
+    /// A public policy grants nothing to anonymous callers.
+    pub restrict_public_buckets: bool,
+}
+
+/// Who owns the objects written into a bucket (ObjectOwnership).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectOwnership {
+    /// The writer owns what it writes; ACLs apply.
+    ObjectWriter,
+    /// The bucket owner owns objects written with `bucket-owner-full-control`.
+    BucketOwnerPreferred,
+    /// The bucket owner owns every object; ACLs are disabled.
+    BucketOwnerEnforced,
+}
+
+impl ObjectOwnership {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectOwnership::ObjectWriter => "ObjectWriter",
+            ObjectOwnership::BucketOwnerPreferred => "BucketOwnerPreferred",
+            ObjectOwnership::BucketOwnerEnforced => "BucketOwnerEnforced",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ObjectOwnership> {
+        [
+            ObjectOwnership::ObjectWriter,
+            ObjectOwnership::BucketOwnerPreferred,
+            ObjectOwnership::BucketOwnerEnforced,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Permission {
     Read,
@@ -144,6 +188,22 @@ pub struct BucketRecord {
     /// Bucket tags (PutBucketTagging), in the order given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_access_block: Option<PublicAccessBlock>,
+    /// None: `ObjectWriter` behaviour (see the README for why that is Bascule's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_ownership: Option<ObjectOwnership>,
+}
+
+impl BucketRecord {
+    pub fn ownership(&self) -> ObjectOwnership {
+        self.object_ownership
+            .unwrap_or(ObjectOwnership::ObjectWriter)
+    }
+
+    pub fn access_block(&self) -> PublicAccessBlock {
+        self.public_access_block.unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -68,6 +68,12 @@ pub fn action(endpoint: Endpoint) -> &'static str {
         PutBucketCors | DeleteBucketCors => "s3:PutBucketCORS",
         GetBucketPolicy => "s3:GetBucketPolicy",
         GetBucketPolicyStatus => "s3:GetBucketPolicyStatus",
+        GetPublicAccessBlock => "s3:GetBucketPublicAccessBlock",
+        PutPublicAccessBlock | DeletePublicAccessBlock => "s3:PutBucketPublicAccessBlock",
+        GetBucketOwnershipControls => "s3:GetBucketOwnershipControls",
+        PutBucketOwnershipControls | DeleteBucketOwnershipControls => {
+            "s3:PutBucketOwnershipControls"
+        }
         PutBucketPolicy => "s3:PutBucketPolicy",
         DeleteBucketPolicy => "s3:DeleteBucketPolicy",
         GetBucketVersioning => "s3:GetBucketVersioning",
@@ -301,7 +307,11 @@ pub fn authorize(
             denied()
         };
     }
-    if owner || decision == Decision::Allow {
+    // RestrictPublicBuckets: a public policy lets no anonymous caller in.
+    let restricted = b.access_block().restrict_public_buckets
+        && user.is_none()
+        && policy.as_ref().is_some_and(Policy::is_public);
+    if owner || (decision == Decision::Allow && !restricted) {
         return Ok(());
     }
     if let Some(u) = user {
@@ -310,13 +320,17 @@ pub fn authorize(
             _ => {}
         }
     }
-    if bucket_acl_need(req.endpoint).is_some_and(|need| acl::allows(&b.acl, req.identity, need)) {
+    if bucket_acl_need(req.endpoint)
+        .is_some_and(|need| acl::allows(acl::effective(b, &b.acl), req.identity, need))
+    {
         return Ok(());
     }
     if let Some(need) = object_acl_need(req.endpoint) {
         if let Some(o) = load()? {
             let owns = user.is_some_and(|u| u.id == o.owner);
-            if owns || need.is_some_and(|need| acl::allows(&o.acl, req.identity, need)) {
+            let granted =
+                need.is_some_and(|need| acl::allows(acl::effective(b, &o.acl), req.identity, need));
+            if owns || granted {
                 return Ok(());
             }
         }

@@ -11,7 +11,7 @@ use axum::response::Response;
 use bascule_api::xml::{self, AclDocument, S3_NAMESPACE};
 use bascule_api::xml_exact::parse_access_control_policy;
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
-use bascule_replication::records::{AclPermission, Grant, Grantee};
+use bascule_replication::records::{AclPermission, BucketRecord, Grant, Grantee, ObjectOwnership};
 
 pub const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 pub const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
@@ -224,8 +224,12 @@ pub fn from_document(store: &Store, body: &[u8], owner: &str) -> S3Result<Vec<Gr
 }
 
 /// Do these grants give this caller `need`?
-pub fn allows(grants: &[Grant], identity: &Identity, need: AclPermission) -> bool {
-    grants.iter().any(|g| {
+pub fn allows<'a>(
+    grants: impl IntoIterator<Item = &'a Grant>,
+    identity: &Identity,
+    need: AclPermission,
+) -> bool {
+    grants.into_iter().any(|g| {
         let who = match (&g.grantee, identity) {
             (Grantee::AllUsers, _) => true,
             (Grantee::AuthenticatedUsers, Identity::User { .. }) => true,
@@ -287,6 +291,74 @@ pub fn response(owners: &Owners<'_>, owner: &str, grants: &[Grant]) -> Response 
             access_control_list: xml::AccessControlList { grant: list },
         },
     )
+}
+
+/// Does this ACL open anything to everyone or to every signed user?
+pub fn is_public(grants: &[Grant]) -> bool {
+    grants
+        .iter()
+        .any(|g| matches!(g.grantee, Grantee::AllUsers | Grantee::AuthenticatedUsers))
+}
+
+/// Refuses an ACL the bucket's settings forbid: any grant while ACLs are disabled
+/// (`BucketOwnerEnforced`), a public grant while public ACLs are blocked.
+pub fn check_settable(bucket: &BucketRecord, grants: &[Grant]) -> S3Result<()> {
+    if bucket.ownership() == ObjectOwnership::BucketOwnerEnforced && !grants.is_empty() {
+        return Err(S3Error::new(S3ErrorCode::AccessControlListNotSupported));
+    }
+    if bucket.access_block().block_public_acls && is_public(grants) {
+        return Err(S3Error::msg(
+            S3ErrorCode::AccessDenied,
+            "Public ACLs are blocked by this bucket's PublicAccessBlock",
+        ));
+    }
+    Ok(())
+}
+
+/// The grants that count when deciding access: none while ACLs are disabled, and no public
+/// ones while public ACLs are ignored.
+pub fn effective<'a>(bucket: &BucketRecord, grants: &'a [Grant]) -> Vec<&'a Grant> {
+    if bucket.ownership() == ObjectOwnership::BucketOwnerEnforced {
+        return Vec::new();
+    }
+    let ignore_public = bucket.access_block().ignore_public_acls;
+    grants
+        .iter()
+        .filter(|g| !(ignore_public && is_public(std::slice::from_ref(*g))))
+        .collect()
+}
+
+/// Who owns an object a request creates, and its ACL.
+pub struct NewObjectAcl {
+    pub owner: String,
+    pub grants: Vec<Grant>,
+}
+
+/// The owner and ACL of a new object, under the bucket's ownership and public access
+/// settings. `header` reads the request's headers (or a form's fields).
+pub fn for_new_object(
+    store: &Store,
+    bucket: &BucketRecord,
+    writer: &str,
+    header: impl Fn(&str) -> Option<String>,
+) -> S3Result<NewObjectAcl> {
+    let canned_acl = header("x-amz-acl");
+    let owner = match bucket.ownership() {
+        ObjectOwnership::BucketOwnerEnforced => bucket.owner.clone(),
+        ObjectOwnership::BucketOwnerPreferred
+            if canned_acl.as_deref() == Some("bucket-owner-full-control") =>
+        {
+            bucket.owner.clone()
+        }
+        _ => writer.to_string(),
+    };
+    let target = Target::Object {
+        bucket_owner: &bucket.owner,
+        writer: &owner,
+    };
+    let grants = from_headers(store, header, target, &owner)?.unwrap_or_default();
+    check_settable(bucket, &grants)?;
+    Ok(NewObjectAcl { owner, grants })
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use bascule_api::headers::format_iso8601;
 use bascule_api::names::validate_bucket_name;
 use bascule_api::xml::{self, S3_NAMESPACE};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
-use bascule_replication::records::{BucketRecord, Grant, ObjectRecord};
+use bascule_replication::records::{BucketRecord, Grant, ObjectOwnership, ObjectRecord};
 use bascule_replication::Op;
 use http::StatusCode;
 
@@ -67,15 +67,12 @@ pub fn request_acl(
     acl::from_headers(&s.store, |n| ctx.header(n).map(String::from), target, owner)
 }
 
-/// The ACL of an object this request creates: what its headers ask for, else private.
-pub fn new_object_acl(s: &S3State, ctx: &Ctx) -> S3Result<Vec<Grant>> {
+/// The owner and ACL of an object this request creates (see `acl::for_new_object`).
+pub fn new_object_acl(s: &S3State, ctx: &Ctx) -> S3Result<acl::NewObjectAcl> {
     let b = ctx.require_bucket()?;
-    let writer = ctx.user_id();
-    let target = acl::Target::Object {
-        bucket_owner: &b.owner,
-        writer: &writer,
-    };
-    Ok(request_acl(s, ctx, target, &writer)?.unwrap_or_default())
+    acl::for_new_object(&s.store, b, &ctx.user_id(), |n| {
+        ctx.header(n).map(String::from)
+    })
 }
 
 pub async fn list_buckets(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
@@ -126,6 +123,17 @@ pub async fn create_bucket(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
         ));
     }
     let owner = ctx.user_id();
+    let object_ownership = match ctx.header("x-amz-object-ownership") {
+        None => None,
+        Some(v) => Some(ObjectOwnership::parse(v).ok_or_else(|| {
+            S3Error::msg(
+                S3ErrorCode::InvalidArgument,
+                "Invalid x-amz-object-ownership",
+            )
+            .with("ArgumentName", "x-amz-object-ownership")
+            .with("ArgumentValue", v.to_string())
+        })?),
+    };
     let acl = request_acl(s, ctx, acl::Target::Bucket, &owner)?.unwrap_or_default();
     let record = BucketRecord {
         name: ctx.bucket.clone(),
@@ -137,7 +145,10 @@ pub async fn create_bucket(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
         policy_principals: Default::default(),
         grants: Default::default(),
         tags: Vec::new(),
+        public_access_block: None,
+        object_ownership,
     };
+    acl::check_settable(&record, &record.acl)?;
     s.store
         .commit(move |view| {
             if let Some(existing) = view.bucket(&record.name)? {
@@ -225,7 +236,8 @@ pub async fn put_versioning(ctx: &Ctx, body: Body) -> S3Result<Response> {
 
 pub fn get_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
-    Ok(acl::response(&Owners::new(s), &b.owner, &b.acl))
+    let shown: Vec<Grant> = acl::effective(b, &b.acl).into_iter().cloned().collect();
+    Ok(acl::response(&Owners::new(s), &b.owner, &shown))
 }
 
 /// The ACL a PutBucketAcl / PutObjectAcl request sets: from its headers or its document,
@@ -257,6 +269,7 @@ async fn acl_to_set(
 pub async fn put_acl(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
     let grants = acl_to_set(s, ctx, body, acl::Target::Bucket, &b.owner).await?;
+    acl::check_settable(b, &grants)?;
     update_bucket(&s.store, &ctx.bucket, move |b| {
         b.acl = grants;
         Ok(())
@@ -276,6 +289,7 @@ pub async fn put_object_acl(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
         writer: &rec.owner,
     };
     let grants = acl_to_set(s, ctx, body, target, &rec.owner).await?;
+    acl::check_settable(b, &grants)?;
     update_object(s, &ctx.bucket, &ctx.key, move |o| {
         o.acl = grants;
         Ok(())
@@ -315,6 +329,20 @@ pub async fn put_policy(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response
     let json = String::from_utf8(raw.to_vec())
         .map_err(|_| S3Error::msg(S3ErrorCode::MalformedPolicy, "Policies must be UTF-8 JSON"))?;
     let principals = check_policy(&s.store, &ctx.bucket, &json)?;
+    let b = ctx.require_bucket()?;
+    if b.access_block().block_public_policy {
+        let parsed = super::access::stored_policy(&BucketRecord {
+            policy_json: Some(json.clone()),
+            policy_principals: principals.clone(),
+            ..b.clone()
+        })?;
+        if parsed.is_some_and(|p| p.is_public()) {
+            return Err(S3Error::msg(
+                S3ErrorCode::AccessDenied,
+                "Public policies are blocked by this bucket's PublicAccessBlock",
+            ));
+        }
+    }
     update_bucket(&s.store, &ctx.bucket, move |b| {
         b.policy_json = Some(json);
         b.policy_principals = principals;

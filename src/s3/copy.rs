@@ -148,7 +148,6 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         }
         // Same data: only the record changes, and the blobs stay where they are.
         let etag = src.etag.clone();
-        let writer = ctx.user_id();
         let rec = update_object(s, &ctx.bucket, &ctx.key, move |r| {
             if r.etag != etag {
                 return Err(S3Error::new(S3ErrorCode::PreconditionFailed)
@@ -157,8 +156,8 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
             r.headers = headers;
             r.user_meta = meta;
             r.tags = tags;
-            r.acl = acl;
-            r.owner = writer;
+            r.acl = acl.grants;
+            r.owner = acl.owner;
             r.last_modified_ms = now_ms();
             Ok(())
         })
@@ -183,13 +182,13 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let mut new = NewObject::from_ingested(
         &ctx.bucket,
         &ctx.key,
-        ctx.user_id(),
+        acl.owner,
         &copied,
         headers,
         meta,
         tags,
     );
-    new.record.acl = acl;
+    new.record.acl = acl.grants;
     let rec = commit_object(s, new, cond).await?;
     let mut r = copy_result(&rec);
     write_checksum_headers(&mut r, &rec);

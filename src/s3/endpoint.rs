@@ -86,6 +86,12 @@ pub enum Endpoint {
     GetBucketAcl,
     PutBucketAcl,
     GetBucketPolicyStatus,
+    GetPublicAccessBlock,
+    PutPublicAccessBlock,
+    DeletePublicAccessBlock,
+    GetBucketOwnershipControls,
+    PutBucketOwnershipControls,
+    DeleteBucketOwnershipControls,
     GetBucketTagging,
     PutBucketTagging,
     DeleteBucketTagging,
@@ -127,8 +133,6 @@ const UNSUPPORTED_BUCKET: &[&str] = &[
     "metrics",
     "notification",
     "object-lock",
-    "ownershipControls",
-    "publicAccessBlock",
     "replication",
     "requestPayment",
     "website",
@@ -188,6 +192,8 @@ impl Endpoint {
                     Method::GET if has("cors") => GetBucketCors,
                     Method::GET if has("policy") => GetBucketPolicy,
                     Method::GET if has("policyStatus") => GetBucketPolicyStatus,
+                    Method::GET if has("publicAccessBlock") => GetPublicAccessBlock,
+                    Method::GET if has("ownershipControls") => GetBucketOwnershipControls,
                     Method::GET if has("versioning") => GetBucketVersioning,
                     Method::GET if has("acl") => GetBucketAcl,
                     Method::GET if has("tagging") => GetBucketTagging,
@@ -201,10 +207,14 @@ impl Endpoint {
                     Method::PUT if has("versioning") => PutBucketVersioning,
                     Method::PUT if has("acl") => PutBucketAcl,
                     Method::PUT if has("tagging") => PutBucketTagging,
+                    Method::PUT if has("publicAccessBlock") => PutPublicAccessBlock,
+                    Method::PUT if has("ownershipControls") => PutBucketOwnershipControls,
                     Method::PUT => CreateBucket,
                     Method::DELETE if has("cors") => DeleteBucketCors,
                     Method::DELETE if has("policy") => DeleteBucketPolicy,
                     Method::DELETE if has("tagging") => DeleteBucketTagging,
+                    Method::DELETE if has("publicAccessBlock") => DeletePublicAccessBlock,
+                    Method::DELETE if has("ownershipControls") => DeleteBucketOwnershipControls,
                     Method::DELETE => DeleteBucket,
                     Method::POST if has("delete") => DeleteObjects,
                     Method::POST if form_post => PostObject,
@@ -259,6 +269,10 @@ impl Endpoint {
                             | PutObjectAcl
                             | PutBucketTagging
                             | DeleteBucketTagging
+                            | PutPublicAccessBlock
+                            | DeletePublicAccessBlock
+                            | PutBucketOwnershipControls
+                            | DeleteBucketOwnershipControls
                     )
             }
         }
@@ -312,7 +326,13 @@ impl Endpoint {
             | GetBucketTagging
             | PutBucketTagging
             | DeleteBucketTagging
-            | GetBucketPolicyStatus => Access::Owner,
+            | GetBucketPolicyStatus
+            | GetPublicAccessBlock
+            | PutPublicAccessBlock
+            | DeletePublicAccessBlock
+            | GetBucketOwnershipControls
+            | PutBucketOwnershipControls
+            | DeleteBucketOwnershipControls => Access::Owner,
             PostObject | Preflight | NotImplemented(_) => Access::Custom,
         }
     }

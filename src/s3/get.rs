@@ -209,14 +209,18 @@ pub fn stream_sources(sources: Vec<Piece>) -> Body {
 }
 
 pub fn get_object_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
-    ctx.require_bucket()?;
+    let b = ctx.require_bucket()?;
     let rec = s
         .store
         .object(&ctx.bucket, &ctx.key)?
         .ok_or_else(|| super::no_such_key(&ctx.key))?;
+    let shown: Vec<_> = super::acl::effective(b, &rec.acl)
+        .into_iter()
+        .cloned()
+        .collect();
     Ok(super::acl::response(
         &super::bucket::Owners::new(s),
         &rec.owner,
-        &rec.acl,
+        &shown,
     ))
 }

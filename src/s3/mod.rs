@@ -5,6 +5,7 @@ pub mod acl;
 pub mod auth;
 pub mod body;
 pub mod bucket;
+pub mod bucket_controls;
 pub mod copy;
 pub mod cors;
 pub mod delete;
@@ -373,6 +374,12 @@ async fn route(s: &S3State, ctx: Ctx, endpoint: Endpoint, body: Body) -> S3Resul
         PutBucketAcl => bucket::put_acl(s, &ctx, body).await,
         GetBucketPolicy => bucket::get_policy(&ctx),
         GetBucketPolicyStatus => bucket::get_policy_status(&ctx),
+        GetPublicAccessBlock => bucket_controls::get_public_access_block(&ctx),
+        PutPublicAccessBlock => bucket_controls::put_public_access_block(s, &ctx, body).await,
+        DeletePublicAccessBlock => bucket_controls::delete_public_access_block(s, &ctx).await,
+        GetBucketOwnershipControls => bucket_controls::get_ownership_controls(&ctx),
+        PutBucketOwnershipControls => bucket_controls::put_ownership_controls(s, &ctx, body).await,
+        DeleteBucketOwnershipControls => bucket_controls::delete_ownership_controls(s, &ctx).await,
         PutBucketPolicy => bucket::put_policy(s, &ctx, body).await,
         DeleteBucketPolicy => bucket::delete_policy(s, &ctx).await,
         GetBucketTagging => tagging::get_bucket_tagging(&ctx),

@@ -80,16 +80,17 @@ pub async fn create(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         }
         (None, None) => None,
     };
+    let acl = super::bucket::new_object_acl(s, ctx)?;
     let record = UploadRecord {
         upload_id: new_id(),
-        owner: ctx.user_id(),
+        owner: acl.owner,
         initiated_ms: now_ms(),
         headers: system_headers(&ctx.headers),
         user_meta: user_meta(&ctx.headers)?,
         tags: tagging_header(&ctx.headers)?,
         checksum_algorithm: algorithm.map(|a| a.name().to_string()),
         checksum_type: checksum_type.clone(),
-        acl: super::bucket::new_object_acl(s, ctx)?,
+        acl: acl.grants,
     };
     let (bucket, key) = (ctx.bucket.clone(), ctx.key.clone());
     let id = record.upload_id.clone();
@@ -356,7 +357,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
     }
     let cond = WriteConditions::from_headers(&ctx.headers)?;
     let expected = ExpectedObject::from_headers(ctx)?;
-    let (bucket, key, owner) = (ctx.bucket.clone(), ctx.key.clone(), ctx.user_id());
+    let (bucket, key) = (ctx.bucket.clone(), ctx.key.clone());
     let (record, _) = s
         .store
         .commit(move |view| {
@@ -393,7 +394,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
                 size: chosen.iter().map(|p| p.size).sum(),
                 etag,
                 last_modified_ms: now_ms(),
-                owner,
+                owner: upload.owner.clone(),
                 headers: upload.headers.clone(),
                 user_meta: upload.user_meta.clone(),
                 checksum: object_checksum(&upload, &chosen),

@@ -224,17 +224,10 @@ pub async fn post_object(
         fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     )?;
     // The form's `acl` and `x-amz-grant-*` fields work as the PutObject headers do.
-    let owner = identity.user().map(|u| u.id.clone()).unwrap_or_default();
-    let acl = super::acl::from_headers(
-        &s.store,
-        |n| get(if n == "x-amz-acl" { "acl" } else { n }),
-        super::acl::Target::Object {
-            bucket_owner: &record.owner,
-            writer: &owner,
-        },
-        &owner,
-    )?
-    .unwrap_or_default();
+    let writer = identity.user().map(|u| u.id.clone()).unwrap_or_default();
+    let acl = super::acl::for_new_object(&s.store, record, &writer, |n| {
+        get(if n == "x-amz-acl" { "acl" } else { n })
+    })?;
 
     let headers = SystemHeaders {
         content_type: get("content-type").or_else(|| file.content_type().map(|m| m.to_string())),
@@ -299,8 +292,8 @@ pub async fn post_object(
         ingested.discard(&s.store);
         return Err(e);
     }
-    let mut new = NewObject::from_ingested(bucket, &key, owner, &ingested, headers, meta, tags);
-    new.record.acl = acl;
+    let mut new = NewObject::from_ingested(bucket, &key, acl.owner, &ingested, headers, meta, tags);
+    new.record.acl = acl.grants;
     let rec = commit_object(s, new, WriteConditions::default()).await?;
     let etag = quoted(&rec.etag);
     let location = format!("/{bucket}/{}", uri_encode(&key));

@@ -169,13 +169,13 @@ pub async fn put_object(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response
     let mut new = NewObject::from_ingested(
         &ctx.bucket,
         &ctx.key,
-        ctx.user_id(),
+        acl.owner,
         &ingested,
         headers,
         meta,
         tags,
     );
-    new.record.acl = acl;
+    new.record.acl = acl.grants;
     let record = commit_object(s, new, cond).await?;
     let mut r = empty(StatusCode::OK);
     set_header(&mut r, "etag", &quoted(&record.etag));

@@ -75,10 +75,6 @@ fn refusal(endpoint: Endpoint, name: &str, value: &str) -> Option<S3Error> {
                 "Bucket is missing Object Lock Configuration",
             ))
         }
-        // Bascule's one ownership model: ACLs on, the bucket owner controls every object.
-        "x-amz-object-ownership" if endpoint == Endpoint::CreateBucket => Some(not_implemented(
-            "Choosing object ownership (x-amz-object-ownership)",
-        )),
         // Appends and size/time conditions of directory buckets.
         "x-amz-write-offset-bytes" => Some(not_implemented("Appending (x-amz-write-offset-bytes)")),
         "x-amz-if-match-size"
