@@ -179,11 +179,14 @@ async fn presigned_urls() {
         .replace("X-Amz-Expires=300", "X-Amz-Expires=604801");
     let r = reqwest::get(too_long).await.unwrap();
     assert_eq!(r.status().as_u16(), 400);
-    assert!(r
-        .text()
-        .await
-        .unwrap()
-        .contains("AuthorizationQueryParametersError"));
+    let text = r.text().await.unwrap();
+    assert!(text.contains("AuthorizationQueryParametersError"), "{text}");
+    assert!(text.contains("less than a week"), "{text}");
+    let negative = url.uri().replace("X-Amz-Expires=300", "X-Amz-Expires=-1");
+    let r = reqwest::get(negative).await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("must be non-negative"), "{text}");
 }
 
 #[tokio::test]

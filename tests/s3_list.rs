@@ -240,3 +240,86 @@ async fn object_versions_on_unversioned_bucket() {
     assert_eq!(versions[0].key(), Some("photos/cat.jpg"));
     assert!(v.delete_markers().is_empty());
 }
+
+#[tokio::test]
+async fn empty_pages_and_prefix_echo() {
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket().bucket("bkt").send().await.unwrap();
+    for k in ["a b/1", " a/2", "a+b/3"] {
+        common::put(&c, "bkt", k, b"x".to_vec()).await;
+    }
+    let v2 = c
+        .list_objects_v2()
+        .bucket("bkt")
+        .max_keys(0)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v2.key_count(), Some(0));
+    assert_eq!(
+        v2.is_truncated(),
+        Some(false),
+        "max-keys=0 is a complete page"
+    );
+    assert!(v2.contents().is_empty());
+    for prefix in [" a", "a b/", "a+b", "%2F", "é"] {
+        let v1 = c
+            .list_objects()
+            .bucket("bkt")
+            .prefix(prefix)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(v1.prefix(), Some(prefix), "v1 echoes the prefix as sent");
+        let v2 = c
+            .list_objects_v2()
+            .bucket("bkt")
+            .prefix(prefix)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(v2.prefix(), Some(prefix));
+    }
+}
+
+#[tokio::test]
+async fn list_buckets_pagination() {
+    let srv = Server::start();
+    let c = srv.client();
+    for b in ["b-one", "b-three", "b-two", "other"] {
+        c.create_bucket().bucket(b).send().await.unwrap();
+    }
+    let first = c
+        .list_buckets()
+        .max_buckets(2)
+        .prefix("b-")
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<_> = first.buckets().iter().filter_map(|b| b.name()).collect();
+    assert_eq!(names, vec!["b-one", "b-three"]);
+    assert_eq!(first.prefix(), Some("b-"));
+    let token = first
+        .continuation_token()
+        .expect("more to come")
+        .to_string();
+    let second = c
+        .list_buckets()
+        .max_buckets(2)
+        .prefix("b-")
+        .continuation_token(token)
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<_> = second.buckets().iter().filter_map(|b| b.name()).collect();
+    assert_eq!(names, vec!["b-two"]);
+    assert_eq!(second.continuation_token(), None);
+    assert_eq!(
+        second.buckets()[0].bucket_region(),
+        Some("us-east-1"),
+        "each bucket names its region"
+    );
+    let e = c.list_buckets().max_buckets(0).send().await.unwrap_err();
+    assert_eq!(common::err_code(&e), "InvalidArgument");
+}

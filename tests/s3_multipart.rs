@@ -540,3 +540,73 @@ async fn abort_and_upload_part_copy() {
         .unwrap_err();
     assert_eq!(err_code(&e), "InvalidRange");
 }
+
+/// A completion retried after a lost answer gets the same answer; a part uploaded twice
+/// and listed twice counts once, with its latest upload.
+#[tokio::test]
+async fn completion_is_retryable_and_parts_may_repeat() {
+    let (_srv, c) = setup().await;
+    let up = c
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("retry")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap().to_string();
+    let send_part = |n: i32, body: Vec<u8>| {
+        let (c, id) = (c.clone(), id.clone());
+        async move {
+            c.upload_part()
+                .bucket("bkt")
+                .key("retry")
+                .upload_id(id)
+                .part_number(n)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .unwrap()
+                .e_tag()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let (first, second, tail) = (data(5 * MIB, 1), data(5 * MIB, 2), data(10, 3));
+    let old = send_part(1, first).await;
+    let new = send_part(1, second.clone()).await;
+    let two = send_part(2, tail.clone()).await;
+    let doc = CompletedMultipartUpload::builder()
+        .parts(CompletedPart::builder().part_number(1).e_tag(&old).build())
+        .parts(CompletedPart::builder().part_number(1).e_tag(&new).build())
+        .parts(CompletedPart::builder().part_number(2).e_tag(&two).build())
+        .build();
+    let complete = || {
+        c.complete_multipart_upload()
+            .bucket("bkt")
+            .key("retry")
+            .upload_id(&id)
+            .multipart_upload(doc.clone())
+            .send()
+    };
+    let done = complete().await.unwrap();
+    let again = complete().await.unwrap();
+    assert_eq!(done.e_tag(), again.e_tag());
+    assert!(
+        done.e_tag().unwrap().ends_with("-2\""),
+        "{:?}",
+        done.e_tag()
+    );
+    let mut want = second;
+    want.extend_from_slice(&tail);
+    assert_eq!(common::get(&c, "bkt", "retry").await, Some(want));
+    let e = c
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("retry")
+        .upload_id("not-an-upload")
+        .multipart_upload(doc.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "NoSuchUpload");
+}

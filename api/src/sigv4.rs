@@ -138,9 +138,12 @@ pub fn parse_presigned(query: &[(String, String)]) -> S3Result<Option<PresignedQ
             ))
         })
     };
-    let expires_secs: u64 = need("X-Amz-Expires")?
-        .parse()
-        .map_err(|_| err("X-Amz-Expires should be a number".into()))?;
+    let expires_raw = need("X-Amz-Expires")?;
+    let expires_secs: u64 = match expires_raw.parse::<i64>() {
+        Ok(n) if n < 0 => return Err(err("X-Amz-Expires must be non-negative".into())),
+        Ok(n) => n as u64,
+        Err(_) => return Err(err("X-Amz-Expires should be a number".into())),
+    };
     if expires_secs > MAX_PRESIGNED_EXPIRY_SECS {
         return Err(err(
             "X-Amz-Expires must be less than a week (in seconds) that is 604800".into(),

@@ -62,7 +62,7 @@ pub struct CompleteMultipartUpload {
     pub part: Vec<CompletedPart>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CompletedPart {
     pub part_number: u32,
@@ -231,8 +231,12 @@ pub struct Owner {
 pub struct ListAllMyBucketsResult {
     #[serde(rename = "@xmlns")]
     pub xmlns: &'static str,
-    pub owner: Owner,
     pub buckets: BucketList,
+    pub owner: Owner,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -246,6 +250,7 @@ pub struct BucketList {
 pub struct BucketEntry {
     pub name: String,
     pub creation_date: String,
+    pub bucket_region: String,
 }
 
 #[derive(Debug, Serialize)]

@@ -140,6 +140,7 @@ mod tests {
                     }],
                     acl: vec![],
                     parts_count: None,
+                    upload_id: None,
                     seq: 7,
                 },
             },

@@ -83,6 +83,9 @@ pub struct ObjectRecord {
     /// Number of parts when completed from a multipart upload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts_count: Option<u32>,
+    /// The multipart upload this version completed (a retried completion answers again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
     /// The journal sequence number of the write that produced this version (0 for records
     /// written before sequence numbers were recorded).
     #[serde(default)]

@@ -75,27 +75,73 @@ pub fn new_object_acl(s: &S3State, ctx: &Ctx) -> S3Result<acl::NewObjectAcl> {
     })
 }
 
+/// ListBuckets: the buckets the caller may see, in name order, filtered by `prefix` and
+/// paginated by `max-buckets` and an opaque `continuation-token` (the last name given).
 pub async fn list_buckets(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let user = ctx
         .identity
         .user()
         .ok_or_else(|| S3Error::new(S3ErrorCode::AccessDenied))?;
-    let buckets: Vec<xml::BucketEntry> = s
-        .store
-        .buckets()?
+    let max = match ctx.q("max-buckets") {
+        None => 10_000,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| {
+                S3Error::msg(
+                    S3ErrorCode::InvalidArgument,
+                    "max-buckets must be an integer between 1 and 10000",
+                )
+                .with("ArgumentName", "max-buckets")
+                .with("ArgumentValue", v.to_string())
+            })?,
+    };
+    let after = match ctx.q("continuation-token") {
+        None => None,
+        Some(t) => Some(
+            b64.decode(t)
+                .ok()
+                .and_then(|raw| String::from_utf8(raw).ok())
+                .ok_or_else(|| {
+                    S3Error::msg(
+                        S3ErrorCode::InvalidArgument,
+                        "The continuation token provided is incorrect",
+                    )
+                    .with("ArgumentName", "continuation-token")
+                })?,
+        ),
+    };
+    let prefix = ctx.q("prefix").unwrap_or_default();
+    let mut visible = s.store.buckets()?.into_iter().filter(|b| {
+        (user.admin || b.owner == user.id || b.grants.contains_key(&user.id))
+            && b.name.starts_with(prefix)
+            && after.as_ref().is_none_or(|a| b.name > *a)
+    });
+    let page: Vec<BucketRecord> = visible.by_ref().take(max).collect();
+    let truncated = visible.next().is_some();
+    let continuation_token = match (truncated, page.last()) {
+        (true, Some(last)) => Some(b64.encode(&last.name)),
+        _ => None,
+    };
+    let buckets = page
         .into_iter()
-        .filter(|b| user.admin || b.owner == user.id || b.grants.contains_key(&user.id))
         .map(|b| xml::BucketEntry {
             name: b.name,
             creation_date: format_iso8601(time_of(b.created_ms)),
+            bucket_region: s.config.region.clone(),
         })
         .collect();
     Ok(xml_response(
         "ListAllMyBucketsResult",
         &xml::ListAllMyBucketsResult {
             xmlns: S3_NAMESPACE,
-            owner: owner_of(s, &user.id),
             buckets: xml::BucketList { bucket: buckets },
+            owner: owner_of(s, &user.id),
+            continuation_token,
+            prefix: ctx.q("prefix").map(String::from),
         },
     ))
 }

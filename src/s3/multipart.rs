@@ -348,43 +348,69 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
             "You must specify at least one part",
         ));
     }
+    // Ascending; a part number may be listed more than once (a part uploaded again): its
+    // latest upload, the one stored, is used once.
     if doc
         .part
         .windows(2)
-        .any(|w| w[0].part_number >= w[1].part_number)
+        .any(|w| w[0].part_number > w[1].part_number)
     {
         return Err(S3Error::new(S3ErrorCode::InvalidPartOrder));
     }
+    let mut listed: Vec<(u32, Vec<&xml::CompletedPart>)> = Vec::new();
+    for p in &doc.part {
+        match listed.last_mut() {
+            Some((n, group)) if *n == p.part_number => group.push(p),
+            _ => listed.push((p.part_number, vec![p])),
+        }
+    }
+    let listed: Vec<(u32, Vec<xml::CompletedPart>)> = listed
+        .into_iter()
+        .map(|(n, g)| (n, g.into_iter().cloned().collect()))
+        .collect();
     let cond = WriteConditions::from_headers(&ctx.headers)?;
     let expected = ExpectedObject::from_headers(ctx)?;
     let (bucket, key) = (ctx.bucket.clone(), ctx.key.clone());
     let (record, _) = s
         .store
         .commit(move |view| {
-            let upload = load_upload(view, &bucket, &key, &id)?;
-            let stored = view.parts(&id)?;
-            let mut chosen: Vec<PartRecord> = Vec::with_capacity(doc.part.len());
-            let upload_alg = upload_algorithm(&upload);
-            for (i, want) in doc.part.iter().enumerate() {
-                let invalid = || {
-                    S3Error::new(S3ErrorCode::InvalidPart)
-                        .with("PartNumber", want.part_number.to_string())
+            let Some(upload) = view.upload(&bucket, &key, &id)? else {
+                // A retry of a completion whose answer was lost: the object it made is
+                // still the current one, so the answer is the same.
+                return match view.object(&bucket, &key)? {
+                    Some(done) if done.upload_id.as_deref() == Some(id.as_str()) => {
+                        Ok((Txn::default(), done))
+                    }
+                    _ => Err(no_such_upload(&id)),
                 };
-                let part = stored.get(&want.part_number).ok_or_else(invalid)?;
-                if want.etag.trim().trim_matches('"') != part.etag {
-                    return Err(invalid().with("ETag", want.etag.clone()));
-                }
+            };
+            let stored = view.parts(&id)?;
+            let mut chosen: Vec<PartRecord> = Vec::with_capacity(listed.len());
+            let upload_alg = upload_algorithm(&upload);
+            for (i, (number, wants)) in listed.iter().enumerate() {
+                let invalid = || {
+                    S3Error::new(S3ErrorCode::InvalidPart).with("PartNumber", number.to_string())
+                };
+                let part = stored.get(number).ok_or_else(invalid)?;
+                let Some(want) = wants
+                    .iter()
+                    .rev()
+                    .find(|w| w.etag.trim().trim_matches('"') == part.etag)
+                else {
+                    let given = wants.last().map(|w| w.etag.clone()).unwrap_or_default();
+                    return Err(invalid().with("ETag", given));
+                };
                 if let (Some(alg), Some((_, value))) = (upload_alg, part_checksum(part)) {
                     if want.checksum(alg).is_some_and(|given| given != value) {
                         return Err(invalid());
                     }
                 }
-                let last = i + 1 == doc.part.len();
+                let last = i + 1 == listed.len();
                 if !last && part.size < MIN_PART_SIZE {
                     return Err(S3Error::new(S3ErrorCode::EntityTooSmall)
                         .with("ProposedSize", part.size.to_string())
                         .with("MinSizeAllowed", MIN_PART_SIZE.to_string())
-                        .with("PartNumber", want.part_number.to_string()));
+                        .with("PartNumber", number.to_string()));
                 }
                 chosen.push(part.clone());
             }
@@ -402,6 +428,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
                 acl: upload.acl.clone(),
                 segments: chosen.iter().map(|p| p.segment.clone()).collect(),
                 parts_count: Some(chosen.len() as u32),
+                upload_id: Some(id.clone()),
                 seq: 0,
             };
             expected.check(&record)?;

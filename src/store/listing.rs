@@ -83,6 +83,14 @@ fn walk<T: DeserializeOwned>(
     w: &Walk,
     key_of: impl Fn(&[u8]) -> Option<String>,
 ) -> Result<Walked<T>, StoreError> {
+    // A page of nothing is complete, as S3 answers `max-keys=0`.
+    if w.max == 0 {
+        return Ok(Walked {
+            items: Vec::new(),
+            truncated: false,
+            next: None,
+        });
+    }
     let scope = keys::bucket_prefix(w.bucket);
     let start = if w.resume.as_slice() > w.prefix.as_bytes() {
         w.resume.clone()
