@@ -610,3 +610,119 @@ async fn completion_is_retryable_and_parts_may_repeat() {
         .unwrap_err();
     assert_eq!(err_code(&e), "NoSuchUpload");
 }
+
+#[tokio::test]
+async fn get_object_attributes() {
+    use aws_sdk_s3::types::ObjectAttributes as A;
+    let (_srv, c) = setup().await;
+    common::put(&c, "bkt", "plain", b"hello".to_vec()).await;
+    let out = c
+        .get_object_attributes()
+        .bucket("bkt")
+        .key("plain")
+        .object_attributes(A::Etag)
+        .object_attributes(A::ObjectSize)
+        .object_attributes(A::StorageClass)
+        .object_attributes(A::Checksum)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.e_tag(), Some("5d41402abc4b2a76b9719d911017c592"));
+    assert_eq!(out.object_size(), Some(5));
+    assert_eq!(out.storage_class().map(|s| s.as_str()), Some("STANDARD"));
+    let sum = out.checksum().expect("checksum");
+    assert!(
+        sum.checksum_crc32().is_some() || sum.checksum_crc64_nvme().is_some(),
+        "{sum:?}"
+    );
+    assert!(out.object_parts().is_none());
+
+    let up = c
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("parts")
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap().to_string();
+    let mut done = Vec::new();
+    for (n, len) in [(1, 5 * MIB), (3, 5 * MIB), (4, 7)] {
+        let p = c
+            .upload_part()
+            .bucket("bkt")
+            .key("parts")
+            .upload_id(&id)
+            .part_number(n)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .body(ByteStream::from(data(len, n as u8)))
+            .send()
+            .await
+            .unwrap();
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .set_e_tag(p.e_tag().map(String::from))
+                .set_checksum_crc32(p.checksum_crc32().map(String::from))
+                .build(),
+        );
+    }
+    c.complete_multipart_upload()
+        .bucket("bkt")
+        .key("parts")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let out = c
+        .get_object_attributes()
+        .bucket("bkt")
+        .key("parts")
+        .object_attributes(A::ObjectParts)
+        .max_parts(2)
+        .send()
+        .await
+        .unwrap();
+    let parts = out.object_parts().unwrap();
+    assert_eq!(parts.total_parts_count(), Some(3));
+    assert_eq!(parts.is_truncated(), Some(true));
+    let numbers: Vec<_> = parts
+        .parts()
+        .iter()
+        .filter_map(|p| p.part_number())
+        .collect();
+    assert_eq!(numbers, vec![1, 3]);
+    assert!(parts.parts()[0].checksum_crc32().is_some());
+    assert_eq!(parts.parts()[0].size(), Some(5 * MIB as i64));
+    let rest = c
+        .get_object_attributes()
+        .bucket("bkt")
+        .key("parts")
+        .object_attributes(A::ObjectParts)
+        .part_number_marker(parts.next_part_number_marker().unwrap().to_string())
+        .send()
+        .await
+        .unwrap();
+    let numbers: Vec<_> = rest
+        .object_parts()
+        .unwrap()
+        .parts()
+        .iter()
+        .filter_map(|p| p.part_number())
+        .collect();
+    assert_eq!(numbers, vec![4]);
+    let e = c
+        .get_object_attributes()
+        .bucket("bkt")
+        .key("missing")
+        .object_attributes(A::Etag)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "NoSuchKey");
+}

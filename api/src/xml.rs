@@ -414,6 +414,74 @@ pub struct InitiateMultipartUploadResult {
     pub upload_id: String,
 }
 
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetObjectAttributesResponse {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    #[serde(rename = "ETag", skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<ChecksumFields>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_parts: Option<ObjectParts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_size: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ObjectParts {
+    pub parts_count: u32,
+    pub part_number_marker: u32,
+    pub next_part_number_marker: u32,
+    pub max_parts: u32,
+    pub is_truncated: bool,
+    #[serde(rename = "Part")]
+    pub part: Vec<AttributesPart>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttributesPart {
+    #[serde(rename = "ChecksumCRC32", skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<String>,
+    #[serde(rename = "ChecksumCRC32C", skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<String>,
+    #[serde(rename = "ChecksumCRC64NVME", skip_serializing_if = "Option::is_none")]
+    pub crc64nvme: Option<String>,
+    #[serde(rename = "ChecksumSHA1", skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+    #[serde(rename = "ChecksumSHA256", skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    pub part_number: u32,
+    pub size: u64,
+}
+
+impl AttributesPart {
+    pub fn new(
+        part_number: u32,
+        size: u64,
+        checksum: Option<(crate::checksum::ChecksumAlgorithm, String)>,
+    ) -> Self {
+        let f = match checksum {
+            Some((alg, v)) => ChecksumFields::from_pair(Some(alg), Some(&v), None),
+            None => ChecksumFields::default(),
+        };
+        AttributesPart {
+            crc32: f.crc32,
+            crc32c: f.crc32c,
+            crc64nvme: f.crc64nvme,
+            sha1: f.sha1,
+            sha256: f.sha256,
+            part_number,
+            size,
+        }
+    }
+}
+
 /// Checksum fields shared by several responses, written under their S3 element names.
 #[derive(Debug, Serialize, Default, Clone)]
 pub struct ChecksumFields {

@@ -140,6 +140,7 @@ mod tests {
                     }],
                     acl: vec![],
                     parts_count: None,
+                    parts: vec![],
                     upload_id: None,
                     seq: 7,
                 },

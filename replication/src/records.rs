@@ -58,6 +58,16 @@ impl SystemHeaders {
     }
 }
 
+/// One part of a multipart object, as GetObjectAttributes lists it (its data is the
+/// segment at the same position).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartSummary {
+    pub number: u32,
+    /// `ALGORITHM:base64` when the part was uploaded with a checksum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRecord {
     pub size: u64,
@@ -83,6 +93,9 @@ pub struct ObjectRecord {
     /// Number of parts when completed from a multipart upload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts_count: Option<u32>,
+    /// Part numbers and checksums of a multipart object, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartSummary>,
     /// The multipart upload this version completed (a retried completion answers again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,

@@ -47,7 +47,7 @@ fn bucket_acl_need(endpoint: Endpoint) -> Option<AclPermission> {
 fn object_acl_need(endpoint: Endpoint) -> Option<Option<AclPermission>> {
     use Endpoint::*;
     match endpoint {
-        GetObject | HeadObject => Some(Some(AclPermission::Read)),
+        GetObject | HeadObject | GetObjectAttributes => Some(Some(AclPermission::Read)),
         GetObjectAcl => Some(Some(AclPermission::ReadAcp)),
         PutObjectAcl => Some(Some(AclPermission::WriteAcp)),
         GetObjectTagging | PutObjectTagging | DeleteObjectTagging => Some(None),
@@ -97,6 +97,7 @@ pub fn action(endpoint: Endpoint) -> &'static str {
         PutObjectTagging => "s3:PutObjectTagging",
         DeleteObjectTagging => "s3:DeleteObjectTagging",
         GetObjectAcl => "s3:GetObjectAcl",
+        GetObjectAttributes => "s3:GetObjectAttributes",
         PutObjectAcl => "s3:PutObjectAcl",
         AbortMultipartUpload => "s3:AbortMultipartUpload",
         ListParts => "s3:ListMultipartUploadParts",

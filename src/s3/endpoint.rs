@@ -111,6 +111,7 @@ pub enum Endpoint {
     DeleteObjectTagging,
     GetObjectAcl,
     PutObjectAcl,
+    GetObjectAttributes,
     CreateMultipartUpload,
     UploadPart,
     UploadPartCopy,
@@ -141,7 +142,6 @@ const UNSUPPORTED_BUCKET: &[&str] = &[
 
 /// Object sub-resources S3 defines and Bascule does not implement.
 const UNSUPPORTED_OBJECT: &[&str] = &[
-    "attributes",
     "legal-hold",
     "restore",
     "retention",
@@ -228,6 +228,7 @@ impl Endpoint {
                 match *method {
                     Method::GET if has("tagging") => GetObjectTagging,
                     Method::GET if has("acl") => GetObjectAcl,
+                    Method::GET if has("attributes") => GetObjectAttributes,
                     Method::GET if has("uploadId") => ListParts,
                     Method::GET => GetObject,
                     Method::HEAD => HeadObject,
@@ -292,6 +293,7 @@ impl Endpoint {
                 | DeleteObjectTagging
                 | GetObjectAcl
                 | PutObjectAcl
+                | GetObjectAttributes
         )
     }
 
@@ -301,7 +303,9 @@ impl Endpoint {
             ListBuckets | CreateBucket => Access::Service,
             HeadBucket | GetBucketLocation | GetBucketVersioning | GetBucketAcl | ListObjects
             | ListObjectsV2 | ListObjectVersions | ListMultipartUploads | GetObject
-            | HeadObject | GetObjectTagging | GetObjectAcl | ListParts => Access::Read,
+            | HeadObject | GetObjectTagging | GetObjectAcl | GetObjectAttributes | ListParts => {
+                Access::Read
+            }
             PutObject
             | CopyObject
             | DeleteObject

@@ -224,3 +224,115 @@ pub fn get_object_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         &shown,
     ))
 }
+
+/// GetObjectAttributes: the attributes `x-amz-object-attributes` names (ETag, Checksum,
+/// ObjectParts, StorageClass, ObjectSize), parts paginated by `x-amz-max-parts` and
+/// `x-amz-part-number-marker`.
+pub fn get_object_attributes(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    use bascule_api::checksum::ChecksumAlgorithm;
+    use bascule_api::xml::{
+        AttributesPart, ChecksumFields, GetObjectAttributesResponse, ObjectParts,
+    };
+    ctx.require_bucket()?;
+    let invalid = |name: &str, msg: &str| {
+        S3Error::msg(S3ErrorCode::InvalidArgument, msg.to_string())
+            .with("ArgumentName", name.to_string())
+    };
+    let wanted: Vec<String> = ctx
+        .headers
+        .get_all("x-amz-object-attributes")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+        .collect();
+    const KNOWN: [&str; 5] = [
+        "ETag",
+        "Checksum",
+        "ObjectParts",
+        "StorageClass",
+        "ObjectSize",
+    ];
+    if wanted.is_empty() {
+        return Err(invalid(
+            "x-amz-object-attributes",
+            "The x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty",
+        ));
+    }
+    if let Some(bad) = wanted.iter().find(|a| !KNOWN.contains(&a.as_str())) {
+        return Err(invalid(
+            "x-amz-object-attributes",
+            &format!("Invalid attribute name specified: {bad}"),
+        ));
+    }
+    let number = |name: &str, default: u32| -> S3Result<u32> {
+        match ctx.header(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u32>()
+                .map_err(|_| invalid(name, &format!("{name} must be a non-negative integer"))),
+        }
+    };
+    let max_parts = number("x-amz-max-parts", 1000)?.min(1000);
+    let marker = number("x-amz-part-number-marker", 0)?;
+    let rec = s
+        .store
+        .object(&ctx.bucket, &ctx.key)?
+        .ok_or_else(|| super::no_such_key(&ctx.key))?;
+    let want = |a: &str| wanted.iter().any(|w| w == a);
+    let split = |c: &str| {
+        c.split_once(':')
+            .and_then(|(a, v)| Some((ChecksumAlgorithm::from_name(a)?, v.to_string())))
+    };
+    let object_parts = (want("ObjectParts") && !rec.parts.is_empty()).then(|| {
+        let after: Vec<_> = rec
+            .parts
+            .iter()
+            .zip(&rec.segments)
+            .filter(|(p, _)| p.number > marker)
+            .collect();
+        let page: Vec<_> = after.iter().take(max_parts as usize).collect();
+        let is_truncated = after.len() > page.len();
+        ObjectParts {
+            parts_count: rec.parts.len() as u32,
+            part_number_marker: marker,
+            next_part_number_marker: page.last().map(|(p, _)| p.number).unwrap_or(marker),
+            max_parts,
+            is_truncated,
+            part: page
+                .iter()
+                .map(|(p, seg)| {
+                    AttributesPart::new(p.number, seg.size, p.checksum.as_deref().and_then(split))
+                })
+                .collect(),
+        }
+    });
+    let checksum = want("Checksum")
+        .then(|| rec.checksum.as_ref())
+        .flatten()
+        .map(|c| {
+            ChecksumFields::from_pair(
+                ChecksumAlgorithm::from_name(&c.algorithm),
+                Some(&c.value),
+                Some(&c.kind),
+            )
+        });
+    let mut r = super::response::xml_response(
+        "GetObjectAttributesResponse",
+        &GetObjectAttributesResponse {
+            xmlns: bascule_api::xml::S3_NAMESPACE,
+            etag: want("ETag").then(|| rec.etag.clone()),
+            checksum,
+            object_parts,
+            storage_class: want("StorageClass").then_some("STANDARD"),
+            object_size: want("ObjectSize").then_some(rec.size),
+        },
+    );
+    super::response::set_header(
+        &mut r,
+        "last-modified",
+        &httpdate::fmt_http_date(super::meta::time_of(rec.last_modified_ms)),
+    );
+    Ok(r)
+}

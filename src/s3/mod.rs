@@ -402,6 +402,7 @@ async fn route(s: &S3State, ctx: Ctx, endpoint: Endpoint, body: Body) -> S3Resul
         PutObjectTagging => tagging::put_tagging(s, &ctx, body).await,
         DeleteObjectTagging => tagging::delete_tagging(s, &ctx).await,
         GetObjectAcl => get::get_object_acl(s, &ctx),
+        GetObjectAttributes => get::get_object_attributes(s, &ctx),
         PutObjectAcl => bucket::put_object_acl(s, &ctx, body).await,
         CreateMultipartUpload => multipart::create(s, &ctx).await,
         UploadPart => multipart::upload_part(s, &ctx, body).await,

@@ -21,7 +21,7 @@ use bascule_api::headers::format_iso8601;
 use bascule_api::names::validate_object_key;
 use bascule_api::xml::{self, ChecksumFields, S3_NAMESPACE};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
-use bascule_replication::records::{ChecksumValue, Location, ObjectRecord};
+use bascule_replication::records::{ChecksumValue, Location, ObjectRecord, PartSummary};
 use bascule_replication::Op;
 use http::StatusCode;
 
@@ -386,6 +386,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
             };
             let stored = view.parts(&id)?;
             let mut chosen: Vec<PartRecord> = Vec::with_capacity(listed.len());
+            let mut summaries = Vec::with_capacity(listed.len());
             let upload_alg = upload_algorithm(&upload);
             for (i, (number, wants)) in listed.iter().enumerate() {
                 let invalid = || {
@@ -412,6 +413,10 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
                         .with("MinSizeAllowed", MIN_PART_SIZE.to_string())
                         .with("PartNumber", number.to_string()));
                 }
+                summaries.push(PartSummary {
+                    number: *number,
+                    checksum: part.checksum.clone(),
+                });
                 chosen.push(part.clone());
             }
             let etag = multipart_etag(&chosen.iter().map(|p| p.etag.clone()).collect::<Vec<_>>())
@@ -428,6 +433,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
                 acl: upload.acl.clone(),
                 segments: chosen.iter().map(|p| p.segment.clone()).collect(),
                 parts_count: Some(chosen.len() as u32),
+                parts: summaries,
                 upload_id: Some(id.clone()),
                 seq: 0,
             };

@@ -111,6 +111,7 @@ impl NewObject {
                 acl: Vec::new(),
                 segments,
                 parts_count: None,
+                parts: Vec::new(),
                 upload_id: None,
                 seq: 0,
             },
