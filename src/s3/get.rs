@@ -309,7 +309,7 @@ pub fn get_object_attributes(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         }
     });
     let checksum = want("Checksum")
-        .then(|| rec.checksum.as_ref())
+        .then_some(rec.checksum.as_ref())
         .flatten()
         .map(|c| {
             ChecksumFields::from_pair(

@@ -102,7 +102,7 @@ pub async fn create(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
             let txn = Txn::local(Local::PutUpload {
                 bucket,
                 key,
-                record,
+                record: Box::new(record),
             });
             Ok((txn, ()))
         })

@@ -39,7 +39,7 @@ pub enum Local {
     PutUpload {
         bucket: String,
         key: String,
-        record: UploadRecord,
+        record: Box<UploadRecord>,
     },
     /// Removes an upload and every part stored for it (abort, completion).
     DeleteUpload {
@@ -56,7 +56,7 @@ pub enum Local {
     /// Sets a divergent write aside; with `take_object`, the object version it wrote
     /// leaves the namespace (its data stays, referenced by the quarantine record).
     Quarantine {
-        record: QuarantineRecord,
+        record: Box<QuarantineRecord>,
         take_object: bool,
     },
     ZoneState(ZoneState),
@@ -374,7 +374,7 @@ impl Planner<'_, '_> {
                 record,
             } => {
                 let k = keys::upload_key(&bucket, &key, &record.upload_id);
-                self.out.put(Cf::Uploads, k, encode(&record)?);
+                self.out.put(Cf::Uploads, k, encode(&*record)?);
             }
             Local::DeleteUpload {
                 bucket,
@@ -409,7 +409,7 @@ impl Planner<'_, '_> {
                 self.out.put(
                     Cf::Quarantine,
                     record.id.clone().into_bytes(),
-                    encode(&record)?,
+                    encode(&*record)?,
                 );
             }
             Local::ZoneState(state) => {

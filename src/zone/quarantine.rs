@@ -68,7 +68,7 @@ pub async fn set_aside(store: &Arc<Store>, after_seq: u64) -> Result<u64, StoreE
                         quarantined_ms: now_ms(),
                     };
                     local.push(Local::Quarantine {
-                        record: q,
+                        record: Box::new(q),
                         take_object,
                     });
                 }
