@@ -23,13 +23,8 @@ async fn create_list_head_delete() {
     );
     c.head_bucket().bucket("courses").send().await.unwrap();
 
-    let e = c
-        .create_bucket()
-        .bucket("courses")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(err_code(&e), "BucketAlreadyOwnedByYou");
+    // us-east-1 (the default region) answers re-creating your own bucket with success.
+    c.create_bucket().bucket("courses").send().await.unwrap();
 
     c.put_object()
         .bucket("courses")
@@ -244,4 +239,20 @@ async fn bucket_tagging() {
         .await
         .unwrap_err();
     assert_eq!(err_code(&e), "AccessDenied");
+}
+
+#[tokio::test]
+async fn recreating_your_bucket_outside_us_east_1() {
+    let mut srv = Server::prepare(&[], |_| {});
+    srv.env.push(("BASCULE_REGION".into(), "eu-west-3".into()));
+    srv.spawn();
+    let c = srv.client();
+    c.create_bucket().bucket("courses").send().await.unwrap();
+    let e = c
+        .create_bucket()
+        .bucket("courses")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "BucketAlreadyOwnedByYou");
 }

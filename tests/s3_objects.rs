@@ -851,3 +851,39 @@ async fn xml_bodies_keep_the_clients_bytes() {
     let tag = &got.tag_set()[0];
     assert_eq!((tag.key(), tag.value()), (" course ", " maths "));
 }
+
+/// Non-ASCII user metadata is stored decoded and sent back RFC 2047-encoded, as S3 does;
+/// Content-Encoding is kept byte for byte.
+#[tokio::test]
+async fn non_ascii_metadata_and_content_encoding() {
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket().bucket("bkt").send().await.unwrap();
+    let raw = srv.raw();
+    let r = raw
+        .send(
+            "PUT",
+            "/bkt/meta",
+            &[
+                ("x-amz-meta-title", "=?ISO-8859-1?Q?caf=E9_cr=E8me?="),
+                ("x-amz-meta-plain", "just ascii"),
+                ("content-encoding", "gzip, br"),
+            ],
+            b"x".to_vec(),
+            true,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let head = raw
+        .send("HEAD", "/bkt/meta", &[], Vec::new(), true, None)
+        .await;
+    let title = head.header("x-amz-meta-title").unwrap();
+    assert_eq!(title, "=?UTF-8?B?Y2Fmw6kgY3LDqG1l?=");
+    assert_eq!(bascule_api::headers::rfc2047_decode(&title), "café crème");
+    assert_eq!(
+        head.header("x-amz-meta-plain").as_deref(),
+        Some("just ascii")
+    );
+    assert_eq!(head.header("content-encoding").as_deref(), Some("gzip, br"));
+}

@@ -261,3 +261,113 @@ mod tests {
         assert_eq!(parse_iso8601("2015-08-30T12:36:00.000Z"), Some(t));
     }
 }
+
+/// Decodes RFC 2047 encoded-words (`=?UTF-8?B?...?=`, `=?ISO-8859-1?Q?...?=`) in a header
+/// value, as S3 does for user metadata; text outside encoded-words, and words it cannot
+/// decode, are kept as sent.
+pub fn rfc2047_decode(value: &str) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    let mut after_word = false;
+    while let Some(start) = rest.find("=?") {
+        let (before, candidate) = rest.split_at(start);
+        match decode_word(candidate) {
+            Some((text, used)) => {
+                // Whitespace between two adjacent encoded-words is not part of the text.
+                if !(after_word && before.trim().is_empty()) {
+                    out.push_str(before);
+                }
+                out.push_str(&text);
+                rest = &candidate[used..];
+                after_word = true;
+            }
+            None => {
+                out.push_str(before);
+                out.push_str("=?");
+                rest = &candidate[2..];
+                after_word = false;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One `=?charset?encoding?text?=` at the start of `s`: its text and the bytes it used.
+fn decode_word(s: &str) -> Option<(String, usize)> {
+    use base64::Engine;
+    let inner = s.strip_prefix("=?")?;
+    let (charset, inner) = inner.split_once('?')?;
+    let (encoding, inner) = inner.split_once('?')?;
+    let end = inner.find("?=")?;
+    let text = &inner[..end];
+    let used = 2 + charset.len() + 1 + encoding.len() + 1 + end + 2;
+    let bytes = match encoding {
+        "B" | "b" => base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()?,
+        "Q" | "q" => {
+            let mut out = Vec::new();
+            let raw = text.as_bytes();
+            let mut i = 0;
+            while i < raw.len() {
+                match raw[i] {
+                    b'_' => out.push(b' '),
+                    b'=' => {
+                        let hex = std::str::from_utf8(raw.get(i + 1..i + 3)?).ok()?;
+                        out.push(u8::from_str_radix(hex, 16).ok()?);
+                        i += 2;
+                    }
+                    b => out.push(b),
+                }
+                i += 1;
+            }
+            out
+        }
+        _ => return None,
+    };
+    let text = match charset.to_ascii_uppercase().as_str() {
+        "UTF-8" | "US-ASCII" => String::from_utf8(bytes).ok()?,
+        "ISO-8859-1" | "LATIN1" => bytes.iter().map(|&b| b as char).collect(),
+        _ => return None,
+    };
+    Some((text, used))
+}
+
+/// A header value as S3 sends user metadata back: printable ASCII as is, anything else as
+/// one RFC 2047 encoded-word (UTF-8, base64).
+pub fn rfc2047_encode(value: &str) -> std::borrow::Cow<'_, str> {
+    use base64::Engine;
+    if value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+    {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    std::borrow::Cow::Owned(format!(
+        "=?UTF-8?B?{}?=",
+        base64::engine::general_purpose::STANDARD.encode(value.as_bytes())
+    ))
+}
+
+#[cfg(test)]
+mod rfc2047_tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        assert_eq!(rfc2047_decode("=?UTF-8?B?w6l0w6k=?="), "été");
+        assert_eq!(
+            rfc2047_decode("=?iso-8859-1?q?caf=E9_cr=E8me?="),
+            "café crème"
+        );
+        assert_eq!(
+            rfc2047_decode("a =?UTF-8?B?w6k=?= =?UTF-8?B?w6k=?= b"),
+            "a éé b"
+        );
+        assert_eq!(rfc2047_decode("plain =? not a word"), "plain =? not a word");
+        assert_eq!(rfc2047_encode("plain"), "plain");
+        assert_eq!(rfc2047_encode("été"), "=?UTF-8?B?w6l0w6k=?=");
+        assert_eq!(rfc2047_decode(&rfc2047_encode("日本語 ✓")), "日本語 ✓");
+    }
+}

@@ -19,13 +19,63 @@ pub fn to_xml<T: Serialize>(root: &str, value: &T) -> String {
     out
 }
 
-/// Parses a request document; any syntax or schema problem is `MalformedXML`.
-pub fn from_xml<T: DeserializeOwned>(body: &[u8]) -> S3Result<T> {
+/// A request document: its root element and every element name its schema allows.
+pub trait RequestDocument: DeserializeOwned {
+    const ROOT: &'static str;
+    const ELEMENTS: &'static [&'static str];
+}
+
+/// Parses a request document; any syntax or schema problem (another root, an element the
+/// schema does not have, deep nesting) is `MalformedXML`.
+pub fn from_xml<T: RequestDocument>(body: &[u8]) -> S3Result<T> {
     let text = std::str::from_utf8(body).map_err(|_| S3Error::new(S3ErrorCode::MalformedXML))?;
     if text.trim().is_empty() {
         return Err(S3Error::new(S3ErrorCode::MalformedXML));
     }
+    crate::xml_exact::check_shape(body, T::ROOT, T::ELEMENTS)?;
     quick_xml::de::from_str(text).map_err(|_| S3Error::new(S3ErrorCode::MalformedXML))
+}
+
+impl RequestDocument for CreateBucketConfiguration {
+    const ROOT: &'static str = "CreateBucketConfiguration";
+    const ELEMENTS: &'static [&'static str] = &["LocationConstraint"];
+}
+
+impl RequestDocument for CompleteMultipartUpload {
+    const ROOT: &'static str = "CompleteMultipartUpload";
+    const ELEMENTS: &'static [&'static str] = &[
+        "Part",
+        "PartNumber",
+        "ETag",
+        "ChecksumCRC32",
+        "ChecksumCRC32C",
+        "ChecksumCRC64NVME",
+        "ChecksumSHA1",
+        "ChecksumSHA256",
+    ];
+}
+
+impl RequestDocument for CorsConfiguration {
+    const ROOT: &'static str = "CORSConfiguration";
+    const ELEMENTS: &'static [&'static str] = &[
+        "CORSRule",
+        "ID",
+        "AllowedHeader",
+        "AllowedMethod",
+        "AllowedOrigin",
+        "ExposeHeader",
+        "MaxAgeSeconds",
+    ];
+}
+
+impl RequestDocument for VersioningConfiguration {
+    const ROOT: &'static str = "VersioningConfiguration";
+    const ELEMENTS: &'static [&'static str] = &["Status", "MfaDelete"];
+}
+
+impl RequestDocument for Delete {
+    const ROOT: &'static str = "Delete";
+    const ELEMENTS: &'static [&'static str] = &["Quiet", "Object", "Key", "VersionId"];
 }
 
 /// The error body every failing S3 request gets.
@@ -700,6 +750,31 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn documents_are_checked_against_their_schema() {
+        let complete = |body: &[u8]| from_xml::<CompleteMultipartUpload>(body).map(|_| ());
+        assert!(complete(b"<CompleteMultipartUpload><Part><ETag>a</ETag><PartNumber>1</PartNumber></Part></CompleteMultipartUpload>").is_ok());
+        for bad in [
+            &b"<Complete><Part><ETag>a</ETag><PartNumber>1</PartNumber></Part></Complete>"[..],
+            b"<CompleteMultipartUpload><Part><ETag>a</ETag><PartNumber>1</PartNumber><Size>3</Size></Part></CompleteMultipartUpload>",
+            b"<CompleteMultipartUpload><Part><Part><Part><Part><Part><Part><Part><Part><Part></Part></Part></Part></Part></Part></Part></Part></Part></Part></CompleteMultipartUpload>",
+        ] {
+            assert_eq!(complete(bad).unwrap_err().code, S3ErrorCode::MalformedXML);
+        }
+        assert_eq!(
+            from_xml::<VersioningConfiguration>(b"<CORSConfiguration/>")
+                .unwrap_err()
+                .code,
+            S3ErrorCode::MalformedXML
+        );
+        assert_eq!(
+            from_xml::<CorsConfiguration>(b"<CORSConfiguration><CORSRule><AllowedMethod>GET</AllowedMethod><AllowedOrigin>*</AllowedOrigin><Bogus/></CORSRule></CORSConfiguration>")
+                .unwrap_err()
+                .code,
+            S3ErrorCode::MalformedXML
+        );
     }
 
     #[test]

@@ -240,6 +240,25 @@ fn parse_grant(g: &Element) -> Option<AclGrant> {
     grantee_seen.then_some(grant)
 }
 
+/// Checks a document's shape before serde reads it: the root, and that every element is
+/// one the schema names.
+pub fn check_shape(body: &[u8], root: &str, elements: &[&str]) -> S3Result<()> {
+    fn walk(el: &Element, elements: &[&str]) -> S3Result<()> {
+        for c in &el.children {
+            if !elements.contains(&c.name.as_str()) {
+                return Err(malformed());
+            }
+            walk(c, elements)?;
+        }
+        Ok(())
+    }
+    let doc = parse(body)?;
+    if doc.name != root {
+        return Err(malformed());
+    }
+    walk(&doc, elements)
+}
+
 /// `<PublicAccessBlockConfiguration>` with any of its four booleans, each at most once:
 /// (BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets).
 pub fn parse_public_access_block(body: &[u8]) -> S3Result<[bool; 4]> {

@@ -195,13 +195,16 @@ pub async fn create_bucket(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
         object_ownership,
     };
     acl::check_settable(&record, &record.acl)?;
+    // In us-east-1, AWS answers re-creating a bucket you own with success (and changes
+    // nothing); elsewhere with BucketAlreadyOwnedByYou.
+    let legacy_region = s.config.region == "us-east-1";
     s.store
         .commit(move |view| {
             if let Some(existing) = view.bucket(&record.name)? {
-                let code = if existing.owner == record.owner {
-                    S3ErrorCode::BucketAlreadyOwnedByYou
-                } else {
-                    S3ErrorCode::BucketAlreadyExists
+                let code = match existing.owner == record.owner {
+                    true if legacy_region => return Ok((Txn::default(), ())),
+                    true => S3ErrorCode::BucketAlreadyOwnedByYou,
+                    false => S3ErrorCode::BucketAlreadyExists,
                 };
                 return Err(S3Error::new(code).with("BucketName", record.name.clone()));
             }

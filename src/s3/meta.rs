@@ -16,21 +16,29 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub const MAX_USER_META: usize = 2 * 1024;
 const META_PREFIX: &str = "x-amz-meta-";
 
+/// A header's value as the client sent it (UTF-8 allowed, not only ASCII).
 fn get<'a>(h: &'a HeaderMap, n: &str) -> Option<&'a str> {
-    h.get(n).and_then(|v| v.to_str().ok())
+    h.get(n)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
 }
 
 pub fn system_headers(h: &HeaderMap) -> SystemHeaders {
     let s = |n: &str| get(h, n).map(String::from);
     SystemHeaders {
         content_type: s("content-type"),
+        // Kept byte for byte, except the `aws-chunked` transfer coding, which is not the
+        // object's (S3 drops it).
         content_encoding: s("content-encoding")
             .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|e| *e != "aws-chunked")
-                    .collect::<Vec<_>>()
-                    .join(",")
+                if v.split(',').any(|e| e.trim() == "aws-chunked") {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|e| *e != "aws-chunked")
+                        .collect::<Vec<_>>()
+                        .join(",")
+                } else {
+                    v
+                }
             })
             .filter(|v| !v.is_empty()),
         content_disposition: s("content-disposition"),
@@ -45,15 +53,17 @@ pub fn user_meta(h: &HeaderMap) -> S3Result<BTreeMap<String, String>> {
     let mut size = 0;
     for (name, value) in h {
         if let Some(k) = name.as_str().strip_prefix(META_PREFIX) {
-            let v = value.to_str().map_err(|_| {
+            // UTF-8 sent raw or as RFC 2047 encoded-words is stored decoded, as S3 does.
+            let raw = std::str::from_utf8(value.as_bytes()).map_err(|_| {
                 S3Error::msg(
                     S3ErrorCode::InvalidArgument,
-                    "User metadata values must be ASCII",
+                    "User metadata values must be UTF-8",
                 )
                 .with("ArgumentName", name.as_str().to_string())
             })?;
+            let v = bascule_api::headers::rfc2047_decode(raw);
             size += k.len() + v.len();
-            out.insert(k.to_string(), v.to_string());
+            out.insert(k.to_string(), v);
         }
     }
     if size > MAX_USER_META {
@@ -64,9 +74,8 @@ pub fn user_meta(h: &HeaderMap) -> S3Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
-/// S3's tag limits: 10 tags per object, keys up to 128 and values up to 256 characters,
-/// keys unique.
-/// The most tags an object (10) or a bucket (50) carries.
+/// The most tags an object (10) or a bucket (50) carries; keys are unique, up to 128
+/// characters, values up to 256.
 pub const MAX_OBJECT_TAGS: usize = 10;
 pub const MAX_BUCKET_TAGS: usize = 50;
 
@@ -176,7 +185,11 @@ pub fn write_object_headers(r: &mut Response, rec: &ObjectRecord, checksum_mode:
         }
     }
     for (k, v) in &rec.user_meta {
-        set_header(r, &format!("{META_PREFIX}{k}"), v);
+        set_header(
+            r,
+            &format!("{META_PREFIX}{k}"),
+            &bascule_api::headers::rfc2047_encode(v),
+        );
     }
     if !rec.tags.is_empty() {
         set_header(r, "x-amz-tagging-count", &rec.tags.len().to_string());

@@ -24,10 +24,12 @@ pub fn empty(status: StatusCode) -> Response {
 
 /// Adds a header whose value came from stored data; values that are not valid header text
 /// (which the write path prevents) are skipped rather than failing the response.
+/// Sets a response header. Values are the stored bytes (UTF-8 included); only a name or
+/// value HTTP cannot carry at all (control characters) is left out.
 pub fn set_header(r: &mut Response, name: &str, value: &str) {
     if let (Ok(n), Ok(v)) = (
         http::HeaderName::from_bytes(name.as_bytes()),
-        HeaderValue::from_str(value),
+        HeaderValue::from_bytes(value.as_bytes()),
     ) {
         r.headers_mut().insert(n, v);
     }
