@@ -26,7 +26,7 @@ use tokio::time::{Instant, Sleep};
 
 /// Room hyper keeps for a request's header; past it hyper itself answers 431. The S3
 /// handler refuses smaller excesses (`max_header_bytes`) with an S3 error first.
-const MAX_HEADER_BUFFER: usize = 64 * 1024;
+const MAX_HEADER_BUFFER: usize = 256 * 1024;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -144,17 +144,22 @@ impl<T> Watched<T> {
         }
     }
 
-    /// An operation is pending: is it past its deadline? If not, wake at the deadline.
+    /// An operation is pending: is it past its deadline? If not, make sure to wake by then.
+    /// The timer is moved only when it fires early (progress was made since it was set) or
+    /// is set too late, not on every operation: resetting a timer costs more than a read.
     fn overdue(&mut self, cx: &mut Context<'_>, limit: Option<Duration>) -> bool {
         let Some(limit) = limit else { return false };
         let deadline = self.last_progress + limit;
         if Instant::now() >= deadline {
             return true;
         }
-        if self.timer.deadline() != deadline {
+        if self.timer.deadline() > deadline {
             self.timer.as_mut().reset(deadline);
         }
-        self.timer.as_mut().poll(cx).is_ready()
+        while self.timer.as_mut().poll(cx).is_ready() {
+            self.timer.as_mut().reset(deadline);
+        }
+        false
     }
 
     fn timed_out() -> io::Error {
@@ -244,8 +249,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
 struct StallingBody<B> {
     inner: B,
     stall: Duration,
-    timer: Pin<Box<Sleep>>,
-    waiting: bool,
+    /// Set while the handler waits for data (created on the first wait: most bodies never
+    /// make a handler wait).
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<B> StallingBody<B> {
@@ -253,8 +259,7 @@ impl<B> StallingBody<B> {
         StallingBody {
             inner,
             stall,
-            timer: Box::pin(tokio::time::sleep(stall)),
-            waiting: false,
+            timer: None,
         }
     }
 }
@@ -311,15 +316,15 @@ where
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                this.waiting = false;
+                this.timer = None;
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
             Poll::Pending => {
-                if !this.waiting {
-                    this.waiting = true;
-                    this.timer.as_mut().reset(Instant::now() + this.stall);
-                }
-                match this.timer.as_mut().poll(cx) {
+                let stall = this.stall;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+                match timer.as_mut().poll(cx) {
                     Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyStalled)))),
                     Poll::Pending => Poll::Pending,
                 }

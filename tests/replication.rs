@@ -252,6 +252,43 @@ async fn everything_written_on_the_primary_appears_on_the_secondary() {
     let (st, _) = pair.a.admin("DELETE", "/users/leaver", None).await;
     assert_eq!(st, 200);
 
+    // Object ACLs, bucket tags and public access settings.
+    a.put_object()
+        .bucket("scratch")
+        .key("open")
+        .acl(aws_sdk_s3::types::ObjectCannedAcl::PublicRead)
+        .body(ByteStream::from_static(b"open"))
+        .send()
+        .await
+        .unwrap();
+    put(&a, "scratch", "closed", data(4, 4)).await;
+    a.put_bucket_tagging()
+        .bucket("scratch")
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("course")
+                        .value("maths")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    a.put_public_access_block()
+        .bucket("courses")
+        .public_access_block_configuration(
+            aws_sdk_s3::types::PublicAccessBlockConfiguration::builder()
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     caught_up(&pair.a, &pair.b, CATCH_UP).await;
 
     // Same credentials work on the secondary for reads.
@@ -289,6 +326,27 @@ async fn everything_written_on_the_primary_appears_on_the_secondary() {
         .await
         .unwrap();
     assert_eq!(anon.status(), 200, "public-read replicated");
+    // Access control is enforced the same on the secondary: object ACLs, public access
+    // settings (the courses policy is public, but restricted), bucket tags.
+    let anon_get = |path: &str| reqwest::get(format!("{}{path}", pair.b.s3));
+    assert_eq!(anon_get("/scratch/open").await.unwrap().status(), 200);
+    assert_eq!(anon_get("/scratch/closed").await.unwrap().status(), 403);
+    assert_eq!(anon_get("/courses/multi/3").await.unwrap().status(), 403);
+    let tags_b = b
+        .get_bucket_tagging()
+        .bucket("scratch")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tags_b.tag_set()[0].value(), "maths");
+    let acl_b = b
+        .get_object_acl()
+        .bucket("scratch")
+        .key("open")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acl_b.grants().len(), 2);
     // The granted user reads on the secondary with their own key; the deleted one is gone.
     let teacher = pair.b.client_for(&user_ak, &user_sk);
     let got = teacher
