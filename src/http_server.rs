@@ -24,10 +24,6 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 
-/// Room hyper keeps for a request's header; past it hyper itself answers 431. The S3
-/// handler refuses smaller excesses (`max_header_bytes`) with an S3 error first.
-const MAX_HEADER_BUFFER: usize = 256 * 1024;
-
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How a listener answers a connection over its limit (a whole HTTP response).
@@ -56,9 +52,11 @@ pub async fn serve<L>(
     let idle = Duration::from_secs(limits.idle_timeout_secs.max(1));
     let stall = Duration::from_secs(limits.body_timeout_secs.max(1));
     let mut http = hyper::server::conn::http1::Builder::new();
+    // hyper's read buffer keeps its default bound (about 400 KiB): a header longer than
+    // that is answered 431 by hyper itself; the S3 handler refuses headers over
+    // `max_header_bytes` with an S3 error first.
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(limits.header_timeout_secs.max(1)))
-        .max_buf_size(MAX_HEADER_BUFFER)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
