@@ -887,3 +887,121 @@ async fn non_ascii_metadata_and_content_encoding() {
     );
     assert_eq!(head.header("content-encoding").as_deref(), Some("gzip, br"));
 }
+
+/// Conditional writes on every write path: PUT, copy and multipart completion answer
+/// If-None-Match and If-Match as AWS does.
+#[tokio::test]
+async fn conditional_writes_on_copy_and_completion() {
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket().bucket("bkt").send().await.unwrap();
+    common::put(&c, "bkt", "src", b"source".to_vec()).await;
+    common::put(&c, "bkt", "dest", b"dest".to_vec()).await;
+    let raw = srv.raw();
+    let copy = |cond: (&'static str, &'static str)| {
+        let raw = raw.clone();
+        async move {
+            raw.send(
+                "PUT",
+                "/bkt/dest",
+                &[("x-amz-copy-source", "/bkt/src"), cond],
+                Vec::new(),
+                true,
+                None,
+            )
+            .await
+        }
+    };
+    let r = copy(("if-none-match", "*")).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (412, "PreconditionFailed".to_string())
+    );
+    let r = copy(("if-match", "\"0000\"")).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (412, "PreconditionFailed".to_string())
+    );
+    let r = copy(("if-none-match", "\"abc\"")).await;
+    assert_eq!((r.status, r.code()), (501, "NotImplemented".to_string()));
+    assert_eq!(
+        common::get(&c, "bkt", "dest").await.as_deref(),
+        Some(&b"dest"[..]),
+        "no refused copy changed the object"
+    );
+    let r = copy(("if-match", "*")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    let up = c
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("dest")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let part = c
+        .upload_part()
+        .bucket("bkt")
+        .key("dest")
+        .upload_id(id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"multipart"))
+        .send()
+        .await
+        .unwrap();
+    let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(1)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    let e = c
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("dest")
+        .upload_id(id)
+        .if_none_match("*")
+        .multipart_upload(parts.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "PreconditionFailed");
+    let e = c
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("absent")
+        .upload_id(id)
+        .if_match("\"abc\"")
+        .multipart_upload(parts.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err_code(&e),
+        "NoSuchUpload",
+        "the upload is for another key"
+    );
+    let current = c
+        .head_object()
+        .bucket("bkt")
+        .key("dest")
+        .send()
+        .await
+        .unwrap();
+    c.complete_multipart_upload()
+        .bucket("bkt")
+        .key("dest")
+        .upload_id(id)
+        .if_match(current.e_tag().unwrap())
+        .multipart_upload(parts)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        common::get(&c, "bkt", "dest").await.as_deref(),
+        Some(&b"multipart"[..])
+    );
+}
