@@ -278,7 +278,8 @@ async fn failed_requests_append_nothing() {
         .unwrap();
     let before = srv.last_seq().await;
     let raw = srv.raw();
-    assert!(c.create_bucket().bucket("bkt").send().await.is_err());
+    // Re-creating your own bucket succeeds in us-east-1, and changes nothing.
+    c.create_bucket().bucket("bkt").send().await.unwrap();
     assert!(c
         .put_object()
         .bucket("missing")
