@@ -496,16 +496,8 @@ pub struct ObjectParts {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AttributesPart {
-    #[serde(rename = "ChecksumCRC32", skip_serializing_if = "Option::is_none")]
-    pub crc32: Option<String>,
-    #[serde(rename = "ChecksumCRC32C", skip_serializing_if = "Option::is_none")]
-    pub crc32c: Option<String>,
-    #[serde(rename = "ChecksumCRC64NVME", skip_serializing_if = "Option::is_none")]
-    pub crc64nvme: Option<String>,
-    #[serde(rename = "ChecksumSHA1", skip_serializing_if = "Option::is_none")]
-    pub sha1: Option<String>,
-    #[serde(rename = "ChecksumSHA256", skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
+    #[serde(flatten)]
+    pub checksum: ChecksumFields,
     pub part_number: u32,
     pub size: u64,
 }
@@ -516,16 +508,12 @@ impl AttributesPart {
         size: u64,
         checksum: Option<(crate::checksum::ChecksumAlgorithm, String)>,
     ) -> Self {
-        let f = match checksum {
+        let checksum = match checksum {
             Some((alg, v)) => ChecksumFields::from_pair(Some(alg), Some(&v), None),
             None => ChecksumFields::default(),
         };
         AttributesPart {
-            crc32: f.crc32,
-            crc32c: f.crc32c,
-            crc64nvme: f.crc64nvme,
-            sha1: f.sha1,
-            sha256: f.sha256,
+            checksum,
             part_number,
             size,
         }
