@@ -28,9 +28,25 @@ pub struct ServeOptions {
     pub force_primary: bool,
 }
 
+/// Everything a zone writes (metadata, blobs, credentials) is for the service user alone:
+/// files 0600, folders 0700, whatever the umask the process was started with.
+fn private_files(config: &Config) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: umask only sets the process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
+    for dir in std::iter::once(config.data_dir.clone()).chain(config.extra_data_dirs.clone()) {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot restrict {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
 pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    private_files(&config)?;
     if config.zone.peer.is_some() && config.zone.secret.is_none() {
         return Err("zone.peer is set but zone.secret is not: zones authenticate each other with a shared secret".into());
     }

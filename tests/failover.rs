@@ -114,15 +114,41 @@ async fn wait_writes(w: &Writer, n: usize) {
     panic!("the writer did not get {n} writes acknowledged");
 }
 
+/// GET /health/<what> on a zone's admin listener: status and body.
+async fn health(z: &Server, what: &str) -> (u16, String) {
+    let r = reqwest::get(format!("{}/health/{what}", z.admin))
+        .await
+        .expect("health probe");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn drill_1_unplanned_failover_after_sigkill() {
     let mut pair = Pair::start("");
     let a = pair.a.client();
     a.create_bucket().bucket("bkt").send().await.unwrap();
     let writer = Writer::start(vec![(pair.a.s3.clone(), a.clone())], true);
+    // The load balancer's probe: only the zone that takes writes answers 200.
+    assert_eq!(health(&pair.a, "writable").await.0, 200);
+    let (st, text) = health(&pair.b, "writable").await;
+    assert_eq!(st, 503, "{text}");
+    assert!(text.contains("role=secondary"), "{text}");
     wait_writes(&writer, 150).await;
     pair.a.kill();
     let acked = writer.finish().await;
+    // A secondary that lost its primary still serves reads, and says it is degraded.
+    let mut ready = String::new();
+    for _ in 0..100 {
+        ready = health(&pair.b, "ready").await.1;
+        if ready.starts_with("degraded") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        ready.starts_with("degraded: the primary is unreachable"),
+        "{ready}"
+    );
 
     let (ok, out) = cli(&pair.b, &["zone", "promote"]);
     assert!(ok, "{out}");
@@ -167,8 +193,12 @@ async fn drill_1_unplanned_failover_after_sigkill() {
     );
     assert!(replicated > 0);
 
-    // The new primary takes writes at once.
+    // The new primary takes writes at once, and the probe says so.
     put(&b, "bkt", "after-failover", data(10, 1)).await;
+    let (st, text) = health(&pair.b, "writable").await;
+    assert_eq!(st, 200, "{text}");
+    assert!(text.contains("role=primary epoch=2"), "{text}");
+    assert_eq!(health(&pair.b, "ready").await.1, "ready\n");
     let s = status(&pair.b).await;
     assert_eq!(s["role"], "primary");
     assert_eq!(s["epoch"], 2);

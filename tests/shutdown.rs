@@ -57,3 +57,31 @@ async fn sigterm_under_load_exits_cleanly_every_time() {
     assert_eq!(get(&c2, "stop", "after").await, Some(b"fine".to_vec()));
     drop(c);
 }
+
+/// The data folder and what is in it are readable by the service user only.
+#[tokio::test]
+async fn the_data_folder_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let srv = common::Server::start();
+    let c = srv.client();
+    c.create_bucket().bucket("bkt").send().await.unwrap();
+    common::put(&c, "bkt", "big", common::data(256 * 1024, 1)).await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let root = srv.data_dir();
+    assert_eq!(mode(&root), 0o700);
+    let mut checked = 0;
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                assert_eq!(mode(&path), 0o700, "{}", path.display());
+                stack.push(path);
+            } else {
+                assert_eq!(mode(&path) & 0o077, 0, "{}", path.display());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 5, "walked {checked} entries");
+}

@@ -60,6 +60,7 @@ pub fn router(state: AdminState) -> Router {
         )
         .route("/health/live", get(|| async { "ok" }))
         .route("/health/ready", get(ready))
+        .route("/health/writable", get(super::zone_api::writable_health))
         .route(
             "/health/replication",
             get(super::zone_api::replication_health),
@@ -110,14 +111,19 @@ async fn compact(State(s): State<AdminState>) -> ApiResult<serde_json::Value> {
     Ok(Json(json!({"seconds": started.elapsed().as_secs_f64()})))
 }
 
+/// Ready to serve: the metadata store answers. A secondary that cannot follow its
+/// primary still serves (stale) reads, so it stays ready but says it is degraded.
 async fn ready(State(s): State<AdminState>) -> Response {
-    match s.store.probe() {
-        Ok(_) => "ready".into_response(),
-        Err(_) => (
+    if s.store.probe().is_err() {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
-            "metadata store unavailable",
+            "not ready: metadata store unavailable\n",
         )
-            .into_response(),
+            .into_response();
+    }
+    match super::zone_api::degraded(&s.zone) {
+        Some(why) => format!("degraded: {why}\n").into_response(),
+        None => "ready\n".into_response(),
     }
 }
 

@@ -91,6 +91,50 @@ async fn divergent_data(
 
 /// 200 when replication is healthy: a primary always; a secondary while it reaches its
 /// primary and no entry keeps failing.
+/// For load balancers: 200 only on the zone that takes writes now; 503 on a secondary,
+/// a fenced primary or one handing over. One client endpoint (HAProxy) follows it
+/// through promote, switchover and failback.
+pub async fn writable_health(State(s): State<AdminState>) -> Response {
+    let r = report(&s.zone);
+    let body = format!(
+        "role={} epoch={} fenced={}\n",
+        r.role.as_str(),
+        r.epoch,
+        r.fenced
+    );
+    if s.store.zone.writable() {
+        format!("writable {body}").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not writable {body}"),
+        )
+            .into_response()
+    }
+}
+
+/// Why a zone that serves is not fine: a secondary that cannot reach or follow its
+/// primary, or one in a full resync.
+pub fn degraded(zone: &crate::zone::ZoneService) -> Option<String> {
+    let r = report(zone);
+    if r.role != Role::Secondary {
+        return None;
+    }
+    if !r.peer_reachable {
+        return Some("the primary is unreachable; reads may be stale".into());
+    }
+    if let Some(e) = r.last_error.as_ref().filter(|e| e.attempts >= 3) {
+        return Some(format!(
+            "replication is failing ({} attempts): {}",
+            e.attempts, e.message
+        ));
+    }
+    if r.resync.is_some() {
+        return Some("a full resync is in progress".into());
+    }
+    None
+}
+
 pub async fn replication_health(State(s): State<AdminState>) -> Response {
     let r = report(&s.zone);
     let failing = r.last_error.as_ref().is_some_and(|e| e.attempts >= 3);

@@ -129,8 +129,26 @@ fn new_request_id() -> String {
     hex::encode_upper(raw)
 }
 
+/// What the access log tells of a request beyond its status: filled in as dispatch
+/// learns it (a request refused early has no user or operation).
+#[derive(Default)]
+struct Seen {
+    endpoint: Option<Endpoint>,
+    user: Option<String>,
+}
+
 async fn handle(State(s): State<S3State>, req: Request) -> Response {
+    let started = std::time::Instant::now();
     let request_id = new_request_id();
+    let remote = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let bytes_in = ["x-amz-decoded-content-length", "content-length"]
+        .iter()
+        .find_map(|h| req.headers().get(*h)?.to_str().ok()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut seen = Seen::default();
     let head = req.method() == Method::HEAD;
     let resource = req.uri().path().to_string();
     let origin = req
@@ -140,10 +158,12 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
         .map(String::from);
     let method = req.method().clone();
     let mut cors = None;
-    let result = dispatch(&s, req, &mut cors).await;
+    let result = dispatch(&s, req, &mut cors, &mut seen).await;
+    let mut error_code = None;
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
+            error_code = Some(e.code.as_str());
             // However the refusal arose (here or at commit time), it names the primary.
             let e = if e.code == S3ErrorCode::ZoneReadOnly {
                 s.zone.read_only_error()
@@ -165,6 +185,27 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
     if let (Some(origin), Some(cfg)) = (origin, cors) {
         cors::apply_response_headers(&mut resp, &cfg, &origin, &method);
     }
+    // One line per request. Never the query string or headers: presigned URLs and
+    // Authorization carry signatures.
+    let bytes_out = resp
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .unwrap_or(0);
+    tracing::info!(
+        target: "bascule::access",
+        request_id,
+        remote = ?remote,
+        method = %method,
+        resource,
+        user = seen.user.as_deref().unwrap_or("-"),
+        operation = ?seen.endpoint,
+        status = resp.status().as_u16(),
+        error = error_code.unwrap_or("-"),
+        bytes_in,
+        bytes_out,
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+    );
     resp
 }
 
@@ -202,6 +243,7 @@ async fn dispatch(
     s: &S3State,
     req: Request,
     cors_out: &mut Option<CorsConfiguration>,
+    seen: &mut Seen,
 ) -> S3Result<Response> {
     let (parts, body) = req.into_parts();
     let header_bytes: usize = parts
@@ -247,6 +289,7 @@ async fn dispatch(
         form_post,
     );
 
+    seen.endpoint = Some(endpoint);
     // A zone that does not take writes refuses them before reading any of the body.
     if endpoint.writes() && !s.store.zone.writable() {
         return Err(s.zone.read_only_error());
@@ -299,6 +342,7 @@ async fn dispatch(
     };
     let now = time::OffsetDateTime::now_utc();
     let (identity, payload) = auth::authenticate(&s.store, &auth_input, now)?;
+    seen.user = identity.user().map(|u| u.name.clone());
     let header = |n: &str| {
         parts
             .headers
