@@ -16,7 +16,7 @@ const WITHIN: Duration = Duration::from_secs(60);
 
 /// The body written under key number `i` (sizes mix inline and blob objects).
 fn body(i: usize) -> Vec<u8> {
-    let len = if i % 7 == 0 {
+    let len = if i.is_multiple_of(7) {
         150_000 + i
     } else {
         1_000 + i * 13
