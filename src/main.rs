@@ -7,6 +7,7 @@ mod bench_scale;
 mod bootstrap;
 mod config;
 mod http_server;
+mod request_metrics;
 mod s3;
 mod server;
 mod store;

@@ -1,101 +1,238 @@
-//! Prometheus metrics on the admin listener (`GET /metrics`): the zone's role, epoch and
-//! replication lag, read fresh from the zone report on each scrape.
+//! Prometheus metrics on the admin listener (`GET /metrics`), in the text format that
+//! `promtool check metrics` accepts:
+//! - S3 requests, latency, errors and bytes (`request_metrics`, counted as requests end);
+//! - the zone: role, epoch, journal position; replication figures only where there is a
+//!   peer (a standalone zone has no lag to alarm on), counters as `_total`, ages in
+//!   seconds;
+//! - space: free and total bytes of each directory the store writes;
+//! - objects and bytes per bucket, from the counters kept with every change (no scan), for
+//!   at most `MAX_BUCKET_SERIES` buckets so the label set stays bounded;
+//! - build information and the process's own figures (memory, CPU, file descriptors).
 
 use super::api::AdminState;
 use crate::zone::report::report;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bascule_replication::zone::Role;
-use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
+use prometheus::{Encoder, Gauge, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
-fn gauge(registry: &Registry, name: &str, help: &str, value: i64) {
-    if let Ok(g) = IntGauge::new(name, help) {
-        g.set(value);
-        let _ = registry.register(Box::new(g));
+/// Buckets given their own series; the rest are summed in `bascule_buckets_*`.
+const MAX_BUCKET_SERIES: usize = 100;
+
+fn as_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// One scrape's zone, space and bucket figures (request metrics live across scrapes).
+struct Scrape {
+    registry: Registry,
+}
+
+impl Scrape {
+    fn gauge(&self, name: &str, help: &str, value: u64) {
+        if let Ok(g) = IntGauge::new(name, help) {
+            g.set(as_i64(value));
+            let _ = self.registry.register(Box::new(g));
+        }
+    }
+
+    fn seconds(&self, name: &str, help: &str, ms: u64) {
+        if let Ok(g) = Gauge::new(name, help) {
+            g.set(ms as f64 / 1000.0);
+            let _ = self.registry.register(Box::new(g));
+        }
+    }
+
+    /// A counter kept by the process (replication status), exported at its value.
+    fn counter(&self, name: &str, help: &str, value: u64) {
+        if let Ok(c) = IntCounter::new(name, help) {
+            c.inc_by(value);
+            let _ = self.registry.register(Box::new(c));
+        }
+    }
+
+    fn labelled(&self, name: &str, help: &str, label: &str, values: &[(String, u64)]) {
+        if let Ok(g) = IntGaugeVec::new(Opts::new(name, help), &[label]) {
+            for (l, v) in values {
+                g.with_label_values(&[l.as_str()]).set(as_i64(*v));
+            }
+            let _ = self.registry.register(Box::new(g));
+        }
     }
 }
 
-pub async fn render(State(s): State<AdminState>) -> Response {
+fn zone_metrics(m: &Scrape, s: &AdminState) {
     let r = report(&s.zone);
-    let registry = Registry::new();
-    let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    let g = |name: &str, help: &str, v: u64| gauge(&registry, name, help, as_i64(v));
-    g(
+    m.gauge(
         "bascule_zone_primary",
         "1 when this zone is primary",
         u64::from(r.role == Role::Primary),
     );
-    g(
+    m.gauge(
         "bascule_zone_fenced",
         "1 when this zone refuses writes while primary",
         u64::from(r.fenced),
     );
-    g("bascule_zone_epoch", "The zone's epoch", r.epoch);
-    g(
+    m.gauge("bascule_zone_epoch", "The zone's epoch", r.epoch);
+    m.gauge(
         "bascule_journal_last_seq",
         "This zone's last journal sequence number",
         r.last_seq,
     );
-    g(
+    if r.peer.is_none() {
+        return;
+    }
+    m.gauge(
         "bascule_replication_peer_reachable",
-        "1 when the last call to the peer succeeded",
+        "1 when the last call to the peer zone succeeded",
         u64::from(r.peer_reachable),
     );
-    g(
+    m.gauge(
         "bascule_replication_entries_pending",
         "Journal entries not yet on the secondary",
         r.entries_pending,
     );
-    g(
+    m.gauge(
         "bascule_replication_bytes_pending",
         "Object bytes not yet on the secondary",
         r.bytes_pending,
     );
-    g(
-        "bascule_replication_oldest_pending_age_ms",
+    m.seconds(
+        "bascule_replication_oldest_pending_age_seconds",
         "Age of the oldest entry not yet applied on the secondary",
         r.oldest_pending_age_ms,
     );
-    g(
-        "bascule_replication_entries_applied",
-        "Entries applied here since start",
+    m.counter(
+        "bascule_replication_entries_applied_total",
+        "Journal entries applied here since start",
         r.replication.entries_applied,
     );
-    g(
-        "bascule_replication_bytes_fetched",
+    m.counter(
+        "bascule_replication_fetched_bytes_total",
         "Object bytes fetched from the peer since start",
         r.replication.bytes_fetched,
     );
-    g(
+    m.gauge(
         "bascule_replication_failing_attempts",
-        "Consecutive failed attempts of the current entry",
+        "Consecutive failed attempts at the current entry (0 when replication works)",
         r.last_error
             .as_ref()
             .map(|e| u64::from(e.attempts))
             .unwrap_or(0),
     );
-    g(
+    m.gauge(
         "bascule_replication_divergent_writes",
         "Divergent writes set aside in quarantine",
         r.divergent as u64,
     );
+    m.gauge(
+        "bascule_replication_resync_running",
+        "1 while a full resync runs",
+        u64::from(r.resync.is_some()),
+    );
     if let Some(l) = &r.replication.lag_ms {
-        g(
-            "bascule_replication_lag_p99_ms",
+        m.seconds(
+            "bascule_replication_lag_p99_seconds",
             "p99 replication lag of recent entries",
             l.p99,
         );
-        g(
-            "bascule_replication_lag_p50_ms",
+        m.seconds(
+            "bascule_replication_lag_p50_seconds",
             "p50 replication lag of recent entries",
             l.p50,
         );
     }
+}
+
+fn space_metrics(m: &Scrape, s: &AdminState) {
+    let mut free = Vec::new();
+    let mut total = Vec::new();
+    for dir in s.store.directories() {
+        if let Ok((f, t)) = crate::store::blob::disk_space(&dir) {
+            let label = dir.display().to_string();
+            free.push((label.clone(), f));
+            total.push((label, t));
+        }
+    }
+    m.labelled(
+        "bascule_disk_free_bytes",
+        "Free bytes on the filesystem of each directory the store writes",
+        "dir",
+        &free,
+    );
+    m.labelled(
+        "bascule_disk_size_bytes",
+        "Size of the filesystem of each directory the store writes",
+        "dir",
+        &total,
+    );
+}
+
+fn bucket_metrics(m: &Scrape, s: &AdminState) {
+    let Ok(buckets) = s.store.buckets() else {
+        return;
+    };
+    let (mut objects, mut bytes) = (Vec::new(), Vec::new());
+    let (mut all_objects, mut all_bytes) = (0u64, 0u64);
+    for (i, b) in buckets.iter().enumerate() {
+        let (o, n) = s.store.usage(&b.name).unwrap_or((0, 0));
+        all_objects += o;
+        all_bytes += n;
+        if i < MAX_BUCKET_SERIES {
+            objects.push((b.name.clone(), o));
+            bytes.push((b.name.clone(), n));
+        }
+    }
+    m.gauge(
+        "bascule_buckets",
+        "Buckets in this zone",
+        buckets.len() as u64,
+    );
+    m.gauge(
+        "bascule_buckets_objects",
+        "Objects in all buckets",
+        all_objects,
+    );
+    m.gauge("bascule_buckets_bytes", "Bytes in all buckets", all_bytes);
+    m.labelled(
+        "bascule_bucket_objects",
+        "Objects per bucket (the first 100 buckets by name)",
+        "bucket",
+        &objects,
+    );
+    m.labelled(
+        "bascule_bucket_bytes",
+        "Bytes per bucket (the first 100 buckets by name)",
+        "bucket",
+        &bytes,
+    );
+}
+
+fn build_metrics(m: &Scrape) {
+    if let Ok(g) = IntGaugeVec::new(
+        Opts::new("bascule_build_info", "The running build (always 1)"),
+        &["version"],
+    ) {
+        g.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let _ = m.registry.register(Box::new(g));
+    }
+    let _ = m.registry.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ));
+}
+
+pub async fn render(State(s): State<AdminState>) -> Response {
+    let m = Scrape {
+        registry: Registry::new(),
+    };
+    zone_metrics(&m, &s);
+    space_metrics(&m, &s);
+    bucket_metrics(&m, &s);
+    build_metrics(&m);
+    let mut families = m.registry.gather();
+    families.extend(crate::request_metrics::REQUESTS.gather());
     let mut out = Vec::new();
-    if TextEncoder::new()
-        .encode(&registry.gather(), &mut out)
-        .is_err()
-    {
+    if TextEncoder::new().encode(&families, &mut out).is_err() {
         return (
             http::StatusCode::INTERNAL_SERVER_ERROR,
             "cannot encode metrics",

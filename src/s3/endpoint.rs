@@ -164,6 +164,63 @@ pub enum Access {
 }
 
 impl Endpoint {
+    /// The operation's name, for metrics and logs.
+    pub fn name(self) -> &'static str {
+        use Endpoint::*;
+        match self {
+            ListBuckets => "ListBuckets",
+            CreateBucket => "CreateBucket",
+            HeadBucket => "HeadBucket",
+            DeleteBucket => "DeleteBucket",
+            GetBucketLocation => "GetBucketLocation",
+            GetBucketCors => "GetBucketCors",
+            PutBucketCors => "PutBucketCors",
+            DeleteBucketCors => "DeleteBucketCors",
+            GetBucketPolicy => "GetBucketPolicy",
+            PutBucketPolicy => "PutBucketPolicy",
+            DeleteBucketPolicy => "DeleteBucketPolicy",
+            GetBucketVersioning => "GetBucketVersioning",
+            PutBucketVersioning => "PutBucketVersioning",
+            GetBucketAcl => "GetBucketAcl",
+            PutBucketAcl => "PutBucketAcl",
+            GetBucketPolicyStatus => "GetBucketPolicyStatus",
+            GetPublicAccessBlock => "GetPublicAccessBlock",
+            PutPublicAccessBlock => "PutPublicAccessBlock",
+            DeletePublicAccessBlock => "DeletePublicAccessBlock",
+            GetBucketOwnershipControls => "GetBucketOwnershipControls",
+            PutBucketOwnershipControls => "PutBucketOwnershipControls",
+            DeleteBucketOwnershipControls => "DeleteBucketOwnershipControls",
+            GetBucketTagging => "GetBucketTagging",
+            PutBucketTagging => "PutBucketTagging",
+            DeleteBucketTagging => "DeleteBucketTagging",
+            ListObjects => "ListObjects",
+            ListObjectsV2 => "ListObjectsV2",
+            ListObjectVersions => "ListObjectVersions",
+            ListMultipartUploads => "ListMultipartUploads",
+            DeleteObjects => "DeleteObjects",
+            PostObject => "PostObject",
+            GetObject => "GetObject",
+            HeadObject => "HeadObject",
+            PutObject => "PutObject",
+            CopyObject => "CopyObject",
+            DeleteObject => "DeleteObject",
+            GetObjectTagging => "GetObjectTagging",
+            PutObjectTagging => "PutObjectTagging",
+            DeleteObjectTagging => "DeleteObjectTagging",
+            GetObjectAcl => "GetObjectAcl",
+            PutObjectAcl => "PutObjectAcl",
+            GetObjectAttributes => "GetObjectAttributes",
+            CreateMultipartUpload => "CreateMultipartUpload",
+            UploadPart => "UploadPart",
+            UploadPartCopy => "UploadPartCopy",
+            CompleteMultipartUpload => "CompleteMultipartUpload",
+            AbortMultipartUpload => "AbortMultipartUpload",
+            ListParts => "ListParts",
+            Preflight => "Preflight",
+            NotImplemented(_) => "NotImplemented",
+        }
+    }
+
     pub fn resolve(
         method: &Method,
         bucket: Option<&str>,

@@ -139,6 +139,7 @@ struct Seen {
 
 async fn handle(State(s): State<S3State>, req: Request) -> Response {
     let started = std::time::Instant::now();
+    let _in_flight = crate::request_metrics::REQUESTS.start();
     let request_id = new_request_id();
     let remote = req
         .extensions()
@@ -192,6 +193,16 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
         .unwrap_or(0);
+    let operation = seen.endpoint.map(Endpoint::name).unwrap_or("Unresolved");
+    let seconds = started.elapsed().as_secs_f64();
+    crate::request_metrics::REQUESTS.observe(&crate::request_metrics::Finished {
+        operation,
+        status: resp.status().as_u16(),
+        error: error_code,
+        bytes_in,
+        bytes_out,
+        seconds,
+    });
     tracing::info!(
         target: "bascule::access",
         request_id,
@@ -199,12 +210,12 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
         method = %method,
         resource,
         user = seen.user.as_deref().unwrap_or("-"),
-        operation = ?seen.endpoint,
+        operation,
         status = resp.status().as_u16(),
         error = error_code.unwrap_or("-"),
         bytes_in,
         bytes_out,
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms = seconds * 1000.0,
     );
     resp
 }

@@ -34,6 +34,11 @@ fn fsync_dir(path: &Path) -> io::Result<()> {
 
 /// Free bytes on the filesystem holding `path`.
 pub fn free_space(path: &Path) -> io::Result<u64> {
+    Ok(disk_space(path)?.0)
+}
+
+/// (free, total) bytes of the filesystem holding `path`; free is what this process may use.
+pub fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
@@ -41,10 +46,16 @@ pub fn free_space(path: &Path) -> io::Result<u64> {
     if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(st.f_bavail as u64 * st.f_frsize as u64)
+    let frsize = st.f_frsize as u64;
+    Ok((st.f_bavail as u64 * frsize, st.f_blocks as u64 * frsize))
 }
 
 impl BlobStore {
+    /// The data directories blobs are spread over.
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
     pub fn open(dirs: Vec<PathBuf>) -> Result<BlobStore, StoreError> {
         for d in &dirs {
             fs::create_dir_all(d.join("tmp"))?;

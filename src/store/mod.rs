@@ -364,6 +364,13 @@ impl Store {
         self.read().user(id)
     }
 
+    /// Every directory the store writes: the metadata directory, then the data directories.
+    pub fn directories(&self) -> Vec<PathBuf> {
+        std::iter::once(self.meta_dir.clone())
+            .chain(self.blobs.dirs().iter().cloned())
+            .collect()
+    }
+
     /// A user by id, or else by name.
     pub fn find_user(&self, who: &str) -> Result<Option<UserRecord>, StoreError> {
         self.read().find_user(who)

@@ -1,0 +1,141 @@
+//! S3 request metrics, counted as requests finish and exported on `/metrics`: requests by
+//! operation and status class, latency by operation, errors by S3 code, bytes in and out,
+//! requests in flight. Label values come from closed sets (operation names, status
+//! classes, S3 error codes), so their number is bounded whatever clients send.
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
+use std::sync::LazyLock;
+
+pub struct RequestMetrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    errors: IntCounterVec,
+    bytes_in: IntCounter,
+    bytes_out: IntCounter,
+    in_flight: IntGauge,
+}
+
+/// The process's one set of request metrics (both listeners live in one process).
+pub static REQUESTS: LazyLock<RequestMetrics> = LazyLock::new(RequestMetrics::new);
+
+/// Seconds; S3 requests range from sub-millisecond reads to multi-second uploads.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+impl RequestMetrics {
+    fn new() -> RequestMetrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "bascule_s3_requests_total",
+                "S3 requests answered, by operation and status class",
+            ),
+            &["operation", "status"],
+        )
+        .expect("static metric definition");
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "bascule_s3_request_duration_seconds",
+                "Time to answer an S3 request (to the response head), by operation",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["operation"],
+        )
+        .expect("static metric definition");
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "bascule_s3_errors_total",
+                "S3 error responses, by S3 error code",
+            ),
+            &["code"],
+        )
+        .expect("static metric definition");
+        let bytes_in = IntCounter::new(
+            "bascule_s3_received_bytes_total",
+            "Request body bytes announced by S3 requests",
+        )
+        .expect("static metric definition");
+        let bytes_out = IntCounter::new(
+            "bascule_s3_sent_bytes_total",
+            "Response body bytes of S3 responses",
+        )
+        .expect("static metric definition");
+        let in_flight = IntGauge::new(
+            "bascule_s3_requests_in_flight",
+            "S3 requests being answered now",
+        )
+        .expect("static metric definition");
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(errors.clone()),
+            Box::new(bytes_in.clone()),
+            Box::new(bytes_out.clone()),
+            Box::new(in_flight.clone()),
+        ] {
+            // Names are distinct constants: registration cannot clash.
+            let _ = registry.register(c);
+        }
+        RequestMetrics {
+            registry,
+            requests,
+            duration,
+            errors,
+            bytes_in,
+            bytes_out,
+            in_flight,
+        }
+    }
+
+    /// Counts a request in flight until the returned guard is dropped.
+    pub fn start(&self) -> InFlight<'_> {
+        self.in_flight.inc();
+        InFlight(&self.in_flight)
+    }
+
+    pub fn observe(&self, finished: &Finished<'_>) {
+        let class = match finished.status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.requests
+            .with_label_values(&[finished.operation, class])
+            .inc();
+        let h: Histogram = self.duration.with_label_values(&[finished.operation]);
+        h.observe(finished.seconds);
+        if let Some(code) = finished.error {
+            self.errors.with_label_values(&[code]).inc();
+        }
+        self.bytes_in.inc_by(finished.bytes_in);
+        self.bytes_out.inc_by(finished.bytes_out);
+    }
+
+    pub fn gather(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.registry.gather()
+    }
+}
+
+/// One finished request, as the metrics count it.
+pub struct Finished<'a> {
+    pub operation: &'a str,
+    pub status: u16,
+    pub error: Option<&'a str>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub seconds: f64,
+}
+
+pub struct InFlight<'a>(&'a IntGauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

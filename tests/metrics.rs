@@ -1,0 +1,64 @@
+//! `/metrics` as Prometheus reads it: S3 requests by operation and status class, latency,
+//! errors by code, bytes, space, buckets, build and process figures; no replication gauge
+//! on a standalone zone; and `promtool check metrics` accepts it (when promtool is
+//! installed, as `.ci/run` does).
+
+mod common;
+use common::Server;
+
+#[tokio::test]
+async fn request_and_zone_metrics_for_prometheus() {
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket().bucket("bkt").send().await.unwrap();
+    common::put(&c, "bkt", "k", vec![7u8; 1000]).await;
+    assert!(common::get(&c, "bkt", "missing").await.is_none());
+    let text = reqwest::get(format!("{}/metrics", srv.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        r#"bascule_s3_requests_total{operation="PutObject",status="2xx"} 1"#,
+        r#"bascule_s3_requests_total{operation="CreateBucket",status="2xx"} 1"#,
+        r#"bascule_s3_errors_total{code="NoSuchKey"} 1"#,
+        r#"bascule_s3_request_duration_seconds_bucket{operation="PutObject",le="+Inf"} 1"#,
+        "bascule_s3_received_bytes_total 1000",
+        r#"bascule_bucket_objects{bucket="bkt"} 1"#,
+        r#"bascule_bucket_bytes{bucket="bkt"} 1000"#,
+        "bascule_build_info{version=",
+        "bascule_disk_free_bytes{dir=",
+        "bascule_zone_primary 1",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(text.contains(expected), "{expected} missing in:\n{text}");
+    }
+    assert!(
+        !text.contains("bascule_replication_"),
+        "a standalone zone has no replication figures to alarm on:\n{text}"
+    );
+    if let Ok(out) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(text.as_bytes())?;
+            child.wait_with_output()
+        })
+    {
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
