@@ -8,10 +8,19 @@ use prometheus::{
 };
 use std::sync::LazyLock;
 
+/// One operation's series, looked up once: a request then costs a few atomic additions,
+/// not a hash of its label values.
+struct OperationSeries {
+    by_class: [IntCounter; 5],
+    duration: Histogram,
+}
+
 pub struct RequestMetrics {
     registry: Registry,
     requests: IntCounterVec,
     duration: HistogramVec,
+    /// By `Endpoint::ordinal`, plus one slot for requests refused before resolution.
+    operations: Vec<std::sync::OnceLock<OperationSeries>>,
     errors: IntCounterVec,
     bytes_in: IntCounter,
     bytes_out: IntCounter,
@@ -84,6 +93,9 @@ impl RequestMetrics {
             registry,
             requests,
             duration,
+            operations: (0..=crate::s3::endpoint::Endpoint::COUNT)
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
             errors,
             bytes_in,
             bytes_out,
@@ -97,19 +109,22 @@ impl RequestMetrics {
         InFlight(&self.in_flight)
     }
 
-    pub fn observe(&self, finished: &Finished<'_>) {
-        let class = match finished.status {
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            _ => "5xx",
+    pub fn observe(&self, finished: &Finished) {
+        use crate::s3::endpoint::Endpoint;
+        let (slot, name) = match finished.operation {
+            Some(e) => (e.ordinal(), e.name()),
+            None => (Endpoint::COUNT, "Unresolved"),
         };
-        self.requests
-            .with_label_values(&[finished.operation, class])
-            .inc();
-        let h: Histogram = self.duration.with_label_values(&[finished.operation]);
-        h.observe(finished.seconds);
+        let Some(cell) = self.operations.get(slot) else {
+            return;
+        };
+        let series = cell.get_or_init(|| OperationSeries {
+            by_class: CLASSES.map(|c| self.requests.with_label_values(&[name, c])),
+            duration: self.duration.with_label_values(&[name]),
+        });
+        let class = usize::from((finished.status / 100).clamp(1, 5)) - 1;
+        series.by_class[class].inc();
+        series.duration.observe(finished.seconds);
         if let Some(code) = finished.error {
             self.errors.with_label_values(&[code]).inc();
         }
@@ -122,11 +137,14 @@ impl RequestMetrics {
     }
 }
 
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
 /// One finished request, as the metrics count it.
-pub struct Finished<'a> {
-    pub operation: &'a str,
+pub struct Finished {
+    /// `None` when the request was refused before its operation was known.
+    pub operation: Option<crate::s3::endpoint::Endpoint>,
     pub status: u16,
-    pub error: Option<&'a str>,
+    pub error: Option<&'static str>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub seconds: f64,

@@ -164,6 +164,66 @@ pub enum Access {
 }
 
 impl Endpoint {
+    /// How many operations there are (`ordinal` is below this).
+    pub const COUNT: usize = 50;
+
+    /// A dense number per operation, for per-operation tables (metrics).
+    pub fn ordinal(self) -> usize {
+        use Endpoint::*;
+        match self {
+            ListBuckets => 0,
+            CreateBucket => 1,
+            HeadBucket => 2,
+            DeleteBucket => 3,
+            GetBucketLocation => 4,
+            GetBucketCors => 5,
+            PutBucketCors => 6,
+            DeleteBucketCors => 7,
+            GetBucketPolicy => 8,
+            PutBucketPolicy => 9,
+            DeleteBucketPolicy => 10,
+            GetBucketVersioning => 11,
+            PutBucketVersioning => 12,
+            GetBucketAcl => 13,
+            PutBucketAcl => 14,
+            GetBucketPolicyStatus => 15,
+            GetPublicAccessBlock => 16,
+            PutPublicAccessBlock => 17,
+            DeletePublicAccessBlock => 18,
+            GetBucketOwnershipControls => 19,
+            PutBucketOwnershipControls => 20,
+            DeleteBucketOwnershipControls => 21,
+            GetBucketTagging => 22,
+            PutBucketTagging => 23,
+            DeleteBucketTagging => 24,
+            ListObjects => 25,
+            ListObjectsV2 => 26,
+            ListObjectVersions => 27,
+            ListMultipartUploads => 28,
+            DeleteObjects => 29,
+            PostObject => 30,
+            GetObject => 31,
+            HeadObject => 32,
+            PutObject => 33,
+            CopyObject => 34,
+            DeleteObject => 35,
+            GetObjectTagging => 36,
+            PutObjectTagging => 37,
+            DeleteObjectTagging => 38,
+            GetObjectAcl => 39,
+            PutObjectAcl => 40,
+            GetObjectAttributes => 41,
+            CreateMultipartUpload => 42,
+            UploadPart => 43,
+            UploadPartCopy => 44,
+            CompleteMultipartUpload => 45,
+            AbortMultipartUpload => 46,
+            ListParts => 47,
+            Preflight => 48,
+            NotImplemented(_) => 49,
+        }
+    }
+
     /// The operation's name, for metrics and logs.
     pub fn name(self) -> &'static str {
         use Endpoint::*;

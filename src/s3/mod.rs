@@ -196,7 +196,7 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
     let operation = seen.endpoint.map(Endpoint::name).unwrap_or("Unresolved");
     let seconds = started.elapsed().as_secs_f64();
     crate::request_metrics::REQUESTS.observe(&crate::request_metrics::Finished {
-        operation,
+        operation: seen.endpoint,
         status: resp.status().as_u16(),
         error: error_code,
         bytes_in,
