@@ -146,7 +146,8 @@ async fn drill_1_unplanned_failover_after_sigkill() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        ready.starts_with("degraded: the primary is unreachable"),
+        ready.starts_with("degraded: the primary is unreachable")
+            || ready.starts_with("degraded: replication is failing"),
         "{ready}"
     );
 

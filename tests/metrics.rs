@@ -62,3 +62,24 @@ async fn request_and_zone_metrics_for_prometheus() {
         );
     }
 }
+
+/// The alert rules and scrape configuration shipped in `deploy/prometheus` are valid.
+#[test]
+fn shipped_prometheus_files_are_valid() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/prometheus");
+    for (what, file) in [("rules", "alerts.yml"), ("config", "prometheus.yml")] {
+        let Ok(out) = std::process::Command::new("promtool")
+            .args(["check", what, &format!("{dir}/{file}")])
+            .output()
+        else {
+            eprintln!("promtool is not installed: {file} not checked");
+            return;
+        };
+        assert!(
+            out.status.success(),
+            "{file}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -123,7 +123,14 @@ pub fn degraded(zone: &crate::zone::ZoneService) -> Option<String> {
     if !r.peer_reachable {
         return Some("the primary is unreachable; reads may be stale".into());
     }
-    if let Some(e) = r.last_error.as_ref().filter(|e| e.attempts >= 3) {
+    // Failing since the last good contact (an entry's data cannot be fetched, say): the
+    // long-poll may not have noticed the primary is gone.
+    let last_contact = r.replication.last_contact_ms.unwrap_or(0);
+    if let Some(e) = r
+        .last_error
+        .as_ref()
+        .filter(|e| e.attempts >= 3 || e.at_ms > last_contact)
+    {
         return Some(format!(
             "replication is failing ({} attempts): {}",
             e.attempts, e.message
