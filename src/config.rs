@@ -184,6 +184,9 @@ impl Config {
         if let Some(v) = get("BASCULE_REPLICATION_SECRET") {
             self.zone.secret = Some(v);
         }
+        if let Some(v) = get("BASCULE_S3_PUBLIC_ENDPOINT") {
+            self.zone.s3_public_endpoint = Some(v);
+        }
         Ok(())
     }
 

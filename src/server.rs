@@ -71,7 +71,7 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.admin_listen))?;
     let s3_addr = s3_listener.local_addr().map_err(|e| e.to_string())?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
-    let s3_endpoint = format!("http://{s3_addr}");
+    let s3_endpoint = advertised_endpoint(&config, s3_addr)?;
     let tls = match (&config.zone.tls_cert, &config.zone.tls_key) {
         (Some(c), Some(k)) => Some(zone::tls::server_config(c, k)?),
         (None, None) => None,
@@ -275,17 +275,42 @@ async fn settle_role(
         .map_err(|e| format!("cannot record the zone state: {e}"))
 }
 
+/// The S3 endpoint this zone gives clients (in refusals that name the primary, the
+/// credentials file, the start-up lines): `zone.s3_public_endpoint`, else the listener's
+/// address. A zone never advertises an unroutable address: listening on 0.0.0.0 or `::`
+/// advertises the loopback address when the zone stands alone, and needs
+/// `s3_public_endpoint` when it has a peer (whose clients it redirects).
+fn advertised_endpoint(config: &Config, addr: std::net::SocketAddr) -> Result<String, String> {
+    if let Some(public) = &config.zone.s3_public_endpoint {
+        return Ok(public.clone());
+    }
+    if !addr.ip().is_unspecified() {
+        return Ok(format!("http://{addr}"));
+    }
+    if config.zone.peer.is_some() {
+        return Err(format!(
+            "the S3 listener is {addr}, an address clients cannot reach: set zone.s3_public_endpoint \
+             (or BASCULE_S3_PUBLIC_ENDPOINT) to the endpoint clients use for this zone"
+        ));
+    }
+    let loopback: std::net::IpAddr = if addr.is_ipv4() {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        std::net::Ipv6Addr::LOCALHOST.into()
+    };
+    Ok(format!(
+        "http://{}",
+        std::net::SocketAddr::new(loopback, addr.port())
+    ))
+}
+
 /// The zone service, and the replication loop's task when there is a peer.
 fn start_zone(
     store: &Arc<Store>,
     config: &Config,
     s3_endpoint: String,
 ) -> Result<(ZoneService, Option<tokio::task::JoinHandle<()>>), String> {
-    let public = config
-        .zone
-        .s3_public_endpoint
-        .clone()
-        .unwrap_or(s3_endpoint);
+    let public = s3_endpoint;
     let peer = match &config.zone.peer {
         Some(url) => {
             let ca = match &config.zone.peer_ca {
@@ -354,4 +379,35 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advertised_endpoint;
+    use crate::config::Config;
+
+    #[test]
+    fn a_zone_never_advertises_an_unroutable_address() {
+        let mut c = Config::default();
+        let any = "0.0.0.0:9000".parse().unwrap();
+        assert_eq!(
+            advertised_endpoint(&c, any).unwrap(),
+            "http://127.0.0.1:9000"
+        );
+        let v6 = "[::]:9000".parse().unwrap();
+        assert_eq!(advertised_endpoint(&c, v6).unwrap(), "http://[::1]:9000");
+        let local = "127.0.0.1:9100".parse().unwrap();
+        assert_eq!(
+            advertised_endpoint(&c, local).unwrap(),
+            "http://127.0.0.1:9100"
+        );
+        c.zone.peer = Some("https://zone-b:9001".into());
+        let e = advertised_endpoint(&c, any).unwrap_err();
+        assert!(e.contains("s3_public_endpoint"), "{e}");
+        c.zone.s3_public_endpoint = Some("https://s3.zone-a.example".into());
+        assert_eq!(
+            advertised_endpoint(&c, any).unwrap(),
+            "https://s3.zone-a.example"
+        );
+    }
 }
