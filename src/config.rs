@@ -22,6 +22,10 @@ pub struct Config {
     pub inline_threshold: usize,
     pub zone: ZoneConfig,
     pub limits: Limits,
+    /// Serve the S3 listener over TLS with this certificate chain and key (PEM); SIGHUP
+    /// reloads them from the files.
+    pub s3_tls_cert: Option<PathBuf>,
+    pub s3_tls_key: Option<PathBuf>,
     /// Accept AWS Signature Version 2 (HMAC-SHA1), which the aws CLI v1, boto3 and s3cmd
     /// still use for presigned URLs and POST forms.
     pub allow_sigv2: bool,
@@ -130,6 +134,8 @@ impl Default for Config {
             zone: ZoneConfig::default(),
             limits: Limits::default(),
             allow_sigv2: true,
+            s3_tls_cert: None,
+            s3_tls_key: None,
         }
     }
 }

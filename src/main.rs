@@ -11,6 +11,7 @@ mod request_metrics;
 mod s3;
 mod server;
 mod store;
+mod tls;
 mod zone;
 
 use clap::{Parser, Subcommand};

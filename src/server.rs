@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::http_server;
 use crate::s3::{self, S3State};
 use crate::store::Store;
+use crate::tls;
 use crate::zone::{self, ZoneService};
 use bascule_replication::peer::PeerClient;
 use bascule_replication::puller::{PullConfig, Replicator};
@@ -71,13 +72,23 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.admin_listen))?;
     let s3_addr = s3_listener.local_addr().map_err(|e| e.to_string())?;
     let admin_addr = admin_listener.local_addr().map_err(|e| e.to_string())?;
-    let s3_endpoint = advertised_endpoint(&config, s3_addr)?;
-    let tls = match (&config.zone.tls_cert, &config.zone.tls_key) {
-        (Some(c), Some(k)) => Some(zone::tls::server_config(c, k)?),
-        (None, None) => None,
-        _ => return Err("zone.tls_cert and zone.tls_key go together".into()),
-    };
+    let tls_pair =
+        |cert: &Option<std::path::PathBuf>, key: &Option<std::path::PathBuf>, what| match (
+            cert, key,
+        ) {
+            (Some(c), Some(k)) => tls::server_config(c, k).map(Some),
+            (None, None) => Ok(None),
+            _ => Err(format!("{what}_cert and {what}_key go together")),
+        };
+    let tls = tls_pair(&config.zone.tls_cert, &config.zone.tls_key, "zone.tls")?;
+    let s3_tls = tls_pair(&config.s3_tls_cert, &config.s3_tls_key, "s3_tls")?;
+    let s3_endpoint = advertised_endpoint(&config, s3_addr, s3_tls.is_some())?;
     let admin_scheme = if tls.is_some() { "https" } else { "http" };
+    let reloadable: Vec<_> = [&tls, &s3_tls]
+        .into_iter()
+        .flatten()
+        .map(|(_, cert)| cert.clone())
+        .collect();
 
     // A secondary gets its users from the primary; only a zone that takes writes creates
     // the first admin.
@@ -111,6 +122,9 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         zone::trim::spawn(zone.clone(), config.zone.journal_retention, stop_rx.clone()),
         spawn_gc(store.clone(), stop_rx.clone()),
     ];
+    if !reloadable.is_empty() {
+        background.push(tls::reload_on_sighup(reloadable, stop_rx.clone()));
+    }
 
     let config = Arc::new(config);
     let s3_app = s3::router(S3State {
@@ -136,18 +150,38 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
     );
     let admin_overload = http_server::overload_answer("text/plain", "too many connections\n");
     let limits = config.limits.clone();
-    let s3_server = http_server::serve(
-        s3_listener,
-        s3_app,
-        &limits,
-        s3_overload,
-        draining(drain_rx.clone()),
-    );
+    let s3_server = async {
+        match s3_tls {
+            Some((cfg, _)) => {
+                let listener =
+                    tls::TlsListener::new(s3_listener, cfg).map_err(|e| e.to_string())?;
+                http_server::serve(
+                    listener,
+                    s3_app,
+                    &limits,
+                    s3_overload,
+                    draining(drain_rx.clone()),
+                )
+                .await
+            }
+            None => {
+                http_server::serve(
+                    s3_listener,
+                    s3_app,
+                    &limits,
+                    s3_overload,
+                    draining(drain_rx.clone()),
+                )
+                .await
+            }
+        }
+        Ok::<(), String>(())
+    };
     let admin = async {
         match tls {
-            Some(tls) => {
+            Some((tls, _)) => {
                 let listener =
-                    zone::tls::TlsListener::new(admin_listener, tls).map_err(|e| e.to_string())?;
+                    tls::TlsListener::new(admin_listener, tls).map_err(|e| e.to_string())?;
                 http_server::serve(
                     listener,
                     admin_app,
@@ -176,8 +210,8 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         let _ = drain_tx.send(true);
     };
     let servers = async {
-        let ((), admin) = tokio::join!(s3_server, admin);
-        admin
+        let (s3, admin) = tokio::join!(s3_server, admin);
+        s3.and(admin)
     };
     let serving = async {
         tokio::pin!(servers);
@@ -280,12 +314,17 @@ async fn settle_role(
 /// address. A zone never advertises an unroutable address: listening on 0.0.0.0 or `::`
 /// advertises the loopback address when the zone stands alone, and needs
 /// `s3_public_endpoint` when it has a peer (whose clients it redirects).
-fn advertised_endpoint(config: &Config, addr: std::net::SocketAddr) -> Result<String, String> {
+fn advertised_endpoint(
+    config: &Config,
+    addr: std::net::SocketAddr,
+    tls: bool,
+) -> Result<String, String> {
     if let Some(public) = &config.zone.s3_public_endpoint {
         return Ok(public.clone());
     }
+    let scheme = if tls { "https" } else { "http" };
     if !addr.ip().is_unspecified() {
-        return Ok(format!("http://{addr}"));
+        return Ok(format!("{scheme}://{addr}"));
     }
     if config.zone.peer.is_some() {
         return Err(format!(
@@ -299,7 +338,7 @@ fn advertised_endpoint(config: &Config, addr: std::net::SocketAddr) -> Result<St
         std::net::Ipv6Addr::LOCALHOST.into()
     };
     Ok(format!(
-        "http://{}",
+        "{scheme}://{}",
         std::net::SocketAddr::new(loopback, addr.port())
     ))
 }
@@ -391,22 +430,25 @@ mod tests {
         let mut c = Config::default();
         let any = "0.0.0.0:9000".parse().unwrap();
         assert_eq!(
-            advertised_endpoint(&c, any).unwrap(),
+            advertised_endpoint(&c, any, false).unwrap(),
             "http://127.0.0.1:9000"
         );
         let v6 = "[::]:9000".parse().unwrap();
-        assert_eq!(advertised_endpoint(&c, v6).unwrap(), "http://[::1]:9000");
+        assert_eq!(
+            advertised_endpoint(&c, v6, false).unwrap(),
+            "http://[::1]:9000"
+        );
         let local = "127.0.0.1:9100".parse().unwrap();
         assert_eq!(
-            advertised_endpoint(&c, local).unwrap(),
-            "http://127.0.0.1:9100"
+            advertised_endpoint(&c, local, true).unwrap(),
+            "https://127.0.0.1:9100"
         );
         c.zone.peer = Some("https://zone-b:9001".into());
-        let e = advertised_endpoint(&c, any).unwrap_err();
+        let e = advertised_endpoint(&c, any, false).unwrap_err();
         assert!(e.contains("s3_public_endpoint"), "{e}");
         c.zone.s3_public_endpoint = Some("https://s3.zone-a.example".into());
         assert_eq!(
-            advertised_endpoint(&c, any).unwrap(),
+            advertised_endpoint(&c, any, false).unwrap(),
             "https://s3.zone-a.example"
         );
     }

@@ -116,6 +116,8 @@ pub struct AccessRequest<'a> {
     pub header: &'a dyn Fn(&str) -> Option<String>,
     pub query: &'a [(String, String)],
     pub source_ip: Option<IpAddr>,
+    /// Whether the request came over TLS (`aws:SecureTransport`).
+    pub secure_transport: bool,
 }
 
 /// The bucket policy as stored: the JSON as sent, evaluated with the user ids its
@@ -191,8 +193,7 @@ impl Facts for RequestFacts<'_, '_> {
                 None => "Anonymous".into(),
             }],
             "aws:referer" => header("referer"),
-            // The S3 listener speaks plain HTTP.
-            "aws:securetransport" => vec!["false".into()],
+            "aws:securetransport" => vec![req.secure_transport.to_string()],
             "aws:sourceip" => req.source_ip.map(|ip| ip.to_string()).into_iter().collect(),
             "aws:useragent" => header("user-agent"),
             "aws:userid" => user.map(|u| u.id.clone()).into_iter().collect(),

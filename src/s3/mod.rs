@@ -57,6 +57,8 @@ pub struct Ctx {
     pub bucket_record: Option<BucketRecord>,
     /// The client's address (`aws:SourceIp`).
     pub source_ip: Option<std::net::IpAddr>,
+    /// The S3 listener serves TLS (`aws:SecureTransport`).
+    pub secure_transport: bool,
 }
 
 impl Ctx {
@@ -97,6 +99,7 @@ impl Ctx {
                 header: &header,
                 query: &self.query,
                 source_ip: self.source_ip,
+                secure_transport: self.secure_transport,
             },
             object,
         )
@@ -370,6 +373,7 @@ async fn dispatch(
             header: &header,
             query: &query,
             source_ip,
+            secure_transport: s.config.s3_tls_cert.is_some(),
         },
         || match (&bucket, &key) {
             (Some(b), Some(k)) => Ok(s.store.object(b, k)?),
@@ -411,6 +415,7 @@ async fn dispatch(
         payload,
         bucket_record,
         source_ip,
+        secure_transport: s.config.s3_tls_cert.is_some(),
     };
     route(s, ctx, endpoint, body).await
 }

@@ -208,6 +208,7 @@ pub async fn post_object(
             header: &header,
             query: &[],
             source_ip,
+            secure_transport: s.config.s3_tls_cert.is_some(),
         },
         || Ok(None),
     )?;

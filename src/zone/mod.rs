@@ -6,7 +6,7 @@ pub mod quarantine;
 pub mod replica;
 pub mod report;
 pub mod serve;
-pub mod tls;
+
 pub mod trim;
 
 use crate::store::{Store, StoreError};
