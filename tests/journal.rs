@@ -341,3 +341,19 @@ async fn failed_requests_append_nothing() {
         .unwrap();
     assert_eq!(srv.last_seq().await, before);
 }
+
+/// The admin journal view never shows a key's secret (the zone link carries it, the
+/// inspection view does not).
+#[tokio::test]
+async fn the_journal_view_hides_key_secrets() {
+    let srv = Server::start();
+    let (_ak, sk) = srv.new_user("kim").await;
+    let entries = srv.journal(0).await;
+    let text = serde_json::to_string(&entries).unwrap();
+    assert!(text.contains("put_access_key"), "{text}");
+    assert!(!text.contains(&sk), "a secret reached the journal view");
+    assert!(
+        !text.contains(&srv.secret_key),
+        "the admin's secret reached the journal view"
+    );
+}

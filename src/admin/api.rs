@@ -297,12 +297,19 @@ struct JournalQuery {
     limit: Option<usize>,
 }
 
+/// The journal for inspection. Key secrets are replaced: an operator reading the journal
+/// (or a log of what the CLI printed) never sees one. The zone link has its own route.
 async fn journal(
     State(s): State<AdminState>,
     Query(q): Query<JournalQuery>,
 ) -> ApiResult<Vec<bascule_replication::Entry>> {
-    Ok(Json(s.store.journal_after(
-        q.after,
-        q.limit.unwrap_or(1000).min(10_000),
-    )?))
+    let mut entries = s
+        .store
+        .journal_after(q.after, q.limit.unwrap_or(1000).min(10_000))?;
+    for e in &mut entries {
+        if let bascule_replication::Op::PutAccessKey { record } = &mut e.op {
+            record.secret_key = "(redacted)".into();
+        }
+    }
+    Ok(Json(entries))
 }

@@ -22,6 +22,9 @@ pub struct AdminArgs {
     /// A CA certificate (PEM) to trust when the admin listener uses TLS.
     #[arg(long, env = "BASCULE_ADMIN_CA")]
     pub ca_cert: Option<PathBuf>,
+    /// Print the API's JSON instead of tables (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: AdminCommand,
 }
@@ -245,9 +248,23 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
     if !status.is_success() {
         return Err(format!("{status}: {pretty}"));
     }
+    use super::tables;
+    if args.json {
+        println!("{pretty}");
+        return Ok(());
+    }
     match (&args.command, &value) {
-        (AdminCommand::Zone(ZoneCommand::Status { json: false }), Some(v)) => {
+        (AdminCommand::Zone(ZoneCommand::Status { json: true }), _) => println!("{pretty}"),
+        (AdminCommand::Zone(ZoneCommand::Status { .. }), Some(v)) => {
             print!("{}", super::zone_text::status(v))
+        }
+        (AdminCommand::User(UserCommand::List), Some(v)) => print!("{}", tables::users(v)),
+        (AdminCommand::Key(KeyCommand::List { .. }), Some(v)) => print!("{}", tables::keys(v)),
+        (AdminCommand::Bucket(BucketCommand::List), Some(v)) => {
+            print!("{}", tables::buckets(v))
+        }
+        (AdminCommand::User(_) | AdminCommand::Key(_) | AdminCommand::Bucket(_), Some(v)) => {
+            print!("{}", tables::record(v))
         }
         (AdminCommand::Zone(ZoneCommand::Promote), Some(v)) => {
             println!("{}", super::zone_text::promotion(v));

@@ -83,7 +83,7 @@ class Server:
         self.binary = binary
 
     def admin_cli(self, *args):
-        out = subprocess.run([self.binary, "admin", "--endpoint", self.admin, "--data-dir", self.data, *args],
+        out = subprocess.run([self.binary, "admin", "--json", "--endpoint", self.admin, "--data-dir", self.data, *args],
                              capture_output=True, text=True, check=True).stdout
         return json.loads(out)
 
