@@ -52,10 +52,14 @@ enum Command {
         /// TOML configuration file.
         #[arg(long, env = "BASCULE_CONFIG")]
         config: Option<PathBuf>,
+        /// Data folder: metadata in <data-dir>/meta, blobs in <data-dir>/data.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Address of the S3 listener (default 127.0.0.1:9000).
         #[arg(long)]
         s3_listen: Option<SocketAddr>,
+        /// Address of the admin listener: admin API, zone link, health, metrics
+        /// (default 127.0.0.1:9001).
         #[arg(long)]
         admin_listen: Option<SocketAddr>,
         /// Domain for virtual-host-style requests (`<bucket>.<domain>`).

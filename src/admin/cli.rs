@@ -43,10 +43,12 @@ pub enum AdminCommand {
     /// The zone's role and replication: status, promote, switchover, divergent writes.
     #[command(subcommand)]
     Zone(ZoneCommand),
-    /// Print journal entries after a sequence number.
+    /// Print journal entries after a sequence number (key secrets are redacted).
     Journal {
+        /// Entries after this sequence number.
         #[arg(long, default_value_t = 0)]
         after: u64,
+        /// At most this many entries (up to 10000).
         #[arg(long, default_value_t = 1000)]
         limit: usize,
     },
@@ -65,24 +67,37 @@ pub enum ZoneCommand {
     /// Planned switchover: the primary stops writes, the secondary catches up, roles swap.
     Switchover,
     /// Writes set aside when this zone rejoined after a failover (or one of them).
-    Divergent { id: Option<String> },
+    Divergent {
+        /// One divergent write's id (all of them when absent).
+        id: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
+    /// Create a user (its id is generated and never reused).
     Create {
+        /// Letters, digits, - _ . @ (a name that is an email address takes email grants).
         name: String,
+        /// Make the user an administrator (all buckets, not bound by bucket policies).
         #[arg(long)]
         admin: bool,
     },
+    /// List users.
     List,
+    /// Let a user's keys sign requests again.
     Enable {
+        /// User name or id.
         id: String,
     },
+    /// Refuse every request signed by the user's keys.
     Disable {
+        /// User name or id.
         id: String,
     },
+    /// Delete a user with its keys and grants (users owning buckets are kept).
     Delete {
+        /// User name or id.
         id: String,
     },
 }
@@ -91,35 +106,39 @@ pub enum UserCommand {
 pub enum KeyCommand {
     /// Create a key for a user (the secret is shown once).
     Create {
+        /// User name or id.
         user: String,
     },
+    /// List access keys (never their secrets).
     List {
+        /// Only this user's keys (name or id).
         #[arg(long)]
         user: Option<String>,
     },
-    Enable {
-        access_key: String,
-    },
-    Disable {
-        access_key: String,
-    },
-    Delete {
-        access_key: String,
-    },
+    /// Let a key sign requests again.
+    Enable { access_key: String },
+    /// Refuse every request signed by the key.
+    Disable { access_key: String },
+    /// Delete a key.
+    Delete { access_key: String },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum BucketCommand {
+    /// List buckets with their owner, objects, bytes and grants.
     List,
     /// Give a user read or read-write access to a bucket.
     Grant {
         bucket: String,
+        /// User name or id.
         user: String,
         #[arg(value_parser = ["read", "read-write"])]
         permission: String,
     },
+    /// Take a user's grant on a bucket away.
     Revoke {
         bucket: String,
+        /// User name or id.
         user: String,
     },
 }
