@@ -83,3 +83,47 @@ fn shipped_prometheus_files_are_valid() {
         );
     }
 }
+
+/// Every metric the shipped Grafana dashboard and alert rules query is one a zone exports
+/// (a secondary with a peer exports the most).
+#[tokio::test(flavor = "multi_thread")]
+async fn dashboard_and_alerts_query_exported_metrics() {
+    let pair = common::zones::Pair::start("");
+    let c = pair.a.client();
+    c.create_bucket().bucket("bkt").send().await.unwrap();
+    common::put(&c, "bkt", "k", vec![1u8; 10]).await;
+    // Error counters appear with the first error.
+    assert!(common::get(&c, "bkt", "missing").await.is_none());
+    common::zones::caught_up(&pair.a, &pair.b, std::time::Duration::from_secs(30)).await;
+    let mut exported = String::new();
+    for z in [&pair.a, &pair.b] {
+        exported += &reqwest::get(format!("{}/metrics", z.admin))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    }
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dashboard = std::fs::read_to_string(format!("{root}/deploy/grafana/bascule.json")).unwrap();
+    let rules = std::fs::read_to_string(format!("{root}/deploy/prometheus/alerts.yml")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&dashboard).expect("dashboard JSON");
+    assert!(doc["panels"].as_array().is_some_and(|p| p.len() >= 8));
+    let mut checked = 0;
+    for text in [&dashboard, &rules] {
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if !(word.starts_with("bascule_") || word.starts_with("process_")) {
+                continue;
+            }
+            // Histogram series are exported with _bucket/_sum/_count suffixes.
+            let base = word.trim_end_matches("_bucket");
+            assert!(
+                exported.contains(&format!("\n{base}"))
+                    || exported.contains(&format!("# TYPE {base} ")),
+                "{word} is queried but not exported"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 15, "checked {checked} metric names");
+}
