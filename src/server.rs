@@ -150,60 +150,22 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
     );
     let admin_overload = http_server::overload_answer("text/plain", "too many connections\n");
     let limits = config.limits.clone();
-    let s3_server = async {
-        match s3_tls {
-            Some((cfg, _)) => {
-                let listener =
-                    tls::TlsListener::new(s3_listener, cfg).map_err(|e| e.to_string())?;
-                http_server::serve(
-                    listener,
-                    s3_app,
-                    &limits,
-                    s3_overload,
-                    draining(drain_rx.clone()),
-                )
-                .await
-            }
-            None => {
-                http_server::serve(
-                    s3_listener,
-                    s3_app,
-                    &limits,
-                    s3_overload,
-                    draining(drain_rx.clone()),
-                )
-                .await
-            }
-        }
-        Ok::<(), String>(())
-    };
-    let admin = async {
-        match tls {
-            Some((tls, _)) => {
-                let listener =
-                    tls::TlsListener::new(admin_listener, tls).map_err(|e| e.to_string())?;
-                http_server::serve(
-                    listener,
-                    admin_app,
-                    &limits,
-                    admin_overload,
-                    draining(drain_rx.clone()),
-                )
-                .await
-            }
-            None => {
-                http_server::serve(
-                    admin_listener,
-                    admin_app,
-                    &limits,
-                    admin_overload,
-                    draining(drain_rx.clone()),
-                )
-                .await
-            }
-        }
-        Ok::<(), String>(())
-    };
+    let s3_server = serve_listener(
+        s3_listener,
+        s3_tls.map(|(cfg, _)| cfg),
+        s3_app,
+        &limits,
+        s3_overload,
+        draining(drain_rx.clone()),
+    );
+    let admin = serve_listener(
+        admin_listener,
+        tls.map(|(cfg, _)| cfg),
+        admin_app,
+        &limits,
+        admin_overload,
+        draining(drain_rx.clone()),
+    );
     let signal = async {
         shutdown_signal().await;
         tracing::info!("shutting down: draining requests");
@@ -307,6 +269,25 @@ async fn settle_role(
         })
         .await
         .map_err(|e| format!("cannot record the zone state: {e}"))
+}
+
+/// Serves one listener, over TLS when it has a configuration, until `shutdown`.
+async fn serve_listener(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    app: axum::Router,
+    limits: &crate::config::Limits,
+    overload: bytes::Bytes,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    match tls {
+        Some(cfg) => {
+            let listener = tls::TlsListener::new(listener, cfg).map_err(|e| e.to_string())?;
+            http_server::serve(listener, app, limits, overload, shutdown).await
+        }
+        None => http_server::serve(listener, app, limits, overload, shutdown).await,
+    }
+    Ok(())
 }
 
 /// The S3 endpoint this zone gives clients (in refusals that name the primary, the
