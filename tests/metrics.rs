@@ -13,6 +13,25 @@ async fn request_and_zone_metrics_for_prometheus() {
     c.create_bucket().bucket("bkt").send().await.unwrap();
     common::put(&c, "bkt", "k", vec![7u8; 1000]).await;
     assert!(common::get(&c, "bkt", "missing").await.is_none());
+    // Two uploads started, one aborted: one in progress.
+    let mut ids = Vec::new();
+    for key in ["u1", "u2"] {
+        let up = c
+            .create_multipart_upload()
+            .bucket("bkt")
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        ids.push(up.upload_id().unwrap().to_string());
+    }
+    c.abort_multipart_upload()
+        .bucket("bkt")
+        .key("u1")
+        .upload_id(&ids[0])
+        .send()
+        .await
+        .unwrap();
     let text = reqwest::get(format!("{}/metrics", srv.admin))
         .await
         .unwrap()
@@ -30,6 +49,7 @@ async fn request_and_zone_metrics_for_prometheus() {
         "bascule_build_info{version=",
         "bascule_disk_free_bytes{dir=",
         "bascule_zone_primary 1",
+        "bascule_multipart_uploads_in_progress 1",
         "process_resident_memory_bytes",
     ] {
         assert!(text.contains(expected), "{expected} missing in:\n{text}");

@@ -5,8 +5,9 @@
 //!   peer (a standalone zone has no lag to alarm on), counters as `_total`, ages in
 //!   seconds;
 //! - space: free and total bytes of each directory the store writes;
-//! - objects and bytes per bucket, from the counters kept with every change (no scan), for
-//!   at most `MAX_BUCKET_SERIES` buckets so the label set stays bounded;
+//! - multipart uploads in progress, and objects and bytes per bucket, from the counters
+//!   kept with every change (no scan); per-bucket series for at most `MAX_BUCKET_SERIES`
+//!   buckets so the label set stays bounded;
 //! - build information and the process's own figures (memory, CPU, file descriptors).
 
 use super::api::AdminState;
@@ -188,6 +189,13 @@ fn bucket_metrics(m: &Scrape, s: &AdminState) {
         "Buckets in this zone",
         buckets.len() as u64,
     );
+    if let Ok(n) = s.store.uploads_in_progress() {
+        m.gauge(
+            "bascule_multipart_uploads_in_progress",
+            "Multipart uploads started and not yet completed or aborted",
+            n,
+        );
+    }
     m.gauge(
         "bascule_buckets_objects",
         "Objects in all buckets",

@@ -66,6 +66,9 @@ pub fn bucket_usage(bucket: &str) -> Vec<u8> {
     [b"u/", bucket.as_bytes()].concat()
 }
 
+/// Multipart uploads in progress in this zone (Counters column family).
+pub const UPLOADS_IN_PROGRESS: &[u8] = b"uploads/in-progress";
+
 /// Cumulative object bytes of all journal entries so far (Counters column family): what a
 /// primary subtracts the figure at its follower's position from to get bytes pending.
 pub const JOURNAL_BYTES: &[u8] = b"journal/bytes";

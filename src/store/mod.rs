@@ -504,6 +504,11 @@ impl Store {
         Ok(out)
     }
 
+    /// Multipart uploads in progress in this zone.
+    pub fn uploads_in_progress(&self) -> Result<u64, StoreError> {
+        self.read().uploads_in_progress()
+    }
+
     /// Cumulative object bytes of every journal entry committed so far.
     pub fn journal_bytes(&self) -> Result<u64, StoreError> {
         self.get_raw(Cf::Counters, keys::JOURNAL_BYTES)?

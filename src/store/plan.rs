@@ -155,6 +155,8 @@ struct Planner<'v, 'a> {
     added: Vec<Segment>,
     removed: Vec<Segment>,
     usage: HashMap<String, (i64, i64)>,
+    /// Multipart uploads started minus those ended by this change.
+    uploads: i64,
 }
 
 /// Plans `txn` against the current state. For a client's object write the record gets the
@@ -171,6 +173,7 @@ pub fn plan(view: &View, mut txn: Txn) -> Result<Planned, StoreError> {
         added: Vec::new(),
         removed: Vec::new(),
         usage: HashMap::new(),
+        uploads: 0,
     };
     if txn.origin == Origin::Client {
         if let Some(Op::PutObject { record, .. }) = &mut txn.op {
@@ -357,6 +360,9 @@ impl Planner<'_, '_> {
         key: &str,
         upload_id: &str,
     ) -> Result<(), StoreError> {
+        if self.view.upload(bucket, key, upload_id)?.is_some() {
+            self.uploads -= 1;
+        }
         for (n, part) in self.view.parts(upload_id)? {
             self.removed.push(part.segment);
             self.out.delete(Cf::Parts, keys::part_key(upload_id, n));
@@ -373,6 +379,13 @@ impl Planner<'_, '_> {
                 key,
                 record,
             } => {
+                if self
+                    .view
+                    .upload(&bucket, &key, &record.upload_id)?
+                    .is_none()
+                {
+                    self.uploads += 1;
+                }
                 let k = keys::upload_key(&bucket, &key, &record.upload_id);
                 self.out.put(Cf::Uploads, k, encode(&*record)?);
             }
@@ -420,8 +433,17 @@ impl Planner<'_, '_> {
         Ok(())
     }
 
-    /// Writes the per-bucket counters this change moved.
+    /// Writes the counters this change moved (per bucket, uploads in progress).
     fn finish(&mut self) -> Result<(), StoreError> {
+        if self.uploads != 0 {
+            let now = self.view.uploads_in_progress()? as i64;
+            let next = (now + self.uploads).max(0) as u64;
+            self.out.put(
+                Cf::Counters,
+                keys::UPLOADS_IN_PROGRESS.to_vec(),
+                next.to_be_bytes().to_vec(),
+            );
+        }
         let usage = std::mem::take(&mut self.usage);
         for (bucket, (objects, bytes)) in usage {
             if objects == 0 && bytes == 0 {

@@ -187,6 +187,14 @@ impl View<'_> {
         self.record(Cf::Quarantine, id.as_bytes())
     }
 
+    /// Multipart uploads in progress, from the counter kept with every change.
+    pub fn uploads_in_progress(&self) -> Result<u64, StoreError> {
+        self.get(Cf::Counters, keys::UPLOADS_IN_PROGRESS)?
+            .map(|v| super::decode_u64(&v))
+            .transpose()
+            .map(|v| v.unwrap_or(0))
+    }
+
     /// (objects, bytes) of a bucket, from the counters kept with every change.
     pub fn usage(&self, bucket: &str) -> Result<(u64, u64), StoreError> {
         Ok(self
