@@ -1,8 +1,8 @@
-# Bascule server image.
+# Bascule server image, built entirely inside Docker (needs a registry for the base image
+# and the internet for rustup): docker build -t bascule .
 #
-# Where a registry is reachable: docker build -t bascule .
-# Without one (as on the project's CI machines), build a Debian base locally first:
-#   scripts/docker-base.sh && docker build --build-arg BASE=bascule-base:bookworm -t bascule .
+# On a machine that reaches only package registries (as the project's CI machines), use
+# scripts/image.sh instead: a debootstrap base, the host's cargo, deploy/image/Dockerfile.
 ARG BASE=debian:bookworm-slim
 
 FROM ${BASE} AS build

@@ -7,5 +7,8 @@ command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y 
 root="$(mktemp -d)"
 trap 'rm -rf "$root"' EXIT
 debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian
+# A server image needs no package caches, lists, translations or manuals (~130 MB).
+rm -rf "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/* "$root"/usr/share/locale/* \
+  "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/*
 tar -C "$root" -c . | docker import - "$tag"
 echo "built $tag"
