@@ -17,6 +17,12 @@ struct OperationSeries {
 
 pub struct RequestMetrics {
     registry: Registry,
+    /// `None` only if the metric definitions were refused (a bug): requests are then
+    /// served uncounted rather than failing.
+    series: Option<Series>,
+}
+
+struct Series {
     requests: IntCounterVec,
     duration: HistogramVec,
     /// By `Endpoint::ordinal`, plus one slot for requests refused before resolution.
@@ -35,17 +41,15 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-impl RequestMetrics {
-    fn new() -> RequestMetrics {
-        let registry = Registry::new();
+impl Series {
+    fn build(registry: &Registry) -> prometheus::Result<Series> {
         let requests = IntCounterVec::new(
             Opts::new(
                 "bascule_s3_requests_total",
                 "S3 requests answered, by operation and status class",
             ),
             &["operation", "status"],
-        )
-        .expect("static metric definition");
+        )?;
         let duration = HistogramVec::new(
             HistogramOpts::new(
                 "bascule_s3_request_duration_seconds",
@@ -53,44 +57,33 @@ impl RequestMetrics {
             )
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["operation"],
-        )
-        .expect("static metric definition");
+        )?;
         let errors = IntCounterVec::new(
             Opts::new(
                 "bascule_s3_errors_total",
                 "S3 error responses, by S3 error code",
             ),
             &["code"],
-        )
-        .expect("static metric definition");
+        )?;
         let bytes_in = IntCounter::new(
             "bascule_s3_received_bytes_total",
             "Request body bytes announced by S3 requests",
-        )
-        .expect("static metric definition");
+        )?;
         let bytes_out = IntCounter::new(
             "bascule_s3_sent_bytes_total",
             "Response body bytes of S3 responses",
-        )
-        .expect("static metric definition");
+        )?;
         let in_flight = IntGauge::new(
             "bascule_s3_requests_in_flight",
             "S3 requests being answered now",
-        )
-        .expect("static metric definition");
-        for c in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(duration.clone()),
-            Box::new(errors.clone()),
-            Box::new(bytes_in.clone()),
-            Box::new(bytes_out.clone()),
-            Box::new(in_flight.clone()),
-        ] {
-            // Names are distinct constants: registration cannot clash.
-            let _ = registry.register(c);
-        }
-        RequestMetrics {
-            registry,
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(errors.clone()))?;
+        registry.register(Box::new(bytes_in.clone()))?;
+        registry.register(Box::new(bytes_out.clone()))?;
+        registry.register(Box::new(in_flight.clone()))?;
+        Ok(Series {
             requests,
             duration,
             operations: (0..=crate::s3::endpoint::Endpoint::COUNT)
@@ -100,36 +93,54 @@ impl RequestMetrics {
             bytes_in,
             bytes_out,
             in_flight,
-        }
+        })
+    }
+}
+
+impl RequestMetrics {
+    fn new() -> RequestMetrics {
+        let registry = Registry::new();
+        let series = match Series::build(&registry) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "request metrics unavailable");
+                None
+            }
+        };
+        RequestMetrics { registry, series }
     }
 
     /// Counts a request in flight until the returned guard is dropped.
     pub fn start(&self) -> InFlight<'_> {
-        self.in_flight.inc();
-        InFlight(&self.in_flight)
+        let gauge = self.series.as_ref().map(|s| &s.in_flight);
+        if let Some(g) = gauge {
+            g.inc();
+        }
+        InFlight(gauge)
     }
 
     pub fn observe(&self, finished: &Finished) {
         use crate::s3::endpoint::Endpoint;
+        let Some(s) = &self.series else { return };
         let (slot, name) = match finished.operation {
             Some(e) => (e.ordinal(), e.name()),
             None => (Endpoint::COUNT, "Unresolved"),
         };
-        let Some(cell) = self.operations.get(slot) else {
+        let Some(cell) = s.operations.get(slot) else {
             return;
         };
         let series = cell.get_or_init(|| OperationSeries {
-            by_class: CLASSES.map(|c| self.requests.with_label_values(&[name, c])),
-            duration: self.duration.with_label_values(&[name]),
+            by_class: CLASSES.map(|c| s.requests.with_label_values(&[name, c])),
+            duration: s.duration.with_label_values(&[name]),
         });
         let class = usize::from((finished.status / 100).clamp(1, 5)) - 1;
         series.by_class[class].inc();
         series.duration.observe(finished.seconds);
         if let Some(code) = finished.error {
-            self.errors.with_label_values(&[code]).inc();
+            s.errors.with_label_values(&[code]).inc();
         }
-        self.bytes_in.inc_by(finished.bytes_in);
-        self.bytes_out.inc_by(finished.bytes_out);
+        s.bytes_in.inc_by(finished.bytes_in);
+        s.bytes_out.inc_by(finished.bytes_out);
     }
 
     pub fn gather(&self) -> Vec<prometheus::proto::MetricFamily> {
@@ -150,10 +161,12 @@ pub struct Finished {
     pub seconds: f64,
 }
 
-pub struct InFlight<'a>(&'a IntGauge);
+pub struct InFlight<'a>(Option<&'a IntGauge>);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.dec();
+        if let Some(g) = self.0 {
+            g.dec();
+        }
     }
 }

@@ -8,15 +8,15 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 pub const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
-/// Serializes a response document under `root`, with the XML declaration.
-pub fn to_xml<T: Serialize>(root: &str, value: &T) -> String {
+/// Serializes a document under `root`, with the XML declaration. The documents are plain
+/// structs of strings and numbers, so failure would be a bug: it is `InternalError`.
+pub fn to_xml<T: Serialize>(root: &str, value: &T) -> S3Result<String> {
+    let internal = |_| S3Error::new(S3ErrorCode::InternalError);
     let mut out = String::from(DECLARATION);
-    let mut ser = quick_xml::se::Serializer::with_root(&mut out, Some(root))
-        .expect("root names are valid XML names");
+    let mut ser = quick_xml::se::Serializer::with_root(&mut out, Some(root)).map_err(internal)?;
     ser.expand_empty_elements(false);
-    // Serializing plain structs of strings and numbers into a String cannot fail.
-    value.serialize(ser).expect("response types serialize");
-    out
+    value.serialize(ser).map_err(internal)?;
+    Ok(out)
 }
 
 /// A request document: its root element and every element name its schema allows.
@@ -792,7 +792,7 @@ mod tests {
                 prefix: "p/".into(),
             }],
         };
-        let xml = to_xml("ListBucketResult", &r);
+        let xml = to_xml("ListBucketResult", &r).unwrap();
         assert!(
             xml.contains("<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"),
             "{xml}"

@@ -107,7 +107,7 @@ async fn compact(State(s): State<AdminState>) -> ApiResult<serde_json::Value> {
     let started = std::time::Instant::now();
     tokio::task::spawn_blocking(move || store.compact())
         .await
-        .map_err(|_| ApiError::S3(S3Error::new(S3ErrorCode::InternalError)))?;
+        .map_err(|_| ApiError::S3(S3Error::new(S3ErrorCode::InternalError)))??;
     Ok(Json(json!({"seconds": started.elapsed().as_secs_f64()})))
 }
 

@@ -79,7 +79,7 @@ pub async fn put_cors(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
     let raw = read_small_body(body, &ctx.payload, 64 * 1024).await?;
     let cfg: CorsConfiguration = xml::from_xml(&raw)?;
     validate(&cfg)?;
-    let stored = xml::to_xml("CORSConfiguration", &cfg);
+    let stored = xml::to_xml("CORSConfiguration", &cfg)?;
     update_bucket(&s.store, &ctx.bucket, move |b| {
         b.cors_xml = Some(stored);
         Ok(())

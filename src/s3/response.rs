@@ -6,8 +6,16 @@ use bascule_api::{xml, S3Error, S3ErrorCode};
 use http::{header, HeaderValue, StatusCode};
 use serde::Serialize;
 
+/// A 200 answer carrying an XML document. A document that cannot be serialized (a bug)
+/// is answered `InternalError` and logged, never a panic.
 pub fn xml_response<T: Serialize>(root: &str, value: &T) -> Response {
-    let body = xml::to_xml(root, value);
+    let body = match xml::to_xml(root, value) {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(root, "a response document could not be serialized");
+            return error_response(&e, "", "", false);
+        }
+    };
     let mut r = Response::new(Body::from(body));
     r.headers_mut().insert(
         header::CONTENT_TYPE,

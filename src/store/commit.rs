@@ -57,7 +57,7 @@ impl Committer {
         zone: Arc<Zone>,
         meta_dir: std::path::PathBuf,
     ) -> Result<Committer, StoreError> {
-        let last = match db.get_cf(cfs.get(Cf::System), LAST_SEQ_KEY)? {
+        let last = match db.get_cf(cfs.cf(Cf::System)?, LAST_SEQ_KEY)? {
             Some(v) => u64::from_be_bytes(
                 v.as_slice()
                     .try_into()
@@ -65,7 +65,7 @@ impl Committer {
             ),
             None => 0,
         };
-        let journal_bytes = match db.get_cf(cfs.get(Cf::Counters), keys::JOURNAL_BYTES)? {
+        let journal_bytes = match db.get_cf(cfs.cf(Cf::Counters)?, keys::JOURNAL_BYTES)? {
             Some(v) => super::decode_u64(&v)?,
             None => 0,
         };
@@ -173,7 +173,7 @@ fn stage(
     } = plan(view, txn)?;
     if let Origin::Reset { seq } = origin {
         batch.delete_range_cf(
-            shared.cfs.get(Cf::Journal),
+            shared.cfs.cf(Cf::Journal)?,
             Entry::key(0),
             Entry::key(u64::MAX),
         );
@@ -202,7 +202,7 @@ fn stage(
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             group.last_seq = seq;
             group.journal_bytes = bytes_total;
-            batch.put_cf(shared.cfs.get(Cf::Journal), &key, &value);
+            batch.put_cf(shared.cfs.cf(Cf::Journal)?, &key, &value);
             view.overlay.insert((Cf::Journal, key), Some(value));
             Some(seq)
         }
@@ -211,11 +211,11 @@ fn stage(
     for w in writes {
         match w {
             Write::Put(cf, k, v) => {
-                batch.put_cf(shared.cfs.get(cf), &k, &v);
+                batch.put_cf(shared.cfs.cf(cf)?, &k, &v);
                 view.overlay.insert((cf, k), Some(v));
             }
             Write::Delete(cf, k) => {
-                batch.delete_cf(shared.cfs.get(cf), &k);
+                batch.delete_cf(shared.cfs.cf(cf)?, &k);
                 view.overlay.insert((cf, k), None);
             }
         }
@@ -276,23 +276,25 @@ fn run(
             outcomes.push((job.reply, outcome));
         }
         let moved = group.last_seq != last_seq || group.reset;
-        if moved {
+        let positions = |batch: &mut WriteBatch| -> Result<(), StoreError> {
             batch.put_cf(
-                shared.cfs.get(Cf::System),
+                shared.cfs.cf(Cf::System)?,
                 LAST_SEQ_KEY,
                 group.last_seq.to_be_bytes(),
             );
             batch.put_cf(
-                shared.cfs.get(Cf::Counters),
+                shared.cfs.cf(Cf::Counters)?,
                 keys::JOURNAL_BYTES,
                 group.journal_bytes.to_be_bytes(),
             );
-        }
-        drop(view);
-        let written = if batch.is_empty() {
             Ok(())
-        } else {
-            shared.db.write_opt(batch, &sync)
+        };
+        let staged = if moved { positions(&mut batch) } else { Ok(()) };
+        drop(view);
+        let written = match staged {
+            Err(e) => Err(e),
+            Ok(()) if batch.is_empty() => Ok(()),
+            Ok(()) => shared.db.write_opt(batch, &sync).map_err(StoreError::from),
         };
         match written {
             Ok(()) => {
@@ -315,7 +317,7 @@ fn run(
                 // Nothing of this group is durable: every change in it fails, and the
                 // sequence numbers are handed out again.
                 tracing::error!(error = %e, "commit failed");
-                let failed = StoreError::from(e);
+                let failed = e;
                 for (reply, outcome) in outcomes {
                     let _ = reply.send(outcome.and(Err(failed.clone_for_reply())));
                 }

@@ -25,12 +25,16 @@ pub(super) fn remove_released(db: &DB, cfs: &Handles, blobs: &BlobStore, release
     if released.is_empty() {
         return;
     }
-    let mut batch = WriteBatch::default();
-    for seg in released {
-        blobs.remove(seg);
-        batch.delete_cf(cfs.get(Cf::Gc), keys::released(&seg.id));
-    }
-    if let Err(e) = db.write(batch) {
+    let cleared = (|| -> Result<(), StoreError> {
+        let gc = cfs.cf(Cf::Gc)?;
+        let mut batch = WriteBatch::default();
+        for seg in released {
+            blobs.remove(seg);
+            batch.delete_cf(gc, keys::released(&seg.id));
+        }
+        Ok(db.write(batch)?)
+    })();
+    if let Err(e) = cleared {
         tracing::warn!(error = %e, "could not clear released-blob records (retried at start-up)");
     }
 }
@@ -54,7 +58,7 @@ pub(super) fn finish_releases(
 ) -> Result<usize, StoreError> {
     let mut segs = Vec::new();
     let iter = db.iterator_cf(
-        cfs.get(Cf::Gc),
+        cfs.cf(Cf::Gc)?,
         rocksdb::IteratorMode::From(keys::RELEASED_PREFIX, rocksdb::Direction::Forward),
     );
     for item in iter {
@@ -98,7 +102,7 @@ pub(super) fn sweep_tmp(
                 loc: Location::Disk(dir),
                 md5: None,
             };
-            if db.get_cf(cfs.get(Cf::Gc), keys::blob_ref(&name))?.is_some() {
+            if db.get_cf(cfs.cf(Cf::Gc)?, keys::blob_ref(&name))?.is_some() {
                 blobs.settle(&seg);
                 settled += 1;
             } else if fs::remove_file(e.path()).is_ok() {

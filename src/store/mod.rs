@@ -118,11 +118,12 @@ impl Handles {
         Ok(Handles { db })
     }
 
-    pub(crate) fn get(&self, cf: Cf) -> &ColumnFamily {
-        // Checked for every `Cf` in `resolve`, and column families are never dropped.
+    /// A column family's handle. `resolve` checked every one at open and none is ever
+    /// dropped, so the error is unreachable; it is still an error, not a panic.
+    pub(crate) fn cf(&self, cf: Cf) -> Result<&ColumnFamily, StoreError> {
         self.db
             .cf_handle(cf.name())
-            .expect("column family resolved at open")
+            .ok_or_else(|| StoreError::Corrupt(format!("missing column family {}", cf.name())))
     }
 }
 
@@ -190,10 +191,10 @@ impl Store {
         let db = Arc::new(DB::open_cf_descriptors(&opts, meta_dir, cfs)?);
         let handles = Arc::new(Handles::resolve(db.clone())?);
         let blobs = Arc::new(BlobStore::open(data_dirs)?);
-        let state = match db.get_cf(handles.get(Cf::System), ZONE_STATE_KEY)? {
+        let state = match db.get_cf(handles.cf(Cf::System)?, ZONE_STATE_KEY)? {
             Some(v) => decode(&v)?,
             None => {
-                db.put_cf(handles.get(Cf::System), ZONE_STATE_KEY, encode(&initial)?)?;
+                db.put_cf(handles.cf(Cf::System)?, ZONE_STATE_KEY, encode(&initial)?)?;
                 initial
             }
         };
@@ -326,11 +327,11 @@ impl Store {
     pub fn save_peer_ack(&self, seq: u64) -> Result<(), StoreError> {
         Ok(self
             .db
-            .put_cf(self.cfs.get(Cf::System), PEER_ACK_KEY, seq.to_be_bytes())?)
+            .put_cf(self.cfs.cf(Cf::System)?, PEER_ACK_KEY, seq.to_be_bytes())?)
     }
 
     fn get_raw(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get_cf(self.cfs.get(cf), key)?)
+        Ok(self.db.get_cf(self.cfs.cf(cf)?, key)?)
     }
 
     /// A cheap read that proves the database answers (readiness probe).
@@ -457,7 +458,7 @@ impl Store {
         from: &[u8],
     ) -> Result<rocksdb::DBIteratorWithThreadMode<'_, DB>, StoreError> {
         Ok(self.db.iterator_cf(
-            self.cfs.get(cf),
+            self.cfs.cf(cf)?,
             rocksdb::IteratorMode::From(from, rocksdb::Direction::Forward),
         ))
     }
@@ -521,7 +522,7 @@ impl Store {
     /// journal floor first.
     pub fn trim_journal(&self, upto: u64) -> Result<(), StoreError> {
         self.db.delete_range_cf(
-            self.cfs.get(Cf::Journal),
+            self.cfs.cf(Cf::Journal)?,
             Entry::key(0),
             Entry::key(upto.saturating_add(1)),
         )?;
@@ -543,11 +544,12 @@ impl Store {
 
     /// Compacts every column family fully (an operator's tool, and the benchmark's way to
     /// measure what the data settles to). Blocking; can take long on a large store.
-    pub fn compact(&self) {
+    pub fn compact(&self) -> Result<(), StoreError> {
         for cf in Cf::ALL {
             self.db
-                .compact_range_cf(self.cfs.get(cf), None::<&[u8]>, None::<&[u8]>);
+                .compact_range_cf(self.cfs.cf(cf)?, None::<&[u8]>, None::<&[u8]>);
         }
+        Ok(())
     }
 
     /// Stops the committer (queued changes commit first) and flushes the memtables: after
@@ -556,7 +558,8 @@ impl Store {
         self.committer.close();
         // Every column family: a restart then replays no WAL (and needs no room to flush it).
         for cf in Cf::ALL {
-            if let Err(e) = self.db.flush_cf(self.cfs.get(cf)) {
+            let flushed = self.cfs.cf(cf).and_then(|h| Ok(self.db.flush_cf(h)?));
+            if let Err(e) = flushed {
                 tracing::warn!(error = %e, cf = cf.name(), "flush at shutdown failed");
             }
         }

@@ -31,7 +31,7 @@ impl View<'_> {
         if let Some(v) = self.overlay.get(&(cf, key.to_vec())) {
             return Ok(v.clone());
         }
-        Ok(self.db.get_cf(self.cfs.get(cf), key)?)
+        Ok(self.db.get_cf(self.cfs.cf(cf)?, key)?)
     }
 
     fn record<T: DeserializeOwned>(&self, cf: Cf, key: &[u8]) -> Result<Option<T>, StoreError> {
@@ -48,7 +48,7 @@ impl View<'_> {
             return Ok(true);
         }
         let iter = self.db.iterator_cf(
-            self.cfs.get(cf),
+            self.cfs.cf(cf)?,
             rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
         );
         for item in iter {
@@ -67,7 +67,7 @@ impl View<'_> {
     pub(super) fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
         let mut out: BTreeMap<Vec<u8>, Vec<u8>> = Default::default();
         let iter = self.db.iterator_cf(
-            self.cfs.get(cf),
+            self.cfs.cf(cf)?,
             rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
         );
         for item in iter {
