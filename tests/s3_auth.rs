@@ -357,8 +357,26 @@ async fn a_recreated_user_inherits_nothing() {
         )
         .await;
     assert_eq!(st, 200);
+    // A bucket ACL grant naming erin by id goes with her too.
+    let r = srv
+        .raw()
+        .send(
+            "PUT",
+            "/bkt?acl",
+            &[("x-amz-grant-read", &format!("id=\"{old_id}\""))],
+            Vec::new(),
+            true,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
     let (st, _) = srv.admin("DELETE", "/users/erin", None).await;
     assert_eq!(st, 200);
+    let r = srv
+        .raw()
+        .send("GET", "/bkt?acl", &[], Vec::new(), true, None)
+        .await;
+    assert!(!r.text().contains(&old_id), "{}", r.text());
     let (_, buckets) = srv.admin("GET", "/buckets", None).await;
     let grants = buckets
         .as_array()

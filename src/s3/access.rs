@@ -15,8 +15,9 @@ use super::policy::{Decision, Directory, Facts, Policy};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use bascule_replication::records::{AclPermission, BucketRecord, ObjectRecord, Permission};
 use std::cell::OnceCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// The bucket ACL permission an operation needs, if a bucket ACL can allow it.
 fn bucket_acl_need(endpoint: Endpoint) -> Option<AclPermission> {
@@ -120,13 +121,37 @@ pub struct AccessRequest<'a> {
     pub secure_transport: bool,
 }
 
+/// Parsed policies by bucket, with the stored JSON and principals they were parsed from:
+/// a request to a bucket with a policy (or each key of a multi-object delete) reuses the
+/// parse instead of reading the JSON again. One entry per bucket that has had a policy.
+type PolicyCache = HashMap<String, (String, BTreeMap<String, String>, Arc<Policy>)>;
+static POLICIES: LazyLock<Mutex<PolicyCache>> = LazyLock::new(Default::default);
+
 /// The bucket policy as stored: the JSON as sent, evaluated with the user ids its
 /// principals were resolved to when it was put (so a user re-created under a deleted
 /// user's name is not named by it).
-pub fn stored_policy(b: &BucketRecord) -> S3Result<Option<Policy>> {
+pub fn stored_policy(b: &BucketRecord) -> S3Result<Option<Arc<Policy>>> {
     let Some(json) = &b.policy_json else {
         return Ok(None);
     };
+    if let Ok(cache) = POLICIES.lock() {
+        if let Some((j, p, parsed)) = cache.get(&b.name) {
+            if j == json && *p == b.policy_principals {
+                return Ok(Some(parsed.clone()));
+            }
+        }
+    }
+    let parsed = Arc::new(parse_stored(b, json)?);
+    if let Ok(mut cache) = POLICIES.lock() {
+        cache.insert(
+            b.name.clone(),
+            (json.clone(), b.policy_principals.clone(), parsed.clone()),
+        );
+    }
+    Ok(Some(parsed))
+}
+
+fn parse_stored(b: &BucketRecord, json: &str) -> S3Result<Policy> {
     struct Resolved<'a>(&'a BTreeMap<String, String>);
     impl Directory for Resolved<'_> {
         fn user_id(&self, principal: &str) -> S3Result<Option<String>> {
@@ -139,7 +164,7 @@ pub fn stored_policy(b: &BucketRecord) -> S3Result<Option<Policy>> {
             ))
         }
     }
-    Policy::parse(json, &b.name, &Resolved(&b.policy_principals)).map(Some)
+    Policy::parse(json, &b.name, &Resolved(&b.policy_principals))
 }
 
 /// Condition keys from the request (see `policy::CONDITION_KEYS`).
@@ -312,7 +337,7 @@ pub fn authorize(
     // RestrictPublicBuckets: a public policy lets no anonymous caller in.
     let restricted = b.access_block().restrict_public_buckets
         && user.is_none()
-        && policy.as_ref().is_some_and(Policy::is_public);
+        && policy.as_ref().is_some_and(|p| p.is_public());
     if owner || (decision == Decision::Allow && !restricted) {
         return Ok(());
     }
@@ -340,12 +365,13 @@ pub fn authorize(
     denied()
 }
 
-/// Checks a bucket policy before it is stored; returns the user ids its principals name.
+/// Checks a bucket policy before it is stored; returns it parsed, with the user ids its
+/// principals name.
 pub fn check_policy(
     store: &crate::store::Store,
     bucket: &str,
     json: &str,
-) -> S3Result<BTreeMap<String, String>> {
+) -> S3Result<(Policy, BTreeMap<String, String>)> {
     struct Lookup<'a> {
         store: &'a crate::store::Store,
         seen: std::cell::RefCell<BTreeMap<String, String>>,
@@ -372,6 +398,6 @@ pub fn check_policy(
         store,
         seen: Default::default(),
     };
-    Policy::parse(json, bucket, &lookup)?;
-    Ok(lookup.seen.into_inner())
+    let policy = Policy::parse(json, bucket, &lookup)?;
+    Ok((policy, lookup.seen.into_inner()))
 }

@@ -250,8 +250,14 @@ fn permission_name(p: AclPermission) -> &'static str {
     }
 }
 
-/// The `AccessControlPolicy` document of a bucket or object.
-pub fn response(owners: &Owners<'_>, owner: &str, grants: &[Grant]) -> Response {
+/// The `AccessControlPolicy` document of a bucket or object in `bucket`: the grants that
+/// count under its settings (`effective`).
+pub fn response(
+    owners: &Owners<'_>,
+    bucket: &BucketRecord,
+    owner: &str,
+    grants: &[Grant],
+) -> Response {
     let user = |id: &str| {
         let o = owners.get(id);
         xml::Grantee {
@@ -273,7 +279,7 @@ pub fn response(owners: &Owners<'_>, owner: &str, grants: &[Grant]) -> Response 
         grantee: user(owner),
         permission: "FULL_CONTROL",
     }];
-    for g in grants {
+    for g in effective(bucket, grants) {
         list.push(xml::Grant {
             grantee: match &g.grantee {
                 Grantee::User(id) => user(id),

@@ -104,8 +104,9 @@ pub fn authenticate(
     Ok((Identity::Anonymous, PayloadCheck::None))
 }
 
-fn sigv2_enabled(input: &AuthInput) -> S3Result<()> {
-    if input.sigv2 {
+/// Refuses Signature Version 2 when `allow_sigv2` is off, as AWS regions without it do.
+pub fn sigv2_enabled(allowed: bool) -> S3Result<()> {
+    if allowed {
         Ok(())
     } else {
         Err(S3Error::msg(
@@ -159,7 +160,7 @@ fn authenticate_v2_header(
     signature: &str,
     now: OffsetDateTime,
 ) -> S3Result<(Identity, PayloadCheck)> {
-    sigv2_enabled(input)?;
+    sigv2_enabled(input.sigv2)?;
     let no_date = || {
         S3Error::msg(
             S3ErrorCode::AccessDenied,
@@ -192,7 +193,7 @@ fn authenticate_v2_presigned(
     signature: Option<&str>,
     now: OffsetDateTime,
 ) -> S3Result<(Identity, PayloadCheck)> {
-    sigv2_enabled(input)?;
+    sigv2_enabled(input.sigv2)?;
     let err = |m: &str| S3Error::msg(S3ErrorCode::AccessDenied, m.to_string());
     let (Some(expires), Some(signature)) = (expires, signature) else {
         return Err(err(

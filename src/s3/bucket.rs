@@ -285,8 +285,7 @@ pub async fn put_versioning(ctx: &Ctx, body: Body) -> S3Result<Response> {
 
 pub fn get_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
-    let shown: Vec<Grant> = acl::effective(b, &b.acl).into_iter().cloned().collect();
-    Ok(acl::response(&Owners::new(s), &b.owner, &shown))
+    Ok(acl::response(&Owners::new(s), b, &b.owner, &b.acl))
 }
 
 /// The ACL a PutBucketAcl / PutObjectAcl request sets: from its headers or its document,
@@ -373,24 +372,16 @@ pub fn get_policy_status(ctx: &Ctx) -> S3Result<Response> {
 }
 
 pub async fn put_policy(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
-    ctx.require_bucket()?;
+    let b = ctx.require_bucket()?;
     let raw = read_small_body(body, &ctx.payload, 20 * 1024).await?;
     let json = String::from_utf8(raw.to_vec())
         .map_err(|_| S3Error::msg(S3ErrorCode::MalformedPolicy, "Policies must be UTF-8 JSON"))?;
-    let principals = check_policy(&s.store, &ctx.bucket, &json)?;
-    let b = ctx.require_bucket()?;
-    if b.access_block().block_public_policy {
-        let parsed = super::access::stored_policy(&BucketRecord {
-            policy_json: Some(json.clone()),
-            policy_principals: principals.clone(),
-            ..b.clone()
-        })?;
-        if parsed.is_some_and(|p| p.is_public()) {
-            return Err(S3Error::msg(
-                S3ErrorCode::AccessDenied,
-                "Public policies are blocked by this bucket's PublicAccessBlock",
-            ));
-        }
+    let (policy, principals) = check_policy(&s.store, &ctx.bucket, &json)?;
+    if b.access_block().block_public_policy && policy.is_public() {
+        return Err(S3Error::msg(
+            S3ErrorCode::AccessDenied,
+            "Public policies are blocked by this bucket's PublicAccessBlock",
+        ));
     }
     update_bucket(&s.store, &ctx.bucket, move |b| {
         b.policy_json = Some(json);

@@ -214,14 +214,11 @@ pub fn get_object_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         .store
         .object(&ctx.bucket, &ctx.key)?
         .ok_or_else(|| super::no_such_key(&ctx.key))?;
-    let shown: Vec<_> = super::acl::effective(b, &rec.acl)
-        .into_iter()
-        .cloned()
-        .collect();
     Ok(super::acl::response(
         &super::bucket::Owners::new(s),
+        b,
         &rec.owner,
-        &shown,
+        &rec.acl,
     ))
 }
 
@@ -281,10 +278,6 @@ pub fn get_object_attributes(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         .object(&ctx.bucket, &ctx.key)?
         .ok_or_else(|| super::no_such_key(&ctx.key))?;
     let want = |a: &str| wanted.iter().any(|w| w == a);
-    let split = |c: &str| {
-        c.split_once(':')
-            .and_then(|(a, v)| Some((ChecksumAlgorithm::from_name(a)?, v.to_string())))
-    };
     let object_parts = (want("ObjectParts") && !rec.parts.is_empty()).then(|| {
         let after: Vec<_> = rec
             .parts
@@ -303,7 +296,13 @@ pub fn get_object_attributes(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
             part: page
                 .iter()
                 .map(|(p, seg)| {
-                    AttributesPart::new(p.number, seg.size, p.checksum.as_deref().and_then(split))
+                    AttributesPart::new(
+                        p.number,
+                        seg.size,
+                        p.checksum
+                            .as_deref()
+                            .and_then(super::multipart::stored_checksum),
+                    )
                 })
                 .collect(),
         }

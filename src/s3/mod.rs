@@ -162,7 +162,7 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
         .map(String::from);
     let method = req.method().clone();
     let mut cors = None;
-    let result = dispatch(&s, req, &mut cors, &mut seen).await;
+    let result = dispatch(&s, req, remote, &mut cors, &mut seen).await;
     let mut error_code = None;
     let mut resp = match result {
         Ok(r) => r,
@@ -256,6 +256,7 @@ fn split_target(host_bucket: Option<&str>, path: &str) -> (Option<String>, Optio
 async fn dispatch(
     s: &S3State,
     req: Request,
+    remote: Option<std::net::SocketAddr>,
     cors_out: &mut Option<CorsConfiguration>,
     seen: &mut Seen,
 ) -> S3Result<Response> {
@@ -313,10 +314,7 @@ async fn dispatch(
         Some(b) => s.store.bucket(b)?,
         None => None,
     };
-    let source_ip = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
+    let source_ip = remote.map(|a| a.ip());
     let cors = bucket_record.as_ref().and_then(cors::config_of);
     *cors_out = cors.clone();
 

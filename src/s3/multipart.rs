@@ -207,10 +207,14 @@ fn load_upload_now(s: &S3State, ctx: &Ctx, id: &str) -> S3Result<UploadRecord> {
         .ok_or_else(|| no_such_upload(id))
 }
 
-/// Splits a stored part checksum `ALG:value`.
-fn part_checksum(p: &PartRecord) -> Option<(ChecksumAlgorithm, String)> {
-    let (alg, v) = p.checksum.as_deref()?.split_once(':')?;
+/// Splits a stored part checksum `ALG:value` (parts keep theirs so).
+pub fn stored_checksum(c: &str) -> Option<(ChecksumAlgorithm, String)> {
+    let (alg, v) = c.split_once(':')?;
     Some((ChecksumAlgorithm::from_name(alg)?, v.to_string()))
+}
+
+fn part_checksum(p: &PartRecord) -> Option<(ChecksumAlgorithm, String)> {
+    stored_checksum(p.checksum.as_deref()?)
 }
 
 /// The object checksum from its parts: the upload's algorithm and type when given;

@@ -159,12 +159,7 @@ pub async fn post_object(
         Some(policy_b64) => {
             let identity = match get("awsaccesskeyid") {
                 Some(access_key) if get("x-amz-algorithm").is_none() => {
-                    if !s.config.allow_sigv2 {
-                        return Err(S3Error::msg(
-                            S3ErrorCode::InvalidRequest,
-                            "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
-                        ));
-                    }
+                    super::auth::sigv2_enabled(s.config.allow_sigv2)?;
                     verify_post_signature_v2(
                         &s.store,
                         &access_key,
@@ -193,12 +188,9 @@ pub async fn post_object(
         }
     };
     let record = bucket_record.ok_or_else(|| super::no_such_bucket(bucket))?;
-    // The form's fields stand in for headers in policy conditions (x-amz-acl, tagging...).
-    let header = |n: &str| match n {
-        "x-amz-acl" => get("acl"),
-        "x-amz-tagging" => None,
-        _ => get(n),
-    };
+    // The form's fields stand in for the headers of a PUT (its `acl` field for x-amz-acl),
+    // in policy conditions and for the new object's ACL alike.
+    let header = |n: &str| get(if n == "x-amz-acl" { "acl" } else { n });
     super::access::authorize(
         &super::access::AccessRequest {
             endpoint: Endpoint::PutObject,
@@ -226,9 +218,7 @@ pub async fn post_object(
     )?;
     // The form's `acl` and `x-amz-grant-*` fields work as the PutObject headers do.
     let writer = identity.user().map(|u| u.id.clone()).unwrap_or_default();
-    let acl = super::acl::for_new_object(&s.store, record, &writer, |n| {
-        get(if n == "x-amz-acl" { "acl" } else { n })
-    })?;
+    let acl = super::acl::for_new_object(&s.store, record, &writer, header)?;
 
     let headers = SystemHeaders {
         content_type: get("content-type").or_else(|| file.content_type().map(|m| m.to_string())),

@@ -8,7 +8,7 @@ use super::error::StoreError;
 use super::records::{PartRecord, QuarantineRecord, UploadRecord};
 use super::view::View;
 use super::{encode, encode_usage, keys, Cf};
-use bascule_replication::records::{Location, ObjectRecord, Segment};
+use bascule_replication::records::{Grantee, Location, ObjectRecord, Segment};
 use bascule_replication::zone::ZoneState;
 use bascule_replication::Op;
 use bytes::Bytes;
@@ -332,8 +332,11 @@ impl Planner<'_, '_> {
                 for k in self.view.keys_of_user(id)? {
                     self.out.delete(Cf::Keys, k.access_key.into_bytes());
                 }
+                let named = Grantee::User(id.clone());
                 for mut b in self.view.buckets()? {
-                    if b.grants.remove(id).is_some() {
+                    let acl_before = b.acl.len();
+                    b.acl.retain(|g| g.grantee != named);
+                    if b.grants.remove(id).is_some() || b.acl.len() != acl_before {
                         self.out
                             .put(Cf::Buckets, b.name.clone().into_bytes(), encode(&b)?);
                     }
