@@ -134,6 +134,26 @@ async fn checksums_are_verified_stored_and_returned() {
         .await;
     assert_eq!(bad.status, 400);
     assert_eq!(bad.code(), "BadDigest");
+    // A value that is not a CRC32 at all (bad base64, wrong length) is InvalidRequest, as
+    // AWS answers; a well-formed wrong one is BadDigest (above).
+    for malformed in ["not base64!", "AAAA", "AAAAAAAAAAA="] {
+        let r = srv
+            .raw()
+            .send(
+                "PUT",
+                "/bkt/bad",
+                &[("x-amz-checksum-crc32", malformed)],
+                b"hello".to_vec(),
+                true,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "InvalidRequest".to_string()),
+            "{malformed}"
+        );
+    }
     let e = c
         .head_object()
         .bucket("bkt")
