@@ -6,6 +6,7 @@ mod bench_replication;
 mod bench_scale;
 mod bootstrap;
 mod config;
+mod dashboard;
 mod http_server;
 mod request_metrics;
 mod s3;

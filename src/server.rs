@@ -132,10 +132,20 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         config: config.clone(),
         zone: zone.clone(),
     });
+    let dashboard = Arc::new(crate::dashboard::Dashboard {
+        secure_cookies: tls.is_some(),
+        ..Default::default()
+    });
+    background.push(crate::dashboard::lag::spawn(
+        zone.clone(),
+        dashboard.lag.clone(),
+        stop_rx.clone(),
+    ));
     let admin_app = api::router(AdminState {
         store: store.clone(),
         token: Arc::new(token),
         zone: zone.clone(),
+        dashboard,
     });
     let draining = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|d| *d).await;

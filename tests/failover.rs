@@ -343,6 +343,40 @@ async fn drill_3_partition_promote_heal_quarantine_and_fail_back() {
         ok && out.contains("divergent/1") && out.contains("delete_object"),
         "{out}"
     );
+    // The dashboard lists them too, with a download link giving the same bytes.
+    let (http, cookie) = common::browser::dashboard_session(&za).await;
+    let page = http
+        .get(format!("{}/dashboard", za.admin))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let link = format!(
+        "/dashboard/zone/divergent/{}/data",
+        d1["id"].as_str().unwrap()
+    );
+    assert!(
+        page.contains(&link) && page.contains("bkt/divergent/1"),
+        "{page}"
+    );
+    let download = http
+        .get(format!("{}{link}", za.admin))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), 200);
+    assert!(download.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    assert_eq!(
+        download.bytes().await.unwrap().as_ref(),
+        data(70_000, 11).as_slice()
+    );
 
     // Fail back with a planned switchover: no loss.
     put(&b, "bkt", "after/2", data(100, 23)).await;

@@ -20,6 +20,7 @@ pub struct AdminState {
     pub store: Arc<Store>,
     pub token: Arc<String>,
     pub zone: Arc<crate::zone::ZoneService>,
+    pub dashboard: Arc<crate::dashboard::Dashboard>,
 }
 
 /// Admin errors, rendered as JSON (see `error.rs`).
@@ -66,14 +67,26 @@ pub fn router(state: AdminState) -> Router {
             get(super::zone_api::replication_health),
         )
         .route("/metrics", get(super::metrics::render))
+        .merge(crate::dashboard::routes())
         .with_state(state)
 }
 
 async fn writes_on_primary(State(s): State<AdminState>, req: Request, next: Next) -> Response {
-    if req.method() != http::Method::GET && !s.store.zone.writable() {
-        return ApiError::S3(s.zone.read_only_error()).into_response();
+    if req.method() != http::Method::GET {
+        if let Err(e) = refuse_unless_writable(&s) {
+            return e.into_response();
+        }
     }
     next.run(req).await
+}
+
+/// Users, keys and grants change only where writes are taken (they replicate from there);
+/// the API and the dashboard both ask here.
+pub fn refuse_unless_writable(s: &AdminState) -> Result<(), ApiError> {
+    match s.store.zone.writable() {
+        true => Ok(()),
+        false => Err(ApiError::S3(s.zone.read_only_error())),
+    }
 }
 
 async fn require_token(State(s): State<AdminState>, req: Request, next: Next) -> Response {

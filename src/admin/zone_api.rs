@@ -64,7 +64,7 @@ async fn divergent_one(
 }
 
 /// The set-aside object's bytes, for an operator to recover.
-async fn divergent_data(
+pub async fn divergent_data(
     State(s): State<AdminState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {

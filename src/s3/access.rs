@@ -151,6 +151,16 @@ pub fn stored_policy(b: &BucketRecord) -> S3Result<Option<Arc<Policy>>> {
     Ok(Some(parsed))
 }
 
+/// Is the bucket open to the public: an ACL granting everyone (or every signed user) that
+/// its PublicAccessBlock does not ignore, or a public policy it does not restrict.
+pub fn bucket_is_public(b: &BucketRecord) -> bool {
+    let block = b.access_block();
+    let acl_public = !block.ignore_public_acls && acl::is_public(&b.acl);
+    let policy_public =
+        !block.restrict_public_buckets && matches!(stored_policy(b), Ok(Some(p)) if p.is_public());
+    acl_public || policy_public
+}
+
 fn parse_stored(b: &BucketRecord, json: &str) -> S3Result<Policy> {
     struct Resolved<'a>(&'a BTreeMap<String, String>);
     impl Directory for Resolved<'_> {

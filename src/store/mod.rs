@@ -451,6 +451,33 @@ impl Store {
         self.all(Cf::Quarantine)
     }
 
+    /// Buckets named after `after` and starting with `prefix`, in name order, at most
+    /// `limit`: one page of a listing, read from where it starts.
+    pub fn buckets_after(
+        &self,
+        after: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<BucketRecord>, StoreError> {
+        let start = if after.as_bytes() > prefix.as_bytes() {
+            after
+        } else {
+            prefix
+        };
+        let mut out = Vec::new();
+        for item in self.iter_from(Cf::Buckets, start.as_bytes())? {
+            let (k, v) = item?;
+            if !k.starts_with(prefix.as_bytes()) || out.len() >= limit {
+                break;
+            }
+            if *k == *after.as_bytes() {
+                continue;
+            }
+            out.push(decode(&v)?);
+        }
+        Ok(out)
+    }
+
     /// A forward iterator starting at `from`.
     pub(crate) fn iter_from(
         &self,

@@ -200,10 +200,10 @@ impl ZoneService {
         })
     }
 
-    /// Unplanned failover: this secondary becomes primary with a higher epoch, now.
-    pub async fn promote(&self) -> Result<PromotionReport, ZoneError> {
-        let _one_at_a_time = self.role_change.lock().await;
-        let state = self.store.zone.snapshot();
+    /// What promoting now would lose: the entries the primary has shown beyond what this
+    /// zone applied (a lower bound: it may have written more). `None` when the primary was
+    /// never heard from. The promotion and its confirmation both state this number.
+    pub fn entries_at_risk(&self) -> Option<u64> {
         let status = self.status.get();
         let cursor = *self.store.last_seq().borrow();
         let seen = status
@@ -212,7 +212,16 @@ impl ZoneService {
             .map(|p| p.last_seq)
             .unwrap_or(0)
             .max(status.primary_last_seq);
-        let entries_at_risk = (seen > 0).then(|| seen.saturating_sub(cursor));
+        (seen > 0).then(|| seen.saturating_sub(cursor))
+    }
+
+    /// Unplanned failover: this secondary becomes primary with a higher epoch, now.
+    pub async fn promote(&self) -> Result<PromotionReport, ZoneError> {
+        let _one_at_a_time = self.role_change.lock().await;
+        let state = self.store.zone.snapshot();
+        let status = self.status.get();
+        let cursor = *self.store.last_seq().borrow();
+        let entries_at_risk = self.entries_at_risk();
         let peer_epoch = status.peer.as_ref().map(|p| p.epoch).unwrap_or(0);
         let warning = state.resync().map(|_| {
             "a full resync was in progress: this zone may lack objects the old primary had"

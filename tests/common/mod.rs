@@ -2,6 +2,7 @@
 //! aws-sdk-s3 clients, raw signed HTTP requests, and the admin API.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod zones;
 
 use aws_credential_types::Credentials;

@@ -1,0 +1,308 @@
+//! The web dashboard in a real browser (Debian's chromium through chromedriver): sign-in,
+//! users and keys, grants, the lag figures moving while objects are written, and a
+//! switchover on a two-zone pair. Screenshots go to the test output folder.
+
+mod common;
+use common::browser::{dashboard_session, Browser};
+use common::zones::{caught_up, proxied_pair, status, wait_for};
+use common::{err_code, put, Server};
+use std::time::Duration;
+
+const WITHIN: Duration = Duration::from_secs(60);
+
+async fn sign_in(b: &Browser, server: &Server) {
+    b.goto(&format!("{}/dashboard", server.admin)).await;
+    b.type_into("#token", &server.token).await;
+    b.click("#sign-in").await;
+    b.find("#role").await;
+}
+
+/// A flash message after an action, which must say `expected`.
+async fn flash(b: &Browser, expected: &str) -> String {
+    let t = b.text(".flash").await;
+    assert!(t.contains(expected), "flash {t:?} lacks {expected:?}");
+    t
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_manage_users_keys_and_grants() {
+    let server = Server::start();
+    let b = Browser::start("users-keys-grants").await;
+
+    // Signed out, every page leads to the sign-in form; a wrong token is refused.
+    b.goto(&format!("{}/", server.admin)).await;
+    b.find("#token").await;
+    assert!(
+        b.url().await.ends_with("/dashboard/login"),
+        "{}",
+        b.url().await
+    );
+    b.type_into("#token", "not-the-token").await;
+    b.click("#sign-in").await;
+    assert!(b.page_text().await.contains("Wrong admin token"));
+    b.screenshot("01-sign-in-refused").await;
+
+    sign_in(&b, &server).await;
+    assert!(b.text("#role").await.contains("primary"));
+    let cookies = b.cookies().await;
+    let session = cookies
+        .iter()
+        .find(|c| c["name"] == "bascule_session")
+        .expect("session cookie");
+    assert_eq!(session["httpOnly"], true, "{session}");
+    assert_eq!(session["sameSite"], "Strict", "{session}");
+    b.screenshot("02-zone").await;
+
+    // A user and a key; the secret is shown once, and it signs requests.
+    b.goto(&format!("{}/dashboard/users", server.admin)).await;
+    b.type_into("#new-user", "teacher").await;
+    b.click("#create-user button[type=submit]").await;
+    flash(&b, "Created user teacher").await;
+    b.click("tr[data-user=teacher] form[action$='/keys'] button")
+        .await;
+    let ak = b.text("#new-access-key").await;
+    let sk = b.text("#new-secret-key").await;
+    assert!(ak.starts_with("BK") && sk.len() == 40, "{ak} {sk}");
+    assert!(b.page_text().await.contains("shown only now"));
+    b.screenshot("03-new-key").await;
+    let teacher = server.client_for(&ak, &sk);
+    teacher
+        .list_buckets()
+        .send()
+        .await
+        .expect("the new key signs");
+    b.goto(&format!("{}/dashboard/users", server.admin)).await;
+    assert!(
+        !b.page_text().await.contains(&sk),
+        "the secret is never shown again"
+    );
+
+    // A bucket the admin owns: the teacher may not write until granted.
+    let admin = server.client();
+    admin
+        .create_bucket()
+        .bucket("courses")
+        .send()
+        .await
+        .expect("create bucket");
+    put(&admin, "courses", "intro.pdf", b"%PDF-1.7".to_vec()).await;
+    let write = || {
+        teacher
+            .put_object()
+            .bucket("courses")
+            .key("t.txt")
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"t"))
+            .send()
+    };
+    let e = write().await.expect_err("no grant yet");
+    assert_eq!(err_code(&e), "AccessDenied");
+
+    b.goto(&format!("{}/dashboard/buckets", server.admin)).await;
+    let row = b.text("#buckets tbody tr").await;
+    assert!(row.contains("courses") && row.contains(" 1 "), "{row}");
+    b.click("#buckets a").await;
+    assert_eq!(b.text("#objects").await, "1");
+    b.select("#grant-user", "teacher").await;
+    b.select("#grant-permission", "read-write").await;
+    b.click("#grant-form button").await;
+    flash(&b, "Granted read-write on courses").await;
+    assert!(b.text("#grants").await.contains("teacher"));
+    b.screenshot("04-bucket-granted").await;
+    write().await.expect("granted read-write");
+
+    b.click("#grants form button").await;
+    flash(&b, "Revoked").await;
+    let e = write().await.expect_err("revoked");
+    assert_eq!(err_code(&e), "AccessDenied");
+
+    // Disabling the key stops it signing.
+    b.goto(&format!("{}/dashboard/users", server.admin)).await;
+    b.click(&format!(
+        "tr[data-key={ak}] form[action$='/disable'] button"
+    ))
+    .await;
+    flash(&b, &format!("Disabled key {ak}")).await;
+    let e = teacher
+        .list_buckets()
+        .send()
+        .await
+        .expect_err("a disabled key");
+    assert_eq!(err_code(&e), "InvalidAccessKeyId");
+
+    // A form without the CSRF token is refused, even with the session cookie.
+    let cookie = format!(
+        "bascule_session={}",
+        session["value"].as_str().expect("cookie value")
+    );
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let forged = http
+        .post(format!("{}/dashboard/users", server.admin))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("name=intruder&csrf=wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let (_, users) = server.admin("GET", "/users", None).await;
+    assert!(!users.to_string().contains("intruder"), "{users}");
+    // Pages carry headers that keep them out of caches and frames.
+    let page = http
+        .get(format!("{}/dashboard/users", server.admin))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+
+    // Signing out ends the session on the server, not only in the browser.
+    b.click("header form button").await;
+    b.find("#token").await;
+    let after = http
+        .get(format!("{}/dashboard/users", server.admin))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 303);
+    assert_eq!(after.headers()["location"], "/dashboard/login");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lag_moves_with_writes_and_a_switchover_runs() {
+    let (a, b_zone, to_a, _to_b) = proxied_pair().await;
+    let c = a.client();
+    c.create_bucket()
+        .bucket("videos")
+        .send()
+        .await
+        .expect("bucket");
+    caught_up(&a, &b_zone, WITHIN).await;
+
+    let b = Browser::start("lag-and-switchover").await;
+    sign_in(&b, &a).await;
+    assert_eq!(b.text("#entries-pending").await, "0");
+    let peer = b.text("#peer").await;
+    assert!(
+        peer.contains("reachable") && !peer.contains("unreachable"),
+        "{peer}"
+    );
+
+    // The secondary cannot pull: the primary's entries pending grow on the live panel.
+    to_a.cut();
+    for i in 0..12 {
+        put(&c, "videos", &format!("v{i}.mp4"), vec![i as u8; 2000]).await;
+    }
+    let pending = b
+        .wait_text("#entries-pending", WITHIN, |t| {
+            t.parse::<u64>().is_ok_and(|n| n >= 12)
+        })
+        .await;
+    assert!(pending.parse::<u64>().unwrap() >= 12);
+    b.screenshot("01-lag-growing").await;
+
+    // The link heals: the secondary catches up and the figure falls back to 0.
+    to_a.heal();
+    b.wait_text("#entries-pending", WITHIN, |t| t == "0").await;
+    caught_up(&a, &b_zone, WITHIN).await;
+    b.screenshot("02-caught-up").await;
+
+    // Switchover from the primary's dashboard, behind a confirmation naming what is at
+    // risk.
+    b.click("#switchover").await;
+    let consequence = b.text("#consequence").await;
+    assert!(consequence.contains("Entries at risk: 0"), "{consequence}");
+    b.screenshot("03-confirm-switchover").await;
+    // A wrong confirmation changes nothing.
+    b.type_into("#confirm", "yes").await;
+    b.click("#confirm-button").await;
+    flash(&b, "type switchover to confirm").await;
+    assert_eq!(status(&a).await["role"], "primary");
+
+    b.click("#switchover").await;
+    b.type_into("#confirm", "switchover").await;
+    b.click("#confirm-button").await;
+    flash(&b, "Switchover done").await;
+    assert!(b.text("#role").await.contains("secondary"));
+    b.screenshot("04-switched-over").await;
+    wait_for(&b_zone, WITHIN, "B primary", |s| s["role"] == "primary").await;
+    assert_eq!(status(&a).await["role"], "secondary");
+
+    // On the new secondary, promotion asks for confirmation and names the entries at risk.
+    b.click("#promote").await;
+    let consequence = b.text("#consequence").await;
+    assert!(
+        consequence.contains("Entries at risk: at least 0")
+            && consequence.contains("a switchover loses nothing"),
+        "{consequence}"
+    );
+    b.screenshot("05-confirm-promote").await;
+
+    // Users change on the primary only: the secondary's dashboard refuses, as the API does.
+    b.goto(&format!("{}/dashboard/users", a.admin)).await;
+    b.type_into("#new-user", "late").await;
+    b.click("#create-user button[type=submit]").await;
+    let refused = b.text(".flash.bad").await;
+    assert!(refused.contains("read-only"), "{refused}");
+    let (_, users) = a.admin("GET", "/users", None).await;
+    assert!(!users.to_string().contains("\"late\""), "{users}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn buckets_page_through_many_buckets() {
+    let server = Server::start();
+    let c = server.client();
+    let mut names: Vec<String> = (0..120).map(|i| format!("course-{i:04}")).collect();
+    names.push("archive".into());
+    for n in &names {
+        c.create_bucket().bucket(n).send().await.expect("bucket");
+    }
+    put(&c, "course-0007", "a", vec![1; 10]).await;
+    put(&c, "course-0007", "b", vec![1; 20]).await;
+    names.sort();
+    let (http, cookie) = dashboard_session(&server).await;
+
+    let mut seen = Vec::new();
+    let mut url = format!("{}/dashboard/buckets?prefix=course-", server.admin);
+    let mut pages = 0;
+    loop {
+        let r = http
+            .get(&url)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let html = r.text().await.unwrap();
+        pages += 1;
+        for part in html
+            .split("<a class=\"mono\" href=\"/dashboard/buckets/")
+            .skip(1)
+        {
+            seen.push(part.split('"').next().unwrap().to_string());
+        }
+        if html.contains("course-0007") {
+            // Objects and bytes come from the bucket's counters.
+            let row = html.split("course-0007</a>").nth(1).unwrap();
+            assert!(row.contains(">2</td>") && row.contains("30 B"), "{row}");
+        }
+        match html.split("id=\"next-page\" href=\"").nth(1) {
+            Some(rest) => {
+                let next = rest.split('"').next().unwrap().replace("&amp;", "&");
+                url = format!("{}{next}", server.admin);
+            }
+            None => break,
+        }
+    }
+    let expected: Vec<String> = names
+        .into_iter()
+        .filter(|n| n.starts_with("course-"))
+        .collect();
+    assert_eq!(seen, expected, "each bucket once, in name order");
+    assert_eq!(pages, 3, "50 a page");
+}
