@@ -72,6 +72,18 @@ pub struct Target {
 
 /// Signs a request for the benchmark client (the server verifies with the same rules).
 pub fn sign(t: &Target, method: &str, path: &str, payload_hash: &str) -> Vec<(String, String)> {
+    sign_query(t, method, path, "", payload_hash)
+}
+
+/// Like `sign`, for a request with a query string (given in canonical form: parameters
+/// sorted by name, values URI-encoded).
+pub fn sign_query(
+    t: &Target,
+    method: &str,
+    path: &str,
+    canonical_query: &str,
+    payload_hash: &str,
+) -> Vec<(String, String)> {
     let now = time::OffsetDateTime::now_utc();
     let amz_date = sigv4::format_amz_date(now);
     let scope = Scope {
@@ -93,7 +105,7 @@ pub fn sign(t: &Target, method: &str, path: &str, payload_hash: &str) -> Vec<(St
     let creq = sigv4::canonical_request(
         method,
         &sigv4::canonical_uri(path, PathMode::S3),
-        "",
+        canonical_query,
         &headers,
         &signed,
         payload_hash,
@@ -354,7 +366,7 @@ impl Drop for OwnServer {
     }
 }
 
-fn start_server(data_dir: &PathBuf) -> Result<(OwnServer, Target), String> {
+pub fn start_server(data_dir: &PathBuf) -> Result<(OwnServer, Target), String> {
     let _ = std::fs::remove_dir_all(data_dir);
     start_zone_process(
         data_dir,

@@ -29,6 +29,32 @@ pub struct Config {
     /// Accept AWS Signature Version 2 (HMAC-SHA1), which the aws CLI v1, boto3 and s3cmd
     /// still use for presigned URLs and POST forms.
     pub allow_sigv2: bool,
+    pub lifecycle: LifecycleConfig,
+}
+
+/// The lifecycle worker (expiry of objects, versions, delete markers and uploads).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LifecycleConfig {
+    /// Seconds in a lifecycle day: 86400, or a few seconds to watch rules act in tests.
+    pub day_seconds: u64,
+    /// Seconds between the starts of two passes over the buckets that have rules.
+    pub interval_seconds: u64,
+    /// Keys looked at per step; progress is saved after each step.
+    pub batch: usize,
+    /// Milliseconds to pause between steps, so foreground requests keep their latency.
+    pub pause_ms: u64,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            day_seconds: 86_400,
+            interval_seconds: 3_600,
+            batch: 200,
+            pause_ms: 20,
+        }
+    }
 }
 
 /// What one client may hold of the server: every bound an unauthenticated client could
@@ -136,6 +162,7 @@ impl Default for Config {
             allow_sigv2: true,
             s3_tls_cert: None,
             s3_tls_key: None,
+            lifecycle: LifecycleConfig::default(),
         }
     }
 }

@@ -4,10 +4,12 @@ mod admin;
 mod bench;
 mod bench_replication;
 mod bench_scale;
+mod bench_versions;
 mod bootstrap;
 mod config;
 mod dashboard;
 mod http_server;
+mod lifecycle;
 mod request_metrics;
 mod s3;
 mod server;
@@ -86,6 +88,9 @@ enum Command {
     /// What a zone costs once it holds many objects: restart, memory, admin and metrics
     /// latency, bytes on disk per object, PUT rate full vs empty.
     BenchScale(bench_scale::ScaleBenchArgs),
+    /// Versioning costs: PUT/GET on a versioned bucket against an unversioned one, and
+    /// listing rates with 1 and 100 versions per key.
+    BenchVersions(bench_versions::VersionsBenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -149,6 +154,7 @@ fn main() -> std::process::ExitCode {
             Command::Bench(args) => bench::run(args).await,
             Command::BenchReplication(args) => bench_replication::run(args).await,
             Command::BenchScale(args) => bench_scale::run(args).await,
+            Command::BenchVersions(args) => bench_versions::run(args).await,
         }
     });
     // Tasks still parked end here, and with them the last handles on the store, so the

@@ -141,11 +141,22 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         dashboard.lag.clone(),
         stop_rx.clone(),
     ));
+    let lifecycle = Arc::new(crate::lifecycle::LifecycleStatus::default());
+    background.push(
+        crate::lifecycle::Worker {
+            store: store.clone(),
+            config: config.lifecycle.clone(),
+            status: lifecycle.clone(),
+        }
+        .spawn(stop_rx.clone()),
+    );
     let admin_app = api::router(AdminState {
         store: store.clone(),
         token: Arc::new(token),
         zone: zone.clone(),
         dashboard,
+        lifecycle,
+        config: config.clone(),
     });
     let draining = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|d| *d).await;

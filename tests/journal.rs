@@ -85,7 +85,7 @@ async fn one_entry_per_mutation() {
                 .unwrap();
         })
         .await,
-        one("put_object")
+        one("update_version")
     );
     assert_eq!(
         entries_of(&srv, async {
@@ -97,7 +97,7 @@ async fn one_entry_per_mutation() {
                 .unwrap();
         })
         .await,
-        one("put_object")
+        one("update_version")
     );
 
     // A multipart upload journals only its completion.

@@ -126,12 +126,34 @@ async fn location_and_versioning() {
         v.status().is_none(),
         "versioning is reported as never enabled"
     );
+    c.put_bucket_versioning()
+        .bucket("bk1")
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let v = c
+        .get_bucket_versioning()
+        .bucket("bk1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        v.status(),
+        Some(&aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+    );
+    // MFA delete needs an MFA device Bascule does not have: refused, never ignored.
     let e = c
         .put_bucket_versioning()
         .bucket("bk1")
         .versioning_configuration(
             aws_sdk_s3::types::VersioningConfiguration::builder()
                 .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .mfa_delete(aws_sdk_s3::types::MfaDelete::Enabled)
                 .build(),
         )
         .send()
@@ -146,7 +168,7 @@ async fn unsupported_operations_answer_not_implemented() {
     let c = srv.client();
     c.create_bucket().bucket("bk1").send().await.unwrap();
     let e = c
-        .get_bucket_lifecycle_configuration()
+        .get_bucket_replication()
         .bucket("bk1")
         .send()
         .await

@@ -771,8 +771,9 @@ async fn bad_input_gets_s3_errors() {
     assert_eq!(r.status, 200);
 }
 
-/// Until versioning exists every object has only its `null` version: naming another
-/// version never reads, changes or deletes the current one.
+/// In a bucket that never had versioning every object has only its `null` version: an id
+/// Bascule never issued is refused, a well-formed unknown one names nothing, and neither
+/// ever reads, changes or deletes the current version.
 #[tokio::test]
 async fn other_version_ids_name_nothing() {
     let srv = Server::start();
@@ -787,6 +788,17 @@ async fn other_version_ids_name_nothing() {
         .send()
         .await
         .unwrap_err();
+    assert_eq!(err_code(&e), "InvalidArgument");
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(400));
+    let unknown = "00000000000000070123456789abcdef";
+    let e = c
+        .get_object()
+        .bucket("ver")
+        .key("k")
+        .version_id(unknown)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err_code(&e), "NoSuchVersion");
     assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(404));
     let e = c
@@ -797,7 +809,17 @@ async fn other_version_ids_name_nothing() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(err_code(&e), "NoSuchVersion");
+    assert_eq!(err_code(&e), "InvalidArgument");
+    // Deleting a version that is not there succeeds, as in S3, and deletes nothing.
+    let d = c
+        .delete_object()
+        .bucket("ver")
+        .key("k")
+        .version_id(unknown)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.version_id(), Some(unknown));
     let got = c
         .get_object()
         .bucket("ver")
@@ -806,6 +828,11 @@ async fn other_version_ids_name_nothing() {
         .send()
         .await
         .unwrap();
+    assert_eq!(
+        got.version_id(),
+        None,
+        "a never-versioned bucket shows no ids"
+    );
     assert_eq!(
         got.body.collect().await.unwrap().into_bytes().as_ref(),
         b"current"

@@ -35,9 +35,11 @@ s3_error_codes! {
     CORSResponse = 403, "CORS is not enabled for this bucket, or this request is not allowed by its rules.";
     EntityTooLarge = 400, "Your proposed upload exceeds the maximum allowed object size.";
     EntityTooSmall = 400, "Your proposed upload is smaller than the minimum allowed object size.";
+    IllegalVersioningConfigurationException = 400, "The versioning configuration specified in the request is invalid.";
     IncompleteBody = 400, "You did not provide the number of bytes specified by the Content-Length HTTP header.";
     InsufficientStorage = 507, "The server does not have enough free storage to complete the request.";
     InternalError = 500, "We encountered an internal error. Please try again.";
+    InvalidBucketState = 409, "The request is not valid with the current state of the bucket.";
     InvalidAccessKeyId = 403, "The AWS access key Id you provided does not exist in our records.";
     InvalidArgument = 400, "Invalid Argument";
     InvalidBucketName = 400, "The specified bucket is not valid.";
@@ -67,6 +69,8 @@ s3_error_codes! {
     NoSuchBucket = 404, "The specified bucket does not exist.";
     NoSuchBucketPolicy = 404, "The bucket policy does not exist.";
     NoSuchCORSConfiguration = 404, "The CORS configuration does not exist.";
+    NoSuchObjectLockConfiguration = 404, "The specified object does not have a ObjectLock configuration.";
+    NoSuchLifecycleConfiguration = 404, "The lifecycle configuration does not exist.";
     NoSuchKey = 404, "The specified key does not exist.";
     NoSuchVersion = 404, "The specified version does not exist.";
     NoSuchPublicAccessBlockConfiguration = 404, "The public access block configuration was not found.";
@@ -74,6 +78,7 @@ s3_error_codes! {
     NoSuchUpload = 404, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
     NotImplemented = 501, "A header or query you provided implies functionality that is not implemented.";
     NotModified = 304, "Not Modified";
+    ObjectLockConfigurationNotFoundError = 404, "Object Lock configuration does not exist for this bucket";
     OwnershipControlsNotFoundError = 404, "The bucket ownership controls were not found.";
     PreconditionFailed = 412, "At least one of the preconditions you specified did not hold.";
     RequestHeaderSectionTooLarge = 400, "Your request header section exceeds the maximum allowed size.";

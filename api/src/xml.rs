@@ -73,6 +73,57 @@ impl RequestDocument for VersioningConfiguration {
     const ELEMENTS: &'static [&'static str] = &["Status", "MfaDelete"];
 }
 
+impl RequestDocument for ObjectLockConfiguration {
+    const ROOT: &'static str = "ObjectLockConfiguration";
+    const ELEMENTS: &'static [&'static str] = &[
+        "ObjectLockEnabled",
+        "Rule",
+        "DefaultRetention",
+        "Mode",
+        "Days",
+        "Years",
+    ];
+}
+
+impl RequestDocument for LifecycleConfiguration {
+    const ROOT: &'static str = "LifecycleConfiguration";
+    const ELEMENTS: &'static [&'static str] = &[
+        "Rule",
+        "ID",
+        "Filter",
+        "Prefix",
+        "Tag",
+        "Key",
+        "Value",
+        "And",
+        "ObjectSizeGreaterThan",
+        "ObjectSizeLessThan",
+        "Status",
+        "Expiration",
+        "Days",
+        "Date",
+        "ExpiredObjectDeleteMarker",
+        "NoncurrentVersionExpiration",
+        "NoncurrentDays",
+        "NewerNoncurrentVersions",
+        "AbortIncompleteMultipartUpload",
+        "DaysAfterInitiation",
+        "Transition",
+        "NoncurrentVersionTransition",
+        "StorageClass",
+    ];
+}
+
+impl RequestDocument for Retention {
+    const ROOT: &'static str = "Retention";
+    const ELEMENTS: &'static [&'static str] = &["Mode", "RetainUntilDate"];
+}
+
+impl RequestDocument for LegalHold {
+    const ROOT: &'static str = "LegalHold";
+    const ELEMENTS: &'static [&'static str] = &["Status"];
+}
+
 impl RequestDocument for Delete {
     const ROOT: &'static str = "Delete";
     const ELEMENTS: &'static [&'static str] = &["Quiet", "Object", "Key", "VersionId"];
@@ -209,6 +260,163 @@ pub struct CorsRule {
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
 pub struct VersioningConfiguration {
+    pub status: Option<String>,
+    pub mfa_delete: Option<String>,
+}
+
+/// Object lock configuration, as PutObjectLockConfiguration sends it and
+/// GetObjectLockConfiguration answers it.
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct ObjectLockConfiguration {
+    #[serde(rename = "@xmlns", default, skip_serializing_if = "Option::is_none")]
+    pub xmlns: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_lock_enabled: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<ObjectLockRule>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct ObjectLockRule {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_retention: Option<DefaultRetentionXml>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct DefaultRetentionXml {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub years: Option<i64>,
+}
+
+/// A bucket's lifecycle rules (Put/GetBucketLifecycleConfiguration).
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct LifecycleConfiguration {
+    #[serde(rename = "@xmlns", default, skip_serializing_if = "Option::is_none")]
+    pub xmlns: Option<String>,
+    #[serde(default)]
+    pub rule: Vec<LifecycleRuleXml>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct LifecycleRuleXml {
+    #[serde(rename = "ID", default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<LifecycleFilterXml>,
+    /// The legacy form of a prefix filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<ExpirationXml>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noncurrent_version_expiration: Option<NoncurrentExpirationXml>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_incomplete_multipart_upload: Option<AbortIncompleteXml>,
+    /// Storage class transitions (refused: there is one storage class).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transition: Vec<TransitionXml>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub noncurrent_version_transition: Vec<TransitionXml>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct LifecycleFilterXml {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<Tag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_size_greater_than: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_size_less_than: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub and: Option<LifecycleAndXml>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct LifecycleAndXml {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag: Vec<Tag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_size_greater_than: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_size_less_than: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExpirationXml {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_object_delete_marker: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct NoncurrentExpirationXml {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noncurrent_days: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newer_noncurrent_versions: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct AbortIncompleteXml {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days_after_initiation: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct TransitionXml {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noncurrent_days: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+}
+
+/// An object version's retention (PutObjectRetention / GetObjectRetention).
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct Retention {
+    #[serde(rename = "@xmlns", default, skip_serializing_if = "Option::is_none")]
+    pub xmlns: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retain_until_date: Option<String>,
+}
+
+/// An object version's legal hold (PutObjectLegalHold / GetObjectLegalHold).
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct LegalHold {
+    #[serde(rename = "@xmlns", default, skip_serializing_if = "Option::is_none")]
+    pub xmlns: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
 }
 
@@ -349,6 +557,9 @@ pub struct LocationConstraint {
 pub struct VersioningStatus {
     #[serde(rename = "@xmlns")]
     pub xmlns: &'static str,
+    /// Absent for a bucket that was never versioned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'static str>,
 }
 
 /// One object in a listing; also used for ListObjectVersions with extra fields.
@@ -421,7 +632,7 @@ pub struct ListBucketResultV2 {
 #[serde(rename_all = "PascalCase")]
 pub struct VersionEntry {
     pub key: String,
-    pub version_id: &'static str,
+    pub version_id: String,
     pub is_latest: bool,
     pub last_modified: String,
     #[serde(rename = "ETag")]
@@ -429,6 +640,23 @@ pub struct VersionEntry {
     pub size: u64,
     pub storage_class: &'static str,
     pub owner: Owner,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteMarkerEntry {
+    pub key: String,
+    pub version_id: String,
+    pub is_latest: bool,
+    pub last_modified: String,
+    pub owner: Owner,
+}
+
+/// One entry of a version listing, in key and then newest-first order.
+#[derive(Debug, Serialize)]
+pub enum VersionItem {
+    Version(VersionEntry),
+    DeleteMarker(DeleteMarkerEntry),
 }
 
 #[derive(Debug, Serialize)]
@@ -450,7 +678,8 @@ pub struct ListVersionsResult {
     pub is_truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoding_type: Option<String>,
-    pub version: Vec<VersionEntry>,
+    #[serde(rename = "$value")]
+    pub versions: Vec<VersionItem>,
     pub common_prefixes: Vec<CommonPrefix>,
 }
 
@@ -677,12 +906,20 @@ pub struct DeleteResult {
 #[serde(rename_all = "PascalCase")]
 pub struct DeletedEntry {
     pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_marker: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_marker_version_id: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DeleteErrorEntry {
     pub key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
     pub code: String,
     pub message: String,
 }
@@ -709,6 +946,60 @@ mod tests {
             "<Code>NoSuchKey</Code><Message>no &lt;such&gt; key</Message><Key>a&amp;b</Key>"
         ));
         assert!(xml.ends_with("<Resource>/b/a&amp;b</Resource><RequestId>REQ1</RequestId></Error>"));
+    }
+
+    #[test]
+    fn version_listing_interleaves_versions_and_markers() {
+        let owner = || Owner {
+            id: "u".into(),
+            display_name: "u".into(),
+        };
+        let doc = ListVersionsResult {
+            xmlns: S3_NAMESPACE,
+            name: "b".into(),
+            prefix: String::new(),
+            key_marker: String::new(),
+            version_id_marker: String::new(),
+            next_key_marker: None,
+            next_version_id_marker: None,
+            max_keys: 1000,
+            delimiter: None,
+            is_truncated: false,
+            encoding_type: None,
+            versions: vec![
+                VersionItem::DeleteMarker(DeleteMarkerEntry {
+                    key: "k".into(),
+                    version_id: "v2".into(),
+                    is_latest: true,
+                    last_modified: "t".into(),
+                    owner: owner(),
+                }),
+                VersionItem::Version(VersionEntry {
+                    key: "k".into(),
+                    version_id: "v1".into(),
+                    is_latest: false,
+                    last_modified: "t".into(),
+                    etag: "\"e\"".into(),
+                    size: 1,
+                    storage_class: "STANDARD",
+                    owner: owner(),
+                }),
+            ],
+            common_prefixes: vec![],
+        };
+        let xml = to_xml("ListVersionsResult", &doc).unwrap();
+        let marker = xml
+            .find("<DeleteMarker><Key>k</Key><VersionId>v2</VersionId><IsLatest>true</IsLatest>");
+        let version =
+            xml.find("<Version><Key>k</Key><VersionId>v1</VersionId><IsLatest>false</IsLatest>");
+        assert!(
+            marker.is_some() && version.is_some() && marker < version,
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<IsTruncated>false</IsTruncated><DeleteMarker>"),
+            "{xml}"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! resumes with a range request where it stopped. Size and MD5 are verified before the
 //! file is fsynced and renamed to its final name.
 
-use crate::peer::PeerClient;
+use crate::peer::{PeerClient, VersionOf};
 use crate::records::{ObjectRecord, Segment};
 use crate::status::{ResumeInfo, StatusCell};
 use bytes::Bytes;
@@ -99,10 +99,17 @@ impl Fetcher {
         key: &str,
         record: &ObjectRecord,
     ) -> Result<Vec<LocalData>, String> {
+        let of = VersionOf {
+            bucket,
+            key,
+            version: record.version_label(),
+        };
         let mut out = Vec::with_capacity(record.segments.len());
         let single = record.parts_count.is_none() && record.segments.len() == 1;
         for seg in &record.segments {
-            if let Some(loc) = replica.local_segment(bucket, key, &seg.id) {
+            if let Some(loc) =
+                replica.local_segment(bucket, key, record.version_id.as_deref(), &seg.id)
+            {
                 out.push(LocalData::Kept(loc));
                 continue;
             }
@@ -111,12 +118,12 @@ impl Fetcher {
                 .as_deref()
                 .or(single.then_some(record.etag.as_str()));
             let data = if seg.size <= replica.inline_max() {
-                self.fetch_inline(seg, bucket, key, md5).await
+                self.fetch_inline(seg, &of, md5).await
             } else {
                 let staging = replica
                     .staging(&seg.id)
                     .ok_or_else(|| format!("invalid segment id {}", seg.id))?;
-                self.fetch_file(seg, bucket, key, md5, staging).await
+                self.fetch_file(seg, &of, md5, staging).await
             }
             .map_err(|e| e.to_string())?;
             if matches!(data, LocalData::Superseded) {
@@ -131,11 +138,10 @@ impl Fetcher {
     pub async fn fetch_inline(
         &self,
         seg: &Segment,
-        bucket: &str,
-        key: &str,
+        of: &VersionOf<'_>,
         md5: Option<&str>,
     ) -> Result<LocalData, FetchError> {
-        let resp = match self.peer.segment(seg, bucket, key, 0).await {
+        let resp = match self.peer.segment(seg, of, 0).await {
             Ok(r) => r,
             Err(e) if e.code() == Some("superseded") => return Ok(LocalData::Superseded),
             Err(e) => return Err(e.into()),
@@ -154,8 +160,7 @@ impl Fetcher {
     pub async fn fetch_file(
         &self,
         seg: &Segment,
-        bucket: &str,
-        key: &str,
+        of: &VersionOf<'_>,
         md5: Option<&str>,
         staging: Staging,
     ) -> Result<LocalData, FetchError> {
@@ -178,7 +183,7 @@ impl Fetcher {
             });
             tracing::info!(segment = %seg.id, offset, size = seg.size, "resuming segment fetch");
         }
-        let resp = match self.peer.segment(seg, bucket, key, offset).await {
+        let resp = match self.peer.segment(seg, of, offset).await {
             Ok(r) => r,
             Err(e) if e.code() == Some("superseded") => {
                 let _ = std::fs::remove_file(&staging.partial);

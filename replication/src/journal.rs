@@ -25,6 +25,24 @@ pub enum Op {
         bucket: String,
         keys: Vec<String>,
     },
+    /// Replaces one existing version in place (tags, ACL, retention, legal hold): the
+    /// version keeps its id and its place in the key's history. Nothing if it is gone.
+    UpdateVersion {
+        bucket: String,
+        key: String,
+        record: ObjectRecord,
+    },
+    /// Removes one version for good (`None`: the null version).
+    DeleteVersion {
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+    },
+    /// One multi-object delete request on a bucket that has (or had) versioning.
+    RemoveObjects {
+        bucket: String,
+        removals: Vec<Removal>,
+    },
     /// Bucket creation or any change to its settings: the full new record.
     PutBucket {
         record: BucketRecord,
@@ -46,6 +64,27 @@ pub enum Op {
     },
 }
 
+/// One key of a multi-object delete in a bucket with versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Removal {
+    /// Removes one version for good (`None`: the null version).
+    Version {
+        key: String,
+        version_id: Option<String>,
+    },
+    /// Hides the key behind a new delete marker (the record has `delete_marker` set).
+    Marker { key: String, record: ObjectRecord },
+}
+
+impl Removal {
+    pub fn key(&self) -> &str {
+        match self {
+            Removal::Version { key, .. } | Removal::Marker { key, .. } => key,
+        }
+    }
+}
+
 impl Op {
     /// A short name for listings and metrics.
     pub fn kind(&self) -> &'static str {
@@ -53,6 +92,9 @@ impl Op {
             Op::PutObject { .. } => "put_object",
             Op::DeleteObject { .. } => "delete_object",
             Op::DeleteObjects { .. } => "delete_objects",
+            Op::UpdateVersion { .. } => "update_version",
+            Op::DeleteVersion { .. } => "delete_version",
+            Op::RemoveObjects { .. } => "remove_objects",
             Op::PutBucket { .. } => "put_bucket",
             Op::DeleteBucket { .. } => "delete_bucket",
             Op::PutUser { .. } => "put_user",
@@ -143,6 +185,10 @@ mod tests {
                     parts: vec![],
                     upload_id: None,
                     seq: 7,
+                    version_id: None,
+                    delete_marker: false,
+                    retention: None,
+                    legal_hold: false,
                 },
             },
             bytes_total: 3,

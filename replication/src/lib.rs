@@ -12,4 +12,4 @@ pub mod resync;
 pub mod status;
 pub mod zone;
 
-pub use journal::{Entry, JournalError, Op};
+pub use journal::{Entry, JournalError, Op, Removal};

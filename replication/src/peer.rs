@@ -50,6 +50,13 @@ pub struct PeerClient {
     zone: Arc<Zone>,
 }
 
+/// The object version a segment is fetched for (`version` is `null` for the null one).
+pub struct VersionOf<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub version: &'a str,
+}
+
 impl PeerClient {
     /// `base` is the peer's admin listener (`http://` or `https://`); `ca_pem` adds a CA to
     /// trust for a peer with a private certificate.
@@ -143,18 +150,21 @@ impl PeerClient {
         self.json(req).await
     }
 
-    /// Starts streaming a segment's bytes from `offset`. `bucket`/`key` name the object the
-    /// caller wants it for, so the peer can say when it has been superseded.
+    /// Starts streaming a segment's bytes from `offset`. `of` names the object version the
+    /// caller wants it for, so the peer can say when that version is gone.
     pub async fn segment(
         &self,
         seg: &Segment,
-        bucket: &str,
-        key: &str,
+        of: &VersionOf<'_>,
         offset: u64,
     ) -> PeerResult<reqwest::Response> {
         let mut req = self
             .request(reqwest::Method::GET, &format!("/segments/{}", seg.id))
-            .query(&[("bucket", bucket), ("key", key)]);
+            .query(&[
+                ("bucket", of.bucket),
+                ("key", of.key),
+                ("version", of.version),
+            ]);
         if offset > 0 {
             req = req.header("range", format!("bytes={offset}-"));
         }

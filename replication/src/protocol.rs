@@ -43,10 +43,11 @@ pub struct ProtocolError {
     pub zone: Option<ZoneInfo>,
 }
 
-/// `GET /objects?bucket=B&after=K&limit=L`: a page of a bucket's objects, for resyncs.
+/// `GET /objects?bucket=B&after=K&limit=L`: a page of a bucket's keys, each with every
+/// version it has (current first, then newest first), for resyncs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ObjectPage {
-    pub objects: Vec<(String, ObjectRecord)>,
+    pub objects: Vec<(String, Vec<ObjectRecord>)>,
     pub truncated: bool,
 }
 

@@ -51,8 +51,15 @@ pub trait Replica: Send + Sync + 'static {
     fn inline_max(&self) -> u64;
     /// Where a blob with this id is staged while fetched, and its final place.
     fn staging(&self, id: &str) -> Option<Staging>;
-    /// Where this zone holds segment `id` of its current `bucket/key`, if it does.
-    fn local_segment(&self, bucket: &str, key: &str, id: &str) -> Option<crate::records::Location>;
+    /// Where this zone holds segment `id` of version `version_id` (`None`: the null one)
+    /// or of the current version of `bucket/key`, if it does.
+    fn local_segment(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        id: &str,
+    ) -> Option<crate::records::Location>;
     /// Applies entries in order, each with its data now local; the cursor moves to each
     /// entry's sequence number in the same batch as its change. Entries at or below the
     /// cursor are already applied (not an error).
@@ -73,13 +80,14 @@ pub trait Replica: Send + Sync + 'static {
     ) -> impl Future<Output = Result<u64, PortError>> + Send;
     /// The local catalog, for a resync.
     fn local_catalog(&self) -> Result<LocalCatalog, PortError>;
-    /// This zone's objects of `bucket` after `after` (up to `upto` inclusive), in key order.
+    /// This zone's keys of `bucket` after `after` (up to `upto` inclusive), in key order,
+    /// each with every version it has.
     fn objects_page(
         &self,
         bucket: &str,
         after: &str,
         upto: Option<&str>,
-    ) -> Result<Vec<(String, crate::records::ObjectRecord)>, PortError>;
+    ) -> Result<Vec<(String, Vec<crate::records::ObjectRecord>)>, PortError>;
     /// Applies a change copied by a resync (not journaled: the journal restarts after it).
     fn copy_change(
         &self,

@@ -103,6 +103,91 @@ pub struct ObjectRecord {
     /// written before sequence numbers were recorded).
     #[serde(default)]
     pub seq: u64,
+    /// The version's id; `None` is the `null` version (written while the bucket was
+    /// unversioned or versioning was suspended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// A delete marker: a version with no data that hides the older ones.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_marker: bool,
+    /// Object lock retention of this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Object lock legal hold of this version.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
+}
+
+/// Object lock retention modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RetentionMode {
+    /// Only callers allowed to bypass governance may shorten it or delete the version.
+    Governance,
+    /// Nobody, administrators included, may shorten it or delete the version.
+    Compliance,
+}
+
+impl RetentionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetentionMode::Governance => "GOVERNANCE",
+            RetentionMode::Compliance => "COMPLIANCE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RetentionMode> {
+        match s {
+            "GOVERNANCE" => Some(RetentionMode::Governance),
+            "COMPLIANCE" => Some(RetentionMode::Compliance),
+            _ => None,
+        }
+    }
+}
+
+/// A version's retention: protected until `until_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    pub mode: RetentionMode,
+    pub until_ms: u64,
+}
+
+/// What keeps a version from being deleted or overwritten at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    None,
+    /// Deletable by callers that bypass governance retention.
+    Governance,
+    /// Not deletable by anyone until it expires (retention) or is lifted (legal hold).
+    Locked,
+}
+
+impl ObjectRecord {
+    /// The version id as S3 shows it (`null` for the null version).
+    pub fn version_label(&self) -> &str {
+        self.version_id.as_deref().unwrap_or("null")
+    }
+
+    /// The object lock protection of this version at `now_ms`: one rule for S3 deletes,
+    /// lifecycle expiry and every zone, primary or promoted.
+    pub fn protection(&self, now_ms: u64) -> Protection {
+        if self.legal_hold {
+            return Protection::Locked;
+        }
+        match self.retention {
+            Some(r) if r.until_ms > now_ms => match r.mode {
+                RetentionMode::Compliance => Protection::Locked,
+                RetentionMode::Governance => Protection::Governance,
+            },
+            _ => Protection::None,
+        }
+    }
+}
+
+/// A bucket's versioning state; a bucket never returns to unversioned once enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    Enabled,
+    Suspended,
 }
 
 /// Who an ACL grant is for.
@@ -209,12 +294,122 @@ pub struct BucketRecord {
     /// None: `ObjectWriter` behaviour (see the README for why that is Bascule's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_ownership: Option<ObjectOwnership>,
+    /// None: never versioned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versioning: Option<Versioning>,
+    /// Object lock, once enabled, stays enabled (and versioning with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLock>,
+    /// Lifecycle rules, in the order given (none: no lifecycle configuration).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lifecycle: Vec<LifecycleRule>,
+}
+
+/// One lifecycle rule. Times are in lifecycle days (a day, or fewer seconds when a zone
+/// speeds its clock up for tests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct LifecycleRule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub enabled: bool,
+    #[serde(default)]
+    pub filter: LifecycleFilter,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration: Option<LifecycleExpiration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noncurrent_expiration: Option<NoncurrentExpiration>,
+    /// Days after initiation after which an unfinished multipart upload is aborted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_incomplete_upload_days: Option<u32>,
+}
+
+/// Which objects a rule applies to: all of the given conditions hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct LifecycleFilter {
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_greater_than: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_less_than: Option<u64>,
+    /// The filter was written with `And` (kept so the configuration reads back as sent).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub and: bool,
+    /// The rule used the legacy top-level `Prefix` instead of `Filter`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legacy_prefix: bool,
+}
+
+impl LifecycleFilter {
+    /// Does a version with this key, size and tags fall under the filter?
+    pub fn matches(&self, key: &str, size: u64, tags: &[(String, String)]) -> bool {
+        key.starts_with(&self.prefix)
+            && self.tags.iter().all(|t| tags.contains(t))
+            && self.size_greater_than.is_none_or(|g| size > g)
+            && self.size_less_than.is_none_or(|l| size < l)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct LifecycleExpiration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    /// Midnight UTC of the day from which matching current objects expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expired_object_delete_marker: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct NoncurrentExpiration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    /// How many of the newest noncurrent versions are kept whatever their age.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newer_noncurrent_versions: Option<u32>,
+}
+
+/// A bucket's object lock configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ObjectLock {
+    /// Retention given to new versions that ask for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_retention: Option<DefaultRetention>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultRetention {
+    pub mode: RetentionMode,
+    /// Exactly one of days and years is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub years: Option<u32>,
+}
+
+impl DefaultRetention {
+    /// The retention a version written at `now_ms` gets (a year is 365 days, as in S3).
+    pub fn from(&self, now_ms: u64) -> Retention {
+        let days = self.days.unwrap_or(0) as u64 + self.years.unwrap_or(0) as u64 * 365;
+        Retention {
+            mode: self.mode,
+            until_ms: now_ms + days * 86_400_000,
+        }
+    }
 }
 
 impl BucketRecord {
     pub fn ownership(&self) -> ObjectOwnership {
         self.object_ownership
             .unwrap_or(ObjectOwnership::ObjectWriter)
+    }
+
+    /// Do new writes get their own version id (versioning enabled)?
+    pub fn versioned(&self) -> bool {
+        self.versioning == Some(Versioning::Enabled)
     }
 
     pub fn access_block(&self) -> PublicAccessBlock {

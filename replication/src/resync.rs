@@ -138,16 +138,49 @@ async fn converge_page<R: Replica>(
     replica: &R,
     fetcher: &Fetcher,
     bucket: &str,
-    page: Vec<(String, ObjectRecord)>,
-    mut mine: BTreeMap<String, ObjectRecord>,
+    page: Vec<(String, Vec<ObjectRecord>)>,
+    mut mine: BTreeMap<String, Vec<ObjectRecord>>,
 ) -> Result<(), ResyncError> {
-    for (key, record) in page {
-        let local = mine.remove(&key);
-        if local.as_ref().is_some_and(|l| same(l, &record)) {
+    for (key, versions) in page {
+        let local = mine.remove(&key).unwrap_or_default();
+        converge_key(replica, fetcher, bucket, &key, versions, local).await?;
+    }
+    for (key, local) in mine {
+        converge_key(replica, fetcher, bucket, &key, Vec::new(), local).await?;
+    }
+    Ok(())
+}
+
+/// Makes one key's versions here those of the primary: each version it lacks or holds
+/// differently is copied (oldest first, so the newest ends current), and each version the
+/// primary does not have goes.
+async fn converge_key<R: Replica>(
+    replica: &R,
+    fetcher: &Fetcher,
+    bucket: &str,
+    key: &str,
+    wanted: Vec<ObjectRecord>,
+    local: Vec<ObjectRecord>,
+) -> Result<(), ResyncError> {
+    let label = |r: &ObjectRecord| r.version_label().to_string();
+    let wanted_ids: BTreeSet<String> = wanted.iter().map(label).collect();
+    for gone in local.iter().filter(|l| !wanted_ids.contains(&label(l))) {
+        let op = Op::DeleteVersion {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            version_id: gone.version_id.clone(),
+        };
+        replica.copy_change(op, Vec::new()).await?;
+    }
+    for record in wanted.into_iter().rev() {
+        if local
+            .iter()
+            .any(|l| label(l) == label(&record) && same(l, &record))
+        {
             continue;
         }
         let data = fetcher
-            .fetch_object(replica, bucket, &key, &record)
+            .fetch_object(replica, bucket, key, &record)
             .await
             .map_err(ResyncError::Fetch)?;
         if matches!(data.as_slice(), [LocalData::Superseded]) {
@@ -155,24 +188,12 @@ async fn converge_page<R: Replica>(
             // resync brings the newer state.
             continue;
         }
-        replica
-            .copy_change(
-                Op::PutObject {
-                    bucket: bucket.to_string(),
-                    key,
-                    record,
-                },
-                data,
-            )
-            .await?;
-    }
-    let gone: Vec<String> = mine.into_keys().collect();
-    if !gone.is_empty() {
-        let op = Op::DeleteObjects {
+        let op = Op::PutObject {
             bucket: bucket.to_string(),
-            keys: gone,
+            key: key.to_string(),
+            record,
         };
-        replica.copy_change(op, Vec::new()).await?;
+        replica.copy_change(op, data).await?;
     }
     Ok(())
 }

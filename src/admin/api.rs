@@ -21,6 +21,8 @@ pub struct AdminState {
     pub token: Arc<String>,
     pub zone: Arc<crate::zone::ZoneService>,
     pub dashboard: Arc<crate::dashboard::Dashboard>,
+    pub lifecycle: Arc<crate::lifecycle::LifecycleStatus>,
+    pub config: Arc<crate::config::Config>,
 }
 
 /// Admin errors, rendered as JSON (see `error.rs`).
@@ -48,6 +50,7 @@ pub fn router(state: AdminState) -> Router {
         ));
     let api = records
         .route("/journal", get(journal))
+        .route("/lifecycle", get(lifecycle_status))
         .route("/gc", post(collect_garbage))
         .route("/compact", post(compact))
         .merge(super::zone_api::routes())
@@ -308,6 +311,14 @@ struct JournalQuery {
     #[serde(default)]
     after: u64,
     limit: Option<usize>,
+}
+
+/// The lifecycle worker: where its walk is and what it has done since the process started.
+async fn lifecycle_status(
+    State(s): State<AdminState>,
+) -> ApiResult<crate::lifecycle::StatusReport> {
+    let here = s.store.zone.writable();
+    Ok(Json(s.lifecycle.report(&s.config.lifecycle, here)))
 }
 
 /// The journal for inspection. Key secrets are replaced: an operator reading the journal

@@ -15,7 +15,9 @@ use crate::zone::report::report;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bascule_replication::zone::Role;
-use prometheus::{Encoder, Gauge, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 /// Buckets given their own series; the rest are summed in `bascule_buckets_*`.
 const MAX_BUCKET_SERIES: usize = 100;
@@ -48,6 +50,15 @@ impl Scrape {
     fn counter(&self, name: &str, help: &str, value: u64) {
         if let Ok(c) = IntCounter::new(name, help) {
             c.inc_by(value);
+            let _ = self.registry.register(Box::new(c));
+        }
+    }
+
+    fn labelled_counter(&self, name: &str, help: &str, label: &str, values: &[(&str, u64)]) {
+        if let Ok(c) = IntCounterVec::new(Opts::new(name, help), &[label]) {
+            for (l, v) in values {
+                c.with_label_values(&[*l]).inc_by(*v);
+            }
             let _ = self.registry.register(Box::new(c));
         }
     }
@@ -216,6 +227,43 @@ fn bucket_metrics(m: &Scrape, s: &AdminState) {
     );
 }
 
+fn lifecycle_metrics(m: &Scrape, s: &AdminState) {
+    let r = s
+        .lifecycle
+        .report(&s.config.lifecycle, s.store.zone.writable());
+    m.labelled_counter(
+        "bascule_lifecycle_actions_total",
+        "Changes the lifecycle worker made since the process started, by kind",
+        "action",
+        &[
+            ("expire_object", r.objects_expired),
+            ("remove_noncurrent_version", r.versions_removed),
+            ("remove_delete_marker", r.delete_markers_removed),
+            ("abort_upload", r.uploads_aborted),
+        ],
+    );
+    m.counter(
+        "bascule_lifecycle_keys_examined_total",
+        "Keys the lifecycle worker looked at since the process started",
+        r.keys_examined,
+    );
+    m.counter(
+        "bascule_lifecycle_passes_completed_total",
+        "Complete lifecycle passes over the buckets with rules (kept across restarts)",
+        r.passes_completed,
+    );
+    m.counter(
+        "bascule_lifecycle_errors_total",
+        "Lifecycle passes interrupted by an error",
+        r.errors,
+    );
+    m.gauge(
+        "bascule_lifecycle_running",
+        "1 when this zone runs lifecycle (it takes writes), else 0",
+        r.running_here as u64,
+    );
+}
+
 fn build_metrics(m: &Scrape) {
     if let Ok(g) = IntGaugeVec::new(
         Opts::new("bascule_build_info", "The running build (always 1)"),
@@ -236,6 +284,7 @@ pub async fn render(State(s): State<AdminState>) -> Response {
     zone_metrics(&m, &s);
     space_metrics(&m, &s);
     bucket_metrics(&m, &s);
+    lifecycle_metrics(&m, &s);
     build_metrics(&m);
     let mut families = m.registry.gather();
     families.extend(crate::request_metrics::REQUESTS.gather());

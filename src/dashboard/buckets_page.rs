@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use bascule_replication::records::{BucketRecord, Grantee, Permission, UserRecord};
+use bascule_replication::records::{BucketRecord, Grantee, Permission, UserRecord, Versioning};
 use maud::{html, Markup};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -95,6 +95,32 @@ async fn list(
     signed_page(&s, &session, Tab::Buckets, "Buckets", body)
 }
 
+fn versioning(b: &BucketRecord) -> &'static str {
+    match b.versioning {
+        None => "unversioned",
+        Some(Versioning::Enabled) => "enabled",
+        Some(Versioning::Suspended) => "suspended",
+    }
+}
+
+fn lock(b: &BucketRecord) -> String {
+    match &b.object_lock {
+        None => "off".into(),
+        Some(l) => match &l.default_retention {
+            None => "on, no default retention".into(),
+            Some(d) => format!(
+                "on, default {} {}",
+                d.mode.as_str(),
+                match (d.days, d.years) {
+                    (Some(n), _) => format!("{n} days"),
+                    (_, Some(n)) => format!("{n} years"),
+                    _ => String::new(),
+                }
+            ),
+        },
+    }
+}
+
 fn row(s: &AdminState, names: &HashMap<String, String>, b: &BucketRecord) -> Markup {
     let (objects, size) = ops::bucket_usage(&s.store, &b.name).unwrap_or((0, 0));
     html! {
@@ -103,7 +129,7 @@ fn row(s: &AdminState, names: &HashMap<String, String>, b: &BucketRecord) -> Mar
             td { (user_name(names, &b.owner)) }
             td.num { (objects) }
             td.num { (bytes(size)) }
-            td { "unversioned" }
+            td { (versioning(b)) }
             td { (yes_no(b.cors_xml.is_some())) }
             td { (yes_no(b.policy_json.is_some())) }
             td { @if crate::s3::access::bucket_is_public(b) { span.badge.bad { "public" } } @else { "no" } }
@@ -147,7 +173,9 @@ fn detail(
                 dt { "Created" } dd { (time(b.created_ms)) }
                 dt { "Objects" } dd #objects { (objects) }
                 dt { "Bytes" } dd #bytes { (bytes(size)) }
-                dt { "Versioning" } dd { "unversioned" }
+                dt { "Versioning" } dd #versioning { (versioning(b)) }
+                dt { "Object lock" } dd { (lock(b)) }
+                dt { "Lifecycle rules" } dd { (b.lifecycle.iter().filter(|r| r.enabled).count()) " enabled of " (b.lifecycle.len()) }
                 dt { "CORS" } dd { (yes_no(b.cors_xml.is_some())) }
                 dt { "Bucket policy" } dd { (yes_no(b.policy_json.is_some())) }
                 dt { "Public" } dd { (yes_no(crate::s3::access::bucket_is_public(b))) }

@@ -101,8 +101,37 @@ pub fn action(endpoint: Endpoint) -> &'static str {
         GetObjectAttributes => "s3:GetObjectAttributes",
         PutObjectAcl => "s3:PutObjectAcl",
         AbortMultipartUpload => "s3:AbortMultipartUpload",
+        GetObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
+        PutObjectLockConfiguration => "s3:PutBucketObjectLockConfiguration",
+        GetObjectRetention => "s3:GetObjectRetention",
+        PutObjectRetention => "s3:PutObjectRetention",
+        GetObjectLegalHold => "s3:GetObjectLegalHold",
+        PutObjectLegalHold => "s3:PutObjectLegalHold",
+        GetBucketLifecycle => "s3:GetLifecycleConfiguration",
+        PutBucketLifecycle | DeleteBucketLifecycle => "s3:PutLifecycleConfiguration",
         ListParts => "s3:ListMultipartUploadParts",
         Preflight | NotImplemented(_) => "",
+    }
+}
+
+/// The IAM action of a request: an operation that names one version (`versionId`) is
+/// the version action, as S3 evaluates it (a policy denying `s3:DeleteObjectVersion`
+/// protects old versions while allowing `s3:DeleteObject`).
+fn request_action(req: &AccessRequest) -> &'static str {
+    use Endpoint::*;
+    if !req.query.iter().any(|(k, _)| k == "versionId") {
+        return action(req.endpoint);
+    }
+    match req.endpoint {
+        GetObject | HeadObject => "s3:GetObjectVersion",
+        DeleteObject => "s3:DeleteObjectVersion",
+        GetObjectTagging => "s3:GetObjectVersionTagging",
+        PutObjectTagging => "s3:PutObjectVersionTagging",
+        DeleteObjectTagging => "s3:DeleteObjectVersionTagging",
+        GetObjectAcl => "s3:GetObjectVersionAcl",
+        PutObjectAcl => "s3:PutObjectVersionAcl",
+        GetObjectAttributes => "s3:GetObjectVersionAttributes",
+        other => action(other),
     }
 }
 
@@ -323,7 +352,7 @@ pub fn authorize(
                 object: &|| load().ok().flatten(),
             };
             p.decide(&super::policy::Request {
-                action: action(req.endpoint),
+                action: request_action(req),
                 resource,
                 identity: req.identity,
                 facts: &facts,
@@ -373,6 +402,39 @@ pub fn authorize(
         }
     }
     denied()
+}
+
+/// May the caller bypass governance-mode retention (`x-amz-bypass-governance-retention`)?
+/// Admins and the bucket's owner may unless the bucket policy denies it; anyone else
+/// needs the policy to allow `s3:BypassGovernanceRetention`.
+pub fn may_bypass_governance(req: &AccessRequest<'_>) -> S3Result<bool> {
+    let Some(b) = req.bucket else {
+        return Ok(false);
+    };
+    let user = req.identity.user();
+    if user.is_some_and(|u| u.admin) {
+        return Ok(true);
+    }
+    let decision = match stored_policy(b)? {
+        Some(p) => {
+            let facts = RequestFacts {
+                req,
+                object: &|| None,
+            };
+            p.decide(&super::policy::Request {
+                action: "s3:BypassGovernanceRetention",
+                resource: format!("arn:aws:s3:::{}/{}", b.name, req.key.unwrap_or_default()),
+                identity: req.identity,
+                facts: &facts,
+            })
+        }
+        None => Decision::Neutral,
+    };
+    Ok(match decision {
+        Decision::Deny => false,
+        Decision::Allow => true,
+        Decision::Neutral => user.is_some_and(|u| u.id == b.owner),
+    })
 }
 
 /// Checks a bucket policy before it is stored; returns it parsed, with the user ids its

@@ -2,6 +2,7 @@
 
 use super::access::check_policy;
 use super::acl;
+use super::endpoint::VersionSlot;
 use super::meta::{now_ms, time_of};
 use super::response::{empty, set_header, xml_response};
 use super::{read_small_body, Ctx, S3State};
@@ -160,14 +161,19 @@ pub async fn create_bucket(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
             }
         }
     }
-    if ctx.headers.contains_key("x-amz-bucket-object-lock-enabled")
-        && ctx.header("x-amz-bucket-object-lock-enabled") == Some("true")
-    {
-        return Err(S3Error::msg(
-            S3ErrorCode::NotImplemented,
-            "Object lock is not supported",
-        ));
-    }
+    // A bucket created with object lock has versioning enabled for good.
+    let object_lock = match ctx.header("x-amz-bucket-object-lock-enabled") {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(_) => {
+            return Err(S3Error::msg(
+                S3ErrorCode::InvalidArgument,
+                "Invalid x-amz-bucket-object-lock-enabled",
+            )
+            .with("ArgumentName", "x-amz-bucket-object-lock-enabled"))
+        }
+    };
     let owner = ctx.user_id();
     let object_ownership = match ctx.header("x-amz-object-ownership") {
         None => None,
@@ -193,6 +199,9 @@ pub async fn create_bucket(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
         tags: Vec::new(),
         public_access_block: None,
         object_ownership,
+        versioning: object_lock.then_some(bascule_replication::records::Versioning::Enabled),
+        object_lock: object_lock.then(Default::default),
+        lifecycle: Vec::new(),
     };
     acl::check_settable(&record, &record.acl)?;
     // In us-east-1, AWS answers re-creating a bucket you own with success (and changes
@@ -260,29 +269,6 @@ pub fn get_location(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ))
 }
 
-pub fn get_versioning(ctx: &Ctx) -> S3Result<Response> {
-    ctx.require_bucket()?;
-    Ok(xml_response(
-        "VersioningConfiguration",
-        &xml::VersioningStatus {
-            xmlns: S3_NAMESPACE,
-        },
-    ))
-}
-
-pub async fn put_versioning(ctx: &Ctx, body: Body) -> S3Result<Response> {
-    ctx.require_bucket()?;
-    let raw = read_small_body(body, &ctx.payload, 64 * 1024).await?;
-    let cfg: xml::VersioningConfiguration = xml::from_xml(&raw)?;
-    Err(S3Error::msg(
-        S3ErrorCode::NotImplemented,
-        format!(
-            "Bucket versioning is not supported yet; the bucket stays unversioned (requested status: {})",
-            cfg.status.unwrap_or_default()
-        ),
-    ))
-}
-
 pub fn get_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
     Ok(acl::response(&Owners::new(s), b, &b.owner, &b.acl))
@@ -328,22 +314,21 @@ pub async fn put_acl(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
 
 pub async fn put_object_acl(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
-    let rec = s
-        .store
-        .object(&ctx.bucket, &ctx.key)?
-        .ok_or_else(|| super::no_such_key(&ctx.key))?;
+    let rec = super::versioning::find(&s.store.read(), &ctx.bucket, &ctx.key, &ctx.params.version)?;
     let target = acl::Target::Object {
         bucket_owner: &b.owner,
         writer: &rec.owner,
     };
     let grants = acl_to_set(s, ctx, body, target, &rec.owner).await?;
     acl::check_settable(b, &grants)?;
-    update_object(s, &ctx.bucket, &ctx.key, move |o| {
+    let rec = update_object(s, &ctx.bucket, &ctx.key, &ctx.params.version, move |o| {
         o.acl = grants;
         Ok(())
     })
     .await?;
-    Ok(empty(StatusCode::OK))
+    let mut r = empty(StatusCode::OK);
+    super::versioning::version_header(&mut r, Some(b), &rec);
+    Ok(r)
 }
 
 pub fn get_policy(ctx: &Ctx) -> S3Result<Response> {
@@ -425,26 +410,25 @@ where
     Ok(record)
 }
 
-/// Replaces an object's record (tags, metadata) keeping its data, with a journal entry.
+/// Changes one version's settings (tags, ACL, metadata of a copy onto itself) keeping its
+/// data and its place among the key's versions, with a journal entry.
 pub async fn update_object<F>(
     s: &S3State,
     bucket: &str,
     key: &str,
+    version: &VersionSlot,
     change: F,
 ) -> S3Result<ObjectRecord>
 where
     F: FnOnce(&mut ObjectRecord) -> S3Result<()> + Send + 'static,
 {
-    let (bucket, key) = (bucket.to_string(), key.to_string());
+    let (bucket, key, version) = (bucket.to_string(), key.to_string(), version.clone());
     let (record, _) = s
         .store
         .commit(move |view| {
-            let mut record = view
-                .object(&bucket, &key)?
-                .ok_or_else(|| super::no_such_key(&key))?;
+            let mut record = super::versioning::find(view, &bucket, &key, &version)?;
             change(&mut record)?;
-            record.seq = view.next_seq();
-            let txn = Txn::op(Op::PutObject {
+            let txn = Txn::op(Op::UpdateVersion {
                 bucket,
                 key,
                 record: record.clone(),

@@ -2,7 +2,7 @@
 
 use super::body::copy_data;
 use super::bucket::update_object;
-use super::endpoint::Endpoint;
+use super::endpoint::{Endpoint, VersionSlot};
 use super::get::preconditions;
 use super::meta::{
     now_ms, quoted, system_headers, tagging_header, time_of, user_meta, write_checksum_headers,
@@ -24,8 +24,8 @@ use bascule_replication::records::ObjectRecord;
 /// The largest object CopyObject copies in one request (S3's limit).
 const MAX_COPY_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 
-/// Parses `x-amz-copy-source` (`[/]bucket/key[?versionId=null]`, URL-encoded).
-fn copy_source(ctx: &Ctx) -> S3Result<(String, String)> {
+/// Parses `x-amz-copy-source` (`[/]bucket/key[?versionId=id]`, URL-encoded).
+fn copy_source(ctx: &Ctx) -> S3Result<(String, String, VersionSlot)> {
     let invalid = || {
         S3Error::msg(
             S3ErrorCode::InvalidArgument,
@@ -35,11 +35,12 @@ fn copy_source(ctx: &Ctx) -> S3Result<(String, String)> {
     };
     let raw = ctx.header("x-amz-copy-source").ok_or_else(invalid)?;
     let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
-    if let Some(v) = query.strip_prefix("versionId=") {
-        if v != "null" {
-            return Err(S3Error::new(S3ErrorCode::NoSuchVersion).with("VersionId", v.to_string()));
-        }
-    }
+    let version = match query.strip_prefix("versionId=") {
+        None if query.is_empty() => VersionSlot::Current,
+        None => return Err(invalid()),
+        Some("null") => VersionSlot::Null,
+        Some(v) => VersionSlot::Id(percent_decode(v).ok_or_else(invalid)?),
+    };
     let decoded = percent_decode(path).ok_or_else(invalid)?;
     let (bucket, key) = decoded
         .trim_start_matches('/')
@@ -48,12 +49,40 @@ fn copy_source(ctx: &Ctx) -> S3Result<(String, String)> {
     if bucket.is_empty() || key.is_empty() {
         return Err(invalid());
     }
-    Ok((bucket.to_string(), key.to_string()))
+    Ok((bucket.to_string(), key.to_string(), version))
+}
+
+/// The source version a copy reads. A delete marker named by its id is refused as S3
+/// refuses it; one that hides the key is `NoSuchKey`.
+fn source_version(
+    s: &S3State,
+    bucket: &str,
+    key: &str,
+    version: &VersionSlot,
+) -> S3Result<Option<ObjectRecord>> {
+    match super::versioning::find(&s.store.read(), bucket, key, version) {
+        Ok(rec) => Ok(Some(rec)),
+        Err(e) if e.code == S3ErrorCode::MethodNotAllowed => Err(S3Error::msg(
+            S3ErrorCode::InvalidRequest,
+            "The source of a copy request may not specifically refer to a delete marker by version id.",
+        )),
+        Err(e) if matches!(e.code, S3ErrorCode::NoSuchKey) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The copy's source: where it is, which version was asked for, and that version.
+struct Source {
+    bucket: String,
+    key: String,
+    asked: VersionSlot,
+    record: ObjectRecord,
+    versioned_bucket: bool,
 }
 
 /// Loads the source object, checking the caller may read it and `x-amz-copy-source-if-*`.
-fn load_source(s: &S3State, ctx: &Ctx) -> S3Result<(String, String, ObjectRecord)> {
-    let (bucket, key) = copy_source(ctx)?;
+fn load_source(s: &S3State, ctx: &Ctx) -> S3Result<Source> {
+    let (bucket, key, asked) = copy_source(ctx)?;
     let src_bucket = s
         .store
         .bucket(&bucket)?
@@ -63,13 +92,26 @@ fn load_source(s: &S3State, ctx: &Ctx) -> S3Result<(String, String, ObjectRecord
         "x-amz-source-expected-bucket-owner",
         Some(&src_bucket),
     )?;
-    let rec = s.store.object(&bucket, &key)?;
-    ctx.authorize(Endpoint::GetObject, &src_bucket, &key, || Ok(rec.clone()))?;
+    let rec = source_version(s, &bucket, &key, &asked)?;
+    let named = match &asked {
+        VersionSlot::Current => None,
+        VersionSlot::Null => Some("null"),
+        VersionSlot::Id(v) => Some(v.as_str()),
+    };
+    ctx.authorize(Endpoint::GetObject, &src_bucket, &key, named, || {
+        Ok(rec.clone())
+    })?;
     let rec = rec.ok_or_else(|| super::no_such_key(&key))?;
     match preconditions(&ctx.headers, "x-amz-copy-source-")
         .evaluate(&rec.etag, time_of(rec.last_modified_ms))
     {
-        Precondition::Proceed => Ok((bucket, key, rec)),
+        Precondition::Proceed => Ok(Source {
+            bucket,
+            key,
+            asked,
+            record: rec,
+            versioned_bucket: src_bucket.versioning.is_some(),
+        }),
         _ => Err(S3Error::new(S3ErrorCode::PreconditionFailed)
             .with("Condition", "x-amz-copy-source-If-*")),
     }
@@ -125,7 +167,9 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     // A copy is a new object: its ACL comes from this request (private by default), never
     // from the source.
     let acl = super::bucket::new_object_acl(s, ctx)?;
-    let (src_bucket, src_key, src) = load_source(s, ctx)?;
+    let source = load_source(s, ctx)?;
+    let src = &source.record;
+    let lock = super::object_lock::LockRequest::from_headers(&ctx.headers)?;
     let replace_meta = directive(ctx, "x-amz-metadata-directive")?;
     let replace_tags = directive(ctx, "x-amz-tagging-directive")?;
     let (headers, meta) = if replace_meta {
@@ -139,16 +183,25 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         src.tags.clone()
     };
 
-    if src_bucket == ctx.bucket && src_key == ctx.key {
-        if !replace_meta && !replace_tags {
-            return Err(S3Error::msg(
-                S3ErrorCode::InvalidRequest,
-                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
-            ));
-        }
-        // Same data: only the record changes, and the blobs stay where they are.
+    let onto_itself = source.bucket == ctx.bucket && source.key == ctx.key;
+    if onto_itself && !replace_meta && !replace_tags && source.asked == VersionSlot::Current {
+        return Err(S3Error::msg(
+            S3ErrorCode::InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+        ));
+    }
+    // Onto its own current null version, with versioning not enabled: the same data, so
+    // only the record changes and the blobs stay where they are. Any other copy writes a
+    // new version with data of its own (two versions never share a blob).
+    let versioned = ctx.bucket_record.as_ref().is_some_and(|b| b.versioned());
+    if onto_itself
+        && source.asked == VersionSlot::Current
+        && src.version_id.is_none()
+        && !versioned
+        && lock.is_empty()
+    {
         let etag = src.etag.clone();
-        let rec = update_object(s, &ctx.bucket, &ctx.key, move |r| {
+        let rec = update_object(s, &ctx.bucket, &ctx.key, &VersionSlot::Null, move |r| {
             if r.etag != etag {
                 return Err(S3Error::new(S3ErrorCode::PreconditionFailed)
                     .with("Condition", "x-amz-copy-source"));
@@ -162,7 +215,9 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
             Ok(())
         })
         .await?;
-        return Ok(copy_result(&rec));
+        let mut r = copy_result(&rec);
+        copy_version_headers(&mut r, s, ctx, &source, &rec);
+        return Ok(r);
     }
 
     if src.size > MAX_COPY_SIZE {
@@ -189,10 +244,33 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         tags,
     );
     new.record.acl = acl.grants;
+    new.lock = lock;
     let rec = commit_object(s, new, cond).await?;
     let mut r = copy_result(&rec);
     write_checksum_headers(&mut r, &rec);
+    copy_version_headers(&mut r, s, ctx, &source, &rec);
     Ok(r)
+}
+
+/// `x-amz-copy-source-version-id` (the version read) and `x-amz-version-id` (the one
+/// written), each when its bucket has versioning.
+fn copy_version_headers(
+    r: &mut Response,
+    s: &S3State,
+    ctx: &Ctx,
+    source: &Source,
+    written: &ObjectRecord,
+) {
+    if source.versioned_bucket || source.record.version_id.is_some() {
+        set_header(
+            r,
+            "x-amz-copy-source-version-id",
+            source.record.version_label(),
+        );
+    }
+    let bucket = ctx.bucket_record.as_ref();
+    super::versioning::version_header(r, bucket, written);
+    super::lifecycle_api::expiration_header(r, s, bucket, &ctx.key, written, true);
 }
 
 pub async fn upload_part_copy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
@@ -202,7 +280,8 @@ pub async fn upload_part_copy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         .part_number
         .ok_or_else(super::endpoint::invalid_part_number)?;
     let upload = ctx.params.upload_id.clone().unwrap_or_default();
-    let (_, _, src) = load_source(s, ctx)?;
+    let source = load_source(s, ctx)?;
+    let src = &source.record;
     let (start, len) = match ctx.header("x-amz-copy-source-range") {
         None => (0, src.size),
         Some(h) => {

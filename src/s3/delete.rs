@@ -1,36 +1,153 @@
-//! DeleteObject and DeleteObjects (multi-delete, quiet mode, per-key errors).
+//! DeleteObject and DeleteObjects (multi-delete, quiet mode, per-key errors). Without a
+//! version id, a bucket with versioning gets a delete marker; with one, that version goes
+//! for good.
 
-use super::endpoint::Endpoint;
-use super::response::{empty, xml_response};
+use super::endpoint::{Endpoint, VersionSlot};
+use super::object_lock::{bypasses_governance, check_delete};
+use super::response::{empty, set_header, xml_response};
+use super::versioning::{invalid_version_id, requested};
 use super::{read_small_body, Ctx, S3State};
-use crate::store::Txn;
+use crate::store::versions::new_delete_marker;
+use crate::store::{Txn, View};
 use axum::body::Body;
 use axum::response::Response;
 use bascule_api::xml::{DeleteErrorEntry, DeleteResult, DeletedEntry, S3_NAMESPACE};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
-use bascule_replication::Op;
+use bascule_replication::records::BucketRecord;
+use bascule_replication::{Op, Removal};
 use http::StatusCode;
 
 /// S3 accepts at most 1000 keys per DeleteObjects request.
 const MAX_DELETE_KEYS: usize = 1000;
 
+/// What deleting one key did, as the response reports it.
+struct Outcome {
+    /// The version removed, or the delete marker written.
+    version_id: Option<String>,
+    /// A delete marker was written, or the version removed was one.
+    delete_marker: bool,
+    removal: Option<Removal>,
+}
+
+/// Plans the deletion of one key (`version`: `None` for the current version, `Some(None)`
+/// for the null one).
+fn plan_delete(
+    view: &View,
+    bucket: &BucketRecord,
+    key: &str,
+    version: Option<Option<&str>>,
+    caller: &str,
+    bypass: bool,
+) -> Result<Outcome, S3Error> {
+    let removal_of = |version_id: Option<&str>| Removal::Version {
+        key: key.to_string(),
+        version_id: version_id.map(String::from),
+    };
+    match version {
+        Some(id) => {
+            // A version that is not there is deleted already: success, as in S3.
+            let found = view.version(&bucket.name, key, id)?;
+            if let Some(rec) = &found {
+                check_delete(rec, bypass)?;
+            }
+            Ok(Outcome {
+                version_id: Some(id.unwrap_or("null").to_string()),
+                delete_marker: found.as_ref().is_some_and(|r| r.delete_marker),
+                removal: found.map(|_| removal_of(id)),
+            })
+        }
+        None if bucket.versioning.is_none() => Ok(Outcome {
+            version_id: None,
+            delete_marker: false,
+            removal: view.object(&bucket.name, key)?.map(|_| removal_of(None)),
+        }),
+        None => {
+            let marker = new_delete_marker(view, bucket, caller.to_string(), super::meta::now_ms());
+            Ok(Outcome {
+                version_id: Some(marker.version_label().to_string()),
+                delete_marker: true,
+                removal: Some(Removal::Marker {
+                    key: key.to_string(),
+                    record: marker,
+                }),
+            })
+        }
+    }
+}
+
+/// The journal change for a request's removals; a bucket that never had versioning keeps
+/// the plain forms.
+fn removal_txn(bucket: &BucketRecord, mut removals: Vec<Removal>) -> Txn {
+    let bucket_name = bucket.name.clone();
+    if removals.is_empty() {
+        return Txn::default();
+    }
+    if bucket.versioning.is_none() {
+        let mut keys: Vec<String> = removals.iter().map(|r| r.key().to_string()).collect();
+        keys.dedup();
+        return match keys.len() {
+            1 => Txn::op(Op::DeleteObject {
+                bucket: bucket_name,
+                key: keys.remove(0),
+            }),
+            _ => Txn::op(Op::DeleteObjects {
+                bucket: bucket_name,
+                keys,
+            }),
+        };
+    }
+    match removals.len() {
+        1 => match removals.remove(0) {
+            Removal::Version { key, version_id } => Txn::op(Op::DeleteVersion {
+                bucket: bucket_name,
+                key,
+                version_id,
+            }),
+            Removal::Marker { key, record } => Txn::op(Op::PutObject {
+                bucket: bucket_name,
+                key,
+                record,
+            }),
+        },
+        _ => Txn::op(Op::RemoveObjects {
+            bucket: bucket_name,
+            removals,
+        }),
+    }
+}
+
+fn caller(ctx: &Ctx) -> String {
+    ctx.identity
+        .user()
+        .map(|u| u.id.clone())
+        .unwrap_or_default()
+}
+
 pub async fn delete_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
-    let (bucket, key) = (ctx.bucket.clone(), ctx.key.clone());
-    s.store
+    let version = requested(&ctx.params.version)?.map(|v| v.map(String::from));
+    let (bucket, key, caller) = (ctx.bucket.clone(), ctx.key.clone(), caller(ctx));
+    let bypass = bypasses_governance(ctx)?;
+    let (outcome, _) = s
+        .store
         .commit(move |view| {
-            if view.bucket(&bucket)?.is_none() {
-                return Err(super::no_such_bucket(&bucket));
-            }
-            // Deleting a missing key succeeds, as in S3, but changes nothing: no journal entry.
-            let txn = match view.object(&bucket, &key)? {
-                Some(_) => Txn::op(Op::DeleteObject { bucket, key }),
-                None => Txn::default(),
-            };
-            Ok((txn, ()))
+            let b = view
+                .bucket(&bucket)?
+                .ok_or_else(|| super::no_such_bucket(&bucket))?;
+            let asked = version.as_ref().map(|v| v.as_deref());
+            let mut outcome = plan_delete(view, &b, &key, asked, &caller, bypass)?;
+            let removals = outcome.removal.take().into_iter().collect();
+            Ok::<_, S3Error>((removal_txn(&b, removals), outcome))
         })
         .await?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    let mut r = empty(StatusCode::NO_CONTENT);
+    if let Some(v) = &outcome.version_id {
+        set_header(&mut r, "x-amz-version-id", v);
+    }
+    if outcome.delete_marker {
+        set_header(&mut r, "x-amz-delete-marker", "true");
+    }
+    Ok(r)
 }
 
 pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
@@ -49,23 +166,30 @@ pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
     }
     let quiet = doc.quiet;
     let bucket = ctx.bucket.clone();
+    let caller = caller(ctx);
+    let bypass = bypasses_governance(ctx)?;
     // With a bucket policy, each key is authorized on its own (access::authorize deferred
     // the decision); a refused key is reported, the others are deleted.
     let mut refused = Vec::new();
-    let mut requested: Vec<(String, Option<String>)> = Vec::new();
+    let mut requested_keys: Vec<(String, Option<String>)> = Vec::new();
     let record = ctx.require_bucket()?;
     for o in doc.object {
         let allowed = record.policy_json.is_none()
             || ctx
-                .authorize(Endpoint::DeleteObject, record, &o.key, || {
-                    Ok(s.store.object(&bucket, &o.key)?)
-                })
+                .authorize(
+                    Endpoint::DeleteObject,
+                    record,
+                    &o.key,
+                    o.version_id.as_deref(),
+                    || Ok(s.store.object(&bucket, &o.key)?),
+                )
                 .is_ok();
         if allowed {
-            requested.push((o.key, o.version_id));
+            requested_keys.push((o.key, o.version_id));
         } else {
             refused.push(DeleteErrorEntry {
                 key: o.key,
+                version_id: o.version_id,
                 code: "AccessDenied".into(),
                 message: "Access Denied".into(),
             });
@@ -74,34 +198,58 @@ pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
     let (result, _) = s
         .store
         .commit(move |view| {
-            if view.bucket(&bucket)?.is_none() {
-                return Err(super::no_such_bucket(&bucket));
-            }
+            let b = view
+                .bucket(&bucket)?
+                .ok_or_else(|| super::no_such_bucket(&bucket))?;
             let mut deleted = Vec::new();
             let mut errors = refused;
-            let mut removed_keys = Vec::new();
-            for (key, version) in requested {
-                if version.as_deref().is_some_and(|v| v != "null") {
+            let mut removals = Vec::new();
+            for (key, version) in requested_keys {
+                let slot = match version.as_deref() {
+                    None => VersionSlot::Current,
+                    Some("null") => VersionSlot::Null,
+                    Some(v) => VersionSlot::Id(v.to_string()),
+                };
+                let Ok(asked) = requested(&slot) else {
+                    let e = invalid_version_id();
                     errors.push(DeleteErrorEntry {
                         key,
-                        code: "NoSuchVersion".into(),
-                        message: "The specified version does not exist.".into(),
+                        version_id: version,
+                        code: e.code.as_str().into(),
+                        message: e.message.to_string(),
                     });
                     continue;
-                }
-                if view.object(&bucket, &key)?.is_some() && !removed_keys.contains(&key) {
-                    removed_keys.push(key.clone());
-                }
-                deleted.push(DeletedEntry { key });
+                };
+                let outcome = match plan_delete(view, &b, &key, asked, &caller, bypass) {
+                    Ok(o) => o,
+                    // A locked version is reported; the other keys are still deleted.
+                    Err(e) if e.code == S3ErrorCode::AccessDenied => {
+                        errors.push(DeleteErrorEntry {
+                            key,
+                            version_id: version,
+                            code: e.code.as_str().into(),
+                            message: e.message.to_string(),
+                        });
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                removals.extend(outcome.removal);
+                let marker_id = outcome.delete_marker.then(|| outcome.version_id.clone());
+                deleted.push(DeletedEntry {
+                    key,
+                    delete_marker: outcome.delete_marker.then_some(true),
+                    // A marker written answers with its id as DeleteMarkerVersionId; a
+                    // version removed answers with its own.
+                    delete_marker_version_id: match &version {
+                        None => marker_id.flatten(),
+                        Some(_) if outcome.delete_marker => version.clone(),
+                        Some(_) => None,
+                    },
+                    version_id: version,
+                });
             }
-            let txn = match removed_keys.is_empty() {
-                true => Txn::default(),
-                false => Txn::op(Op::DeleteObjects {
-                    bucket,
-                    keys: removed_keys,
-                }),
-            };
-            Ok((txn, (deleted, errors)))
+            Ok((removal_txn(&b, removals), (deleted, errors)))
         })
         .await?;
     let (deleted, error) = result;

@@ -118,6 +118,15 @@ pub enum Endpoint {
     CompleteMultipartUpload,
     AbortMultipartUpload,
     ListParts,
+    GetObjectLockConfiguration,
+    PutObjectLockConfiguration,
+    GetObjectRetention,
+    PutObjectRetention,
+    GetObjectLegalHold,
+    PutObjectLegalHold,
+    GetBucketLifecycle,
+    PutBucketLifecycle,
+    DeleteBucketLifecycle,
     Preflight,
     NotImplemented(&'static str),
 }
@@ -129,11 +138,9 @@ const UNSUPPORTED_BUCKET: &[&str] = &[
     "encryption",
     "intelligent-tiering",
     "inventory",
-    "lifecycle",
     "logging",
     "metrics",
     "notification",
-    "object-lock",
     "replication",
     "requestPayment",
     "website",
@@ -141,14 +148,7 @@ const UNSUPPORTED_BUCKET: &[&str] = &[
 ];
 
 /// Object sub-resources S3 defines and Bascule does not implement.
-const UNSUPPORTED_OBJECT: &[&str] = &[
-    "legal-hold",
-    "restore",
-    "retention",
-    "select",
-    "torrent",
-    "renameObject",
-];
+const UNSUPPORTED_OBJECT: &[&str] = &["restore", "select", "torrent", "renameObject"];
 
 /// How an endpoint touches data, for access control and the read-only secondary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +165,7 @@ pub enum Access {
 
 impl Endpoint {
     /// How many operations there are (`ordinal` is below this).
-    pub const COUNT: usize = 50;
+    pub const COUNT: usize = 59;
 
     /// A dense number per operation, for per-operation tables (metrics).
     pub fn ordinal(self) -> usize {
@@ -219,8 +219,17 @@ impl Endpoint {
             CompleteMultipartUpload => 45,
             AbortMultipartUpload => 46,
             ListParts => 47,
-            Preflight => 48,
-            NotImplemented(_) => 49,
+            GetObjectLockConfiguration => 48,
+            PutObjectLockConfiguration => 49,
+            GetObjectRetention => 50,
+            PutObjectRetention => 51,
+            GetObjectLegalHold => 52,
+            PutObjectLegalHold => 53,
+            GetBucketLifecycle => 54,
+            PutBucketLifecycle => 55,
+            DeleteBucketLifecycle => 56,
+            Preflight => 57,
+            NotImplemented(_) => 58,
         }
     }
 
@@ -276,6 +285,15 @@ impl Endpoint {
             CompleteMultipartUpload => "CompleteMultipartUpload",
             AbortMultipartUpload => "AbortMultipartUpload",
             ListParts => "ListParts",
+            GetObjectLockConfiguration => "GetObjectLockConfiguration",
+            PutObjectLockConfiguration => "PutObjectLockConfiguration",
+            GetObjectRetention => "GetObjectRetention",
+            PutObjectRetention => "PutObjectRetention",
+            GetObjectLegalHold => "GetObjectLegalHold",
+            PutObjectLegalHold => "PutObjectLegalHold",
+            GetBucketLifecycle => "GetBucketLifecycleConfiguration",
+            PutBucketLifecycle => "PutBucketLifecycleConfiguration",
+            DeleteBucketLifecycle => "DeleteBucketLifecycle",
             Preflight => "Preflight",
             NotImplemented(_) => "NotImplemented",
         }
@@ -312,6 +330,8 @@ impl Endpoint {
                     Method::GET if has("publicAccessBlock") => GetPublicAccessBlock,
                     Method::GET if has("ownershipControls") => GetBucketOwnershipControls,
                     Method::GET if has("versioning") => GetBucketVersioning,
+                    Method::GET if has("object-lock") => GetObjectLockConfiguration,
+                    Method::GET if has("lifecycle") => GetBucketLifecycle,
                     Method::GET if has("acl") => GetBucketAcl,
                     Method::GET if has("tagging") => GetBucketTagging,
                     Method::GET if has("versions") => ListObjectVersions,
@@ -322,6 +342,8 @@ impl Endpoint {
                     Method::PUT if has("cors") => PutBucketCors,
                     Method::PUT if has("policy") => PutBucketPolicy,
                     Method::PUT if has("versioning") => PutBucketVersioning,
+                    Method::PUT if has("object-lock") => PutObjectLockConfiguration,
+                    Method::PUT if has("lifecycle") => PutBucketLifecycle,
                     Method::PUT if has("acl") => PutBucketAcl,
                     Method::PUT if has("tagging") => PutBucketTagging,
                     Method::PUT if has("publicAccessBlock") => PutPublicAccessBlock,
@@ -330,6 +352,7 @@ impl Endpoint {
                     Method::DELETE if has("cors") => DeleteBucketCors,
                     Method::DELETE if has("policy") => DeleteBucketPolicy,
                     Method::DELETE if has("tagging") => DeleteBucketTagging,
+                    Method::DELETE if has("lifecycle") => DeleteBucketLifecycle,
                     Method::DELETE if has("publicAccessBlock") => DeletePublicAccessBlock,
                     Method::DELETE if has("ownershipControls") => DeleteBucketOwnershipControls,
                     Method::DELETE => DeleteBucket,
@@ -344,12 +367,16 @@ impl Endpoint {
                 }
                 match *method {
                     Method::GET if has("tagging") => GetObjectTagging,
+                    Method::GET if has("retention") => GetObjectRetention,
+                    Method::GET if has("legal-hold") => GetObjectLegalHold,
                     Method::GET if has("acl") => GetObjectAcl,
                     Method::GET if has("attributes") => GetObjectAttributes,
                     Method::GET if has("uploadId") => ListParts,
                     Method::GET => GetObject,
                     Method::HEAD => HeadObject,
                     Method::PUT if has("tagging") => PutObjectTagging,
+                    Method::PUT if has("retention") => PutObjectRetention,
+                    Method::PUT if has("legal-hold") => PutObjectLegalHold,
                     Method::PUT if has("acl") => PutObjectAcl,
                     Method::PUT if has("uploadId") && copy_source => UploadPartCopy,
                     Method::PUT if has("uploadId") => UploadPart,
@@ -391,6 +418,9 @@ impl Endpoint {
                             | DeletePublicAccessBlock
                             | PutBucketOwnershipControls
                             | DeleteBucketOwnershipControls
+                            | PutObjectLockConfiguration
+                            | PutBucketLifecycle
+                            | DeleteBucketLifecycle
                     )
             }
         }
@@ -411,6 +441,10 @@ impl Endpoint {
                 | GetObjectAcl
                 | PutObjectAcl
                 | GetObjectAttributes
+                | GetObjectRetention
+                | PutObjectRetention
+                | GetObjectLegalHold
+                | PutObjectLegalHold
         )
     }
 
@@ -420,9 +454,8 @@ impl Endpoint {
             ListBuckets | CreateBucket => Access::Service,
             HeadBucket | GetBucketLocation | GetBucketVersioning | GetBucketAcl | ListObjects
             | ListObjectsV2 | ListObjectVersions | ListMultipartUploads | GetObject
-            | HeadObject | GetObjectTagging | GetObjectAcl | GetObjectAttributes | ListParts => {
-                Access::Read
-            }
+            | HeadObject | GetObjectTagging | GetObjectAcl | GetObjectAttributes | ListParts
+            | GetObjectRetention | GetObjectLegalHold => Access::Read,
             PutObject
             | CopyObject
             | DeleteObject
@@ -433,7 +466,9 @@ impl Endpoint {
             | UploadPart
             | UploadPartCopy
             | CompleteMultipartUpload
-            | AbortMultipartUpload => Access::Write,
+            | AbortMultipartUpload
+            | PutObjectRetention
+            | PutObjectLegalHold => Access::Write,
             DeleteBucket
             | GetBucketCors
             | PutBucketCors
@@ -453,7 +488,12 @@ impl Endpoint {
             | DeletePublicAccessBlock
             | GetBucketOwnershipControls
             | PutBucketOwnershipControls
-            | DeleteBucketOwnershipControls => Access::Owner,
+            | DeleteBucketOwnershipControls
+            | GetObjectLockConfiguration
+            | PutObjectLockConfiguration
+            | GetBucketLifecycle
+            | PutBucketLifecycle
+            | DeleteBucketLifecycle => Access::Owner,
             PostObject | Preflight | NotImplemented(_) => Access::Custom,
         }
     }
@@ -494,7 +534,11 @@ mod tests {
         );
         assert_eq!(
             ep(Method::GET, Some("b"), None, &["lifecycle"]),
-            Endpoint::NotImplemented("lifecycle")
+            Endpoint::GetBucketLifecycle
+        );
+        assert_eq!(
+            ep(Method::PUT, Some("b"), Some("k"), &["retention"]),
+            Endpoint::PutObjectRetention
         );
         assert_eq!(
             ep(Method::POST, Some("b"), Some("k"), &["restore"]),

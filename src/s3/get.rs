@@ -3,6 +3,7 @@
 
 use super::meta::{quoted, time_of, write_object_headers};
 use super::response::set_header;
+use super::versioning::{find, version_header};
 use super::{Ctx, S3State};
 use crate::store::read::{open_range, read_pieces, Piece};
 use crate::store::{SegmentSource, StoreError};
@@ -74,10 +75,7 @@ async fn serve(s: &S3State, ctx: &Ctx, head: bool) -> S3Result<Response> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let rec = s
-            .store
-            .object(&ctx.bucket, &ctx.key)?
-            .ok_or_else(|| super::no_such_key(&ctx.key))?;
+        let rec = find(&s.store.read(), &ctx.bucket, &ctx.key, &ctx.params.version)?;
         match respond(s, ctx, head, &rec).await {
             Err(Retry) if attempt < 5 => continue,
             Err(Retry) => return Err(S3Error::new(S3ErrorCode::InternalError)),
@@ -157,6 +155,17 @@ async fn respond(
     };
     let mut r = Response::new(body);
     write_object_headers(&mut r, rec, checksum_mode);
+    version_header(&mut r, ctx.bucket_record.as_ref(), rec);
+    super::object_lock::write_lock_headers(&mut r, rec);
+    let current = ctx.params.version == super::endpoint::VersionSlot::Current;
+    super::lifecycle_api::expiration_header(
+        &mut r,
+        s,
+        ctx.bucket_record.as_ref(),
+        &ctx.key,
+        rec,
+        current,
+    );
     if let Some(status) = s.zone.replication_status(rec.seq) {
         set_header(&mut r, "x-amz-replication-status", status);
     }
@@ -210,16 +219,10 @@ pub fn stream_sources(sources: Vec<Piece>) -> Body {
 
 pub fn get_object_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
-    let rec = s
-        .store
-        .object(&ctx.bucket, &ctx.key)?
-        .ok_or_else(|| super::no_such_key(&ctx.key))?;
-    Ok(super::acl::response(
-        &super::bucket::Owners::new(s),
-        b,
-        &rec.owner,
-        &rec.acl,
-    ))
+    let rec = find(&s.store.read(), &ctx.bucket, &ctx.key, &ctx.params.version)?;
+    let mut r = super::acl::response(&super::bucket::Owners::new(s), b, &rec.owner, &rec.acl);
+    version_header(&mut r, Some(b), &rec);
+    Ok(r)
 }
 
 /// GetObjectAttributes: the attributes `x-amz-object-attributes` names (ETag, Checksum,
@@ -273,10 +276,7 @@ pub fn get_object_attributes(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     };
     let max_parts = number("x-amz-max-parts", 1000)?.min(1000);
     let marker = number("x-amz-part-number-marker", 0)?;
-    let rec = s
-        .store
-        .object(&ctx.bucket, &ctx.key)?
-        .ok_or_else(|| super::no_such_key(&ctx.key))?;
+    let rec = find(&s.store.read(), &ctx.bucket, &ctx.key, &ctx.params.version)?;
     let want = |a: &str| wanted.iter().any(|w| w == a);
     let object_parts = (want("ObjectParts") && !rec.parts.is_empty()).then(|| {
         let after: Vec<_> = rec
@@ -333,5 +333,6 @@ pub fn get_object_attributes(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         "last-modified",
         &httpdate::fmt_http_date(super::meta::time_of(rec.last_modified_ms)),
     );
+    version_header(&mut r, ctx.bucket_record.as_ref(), &rec);
     Ok(r)
 }

@@ -248,18 +248,78 @@ pub fn list_objects_v2(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ))
 }
 
-/// Without versioning every object has exactly one version, `null`, which is the latest.
+/// ListObjectVersions: every version and delete marker, key by key, newest first.
 pub fn list_object_versions(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    ctx.require_bucket()?;
     let p = Params::parse(ctx)?;
     let (enc, prefix, delimiter, max) = (&p.enc, &p.prefix, &p.delimiter, p.max);
     let key_marker = ctx.q("key-marker").unwrap_or("").to_string();
-    let page = p.page(s, ctx, p.after(&key_marker))?;
+    let version_marker = ctx.q("version-id-marker").unwrap_or("").to_string();
+    if key_marker.is_empty() && !version_marker.is_empty() {
+        return Err(S3Error::msg(
+            S3ErrorCode::InvalidArgument,
+            "A version-id marker cannot be specified without a key marker.",
+        )
+        .with("ArgumentName", "version-id-marker"));
+    }
+    if !version_marker.is_empty() && version_marker != "null" {
+        super::versioning::requested(&super::endpoint::VersionSlot::Id(version_marker.clone()))?;
+    }
+    let walked = listing::versions(
+        &s.store,
+        &listing::VersionWalk {
+            bucket: &ctx.bucket,
+            prefix,
+            delimiter: delimiter.as_deref(),
+            key_marker: &key_marker,
+            version_marker: &version_marker,
+            max,
+        },
+    )?;
     let owners = Owners::new(s);
-    let next_key_marker = page
-        .truncated
-        .then(|| page.last.clone())
-        .flatten()
-        .map(|m| enc.enc(&m));
+    let (next_key_marker, next_version_id_marker) = match (walked.truncated, walked.items.last()) {
+        (true, Some(listing::VersionItem::Version { key, record, .. })) => {
+            (Some(enc.enc(key)), Some(record.version_label().to_string()))
+        }
+        (true, Some(listing::VersionItem::Prefix(p))) => (Some(enc.enc(p)), None),
+        _ => (None, None),
+    };
+    let mut versions = Vec::new();
+    let mut prefixes = Vec::new();
+    for item in walked.items {
+        match item {
+            listing::VersionItem::Prefix(cp) => prefixes.push(CommonPrefix {
+                prefix: enc.enc(&cp),
+            }),
+            listing::VersionItem::Version {
+                key,
+                record: r,
+                latest,
+            } if r.delete_marker => {
+                versions.push(xml::VersionItem::DeleteMarker(xml::DeleteMarkerEntry {
+                    key: enc.enc(&key),
+                    version_id: r.version_label().to_string(),
+                    is_latest: latest,
+                    last_modified: format_iso8601(time_of(r.last_modified_ms)),
+                    owner: owners.get(&r.owner),
+                }))
+            }
+            listing::VersionItem::Version {
+                key,
+                record: r,
+                latest,
+            } => versions.push(xml::VersionItem::Version(xml::VersionEntry {
+                key: enc.enc(&key),
+                version_id: r.version_label().to_string(),
+                is_latest: latest,
+                last_modified: format_iso8601(time_of(r.last_modified_ms)),
+                etag: super::meta::quoted(&r.etag),
+                size: r.size,
+                storage_class: "STANDARD",
+                owner: owners.get(&r.owner),
+            })),
+        }
+    }
     Ok(xml_response(
         "ListVersionsResult",
         &xml::ListVersionsResult {
@@ -267,28 +327,15 @@ pub fn list_object_versions(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
             name: ctx.bucket.clone(),
             prefix: enc.enc(prefix),
             key_marker: enc.enc(&key_marker),
-            version_id_marker: ctx.q("version-id-marker").unwrap_or("").to_string(),
-            next_version_id_marker: next_key_marker.as_ref().map(|_| "null".to_string()),
+            version_id_marker: version_marker,
             next_key_marker,
+            next_version_id_marker,
             max_keys: max,
             delimiter: delimiter.as_deref().map(|d| enc.enc(d)),
-            is_truncated: page.truncated,
+            is_truncated: walked.truncated,
             encoding_type: enc.name(),
-            version: page
-                .contents
-                .iter()
-                .map(|(k, r)| xml::VersionEntry {
-                    key: enc.enc(k),
-                    version_id: "null",
-                    is_latest: true,
-                    last_modified: format_iso8601(time_of(r.last_modified_ms)),
-                    etag: super::meta::quoted(&r.etag),
-                    size: r.size,
-                    storage_class: "STANDARD",
-                    owner: owners.get(&r.owner),
-                })
-                .collect(),
-            common_prefixes: p.common_prefixes(&page),
+            versions,
+            common_prefixes: prefixes,
         },
     ))
 }

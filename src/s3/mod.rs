@@ -11,15 +11,18 @@ pub mod cors;
 pub mod delete;
 pub mod endpoint;
 pub mod get;
+pub mod lifecycle_api;
 pub mod list;
 pub mod meta;
 pub mod multipart;
+pub mod object_lock;
 pub mod policy;
 pub mod post;
 pub mod put;
 pub mod request_headers;
 pub mod response;
 pub mod tagging;
+pub mod versioning;
 
 use crate::config::Config;
 use crate::store::Store;
@@ -32,7 +35,7 @@ use bascule_api::encoding::{parse_query, percent_decode};
 use bascule_api::xml::CorsConfiguration;
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use bascule_replication::records::BucketRecord;
-use endpoint::{Endpoint, Params, VersionSlot};
+use endpoint::{Endpoint, Params};
 use http::{HeaderMap, HeaderValue, Method};
 use rand::RngCore;
 use std::sync::Arc;
@@ -81,15 +84,26 @@ impl Ctx {
     }
 
     /// Access control for a second resource of this request (a copy's source, each key
-    /// of a multi-object delete), with this request's caller and context.
+    /// of a multi-object delete), with this request's caller and context; `version` is
+    /// the version it names, if any (which makes it a version operation).
     pub fn authorize(
         &self,
         endpoint: Endpoint,
         bucket: &BucketRecord,
         key: &str,
+        version: Option<&str>,
         object: impl Fn() -> S3Result<Option<bascule_replication::records::ObjectRecord>>,
     ) -> S3Result<()> {
         let header = |n: &str| self.header(n).map(String::from);
+        let mut query: Vec<(String, String)> = self
+            .query
+            .iter()
+            .filter(|(k, _)| k != "versionId")
+            .cloned()
+            .collect();
+        if let Some(v) = version {
+            query.push(("versionId".into(), v.to_string()));
+        }
         access::authorize(
             &access::AccessRequest {
                 endpoint,
@@ -97,7 +111,7 @@ impl Ctx {
                 bucket: Some(bucket),
                 key: Some(key),
                 header: &header,
-                query: &self.query,
+                query: &query,
                 source_ip: self.source_ip,
                 secure_transport: self.secure_transport,
             },
@@ -395,12 +409,8 @@ async fn dispatch(
     )?;
 
     let params = Params::parse(endpoint, &query)?;
-    // Until versioning lands every object has only its `null` version: another version id
-    // names nothing (never silently the current version).
-    if let (true, VersionSlot::Id(v)) = (endpoint.takes_version(), &params.version) {
-        return Err(S3Error::new(S3ErrorCode::NoSuchVersion)
-            .with("Key", key.clone().unwrap_or_default())
-            .with("VersionId", v.clone()));
+    if endpoint.takes_version() {
+        versioning::requested(&params.version)?;
     }
 
     let ctx = Ctx {
@@ -426,8 +436,8 @@ async fn route(s: &S3State, ctx: Ctx, endpoint: Endpoint, body: Body) -> S3Resul
         HeadBucket => bucket::head_bucket(s, &ctx),
         DeleteBucket => bucket::delete_bucket(s, &ctx).await,
         GetBucketLocation => bucket::get_location(s, &ctx),
-        GetBucketVersioning => bucket::get_versioning(&ctx),
-        PutBucketVersioning => bucket::put_versioning(&ctx, body).await,
+        GetBucketVersioning => versioning::get_versioning(&ctx),
+        PutBucketVersioning => versioning::put_versioning(s, &ctx, body).await,
         GetBucketAcl => bucket::get_acl(s, &ctx),
         PutBucketAcl => bucket::put_acl(s, &ctx, body).await,
         GetBucketPolicy => bucket::get_policy(&ctx),
@@ -468,6 +478,15 @@ async fn route(s: &S3State, ctx: Ctx, endpoint: Endpoint, body: Body) -> S3Resul
         CompleteMultipartUpload => multipart::complete(s, &ctx, body).await,
         AbortMultipartUpload => multipart::abort(s, &ctx).await,
         ListParts => multipart::list_parts(s, &ctx),
+        GetObjectLockConfiguration => object_lock::get_configuration(&ctx),
+        PutObjectLockConfiguration => object_lock::put_configuration(s, &ctx, body).await,
+        GetObjectRetention => object_lock::get_retention(s, &ctx),
+        PutObjectRetention => object_lock::put_retention(s, &ctx, body).await,
+        GetObjectLegalHold => object_lock::get_legal_hold(s, &ctx),
+        PutObjectLegalHold => object_lock::put_legal_hold(s, &ctx, body).await,
+        GetBucketLifecycle => lifecycle_api::get_lifecycle(&ctx),
+        PutBucketLifecycle => lifecycle_api::put_lifecycle(s, &ctx, body).await,
+        DeleteBucketLifecycle => lifecycle_api::delete_lifecycle(s, &ctx).await,
         PostObject | Preflight | NotImplemented(_) => Err(S3Error::new(S3ErrorCode::InternalError)),
     }
 }

@@ -81,6 +81,13 @@ pub async fn create(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         (None, None) => None,
     };
     let acl = super::bucket::new_object_acl(s, ctx)?;
+    let lock = super::object_lock::LockRequest::from_headers(&ctx.headers)?;
+    if !lock.is_empty() && ctx.require_bucket()?.object_lock.is_none() {
+        return Err(S3Error::msg(
+            S3ErrorCode::InvalidRequest,
+            "Bucket is missing Object Lock Configuration",
+        ));
+    }
     let record = UploadRecord {
         upload_id: new_id(),
         owner: acl.owner,
@@ -91,6 +98,8 @@ pub async fn create(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         checksum_algorithm: algorithm.map(|a| a.name().to_string()),
         checksum_type: checksum_type.clone(),
         acl: acl.grants,
+        retention: lock.retention,
+        legal_hold: lock.legal_hold,
     };
     let (bucket, key) = (ctx.bucket.clone(), ctx.key.clone());
     let id = record.upload_id.clone();
@@ -425,7 +434,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
             }
             let etag = multipart_etag(&chosen.iter().map(|p| p.etag.clone()).collect::<Vec<_>>())
                 .ok_or_else(|| S3Error::new(S3ErrorCode::InternalError))?;
-            let record = ObjectRecord {
+            let mut record = ObjectRecord {
                 size: chosen.iter().map(|p| p.size).sum(),
                 etag,
                 last_modified_ms: now_ms(),
@@ -440,12 +449,22 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
                 parts: summaries,
                 upload_id: Some(id.clone()),
                 seq: 0,
+                version_id: None,
+                delete_marker: false,
+                retention: None,
+                legal_hold: false,
             };
             expected.check(&record)?;
-            if view.bucket(&bucket)?.is_none() {
-                return Err(super::no_such_bucket(&bucket));
-            }
+            let bucket_record = view
+                .bucket(&bucket)?
+                .ok_or_else(|| super::no_such_bucket(&bucket))?;
             cond.check(view.object(&bucket, &key)?.as_ref(), &key)?;
+            crate::store::versions::stamp(view, &bucket_record, &mut record);
+            let lock = super::object_lock::LockRequest {
+                retention: upload.retention,
+                legal_hold: upload.legal_hold,
+            };
+            lock.apply(&bucket_record, &mut record)?;
             // The object takes the chosen parts' data; the planner releases the others.
             let txn = Txn {
                 local: vec![Local::DeleteUpload {
@@ -482,6 +501,15 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
         },
     );
     super::meta::write_checksum_headers(&mut r, &record);
+    super::versioning::version_header(&mut r, ctx.bucket_record.as_ref(), &record);
+    super::lifecycle_api::expiration_header(
+        &mut r,
+        s,
+        ctx.bucket_record.as_ref(),
+        &ctx.key,
+        &record,
+        true,
+    );
     Ok(r)
 }
 

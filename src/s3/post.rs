@@ -300,6 +300,7 @@ pub async fn post_object(
         let mut r = empty(StatusCode::SEE_OTHER);
         set_header(&mut r, "location", &target);
         set_header(&mut r, "etag", &etag);
+        super::versioning::version_header(&mut r, bucket_record, &rec);
         return Ok(r);
     }
     let mut r = match get("success_action_status").as_deref() {
@@ -321,6 +322,7 @@ pub async fn post_object(
     };
     set_header(&mut r, "etag", &etag);
     set_header(&mut r, "location", &location);
+    super::versioning::version_header(&mut r, bucket_record, &rec);
     if let Some(c) = rec
         .checksum
         .as_ref()

@@ -4,8 +4,11 @@ use super::body::{ingest, BodySpec, Ingested, IngestedData, MAX_PUT_SIZE};
 use super::meta::{
     now_ms, quoted, system_headers, tagging_header, user_meta, write_checksum_headers,
 };
+use super::object_lock::LockRequest;
 use super::response::{empty, set_header};
+use super::versioning::version_header;
 use super::{Ctx, S3State};
+use crate::store::versions::stamp;
 use crate::store::Txn;
 use axum::body::Body;
 use axum::response::Response;
@@ -70,6 +73,8 @@ pub struct NewObject {
     pub record: ObjectRecord,
     /// Inline data to store with the record: (segment id, bytes).
     pub inline: Option<(String, Bytes)>,
+    /// Object lock settings the write asks for.
+    pub lock: LockRequest,
 }
 
 impl NewObject {
@@ -114,8 +119,13 @@ impl NewObject {
                 parts: Vec::new(),
                 upload_id: None,
                 seq: 0,
+                version_id: None,
+                delete_marker: false,
+                retention: None,
+                legal_hold: false,
             },
             inline,
+            lock: LockRequest::default(),
         }
     }
 }
@@ -126,32 +136,37 @@ pub async fn commit_object(
     new: NewObject,
     cond: WriteConditions,
 ) -> S3Result<ObjectRecord> {
-    let record = new.record.clone();
+    let segments = new.record.segments.clone();
     let result = s
         .store
         .commit(move |view| {
-            if view.bucket(&new.bucket)?.is_none() {
-                return Err(super::no_such_bucket(&new.bucket));
-            }
+            let bucket = view
+                .bucket(&new.bucket)?
+                .ok_or_else(|| super::no_such_bucket(&new.bucket))?;
             cond.check(view.object(&new.bucket, &new.key)?.as_ref(), &new.key)?;
+            let mut record = new.record;
+            stamp(view, &bucket, &mut record);
+            new.lock.apply(&bucket, &mut record)?;
             let mut txn = Txn::op(Op::PutObject {
                 bucket: new.bucket,
                 key: new.key,
-                record: new.record,
+                record: record.clone(),
             });
             if let Some((id, data)) = new.inline {
                 txn = txn.with_inline(id, data);
             }
-            Ok((txn, ()))
+            Ok((txn, record))
         })
         .await;
-    if let Err(e) = result {
-        for seg in record.segments.iter().filter(|s| s.loc != Location::Inline) {
-            s.store.blobs().remove(seg);
+    match result {
+        Ok((record, _)) => Ok(record),
+        Err(e) => {
+            for seg in segments.iter().filter(|s| s.loc != Location::Inline) {
+                s.store.blobs().remove(seg);
+            }
+            Err(e)
         }
-        return Err(e);
     }
-    Ok(record)
 }
 
 pub async fn put_object(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
@@ -161,6 +176,7 @@ pub async fn put_object(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response
     let headers = system_headers(&ctx.headers);
     let meta = user_meta(&ctx.headers)?;
     let tags = tagging_header(&ctx.headers)?;
+    let lock = LockRequest::from_headers(&ctx.headers)?;
     let spec = BodySpec::from_headers(
         &ctx.headers,
         ctx.payload.clone(),
@@ -178,9 +194,19 @@ pub async fn put_object(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response
         tags,
     );
     new.record.acl = acl.grants;
+    new.lock = lock;
     let record = commit_object(s, new, cond).await?;
     let mut r = empty(StatusCode::OK);
     set_header(&mut r, "etag", &quoted(&record.etag));
     write_checksum_headers(&mut r, &record);
+    version_header(&mut r, ctx.bucket_record.as_ref(), &record);
+    super::lifecycle_api::expiration_header(
+        &mut r,
+        s,
+        ctx.bucket_record.as_ref(),
+        &ctx.key,
+        &record,
+        true,
+    );
     Ok(r)
 }

@@ -67,17 +67,16 @@ fn refusal(endpoint: Endpoint, name: &str, value: &str) -> Option<S3Error> {
         "x-amz-website-redirect-location" if creates_object(endpoint) => Some(not_implemented(
             "Website redirects (x-amz-website-redirect-location)",
         )),
-        // No bucket has object lock yet (creating one is refused), and AWS answers a lock
-        // setting on such a bucket with this error.
+        // Lock settings are honoured on PUT, copy and multipart uploads (object_lock.rs);
+        // a browser form does not carry them here.
         "x-amz-object-lock-mode"
         | "x-amz-object-lock-retain-until-date"
         | "x-amz-object-lock-legal-hold"
-            if creates_object(endpoint) =>
+            if endpoint == Endpoint::PostObject =>
         {
-            Some(S3Error::msg(
-                S3ErrorCode::InvalidRequest,
-                "Bucket is missing Object Lock Configuration",
-            ))
+            Some(not_implemented(&format!(
+                "Object lock settings in a browser form ({name})"
+            )))
         }
         // Appends and size/time conditions of directory buckets.
         "x-amz-write-offset-bytes" => Some(not_implemented("Appending (x-amz-write-offset-bytes)")),
@@ -137,7 +136,11 @@ mod tests {
                 "x-amz-object-lock-mode",
                 "GOVERNANCE"
             ),
-            Some(S3ErrorCode::InvalidRequest)
+            None
+        );
+        assert_eq!(
+            code(Endpoint::PostObject, "x-amz-object-lock-mode", "GOVERNANCE"),
+            Some(S3ErrorCode::NotImplemented)
         );
         assert_eq!(
             code(Endpoint::GetObject, "x-amz-storage-class", "GLACIER"),

@@ -4,6 +4,7 @@
 use super::bucket::{update_bucket, update_object};
 use super::meta::{parse_tag_document, parse_tagging_xml, MAX_BUCKET_TAGS};
 use super::response::{empty, xml_response};
+use super::versioning::{find, version_header};
 use super::{read_small_body, Ctx, S3State};
 use axum::body::Body;
 use axum::response::Response;
@@ -26,12 +27,11 @@ fn tagging_response(tags: Vec<(String, String)>) -> Response {
 }
 
 pub fn get_tagging(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
-    ctx.require_bucket()?;
-    let rec = s
-        .store
-        .object(&ctx.bucket, &ctx.key)?
-        .ok_or_else(|| super::no_such_key(&ctx.key))?;
-    Ok(tagging_response(rec.tags))
+    let b = ctx.require_bucket()?;
+    let rec = find(&s.store.read(), &ctx.bucket, &ctx.key, &ctx.params.version)?;
+    let mut r = tagging_response(rec.tags.clone());
+    version_header(&mut r, Some(b), &rec);
+    Ok(r)
 }
 
 /// GetBucketTagging: `NoSuchTagSet` when the bucket has none, as AWS answers.
@@ -69,20 +69,24 @@ pub async fn put_tagging(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respons
     ctx.require_bucket()?;
     let raw = read_small_body(body, &ctx.payload, 64 * 1024).await?;
     let tags = parse_tagging_xml(&raw)?;
-    update_object(s, &ctx.bucket, &ctx.key, move |r| {
+    let rec = update_object(s, &ctx.bucket, &ctx.key, &ctx.params.version, move |r| {
         r.tags = tags;
         Ok(())
     })
     .await?;
-    Ok(empty(StatusCode::OK))
+    let mut r = empty(StatusCode::OK);
+    version_header(&mut r, ctx.bucket_record.as_ref(), &rec);
+    Ok(r)
 }
 
 pub async fn delete_tagging(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
-    update_object(s, &ctx.bucket, &ctx.key, |r| {
+    let rec = update_object(s, &ctx.bucket, &ctx.key, &ctx.params.version, |r| {
         r.tags.clear();
         Ok(())
     })
     .await?;
-    Ok(empty(StatusCode::NO_CONTENT))
+    let mut r = empty(StatusCode::NO_CONTENT);
+    version_header(&mut r, ctx.bucket_record.as_ref(), &rec);
+    Ok(r)
 }

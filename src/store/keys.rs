@@ -17,6 +17,30 @@ pub fn bucket_prefix(bucket: &str) -> Vec<u8> {
     object_key(bucket, "")
 }
 
+/// Every stored version of one key (Versions column family) starts with this.
+pub fn versions_prefix(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = object_key(bucket, key);
+    k.push(SEP);
+    k
+}
+
+/// A version kept apart from the current one (a noncurrent version or a delete marker):
+/// after the key, the inverted sequence number of the write that made it (so a key's
+/// versions sort newest first) and its id (empty for the null version).
+pub fn version_key(bucket: &str, key: &str, seq: u64, version_id: Option<&str>) -> Vec<u8> {
+    let mut k = versions_prefix(bucket, key);
+    k.extend_from_slice(&(u64::MAX - seq).to_be_bytes());
+    k.extend_from_slice(version_id.unwrap_or("").as_bytes());
+    k
+}
+
+/// The object key of a version key taken after its bucket prefix: keys hold no NUL, so
+/// the first one ends the key.
+pub fn version_object_key(suffix: &[u8]) -> Option<&[u8]> {
+    let pos = suffix.iter().position(|b| *b == SEP)?;
+    Some(&suffix[..pos])
+}
+
 pub fn upload_key(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
     let mut k = object_key(bucket, key);
     k.push(SEP);
@@ -88,6 +112,15 @@ mod tests {
         assert_eq!(upload_object_key(suffix), Some(&b"dir/key"[..]));
         assert!(upload_key("bk", "dir/key", "UP1").starts_with(&object_key("bk", "dir/key")));
         assert!(released("x").starts_with(RELEASED_PREFIX));
+        // Newest first within a key; a key's versions before the next key's.
+        assert!(version_key("b", "k", 9, Some("v9")) < version_key("b", "k", 3, None));
+        assert!(version_key("b", "k", 0, None) < version_key("b", "k!", u64::MAX, None));
+        assert!(version_key("b", "k", 1, None) < object_key("b", "k/"));
+        let vk = version_key("b", "dir/k", 5, Some("x"));
+        assert_eq!(
+            version_object_key(&vk[bucket_prefix("b").len()..]),
+            Some(&b"dir/k"[..])
+        );
         assert_ne!(blob_ref("x"), released("x"));
     }
 }

@@ -153,3 +153,156 @@ fn walk<T: DeserializeOwned>(
         next: None,
     })
 }
+
+/// One pass over a bucket's versions (ListObjectVersions): every key's current object,
+/// then its other versions and delete markers, newest first.
+pub struct VersionWalk<'a> {
+    pub bucket: &'a str,
+    pub prefix: &'a str,
+    pub delimiter: Option<&'a str>,
+    pub key_marker: &'a str,
+    /// The version after which to resume within `key_marker` (`null` names the null one).
+    pub version_marker: &'a str,
+    pub max: usize,
+}
+
+pub enum VersionItem {
+    Version {
+        key: String,
+        record: ObjectRecord,
+        latest: bool,
+    },
+    Prefix(String),
+}
+
+pub struct VersionsWalked {
+    pub items: Vec<VersionItem>,
+    pub truncated: bool,
+}
+
+/// Where the two column families resume after the markers (positions within the bucket).
+fn versions_resume(store: &Store, w: &VersionWalk) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
+    let k = w.key_marker;
+    if k.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let in_bucket = |full: Vec<u8>| full[keys::bucket_prefix(w.bucket).len()..].to_vec();
+    let past_key = [k.as_bytes(), &[keys::SEP]].concat();
+    let past_all_versions = [k.as_bytes(), &[keys::SEP], &[PAST_PREFIX; 9]].concat();
+    if w.version_marker.is_empty() {
+        return Ok(match w.delimiter {
+            Some(d) if !d.is_empty() && k.ends_with(d) => {
+                let past = [k.as_bytes(), &[PAST_PREFIX]].concat();
+                (past.clone(), past)
+            }
+            _ => (past_key, past_all_versions),
+        });
+    }
+    let id = (w.version_marker != "null").then_some(w.version_marker);
+    let seq = match id {
+        Some(v) => super::versions::version_seq(v),
+        None => store.read().version(w.bucket, k, None)?.map(|r| r.seq),
+    };
+    Ok(match seq {
+        // The position just after that version, whether or not it is still there.
+        Some(seq) => {
+            let mut at = in_bucket(keys::version_key(w.bucket, k, seq, id));
+            at.push(0);
+            (past_key, at)
+        }
+        None => (past_key, past_all_versions),
+    })
+}
+
+/// A raw iterator's current key within the bucket and under the prefix, if any.
+fn positioned<'i>(
+    it: &'i rocksdb::DBRawIteratorWithThreadMode<'_, rocksdb::DB>,
+    scope: &[u8],
+    prefix: &str,
+) -> Option<&'i [u8]> {
+    let raw = it.key()?;
+    let suffix = raw.strip_prefix(scope)?;
+    suffix.starts_with(prefix.as_bytes()).then_some(suffix)
+}
+
+/// Walks versions in listing order, merging the current objects with the stored versions.
+pub fn versions(store: &Store, w: &VersionWalk) -> Result<VersionsWalked, StoreError> {
+    let mut out = VersionsWalked {
+        items: Vec::new(),
+        truncated: false,
+    };
+    if w.max == 0 {
+        return Ok(out);
+    }
+    let scope = keys::bucket_prefix(w.bucket);
+    let (o_start, v_start) = versions_resume(store, w)?;
+    let from = |start: Vec<u8>| -> Vec<u8> {
+        let start = if start.as_slice() > w.prefix.as_bytes() {
+            start
+        } else {
+            w.prefix.as_bytes().to_vec()
+        };
+        [scope.as_slice(), &start].concat()
+    };
+    let mut objects = store.raw_iter(Cf::Objects)?;
+    objects.seek(from(o_start));
+    let mut stored = store.raw_iter(Cf::Versions)?;
+    stored.seek(from(v_start));
+    // The key whose newest version the page already passed (so a stored one is not latest).
+    let mut passed: Option<Vec<u8>> =
+        (!w.version_marker.is_empty()).then(|| w.key_marker.as_bytes().to_vec());
+    loop {
+        let o_key = positioned(&objects, &scope, w.prefix).map(<[u8]>::to_vec);
+        let v_key = positioned(&stored, &scope, w.prefix)
+            .and_then(keys::version_object_key)
+            .map(<[u8]>::to_vec);
+        let (key_bytes, from_objects) = match (o_key, v_key) {
+            (None, None) => break,
+            (Some(o), None) => (o, true),
+            (None, Some(v)) => (v, false),
+            (Some(o), Some(v)) if o <= v => (o, true),
+            (Some(_), Some(v)) => (v, false),
+        };
+        let Ok(key) = String::from_utf8(key_bytes.clone()) else {
+            if from_objects {
+                objects.next()
+            } else {
+                stored.next()
+            }
+            continue;
+        };
+        let common = w.delimiter.filter(|d| !d.is_empty()).and_then(|d| {
+            key[w.prefix.len()..]
+                .find(d)
+                .map(|pos| key[..w.prefix.len() + pos + d.len()].to_string())
+        });
+        if out.items.len() >= w.max {
+            out.truncated = true;
+            break;
+        }
+        if let Some(cp) = common {
+            let past = [scope.as_slice(), cp.as_bytes(), &[PAST_PREFIX]].concat();
+            objects.seek(&past);
+            stored.seek(&past);
+            out.items.push(VersionItem::Prefix(cp));
+            continue;
+        }
+        let it = if from_objects {
+            &mut objects
+        } else {
+            &mut stored
+        };
+        let record: ObjectRecord = decode(it.value().unwrap_or_default())?;
+        it.next();
+        let latest = passed.as_deref() != Some(key_bytes.as_slice());
+        passed = Some(key_bytes);
+        out.items.push(VersionItem::Version {
+            key,
+            record,
+            latest,
+        });
+    }
+    objects.status()?;
+    stored.status()?;
+    Ok(out)
+}

@@ -11,6 +11,7 @@ pub mod plan;
 pub mod read;
 pub mod records;
 pub mod space;
+pub mod versions;
 pub mod view;
 
 use bascule_replication::records::{
@@ -47,10 +48,12 @@ pub enum Cf {
     Gc,
     /// Counters kept with every change (per-bucket usage, journal bytes).
     Counters,
+    /// Object versions other than the current one: noncurrent versions and delete markers.
+    Versions,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 12] = [
+    pub const ALL: [Cf; 13] = [
         Cf::Buckets,
         Cf::Objects,
         Cf::Inline,
@@ -63,6 +66,7 @@ impl Cf {
         Cf::Quarantine,
         Cf::Gc,
         Cf::Counters,
+        Cf::Versions,
     ];
 
     pub fn name(self) -> &'static str {
@@ -79,6 +83,7 @@ impl Cf {
             Cf::Quarantine => "quarantine",
             Cf::Gc => "gc",
             Cf::Counters => "counters",
+            Cf::Versions => "versions",
         }
     }
 }
@@ -168,6 +173,8 @@ pub struct Store {
 pub const ZONE_STATE_KEY: &[u8] = b"zone/state";
 /// The follower's last acknowledgement, kept for journal trimming across restarts.
 const PEER_ACK_KEY: &[u8] = b"zone/peer_ack";
+/// The lifecycle worker's position (local to the zone).
+pub const LIFECYCLE_POSITION_KEY: &[u8] = b"lifecycle/position";
 
 impl Store {
     /// Opens (or creates) the store: metadata under `meta_dir`, blobs under `data_dirs`.
@@ -340,7 +347,7 @@ impl Store {
     }
 
     /// The committed state, through the same typed reads a change's closure gets.
-    fn read(&self) -> View<'_> {
+    pub fn read(&self) -> View<'_> {
         View {
             db: &self.db,
             cfs: &self.cfs,
@@ -387,6 +394,15 @@ impl Store {
     }
 
     /// (objects, bytes) of a bucket, from the counters kept with every change.
+    /// Where the lifecycle worker stands (its default before the first pass).
+    pub fn lifecycle_position(&self) -> Result<records::LifecyclePosition, StoreError> {
+        Ok(self
+            .get_raw(Cf::System, LIFECYCLE_POSITION_KEY)?
+            .map(|v| decode(&v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
     pub fn usage(&self, bucket: &str) -> Result<(u64, u64), StoreError> {
         self.read().usage(bucket)
     }
@@ -479,6 +495,14 @@ impl Store {
     }
 
     /// A forward iterator starting at `from`.
+    /// A raw iterator over one column family (positioned by `seek`).
+    pub(crate) fn raw_iter(
+        &self,
+        cf: Cf,
+    ) -> Result<rocksdb::DBRawIteratorWithThreadMode<'_, DB>, StoreError> {
+        Ok(self.db.raw_iterator_cf(self.cfs.cf(cf)?))
+    }
+
     pub(crate) fn iter_from(
         &self,
         cf: Cf,
@@ -490,33 +514,53 @@ impl Store {
         ))
     }
 
-    /// Objects of `bucket` with keys after `after` (and up to `upto`, inclusive), in key
-    /// order, at most `limit`: the pages zone resyncs compare.
-    pub fn objects_after(
+    /// Every version of the keys of `bucket` after `after` (and up to `upto`, inclusive),
+    /// key by key (current first, then newest first), at most `limit` keys: the pages zone
+    /// resyncs compare.
+    pub fn versions_after(
         &self,
         bucket: &str,
         after: &str,
         upto: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<(String, ObjectRecord)>, StoreError> {
-        let prefix = keys::bucket_prefix(bucket);
-        let mut start = keys::object_key(bucket, after);
-        if !after.is_empty() {
-            start.push(0);
-        }
-        let mut out = Vec::new();
-        for item in self.iter_from(Cf::Objects, &start)? {
-            let (k, v) = item?;
-            if !k.starts_with(&prefix) || out.len() == limit {
-                break;
+    ) -> Result<Vec<(String, Vec<ObjectRecord>)>, StoreError> {
+        let mut out: Vec<(String, Vec<ObjectRecord>)> = Vec::new();
+        let (mut key_marker, mut version_marker) = (after.to_string(), String::new());
+        loop {
+            let walked = listing::versions(
+                self,
+                &listing::VersionWalk {
+                    bucket,
+                    prefix: "",
+                    delimiter: None,
+                    key_marker: &key_marker,
+                    version_marker: &version_marker,
+                    max: 1000,
+                },
+            )?;
+            for item in walked.items {
+                let listing::VersionItem::Version { key, record, .. } = item else {
+                    continue;
+                };
+                if upto.is_some_and(|u| key.as_str() > u) {
+                    return Ok(out);
+                }
+                key_marker.clone_from(&key);
+                version_marker = record.version_label().to_string();
+                match out.last_mut() {
+                    Some((k, versions)) if *k == key => versions.push(record),
+                    _ => {
+                        if out.len() == limit {
+                            return Ok(out);
+                        }
+                        out.push((key, vec![record]));
+                    }
+                }
             }
-            let key = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-            if upto.is_some_and(|u| key.as_str() > u) {
-                break;
+            if !walked.truncated {
+                return Ok(out);
             }
-            out.push((key, decode(&v)?));
         }
-        Ok(out)
     }
 
     /// Journal entries with sequence numbers above `after`, at most `limit`.

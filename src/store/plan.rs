@@ -5,14 +5,16 @@
 //! files become referenced or released, so garbage collection never needs a scan.
 
 use super::error::StoreError;
-use super::records::{PartRecord, QuarantineRecord, UploadRecord};
+use super::records::{LifecyclePosition, PartRecord, QuarantineRecord, UploadRecord};
 use super::view::View;
 use super::{encode, encode_usage, keys, Cf};
-use bascule_replication::records::{Grantee, Location, ObjectRecord, Segment};
+use bascule_replication::records::{Grantee, Location, Segment};
 use bascule_replication::zone::ZoneState;
-use bascule_replication::Op;
+use bascule_replication::{Op, Removal};
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
+
+mod versions;
 
 /// Who asks for a change; it decides whether the zone's role allows it and how its
 /// journal entry is numbered.
@@ -60,6 +62,7 @@ pub enum Local {
         take_object: bool,
     },
     ZoneState(ZoneState),
+    LifecyclePosition(LifecyclePosition),
 }
 
 /// One atomic change: applied in one batch, journaled as one entry when it carries an `op`
@@ -116,6 +119,8 @@ impl Txn {
                 op,
                 Op::DeleteObject { .. }
                     | Op::DeleteObjects { .. }
+                    | Op::DeleteVersion { .. }
+                    | Op::RemoveObjects { .. }
                     | Op::DeleteBucket { .. }
                     | Op::DeleteUser { .. }
                     | Op::DeleteAccessKey { .. }
@@ -149,9 +154,15 @@ pub struct Planned {
 }
 
 struct Planner<'v, 'a> {
-    view: &'v View<'a>,
+    /// The group's view; the planner's own writes go into it as they are made, so each
+    /// step of a change reads the state the earlier steps left.
+    view: &'v mut View<'a>,
+    /// What the view's overlay held before each write of this change (undone on error).
+    undo: Vec<((Cf, Vec<u8>), Option<Option<Vec<u8>>>)>,
     /// The writes so far; the rest of it is filled in at the end.
     out: Planned,
+    /// Buckets known to have (or have had) versioning, by name.
+    versioned: HashMap<String, bool>,
     added: Vec<Segment>,
     removed: Vec<Segment>,
     usage: HashMap<String, (i64, i64)>,
@@ -161,9 +172,11 @@ struct Planner<'v, 'a> {
 
 /// Plans `txn` against the current state. For a client's object write the record gets the
 /// sequence number its journal entry will have.
-pub fn plan(view: &View, mut txn: Txn) -> Result<Planned, StoreError> {
+pub fn plan(view: &mut View, txn: Txn) -> Result<Planned, StoreError> {
     let mut p = Planner {
         view,
+        undo: Vec::new(),
+        versioned: HashMap::new(),
         out: Planned {
             writes: Vec::new(),
             op: None,
@@ -175,60 +188,92 @@ pub fn plan(view: &View, mut txn: Txn) -> Result<Planned, StoreError> {
         usage: HashMap::new(),
         uploads: 0,
     };
-    if txn.origin == Origin::Client {
-        if let Some(Op::PutObject { record, .. }) = &mut txn.op {
-            record.seq = view.next_seq();
+    match p.plan_changes(txn) {
+        Ok(txn) => p.into_planned(txn),
+        Err(e) => {
+            // The view must not keep what a refused change began to write.
+            for (k, before) in p.undo.into_iter().rev() {
+                match before {
+                    Some(v) => p.view.overlay.insert(k, v),
+                    None => p.view.overlay.remove(&k),
+                };
+            }
+            Err(e)
         }
     }
-    if !txn.journal_only {
-        if let Some(op) = &txn.op {
-            p.apply(op)?;
+}
+
+impl Planner<'_, '_> {
+    fn plan_changes(&mut self, mut txn: Txn) -> Result<Txn, StoreError> {
+        if txn.origin == Origin::Client {
+            let next = self.view.next_seq();
+            match &mut txn.op {
+                Some(Op::PutObject { record, .. }) => record.seq = next,
+                Some(Op::RemoveObjects { removals, .. }) => {
+                    for r in removals {
+                        if let Removal::Marker { record, .. } = r {
+                            record.seq = next;
+                        }
+                    }
+                }
+                _ => {}
+            }
         }
+        if !txn.journal_only {
+            if let Some(op) = &txn.op {
+                self.apply(op, txn.origin)?;
+            }
+        }
+        for change in txn.local.drain(..) {
+            self.local(change)?;
+        }
+        self.finish()?;
+        Ok(txn)
     }
-    for change in txn.local.drain(..) {
-        p.local(change)?;
-    }
-    p.finish()?;
-    let journaled = txn.journaled();
-    let Planner {
-        out: mut planned,
-        added,
-        removed,
-        ..
-    } = p;
-    let (referenced, released) = net_segments(added, removed);
-    planned.op = if journaled { txn.op } else { None };
-    let inline: HashMap<String, Bytes> = txn.inline.into_iter().collect();
-    for seg in referenced {
-        match seg.loc {
-            Location::Inline => {
-                // A kept inline segment needs no bytes; a new one must come with them.
-                if let Some(data) = inline.get(&seg.id) {
-                    planned.put(Cf::Inline, seg.id.clone().into_bytes(), data.to_vec());
-                } else if view.get(Cf::Inline, seg.id.as_bytes())?.is_none() {
-                    return Err(StoreError::Corrupt(format!(
-                        "inline segment {} has no data",
-                        seg.id
-                    )));
+
+    fn into_planned(self, txn: Txn) -> Result<Planned, StoreError> {
+        let view = &*self.view;
+        let journaled = txn.journaled();
+        let Planner {
+            out: mut planned,
+            added,
+            removed,
+            ..
+        } = self;
+        let (referenced, released) = net_segments(added, removed);
+        planned.op = if journaled { txn.op } else { None };
+        let inline: HashMap<String, Bytes> = txn.inline.into_iter().collect();
+        for seg in referenced {
+            match seg.loc {
+                Location::Inline => {
+                    // A kept inline segment needs no bytes; a new one must come with them.
+                    if let Some(data) = inline.get(&seg.id) {
+                        planned.put(Cf::Inline, seg.id.clone().into_bytes(), data.to_vec());
+                    } else if view.get(Cf::Inline, seg.id.as_bytes())?.is_none() {
+                        return Err(StoreError::Corrupt(format!(
+                            "inline segment {} has no data",
+                            seg.id
+                        )));
+                    }
+                }
+                Location::Disk(dir) => {
+                    planned.put(Cf::Gc, keys::blob_ref(&seg.id), dir.to_be_bytes().to_vec());
+                    planned.referenced.push(seg);
                 }
             }
-            Location::Disk(dir) => {
-                planned.put(Cf::Gc, keys::blob_ref(&seg.id), dir.to_be_bytes().to_vec());
-                planned.referenced.push(seg);
+        }
+        for seg in released {
+            match seg.loc {
+                Location::Inline => planned.delete(Cf::Inline, seg.id.into_bytes()),
+                Location::Disk(_) => {
+                    planned.delete(Cf::Gc, keys::blob_ref(&seg.id));
+                    planned.put(Cf::Gc, keys::released(&seg.id), encode(&seg)?);
+                    planned.released.push(seg);
+                }
             }
         }
+        Ok(planned)
     }
-    for seg in released {
-        match seg.loc {
-            Location::Inline => planned.delete(Cf::Inline, seg.id.into_bytes()),
-            Location::Disk(_) => {
-                planned.delete(Cf::Gc, keys::blob_ref(&seg.id));
-                planned.put(Cf::Gc, keys::released(&seg.id), encode(&seg)?);
-                planned.released.push(seg);
-            }
-        }
-    }
-    Ok(planned)
 }
 
 /// Segments that end up referenced by this change and were not before, and those that
@@ -260,54 +305,67 @@ impl Planned {
 }
 
 impl Planner<'_, '_> {
+    /// Adds a write to the batch and to the view, remembering what the view held.
+    fn write(&mut self, cf: Cf, key: Vec<u8>, value: Option<Vec<u8>>) {
+        let before = self.view.overlay.insert((cf, key.clone()), value.clone());
+        self.undo.push(((cf, key.clone()), before));
+        match value {
+            Some(v) => self.out.put(cf, key, v),
+            None => self.out.delete(cf, key),
+        }
+    }
+
+    fn put(&mut self, cf: Cf, key: Vec<u8>, value: Vec<u8>) {
+        self.write(cf, key, Some(value));
+    }
+
+    fn del(&mut self, cf: Cf, key: Vec<u8>) {
+        self.write(cf, key, None);
+    }
+
     fn count(&mut self, bucket: &str, objects: i64, bytes: i64) {
         let u = self.usage.entry(bucket.to_string()).or_default();
         u.0 += objects;
         u.1 += bytes;
     }
 
-    /// Replaces (or with `None`, removes) the object record at `bucket/key`.
-    fn set_object(
-        &mut self,
-        bucket: &str,
-        key: &str,
-        new: Option<&ObjectRecord>,
-    ) -> Result<(), StoreError> {
-        let okey = keys::object_key(bucket, key);
-        let old = self.view.object(bucket, key)?;
-        if let Some(old) = &old {
-            self.removed.extend(old.segments.iter().cloned());
-            self.count(bucket, -1, -(old.size as i64));
-        }
-        match new {
-            Some(rec) => {
-                self.added.extend(rec.segments.iter().cloned());
-                self.count(bucket, 1, rec.size as i64);
-                self.out.put(Cf::Objects, okey, encode(rec)?);
-            }
-            None if old.is_some() => self.out.delete(Cf::Objects, okey),
-            None => {}
-        }
-        Ok(())
-    }
-
-    fn apply(&mut self, op: &Op) -> Result<(), StoreError> {
+    fn apply(&mut self, op: &Op, origin: Origin) -> Result<(), StoreError> {
         match op {
             Op::PutObject {
                 bucket,
                 key,
                 record,
-            } => self.set_object(bucket, key, Some(record))?,
-            Op::DeleteObject { bucket, key } => self.set_object(bucket, key, None)?,
+            } => self.put_version(bucket, key, record, origin)?,
+            Op::UpdateVersion {
+                bucket,
+                key,
+                record,
+            } => self.update_version(bucket, key, record)?,
+            Op::DeleteObject { bucket, key } => self.delete_version(bucket, key, None)?,
+            Op::DeleteVersion {
+                bucket,
+                key,
+                version_id,
+            } => self.delete_version(bucket, key, version_id.as_deref())?,
             Op::DeleteObjects { bucket, keys } => {
-                // Each key once: the planner reads the state before this change.
-                let unique: std::collections::BTreeSet<&String> = keys.iter().collect();
-                for key in unique {
-                    self.set_object(bucket, key, None)?;
+                for key in keys {
+                    self.delete_version(bucket, key, None)?;
+                }
+            }
+            Op::RemoveObjects { bucket, removals } => {
+                for r in removals {
+                    match r {
+                        Removal::Version { key, version_id } => {
+                            self.delete_version(bucket, key, version_id.as_deref())?
+                        }
+                        Removal::Marker { key, record } => {
+                            self.put_version(bucket, key, record, origin)?
+                        }
+                    }
                 }
             }
             Op::PutBucket { record } => {
-                self.out.put(
+                self.put(
                     Cf::Buckets,
                     record.name.clone().into_bytes(),
                     encode(record)?,
@@ -319,39 +377,37 @@ impl Planner<'_, '_> {
                 for (key, up) in self.view.uploads_in(name)? {
                     self.delete_upload(name, &key, &up.upload_id)?;
                 }
-                self.out.delete(Cf::Counters, keys::bucket_usage(name));
+                self.del(Cf::Counters, keys::bucket_usage(name));
                 self.usage.remove(name);
-                self.out.delete(Cf::Buckets, name.clone().into_bytes());
+                self.del(Cf::Buckets, name.clone().into_bytes());
             }
             Op::PutUser { record } => {
-                self.out
-                    .put(Cf::Users, record.id.clone().into_bytes(), encode(record)?);
+                self.put(Cf::Users, record.id.clone().into_bytes(), encode(record)?);
             }
             Op::DeleteUser { id } => {
                 // Everything that names the user goes with it: keys and bucket grants.
                 for k in self.view.keys_of_user(id)? {
-                    self.out.delete(Cf::Keys, k.access_key.into_bytes());
+                    self.del(Cf::Keys, k.access_key.into_bytes());
                 }
                 let named = Grantee::User(id.clone());
                 for mut b in self.view.buckets()? {
                     let acl_before = b.acl.len();
                     b.acl.retain(|g| g.grantee != named);
                     if b.grants.remove(id).is_some() || b.acl.len() != acl_before {
-                        self.out
-                            .put(Cf::Buckets, b.name.clone().into_bytes(), encode(&b)?);
+                        self.put(Cf::Buckets, b.name.clone().into_bytes(), encode(&b)?);
                     }
                 }
-                self.out.delete(Cf::Users, id.clone().into_bytes());
+                self.del(Cf::Users, id.clone().into_bytes());
             }
             Op::PutAccessKey { record } => {
-                self.out.put(
+                self.put(
                     Cf::Keys,
                     record.access_key.clone().into_bytes(),
                     encode(record)?,
                 );
             }
             Op::DeleteAccessKey { access_key } => {
-                self.out.delete(Cf::Keys, access_key.clone().into_bytes())
+                self.del(Cf::Keys, access_key.clone().into_bytes())
             }
         }
         Ok(())
@@ -368,10 +424,9 @@ impl Planner<'_, '_> {
         }
         for (n, part) in self.view.parts(upload_id)? {
             self.removed.push(part.segment);
-            self.out.delete(Cf::Parts, keys::part_key(upload_id, n));
+            self.del(Cf::Parts, keys::part_key(upload_id, n));
         }
-        self.out
-            .delete(Cf::Uploads, keys::upload_key(bucket, key, upload_id));
+        self.del(Cf::Uploads, keys::upload_key(bucket, key, upload_id));
         Ok(())
     }
 
@@ -390,7 +445,7 @@ impl Planner<'_, '_> {
                     self.uploads += 1;
                 }
                 let k = keys::upload_key(&bucket, &key, &record.upload_id);
-                self.out.put(Cf::Uploads, k, encode(&*record)?);
+                self.put(Cf::Uploads, k, encode(&*record)?);
             }
             Local::DeleteUpload {
                 bucket,
@@ -406,7 +461,7 @@ impl Planner<'_, '_> {
                     self.removed.push(old.segment);
                 }
                 self.added.push(record.segment.clone());
-                self.out.put(
+                self.put(
                     Cf::Parts,
                     keys::part_key(&upload_id, number),
                     encode(&record)?,
@@ -416,21 +471,29 @@ impl Planner<'_, '_> {
                 record,
                 take_object,
             } => {
-                if let (true, Some(b), Some(k)) = (take_object, &record.bucket, &record.key) {
-                    self.set_object(b, k, None)?;
+                if let (true, Some(b), Some(k), Some(r)) =
+                    (take_object, &record.bucket, &record.key, &record.record)
+                {
+                    self.delete_version(b, k, r.version_id.as_deref())?;
                 }
                 if let Some(r) = &record.record {
                     self.added.extend(r.segments.iter().cloned());
                 }
-                self.out.put(
+                self.put(
                     Cf::Quarantine,
                     record.id.clone().into_bytes(),
                     encode(&*record)?,
                 );
             }
+            Local::LifecyclePosition(position) => {
+                self.put(
+                    Cf::System,
+                    super::LIFECYCLE_POSITION_KEY.to_vec(),
+                    encode(&position)?,
+                );
+            }
             Local::ZoneState(state) => {
-                self.out
-                    .put(Cf::System, super::ZONE_STATE_KEY.to_vec(), encode(&state)?);
+                self.put(Cf::System, super::ZONE_STATE_KEY.to_vec(), encode(&state)?);
             }
         }
         Ok(())
@@ -441,7 +504,7 @@ impl Planner<'_, '_> {
         if self.uploads != 0 {
             let now = self.view.uploads_in_progress()? as i64;
             let next = (now + self.uploads).max(0) as u64;
-            self.out.put(
+            self.put(
                 Cf::Counters,
                 keys::UPLOADS_IN_PROGRESS.to_vec(),
                 next.to_be_bytes().to_vec(),
@@ -455,7 +518,7 @@ impl Planner<'_, '_> {
             let (o, b) = self.view.usage(&bucket)?;
             let o = (o as i64 + objects).max(0) as u64;
             let b = (b as i64 + bytes).max(0) as u64;
-            self.out.put(
+            self.put(
                 Cf::Counters,
                 keys::bucket_usage(&bucket),
                 encode_usage(o, b),

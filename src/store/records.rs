@@ -1,7 +1,7 @@
 //! Records that stay local to a zone (not replicated): multipart uploads in progress, and
 //! divergent writes set aside when a demoted primary rejoins.
 
-use bascule_replication::records::{Grant, ObjectRecord, Segment, SystemHeaders};
+use bascule_replication::records::{Grant, ObjectRecord, Retention, Segment, SystemHeaders};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -20,6 +20,12 @@ pub struct UploadRecord {
     /// The ACL the object gets when the upload completes.
     #[serde(default)]
     pub acl: Vec<Grant>,
+    /// Object lock retention asked for at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Object lock legal hold asked for at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_hold: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,6 +35,19 @@ pub struct PartRecord {
     pub last_modified_ms: u64,
     pub segment: Segment,
     pub checksum: Option<String>,
+}
+
+/// Where the lifecycle worker is in its walk over the buckets that have rules; saved after
+/// every step so a restart resumes there.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+pub struct LifecyclePosition {
+    /// The bucket being walked (None: the pass has not started or is done).
+    pub bucket: Option<String>,
+    /// The last key looked at in that bucket.
+    pub after_key: Option<String>,
+    pub pass_started_ms: u64,
+    pub passes_completed: u64,
+    pub last_pass_ended_ms: u64,
 }
 
 /// A write this zone accepted as primary after its peer had been promoted: set aside

@@ -96,9 +96,110 @@ impl View<'_> {
         self.record(Cf::Objects, &keys::object_key(bucket, key))
     }
 
-    /// Does the bucket hold any object?
+    /// Does the bucket hold any object, version or delete marker?
     pub fn bucket_has_objects(&self, bucket: &str) -> Result<bool, StoreError> {
-        self.any_with_prefix(Cf::Objects, &keys::bucket_prefix(bucket))
+        let prefix = keys::bucket_prefix(bucket);
+        Ok(self.any_with_prefix(Cf::Objects, &prefix)?
+            || self.any_with_prefix(Cf::Versions, &prefix)?)
+    }
+
+    /// The first live key and value under `prefix`.
+    fn first_with_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Option<KeyValue>, StoreError> {
+        let mut best: Option<KeyValue> = None;
+        let iter = self.db.iterator_cf(
+            self.cfs.cf(cf)?,
+            rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
+        );
+        for item in iter {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            match self.overlay.get(&(cf, k.to_vec())) {
+                Some(None) => continue,
+                Some(Some(newer)) => best = Some((k.to_vec(), newer.clone())),
+                None => best = Some((k.to_vec(), v.to_vec())),
+            }
+            break;
+        }
+        for ((c, k), v) in &self.overlay {
+            if let (true, true, Some(v)) = (*c == cf, k.starts_with(prefix), v) {
+                if best.as_ref().is_none_or(|(b, _)| k < b) {
+                    best = Some((k.clone(), v.clone()));
+                }
+            }
+        }
+        Ok(best)
+    }
+
+    /// The versions of a key kept apart from its current one (noncurrent versions and
+    /// delete markers), newest first.
+    pub fn stored_versions(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Vec<ObjectRecord>, StoreError> {
+        self.scan_prefix(Cf::Versions, &keys::versions_prefix(bucket, key))?
+            .into_iter()
+            .map(|(_, v)| decode(&v))
+            .collect()
+    }
+
+    /// The newest of a key's stored versions.
+    pub fn newest_stored(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        self.first_with_prefix(Cf::Versions, &keys::versions_prefix(bucket, key))?
+            .map(|(_, v)| decode(&v))
+            .transpose()
+    }
+
+    /// A stored (not current) version by id; `None` names the null version, which is
+    /// looked for among the key's versions.
+    pub fn stored_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        match version_id {
+            Some(id) => match super::versions::version_seq(id) {
+                Some(seq) => {
+                    self.record(Cf::Versions, &keys::version_key(bucket, key, seq, Some(id)))
+                }
+                None => Ok(None),
+            },
+            None => Ok(self
+                .stored_versions(bucket, key)?
+                .into_iter()
+                .find(|r| r.version_id.is_none())),
+        }
+    }
+
+    /// One version of a key, current or not (`None`: the null version).
+    pub fn version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<ObjectRecord>, StoreError> {
+        if let Some(cur) = self.object(bucket, key)? {
+            if cur.version_id.as_deref() == version_id {
+                return Ok(Some(cur));
+            }
+        }
+        self.stored_version(bucket, key, version_id)
+    }
+
+    /// The latest version of a key: its current object, or else the delete marker that
+    /// hides it (the newest stored version).
+    pub fn latest(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, StoreError> {
+        match self.object(bucket, key)? {
+            Some(cur) => Ok(Some(cur)),
+            None => self.newest_stored(bucket, key),
+        }
     }
 
     pub fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {

@@ -7,7 +7,7 @@
 use crate::store::records::QuarantineRecord;
 use crate::store::{Local, Store, StoreError, Txn};
 use bascule_replication::status::now_ms;
-use bascule_replication::Op;
+use bascule_replication::{Op, Removal};
 use std::sync::Arc;
 
 /// Sets aside the objects touched by this zone's journal entries after `after_seq`.
@@ -22,36 +22,39 @@ pub async fn set_aside(store: &Arc<Store>, after_seq: u64) -> Result<u64, StoreE
     };
     let count = entries.len() as u64;
     for entry in entries {
-        let targets: Vec<(Option<String>, Option<String>)> = match &entry.op {
-            Op::PutObject { bucket, key, .. } | Op::DeleteObject { bucket, key } => {
-                vec![(Some(bucket.clone()), Some(key.clone()))]
-            }
-            Op::DeleteObjects { bucket, keys } => keys
-                .iter()
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .map(|k| (Some(bucket.clone()), Some(k.clone())))
-                .collect(),
-            _ => vec![(None, None)],
-        };
+        let targets = divergent_targets(&entry.op);
         let kind = entry.op.kind().to_string();
         let detail = match &entry.op {
-            Op::PutObject { .. } | Op::DeleteObject { .. } | Op::DeleteObjects { .. } => None,
+            Op::PutObject { .. }
+            | Op::DeleteObject { .. }
+            | Op::DeleteObjects { .. }
+            | Op::DeleteVersion { .. }
+            | Op::RemoveObjects { .. } => None,
             other => serde_json::to_value(other).ok(),
         };
         let (seq, epoch, at_ms) = (entry.seq, entry.epoch, entry.at_ms);
         store
             .commit(move |view| {
                 let mut local = Vec::new();
-                for (n, (bucket, key)) in targets.into_iter().enumerate() {
+                for (n, target) in targets.into_iter().enumerate() {
                     let id = format!("{seq:020}-{n}");
                     if view.quarantined(&id)?.is_some() {
                         continue;
                     }
-                    let record = match (&bucket, &key) {
-                        // Only this entry's version is divergent; a later local entry that
-                        // touched the same key gets its own record.
-                        (Some(b), Some(k)) => view.object(b, k)?.filter(|r| r.seq == seq),
+                    let (bucket, key) = match &target {
+                        Some(t) => (Some(t.bucket.clone()), Some(t.key.clone())),
+                        None => (None, None),
+                    };
+                    let record = match &target {
+                        // Only the version this entry wrote is divergent (found by its
+                        // sequence number); a later local entry gets its own record.
+                        Some(Target {
+                            bucket,
+                            key,
+                            wrote: Some(version),
+                        }) => view
+                            .version(bucket, key, version.as_deref())?
+                            .filter(|r| r.seq == seq),
                         _ => None,
                     };
                     let take_object = record.is_some();
@@ -77,6 +80,50 @@ pub async fn set_aside(store: &Arc<Store>, after_seq: u64) -> Result<u64, StoreE
             .await?;
     }
     Ok(count)
+}
+
+/// A key a divergent entry touched, and the version it wrote there (if it wrote one).
+struct Target {
+    bucket: String,
+    key: String,
+    wrote: Option<Option<String>>,
+}
+
+/// The keys an entry touched; `None` for a change that is not about objects.
+fn divergent_targets(op: &Op) -> Vec<Option<Target>> {
+    let target = |bucket: &str, key: &str, wrote: Option<Option<String>>| {
+        Some(Target {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            wrote,
+        })
+    };
+    match op {
+        Op::PutObject {
+            bucket,
+            key,
+            record,
+        } => vec![target(bucket, key, Some(record.version_id.clone()))],
+        Op::UpdateVersion { bucket, key, .. }
+        | Op::DeleteObject { bucket, key }
+        | Op::DeleteVersion { bucket, key, .. } => vec![target(bucket, key, None)],
+        Op::DeleteObjects { bucket, keys } => keys
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(|k| target(bucket, k, None))
+            .collect(),
+        Op::RemoveObjects { bucket, removals } => removals
+            .iter()
+            .map(|r| match r {
+                Removal::Marker { key, record } => {
+                    target(bucket, key, Some(record.version_id.clone()))
+                }
+                Removal::Version { key, .. } => target(bucket, key, None),
+            })
+            .collect(),
+        _ => vec![None],
+    }
 }
 
 pub fn list(store: &Store) -> Result<Vec<QuarantineRecord>, StoreError> {

@@ -62,8 +62,20 @@ impl Replica for StoreReplica {
         })
     }
 
-    fn local_segment(&self, bucket: &str, key: &str, id: &str) -> Option<Location> {
-        let rec = self.store.object(bucket, key).ok()??;
+    fn local_segment(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        id: &str,
+    ) -> Option<Location> {
+        // The version itself (a replayed entry, a settings change), else the current one
+        // (an overwrite of the null version that kept its data).
+        let view = self.store.read();
+        let rec = match view.version(bucket, key, version_id).ok()? {
+            Some(rec) => rec,
+            None => view.object(bucket, key).ok()??,
+        };
         rec.segments.into_iter().find(|s| s.id == id).map(|s| s.loc)
     }
 
@@ -132,8 +144,8 @@ impl Replica for StoreReplica {
         bucket: &str,
         after: &str,
         upto: Option<&str>,
-    ) -> Result<Vec<(String, ObjectRecord)>, PortError> {
-        Ok(self.store.objects_after(bucket, after, upto, usize::MAX)?)
+    ) -> Result<Vec<(String, Vec<ObjectRecord>)>, PortError> {
+        Ok(self.store.versions_after(bucket, after, upto, usize::MAX)?)
     }
 
     async fn copy_change(&self, op: Op, data: Vec<LocalData>) -> Result<(), PortError> {

@@ -169,6 +169,8 @@ async fn journal_page(zone: &ZoneService, q: JournalQuery) -> Answer {
 struct SegmentQuery {
     bucket: String,
     key: String,
+    /// The version the segment is wanted for (`null`: the null one); absent: the current.
+    version: Option<String>,
 }
 
 async fn segment(
@@ -181,9 +183,9 @@ async fn segment(
     answer(&zone, a)
 }
 
-/// Serves a segment of the *current* version of `bucket/key`, from wherever this zone
-/// keeps it. A segment the current version does not use was replaced or deleted since the
-/// follower's entry was written: the follower skips to the later entry that says so.
+/// Serves a segment of one version of `bucket/key`, from wherever this zone keeps it. A
+/// segment that version does not hold (the version was replaced or deleted since the
+/// follower's entry was written) is gone: the follower skips to the later entry that says so.
 async fn segment_body(
     zone: &ZoneService,
     id: String,
@@ -191,8 +193,15 @@ async fn segment_body(
     headers: &HeaderMap,
 ) -> Answer {
     let bad = |m: &str| Refusal(StatusCode::BAD_REQUEST, "bad_request", m.to_string());
-    let current = zone.store.object(&q.bucket, &q.key)?;
-    let Some(seg) = current.and_then(|r| r.segments.into_iter().find(|s| s.id == id)) else {
+    let holder = {
+        let view = zone.store.read();
+        match q.version.as_deref() {
+            None => view.object(&q.bucket, &q.key)?,
+            Some("null") => view.version(&q.bucket, &q.key, None)?,
+            Some(v) => view.version(&q.bucket, &q.key, Some(v))?,
+        }
+    };
+    let Some(seg) = holder.and_then(|r| r.segments.into_iter().find(|s| s.id == id)) else {
         return Err(Refusal(
             StatusCode::GONE,
             "superseded",
@@ -251,13 +260,13 @@ struct ObjectsQuery {
     limit: Option<usize>,
 }
 
-/// A page of a bucket's object records in key order, for a follower's resync.
+/// A page of a bucket's keys with all their versions, in key order, for a follower's resync.
 async fn objects(State(zone): State<Zs>, Query(q): Query<ObjectsQuery>) -> Response {
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
     let store = zone.store.clone();
     let page = tokio::task::spawn_blocking(move || -> Result<ObjectPage, StoreError> {
         // One more than asked tells whether the listing goes on.
-        let mut objects = store.objects_after(&q.bucket, &q.after, None, limit + 1)?;
+        let mut objects = store.versions_after(&q.bucket, &q.after, None, limit + 1)?;
         let truncated = objects.len() > limit;
         objects.truncate(limit);
         Ok(ObjectPage { objects, truncated })

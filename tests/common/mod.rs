@@ -528,3 +528,96 @@ pub fn data(len: usize, seed: u8) -> Vec<u8> {
 pub fn wait() -> Duration {
     Duration::from_millis(50)
 }
+
+/// Sets a bucket's versioning (`Enabled` or `Suspended`).
+pub async fn set_versioning(c: &aws_sdk_s3::Client, bucket: &str, status: &str) {
+    c.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::from(status))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("versioning {status} on {bucket}: {e:?}"));
+}
+
+/// One row of a version listing: key, version id, latest, delete marker, ETag, size,
+/// Last-Modified.
+pub type VersionRow = (String, String, bool, bool, String, i64, String);
+
+/// Every version and delete marker of a bucket (following key and version-id markers with
+/// pages of `page` entries): the versions in listing order, then the delete markers.
+pub async fn all_versions(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+    page: i32,
+) -> (Vec<VersionRow>, Vec<VersionRow>) {
+    let (mut versions, mut markers) = (Vec::new(), Vec::new());
+    let (mut key_marker, mut version_marker) = (None, None);
+    loop {
+        let out = c
+            .list_object_versions()
+            .bucket(bucket)
+            .max_keys(page)
+            .set_key_marker(key_marker)
+            .set_version_id_marker(version_marker)
+            .send()
+            .await
+            .expect("list versions");
+        for v in out.versions() {
+            versions.push((
+                v.key().unwrap_or_default().to_string(),
+                v.version_id().unwrap_or_default().to_string(),
+                v.is_latest().unwrap_or(false),
+                false,
+                v.e_tag().unwrap_or_default().to_string(),
+                v.size().unwrap_or(-1),
+                v.last_modified().map(|t| t.to_string()).unwrap_or_default(),
+            ));
+        }
+        for m in out.delete_markers() {
+            markers.push((
+                m.key().unwrap_or_default().to_string(),
+                m.version_id().unwrap_or_default().to_string(),
+                m.is_latest().unwrap_or(false),
+                true,
+                String::new(),
+                0,
+                m.last_modified().map(|t| t.to_string()).unwrap_or_default(),
+            ));
+        }
+        if out.is_truncated() != Some(true) {
+            return (versions, markers);
+        }
+        key_marker = out.next_key_marker().map(String::from);
+        version_marker = out.next_version_id_marker().map(String::from);
+        assert!(
+            key_marker.is_some(),
+            "a truncated page names where to go on"
+        );
+    }
+}
+
+/// One version's bytes; any failure panics.
+pub async fn get_version(
+    c: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    version: &str,
+) -> Vec<u8> {
+    c.get_object()
+        .bucket(bucket)
+        .key(key)
+        .version_id(version)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get {bucket}/{key}@{version}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec()
+}

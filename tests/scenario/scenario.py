@@ -5,7 +5,7 @@ ends with an 'N passed, N failed' line.
 
 Usage: scenario.py --bin path/to/bascule [--big-mb 110]
 """
-import argparse, hashlib, json, os, random, shutil, subprocess, sys, tempfile, time, traceback
+import argparse, datetime, hashlib, json, os, random, shutil, subprocess, sys, tempfile, time, traceback
 
 import boto3
 
@@ -262,6 +262,38 @@ def main():
         aws("s3", "rb", "s3://cours")
         assert "cours" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
+    def versions_lifecycle_and_lock():
+        # The aws CLI and boto3 with their defaults: versioning, a restore from an old
+        # version, a lifecycle configuration and a compliance-locked exam record.
+        aws("s3api", "create-bucket", "--bucket", "archive")
+        aws("s3api", "put-bucket-versioning", "--bucket", "archive",
+            "--versioning-configuration", "Status=Enabled")
+        v1 = s3.put_object(Bucket="archive", Key="syllabus.pdf", Body=b"v1")["VersionId"]
+        s3.put_object(Bucket="archive", Key="syllabus.pdf", Body=b"v2")
+        aws("s3", "rm", "s3://archive/syllabus.pdf")
+        listed = json.loads(aws("s3api", "list-object-versions", "--bucket", "archive", capture=True))
+        assert [v["VersionId"] for v in listed["Versions"]][-1] == v1, listed
+        assert listed["DeleteMarkers"][0]["IsLatest"] is True, listed
+        s3.copy_object(Bucket="archive", Key="syllabus.pdf",
+                       CopySource={"Bucket": "archive", "Key": "syllabus.pdf", "VersionId": v1})
+        assert s3.get_object(Bucket="archive", Key="syllabus.pdf")["Body"].read() == b"v1"
+        s3.put_bucket_lifecycle_configuration(Bucket="archive", LifecycleConfiguration={"Rules": [
+            {"ID": "old", "Status": "Enabled", "Filter": {"Prefix": ""},
+             "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]})
+        rules = s3.get_bucket_lifecycle_configuration(Bucket="archive")["Rules"]
+        assert rules[0]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30, rules
+        s3.create_bucket(Bucket="exams", ObjectLockEnabledForBucket=True)
+        until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+        v = s3.put_object(Bucket="exams", Key="record.pdf", Body=b"grades", ObjectLockMode="COMPLIANCE",
+                          ObjectLockRetainUntilDate=until)["VersionId"]
+        try:
+            s3.delete_object(Bucket="exams", Key="record.pdf", VersionId=v, BypassGovernanceRetention=True)
+            raise AssertionError("a compliance-locked version was deleted")
+        except s3.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == "AccessDenied", e.response
+        assert s3.get_object_retention(Bucket="exams", Key="record.pdf", VersionId=v)["Retention"]["Mode"] == "COMPLIANCE"
+
     try:
         for name, fn in [("aws s3 sync up and down (multipart over 100 MB)", sync_up_and_down),
                          ("aws s3 presign fetched with curl", presign_with_curl),
@@ -271,6 +303,7 @@ def main():
                          ("listing with delimiter (boto3, aws CLI)", listing_with_delimiter),
                          ("ACLs: a private object in a public-read bucket (curl)", acls_with_anonymous_curl),
                          ("a bucket policy lets a second user read one prefix", policy_lets_a_second_user_read_one_prefix),
+                         ("versions, lifecycle and object lock (aws CLI, boto3)", versions_lifecycle_and_lock),
                          ("deletion", deletion)]:
             check(name, fn)
     finally:

@@ -1,0 +1,131 @@
+//! Bucket versioning: its setting, which version a request names, the id a new version
+//! gets, and the `x-amz-version-id` / `x-amz-delete-marker` headers. The store keeps the
+//! versions (see `store/plan/versions.rs`); this is the S3 side of them.
+
+use super::bucket::update_bucket;
+use super::endpoint::VersionSlot;
+use super::response::{empty, set_header, xml_response};
+use super::{read_small_body, Ctx, S3State};
+use crate::store::versions::version_seq;
+use crate::store::View;
+use axum::body::Body;
+use axum::response::Response;
+use bascule_api::headers::format_http_date;
+use bascule_api::xml::{self, S3_NAMESPACE};
+use bascule_api::{S3Error, S3ErrorCode, S3Result};
+use bascule_replication::records::{BucketRecord, ObjectRecord, Versioning};
+use http::StatusCode;
+
+pub fn get_versioning(ctx: &Ctx) -> S3Result<Response> {
+    let b = ctx.require_bucket()?;
+    Ok(xml_response(
+        "VersioningConfiguration",
+        &xml::VersioningStatus {
+            xmlns: S3_NAMESPACE,
+            status: b.versioning.map(|v| match v {
+                Versioning::Enabled => "Enabled",
+                Versioning::Suspended => "Suspended",
+            }),
+        },
+    ))
+}
+
+pub async fn put_versioning(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
+    ctx.require_bucket()?;
+    let raw = read_small_body(body, &ctx.payload, 64 * 1024).await?;
+    let cfg: xml::VersioningConfiguration = xml::from_xml(&raw)?;
+    match cfg.mfa_delete.as_deref() {
+        None | Some("Disabled") => {}
+        Some("Enabled") => {
+            return Err(S3Error::msg(
+                S3ErrorCode::NotImplemented,
+                "MFA delete is not supported by Bascule",
+            ))
+        }
+        Some(_) => {
+            return Err(S3Error::new(
+                S3ErrorCode::IllegalVersioningConfigurationException,
+            ))
+        }
+    }
+    let status = match cfg.status.as_deref() {
+        // No status changes nothing, as in S3.
+        None => return Ok(empty(StatusCode::OK)),
+        Some("Enabled") => Versioning::Enabled,
+        Some("Suspended") => Versioning::Suspended,
+        Some(_) => {
+            return Err(S3Error::new(
+                S3ErrorCode::IllegalVersioningConfigurationException,
+            ))
+        }
+    };
+    update_bucket(&s.store, &ctx.bucket, move |b| {
+        if b.object_lock.is_some() && status == Versioning::Suspended {
+            return Err(S3Error::msg(
+                S3ErrorCode::InvalidBucketState,
+                "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
+            ));
+        }
+        // Suspending a bucket that was never versioned leaves it as it is.
+        if !(status == Versioning::Suspended && b.versioning.is_none()) {
+            b.versioning = Some(status);
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(empty(StatusCode::OK))
+}
+
+/// The version id a request names: `None` for the current version, `Some(None)` for the
+/// null version. An id Bascule never issued is refused as S3 refuses it.
+pub fn requested(slot: &VersionSlot) -> S3Result<Option<Option<&str>>> {
+    match slot {
+        VersionSlot::Current => Ok(None),
+        VersionSlot::Null => Ok(Some(None)),
+        VersionSlot::Id(id) if version_seq(id).is_some() => Ok(Some(Some(id))),
+        VersionSlot::Id(_) => Err(invalid_version_id()),
+    }
+}
+
+pub fn invalid_version_id() -> S3Error {
+    S3Error::msg(S3ErrorCode::InvalidArgument, "Invalid version id specified")
+        .with("ArgumentName", "versionId")
+}
+
+/// The version a read names, or S3's error for it: `NoSuchKey` (with the delete marker's
+/// headers when one hides the key), `NoSuchVersion`, or `MethodNotAllowed` for a delete
+/// marker named by its id.
+pub fn find(view: &View, bucket: &str, key: &str, slot: &VersionSlot) -> S3Result<ObjectRecord> {
+    match requested(slot)? {
+        None => match view.latest(bucket, key)? {
+            Some(rec) if !rec.delete_marker => Ok(rec),
+            Some(marker) => Err(super::no_such_key(key)
+                .with_header("x-amz-delete-marker", "true")
+                .with_header("x-amz-version-id", marker.version_label().to_string())),
+            None => Err(super::no_such_key(key)),
+        },
+        Some(id) => match view.version(bucket, key, id)? {
+            Some(rec) if !rec.delete_marker => Ok(rec),
+            Some(marker) => Err(S3Error::new(S3ErrorCode::MethodNotAllowed)
+                .with("ResourceType", "DeleteMarker")
+                .with_header("x-amz-delete-marker", "true")
+                .with_header("x-amz-version-id", marker.version_label().to_string())
+                .with_header("allow", "DELETE")
+                .with_header(
+                    "last-modified",
+                    format_http_date(super::meta::time_of(marker.last_modified_ms)),
+                )),
+            None => Err(S3Error::new(S3ErrorCode::NoSuchVersion)
+                .with("Key", key.to_string())
+                .with("VersionId", id.unwrap_or("null").to_string())),
+        },
+    }
+}
+
+/// `x-amz-version-id` on a response about `rec`, in a bucket that has versioning (a
+/// bucket that never had it shows no version ids, as in S3).
+pub fn version_header(r: &mut Response, bucket: Option<&BucketRecord>, rec: &ObjectRecord) {
+    if rec.version_id.is_some() || bucket.is_some_and(|b| b.versioning.is_some()) {
+        set_header(r, "x-amz-version-id", rec.version_label());
+    }
+}
