@@ -462,7 +462,7 @@ async fn the_walk_resumes_where_it_stopped_after_a_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lifecycle_deletions_replicate_and_the_secondary_never_runs_lifecycle() {
-    let pair = Pair::start("journal_retention = 1000000\n[lifecycle]\nday_seconds = 2\ninterval_seconds = 1\npause_ms = 0");
+    let mut pair = Pair::start("journal_retention = 1000000\n[lifecycle]\nday_seconds = 2\ninterval_seconds = 1\npause_ms = 0");
     let a = pair.a.client();
     a.create_bucket().bucket("lcb").send().await.unwrap();
     set_versioning(&a, "lcb", "Enabled").await;
@@ -498,4 +498,17 @@ async fn lifecycle_deletions_replicate_and_the_secondary_never_runs_lifecycle() 
     assert_eq!(rb["running_here"], false);
     assert_eq!(rb["objects_expired"], 0);
     assert_eq!(rb["passes_completed"], 0);
+    // The primary is lost: the promoted zone takes the work over.
+    pair.a.kill();
+    let (st, v) = pair.b.admin("POST", "/zone/promote", None).await;
+    assert_eq!(st, 200, "{v}");
+    let b = pair.b.client();
+    common::put(&b, "lcb", "after-promotion", b"data".to_vec()).await;
+    eventually("the promoted zone to expire the new object", || async {
+        common::get(&b, "lcb", "after-promotion").await.is_none()
+    })
+    .await;
+    let (_, rb) = pair.b.admin("GET", "/lifecycle", None).await;
+    assert_eq!(rb["running_here"], true);
+    assert!(rb["objects_expired"].as_u64().unwrap() >= 1, "{rb}");
 }

@@ -263,3 +263,79 @@ async fn partition_on_a_versioned_bucket_sets_the_divergent_version_aside() {
         data(90_000, 9).as_slice()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_state_replicates_and_a_promoted_zone_enforces_it() {
+    use aws_sdk_s3::primitives::DateTime;
+    use aws_sdk_s3::types::ObjectLockMode;
+    let mut pair = Pair::start("");
+    let a = pair.a.client();
+    a.create_bucket()
+        .bucket("exams")
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    let until = DateTime::from(std::time::SystemTime::now() + Duration::from_secs(86_400));
+    let mut locked = Vec::new();
+    for mode in [ObjectLockMode::Compliance, ObjectLockMode::Governance] {
+        let v = a
+            .put_object()
+            .bucket("exams")
+            .key(format!("{}.pdf", mode.as_str()))
+            .body(ByteStream::from_static(b"grades"))
+            .object_lock_mode(mode.clone())
+            .object_lock_retain_until_date(until)
+            .send()
+            .await
+            .unwrap()
+            .version_id()
+            .unwrap()
+            .to_string();
+        locked.push((format!("{}.pdf", mode.as_str()), v));
+    }
+    caught_up(&pair.a, &pair.b, WITHIN).await;
+    pair.a.kill();
+    let (st, v) = pair.b.admin("POST", "/zone/promote", None).await;
+    assert_eq!(st, 200, "{v}");
+    let b = pair.b.client();
+    for (key, id) in &locked {
+        let head = b
+            .head_object()
+            .bucket("exams")
+            .key(key)
+            .version_id(id)
+            .send()
+            .await
+            .unwrap();
+        assert!(head.object_lock_mode().is_some(), "{key}");
+        let e = b
+            .delete_object()
+            .bucket("exams")
+            .key(key)
+            .version_id(id)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(common::err_code(&e), "AccessDenied", "{key}");
+    }
+    // The promoted zone's administrator may bypass governance, never compliance.
+    let e = b
+        .delete_object()
+        .bucket("exams")
+        .key(&locked[0].0)
+        .version_id(&locked[0].1)
+        .bypass_governance_retention(true)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(common::err_code(&e), "AccessDenied");
+    b.delete_object()
+        .bucket("exams")
+        .key(&locked[1].0)
+        .version_id(&locked[1].1)
+        .bypass_governance_retention(true)
+        .send()
+        .await
+        .unwrap();
+}

@@ -18,6 +18,7 @@ const SIGNED_SUB_RESOURCES: &[&str] = &[
     "location",
     "logging",
     "notification",
+    "object-lock",
     "partNumber",
     "policy",
     "requestPayment",

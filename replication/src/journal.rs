@@ -74,7 +74,10 @@ pub enum Removal {
         version_id: Option<String>,
     },
     /// Hides the key behind a new delete marker (the record has `delete_marker` set).
-    Marker { key: String, record: ObjectRecord },
+    Marker {
+        key: String,
+        record: Box<ObjectRecord>,
+    },
 }
 
 impl Removal {

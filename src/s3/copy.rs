@@ -224,7 +224,7 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         return Err(S3Error::msg(S3ErrorCode::InvalidRequest, "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"));
     }
     let cond = WriteConditions::from_headers(&ctx.headers)?;
-    let alg = copy_algorithm(ctx, &src);
+    let alg = copy_algorithm(ctx, src);
     let copied = copy_data(
         &s.store,
         src.segments.clone(),

@@ -68,7 +68,7 @@ fn plan_delete(
                 delete_marker: true,
                 removal: Some(Removal::Marker {
                     key: key.to_string(),
-                    record: marker,
+                    record: Box::new(marker),
                 }),
             })
         }
@@ -106,7 +106,7 @@ fn removal_txn(bucket: &BucketRecord, mut removals: Vec<Removal>) -> Txn {
             Removal::Marker { key, record } => Txn::op(Op::PutObject {
                 bucket: bucket_name,
                 key,
-                record,
+                record: *record,
             }),
         },
         _ => Txn::op(Op::RemoveObjects {

@@ -141,7 +141,7 @@ fn rule_of(r: xml::LifecycleRuleXml) -> S3Result<LifecycleRule> {
                         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                         .ok_or_else(|| invalid("Invalid date in a lifecycle rule"))?
                         .as_millis() as u64;
-                    if t % 86_400_000 != 0 {
+                    if !t.is_multiple_of(86_400_000) {
                         return Err(invalid("'Date' must be at midnight GMT"));
                     }
                     Some(t)

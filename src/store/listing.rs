@@ -166,6 +166,9 @@ pub struct VersionWalk<'a> {
     pub max: usize,
 }
 
+// Items are short-lived values on their way into a response page; boxing the record would
+// only add an allocation per version listed.
+#[allow(clippy::large_enum_variant)]
 pub enum VersionItem {
     Version {
         key: String,

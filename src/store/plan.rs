@@ -153,12 +153,15 @@ pub struct Planned {
     pub released: Vec<Segment>,
 }
 
+/// A key the planner wrote in the view, and what the view's overlay held for it before.
+type Undo = ((Cf, Vec<u8>), Option<Option<Vec<u8>>>);
+
 struct Planner<'v, 'a> {
     /// The group's view; the planner's own writes go into it as they are made, so each
     /// step of a change reads the state the earlier steps left.
     view: &'v mut View<'a>,
     /// What the view's overlay held before each write of this change (undone on error).
-    undo: Vec<((Cf, Vec<u8>), Option<Option<Vec<u8>>>)>,
+    undo: Vec<Undo>,
     /// The writes so far; the rest of it is filled in at the end.
     out: Planned,
     /// Buckets known to have (or have had) versioning, by name.
@@ -177,19 +180,14 @@ pub fn plan(view: &mut View, txn: Txn) -> Result<Planned, StoreError> {
         view,
         undo: Vec::new(),
         versioned: HashMap::new(),
-        out: Planned {
-            writes: Vec::new(),
-            op: None,
-            referenced: Vec::new(),
-            released: Vec::new(),
-        },
+        out: Planned::empty(),
         added: Vec::new(),
         removed: Vec::new(),
         usage: HashMap::new(),
         uploads: 0,
     };
-    match p.plan_changes(txn) {
-        Ok(txn) => p.into_planned(txn),
+    match p.plan_changes(txn).and_then(|txn| p.take_planned(txn)) {
+        Ok(planned) => Ok(planned),
         Err(e) => {
             // The view must not keep what a refused change began to write.
             for (k, before) in p.undo.into_iter().rev() {
@@ -231,15 +229,13 @@ impl Planner<'_, '_> {
         Ok(txn)
     }
 
-    fn into_planned(self, txn: Txn) -> Result<Planned, StoreError> {
-        let view = &*self.view;
+    /// The writes planned, plus the blob bookkeeping they imply.
+    fn take_planned(&mut self, txn: Txn) -> Result<Planned, StoreError> {
         let journaled = txn.journaled();
-        let Planner {
-            out: mut planned,
-            added,
-            removed,
-            ..
-        } = self;
+        let mut planned = std::mem::replace(&mut self.out, Planned::empty());
+        let added = std::mem::take(&mut self.added);
+        let removed = std::mem::take(&mut self.removed);
+        let view = &*self.view;
         let (referenced, released) = net_segments(added, removed);
         planned.op = if journaled { txn.op } else { None };
         let inline: HashMap<String, Bytes> = txn.inline.into_iter().collect();
@@ -295,6 +291,15 @@ fn net_segments(added: Vec<Segment>, removed: Vec<Segment>) -> (Vec<Segment>, Ve
 }
 
 impl Planned {
+    fn empty() -> Planned {
+        Planned {
+            writes: Vec::new(),
+            op: None,
+            referenced: Vec::new(),
+            released: Vec::new(),
+        }
+    }
+
     fn put(&mut self, cf: Cf, key: Vec<u8>, value: Vec<u8>) {
         self.writes.push(Write::Put(cf, key, value));
     }
