@@ -431,34 +431,7 @@ async fn multipart_uploads_carry_their_lock_settings() {
         .await
         .unwrap();
     let id = up.upload_id().unwrap();
-    let part = c
-        .upload_part()
-        .bucket("exams")
-        .key("big")
-        .upload_id(id)
-        .part_number(1)
-        .body(ByteStream::from_static(b"part one"))
-        .send()
-        .await
-        .unwrap();
-    let done = c
-        .complete_multipart_upload()
-        .bucket("exams")
-        .key("big")
-        .upload_id(id)
-        .multipart_upload(
-            aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                .parts(
-                    aws_sdk_s3::types::CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag(part.e_tag().unwrap())
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let done = common::complete_with_one_part(&c, "exams", "big", id, b"part one").await;
     let got = c
         .get_object()
         .bucket("exams")

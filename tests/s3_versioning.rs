@@ -537,34 +537,7 @@ async fn conditional_writes_and_multipart_in_a_versioned_bucket() {
         .await
         .unwrap();
     let id = up.upload_id().unwrap();
-    let part = c
-        .upload_part()
-        .bucket("mpv")
-        .key("k")
-        .upload_id(id)
-        .part_number(1)
-        .body(ByteStream::from_static(b"multipart"))
-        .send()
-        .await
-        .unwrap();
-    let done = c
-        .complete_multipart_upload()
-        .bucket("mpv")
-        .key("k")
-        .upload_id(id)
-        .multipart_upload(
-            aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                .parts(
-                    aws_sdk_s3::types::CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag(part.e_tag().unwrap())
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let done = common::complete_with_one_part(&c, "mpv", "k", id, b"multipart").await;
     let vm = done
         .version_id()
         .expect("completion answers the version")

@@ -268,9 +268,7 @@ fn copy_version_headers(
             source.record.version_label(),
         );
     }
-    let bucket = ctx.bucket_record.as_ref();
-    super::versioning::version_header(r, bucket, written);
-    super::lifecycle_api::expiration_header(r, s, bucket, &ctx.key, written, true);
+    super::versioning::written_headers(r, s, ctx, written);
 }
 
 pub async fn upload_part_copy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {

@@ -116,6 +116,16 @@ fn removal_txn(bucket: &BucketRecord, mut removals: Vec<Removal>) -> Txn {
     }
 }
 
+/// One key's failure in a multi-object delete's answer.
+fn error_entry(key: String, version_id: Option<String>, e: &S3Error) -> DeleteErrorEntry {
+    DeleteErrorEntry {
+        key,
+        version_id,
+        code: e.code.as_str().into(),
+        message: e.message.to_string(),
+    }
+}
+
 fn caller(ctx: &Ctx) -> String {
     ctx.identity
         .user()
@@ -187,12 +197,11 @@ pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
         if allowed {
             requested_keys.push((o.key, o.version_id));
         } else {
-            refused.push(DeleteErrorEntry {
-                key: o.key,
-                version_id: o.version_id,
-                code: "AccessDenied".into(),
-                message: "Access Denied".into(),
-            });
+            refused.push(error_entry(
+                o.key,
+                o.version_id,
+                &S3Error::new(S3ErrorCode::AccessDenied),
+            ));
         }
     }
     let (result, _) = s
@@ -211,25 +220,14 @@ pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
                     Some(v) => VersionSlot::Id(v.to_string()),
                 };
                 let Ok(asked) = requested(&slot) else {
-                    let e = invalid_version_id();
-                    errors.push(DeleteErrorEntry {
-                        key,
-                        version_id: version,
-                        code: e.code.as_str().into(),
-                        message: e.message.to_string(),
-                    });
+                    errors.push(error_entry(key, version, &invalid_version_id()));
                     continue;
                 };
                 let outcome = match plan_delete(view, &b, &key, asked, &caller, bypass) {
                     Ok(o) => o,
                     // A locked version is reported; the other keys are still deleted.
                     Err(e) if e.code == S3ErrorCode::AccessDenied => {
-                        errors.push(DeleteErrorEntry {
-                            key,
-                            version_id: version,
-                            code: e.code.as_str().into(),
-                            message: e.message.to_string(),
-                        });
+                        errors.push(error_entry(key, version, &e));
                         continue;
                     }
                     Err(e) => return Err(e),

@@ -501,15 +501,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
         },
     );
     super::meta::write_checksum_headers(&mut r, &record);
-    super::versioning::version_header(&mut r, ctx.bucket_record.as_ref(), &record);
-    super::lifecycle_api::expiration_header(
-        &mut r,
-        s,
-        ctx.bucket_record.as_ref(),
-        &ctx.key,
-        &record,
-        true,
-    );
+    super::versioning::written_headers(&mut r, s, ctx, &record);
     Ok(r)
 }
 

@@ -6,7 +6,7 @@ use super::meta::{
 };
 use super::object_lock::LockRequest;
 use super::response::{empty, set_header};
-use super::versioning::version_header;
+use super::versioning::written_headers;
 use super::{Ctx, S3State};
 use crate::store::versions::stamp;
 use crate::store::Txn;
@@ -199,14 +199,6 @@ pub async fn put_object(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response
     let mut r = empty(StatusCode::OK);
     set_header(&mut r, "etag", &quoted(&record.etag));
     write_checksum_headers(&mut r, &record);
-    version_header(&mut r, ctx.bucket_record.as_ref(), &record);
-    super::lifecycle_api::expiration_header(
-        &mut r,
-        s,
-        ctx.bucket_record.as_ref(),
-        &ctx.key,
-        &record,
-        true,
-    );
+    written_headers(&mut r, s, ctx, &record);
     Ok(r)
 }

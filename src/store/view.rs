@@ -40,27 +40,7 @@ impl View<'_> {
 
     /// Is there any live key starting with `prefix`?
     fn any_with_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<bool, StoreError> {
-        if self
-            .overlay
-            .iter()
-            .any(|((c, k), v)| *c == cf && k.starts_with(prefix) && v.is_some())
-        {
-            return Ok(true);
-        }
-        let iter = self.db.iterator_cf(
-            self.cfs.cf(cf)?,
-            rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
-        );
-        for item in iter {
-            let (k, _) = item?;
-            if !k.starts_with(prefix) {
-                break;
-            }
-            if !matches!(self.overlay.get(&(cf, k.to_vec())), Some(None)) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        Ok(self.first_with_prefix(cf, prefix)?.is_some())
     }
 
     /// Keys and values under `prefix` (for small sets such as one upload's parts).
