@@ -127,6 +127,8 @@ async fn drill_1_unplanned_failover_after_sigkill() {
     let mut pair = Pair::start("");
     let a = pair.a.client();
     a.create_bucket().bucket("bkt").send().await.unwrap();
+    // The drills run on a versioned bucket: versions are what fail over.
+    common::set_versioning(&a, "bkt", "Enabled").await;
     let writer = Writer::start(vec![(pair.a.s3.clone(), a.clone())], true);
     // The load balancer's probe: only the zone that takes writes answers 200.
     assert_eq!(health(&pair.a, "writable").await.0, 200);
@@ -154,6 +156,12 @@ async fn drill_1_unplanned_failover_after_sigkill() {
     let (ok, out) = cli(&pair.b, &["zone", "promote"]);
     assert!(ok, "{out}");
     assert!(out.contains("Promoted to primary with epoch 2"), "{out}");
+    let (versions, markers) = common::all_versions(&pair.b.client(), "bkt", 1000).await;
+    assert!(markers.is_empty());
+    assert!(
+        !versions.is_empty() && versions.iter().all(|v| v.1 != "null" && v.2),
+        "every replicated write is its own version: {versions:?}"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&out[out.find('{').unwrap()..]).expect("promotion JSON");
     let applied = report["after_seq"].as_u64().unwrap();
@@ -212,6 +220,7 @@ async fn drill_2_planned_switchover_under_writes_loses_nothing() {
     let pair = Pair::start("");
     let (a, b) = (pair.a.client(), pair.b.client());
     a.create_bucket().bucket("bkt").send().await.unwrap();
+    common::set_versioning(&a, "bkt", "Enabled").await;
     let writer = Writer::start(
         vec![
             (pair.a.s3.clone(), a.clone()),
@@ -237,6 +246,11 @@ async fn drill_2_planned_switchover_under_writes_loses_nothing() {
     caught_up(&pair.a, &pair.b, WITHIN).await;
     let (on_a, on_b) = (keys(&a, "bkt").await, keys(&b, "bkt").await);
     assert_eq!(on_a, on_b);
+    // Version for version: same ids, ETags and times on both sides after two switchovers.
+    assert_eq!(
+        common::all_versions(&a, "bkt", 1000).await,
+        common::all_versions(&b, "bkt", 1000).await
+    );
     for i in &acked {
         assert!(
             on_a.contains(&key(*i)),
