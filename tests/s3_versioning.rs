@@ -136,6 +136,17 @@ async fn delete_writes_a_marker_and_deleting_the_marker_restores() {
         (markers[0].1.as_str(), markers[0].2),
         (marker.as_str(), true)
     );
+    // The counters: no current object, one old version and one marker, the old bytes.
+    let (_, buckets) = srv.admin("GET", "/buckets", None).await;
+    let b = &buckets.as_array().unwrap()[0];
+    assert_eq!(
+        (
+            b["objects"].as_u64(),
+            b["versions"].as_u64(),
+            b["bytes"].as_u64()
+        ),
+        (Some(0), Some(2), Some(3))
+    );
     // Removing the marker brings the object back.
     let d = c
         .delete_object()

@@ -269,16 +269,19 @@ struct BucketInfo {
     record: BucketRecord,
     objects: u64,
     bytes: u64,
+    /// Noncurrent versions and delete markers.
+    versions: u64,
 }
 
 async fn list_buckets(State(s): State<AdminState>) -> ApiResult<Vec<BucketInfo>> {
     let mut out = Vec::new();
     for record in s.store.buckets()? {
-        let (objects, bytes) = ops::bucket_usage(&s.store, &record.name)?;
+        let u = ops::bucket_usage(&s.store, &record.name)?;
         out.push(BucketInfo {
             record,
-            objects,
-            bytes,
+            objects: u.objects,
+            bytes: u.bytes,
+            versions: u.versions,
         });
     }
     Ok(Json(out))

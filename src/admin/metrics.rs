@@ -185,9 +185,11 @@ fn bucket_metrics(m: &Scrape, s: &AdminState) {
         return;
     };
     let (mut objects, mut bytes) = (Vec::new(), Vec::new());
-    let (mut all_objects, mut all_bytes) = (0u64, 0u64);
+    let (mut all_objects, mut all_bytes, mut all_versions) = (0u64, 0u64, 0u64);
     for (i, b) in buckets.iter().enumerate() {
-        let (o, n) = s.store.usage(&b.name).unwrap_or((0, 0));
+        let u = s.store.usage(&b.name).unwrap_or_default();
+        let (o, n) = (u.objects, u.bytes);
+        all_versions += u.versions;
         all_objects += o;
         all_bytes += n;
         if i < MAX_BUCKET_SERIES {
@@ -209,10 +211,19 @@ fn bucket_metrics(m: &Scrape, s: &AdminState) {
     }
     m.gauge(
         "bascule_buckets_objects",
-        "Objects in all buckets",
+        "Current objects in all buckets",
         all_objects,
     );
-    m.gauge("bascule_buckets_bytes", "Bytes in all buckets", all_bytes);
+    m.gauge(
+        "bascule_buckets_bytes",
+        "Bytes in all buckets, every version counted",
+        all_bytes,
+    );
+    m.gauge(
+        "bascule_buckets_noncurrent_versions",
+        "Noncurrent versions and delete markers in all buckets",
+        all_versions,
+    );
     m.labelled(
         "bascule_bucket_objects",
         "Objects per bucket (the first 100 buckets by name)",

@@ -236,8 +236,9 @@ pub async fn set_grant(
     .map_err(AdminError::from)
 }
 
-/// Bucket summary for the admin API: object count and bytes, from the counters kept with
-/// every change (no scan).
-pub fn bucket_usage(store: &Store, bucket: &str) -> AdminResult<(u64, u64)> {
+/// Bucket summary for the admin API: current objects, bytes of every version, and the
+/// versions kept besides the current ones, from the counters kept with every change (no
+/// scan).
+pub fn bucket_usage(store: &Store, bucket: &str) -> AdminResult<crate::store::Usage> {
     Ok(store.usage(bucket)?)
 }

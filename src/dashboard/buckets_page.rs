@@ -122,7 +122,8 @@ fn lock(b: &BucketRecord) -> String {
 }
 
 fn row(s: &AdminState, names: &HashMap<String, String>, b: &BucketRecord) -> Markup {
-    let (objects, size) = ops::bucket_usage(&s.store, &b.name).unwrap_or((0, 0));
+    let u = ops::bucket_usage(&s.store, &b.name).unwrap_or_default();
+    let (objects, size) = (u.objects, u.bytes);
     html! {
         tr {
             td { a.mono href=(format!("/dashboard/buckets/{}", seg(&b.name))) { (b.name) } }
@@ -162,7 +163,8 @@ fn detail(
     users: &[UserRecord],
     b: &BucketRecord,
 ) -> Markup {
-    let (objects, size) = ops::bucket_usage(&s.store, &b.name).unwrap_or((0, 0));
+    let u = ops::bucket_usage(&s.store, &b.name).unwrap_or_default();
+    let (objects, size) = (u.objects, u.bytes);
     let block = b.access_block();
     let base = format!("/dashboard/buckets/{}", seg(&b.name));
     html! {
@@ -173,6 +175,7 @@ fn detail(
                 dt { "Created" } dd { (time(b.created_ms)) }
                 dt { "Objects" } dd #objects { (objects) }
                 dt { "Bytes" } dd #bytes { (bytes(size)) }
+                dt { "Older versions and delete markers" } dd #versions { (u.versions) }
                 dt { "Versioning" } dd #versioning { (versioning(b)) }
                 dt { "Object lock" } dd { (lock(b)) }
                 dt { "Lifecycle rules" } dd { (b.lifecycle.iter().filter(|r| r.enabled).count()) " enabled of " (b.lifecycle.len()) }

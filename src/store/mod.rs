@@ -140,18 +140,40 @@ pub fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     Ok(serde_json::to_vec(value)?)
 }
 
-pub fn encode_usage(objects: u64, bytes: u64) -> Vec<u8> {
-    [objects.to_be_bytes(), bytes.to_be_bytes()].concat()
+/// A bucket's counters, kept with every change: current objects, bytes of every version
+/// stored, and the versions kept apart from the current ones (noncurrent versions and
+/// delete markers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub objects: u64,
+    pub bytes: u64,
+    pub versions: u64,
 }
 
-pub fn decode_usage(v: &[u8]) -> (u64, u64) {
-    let n = |r: std::ops::Range<usize>| {
-        v.get(r)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0)
-    };
-    (n(0..8), n(8..16))
+impl Usage {
+    pub fn encode(&self) -> Vec<u8> {
+        [
+            self.objects.to_be_bytes(),
+            self.bytes.to_be_bytes(),
+            self.versions.to_be_bytes(),
+        ]
+        .concat()
+    }
+
+    /// Reads 24 bytes, or the 16 of counters written before versions were counted.
+    pub fn decode(v: &[u8]) -> Usage {
+        let n = |r: std::ops::Range<usize>| {
+            v.get(r)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0)
+        };
+        Usage {
+            objects: n(0..8),
+            bytes: n(8..16),
+            versions: n(16..24),
+        }
+    }
 }
 
 pub fn decode_u64(v: &[u8]) -> Result<u64, StoreError> {
@@ -403,7 +425,7 @@ impl Store {
             .unwrap_or_default())
     }
 
-    pub fn usage(&self, bucket: &str) -> Result<(u64, u64), StoreError> {
+    pub fn usage(&self, bucket: &str) -> Result<Usage, StoreError> {
         self.read().usage(bucket)
     }
 

@@ -7,7 +7,7 @@
 use super::error::StoreError;
 use super::records::{LifecyclePosition, PartRecord, QuarantineRecord, UploadRecord};
 use super::view::View;
-use super::{encode, encode_usage, keys, Cf};
+use super::{encode, keys, Cf, Usage};
 use bascule_replication::records::{Grantee, Location, Segment};
 use bascule_replication::zone::ZoneState;
 use bascule_replication::{Op, Removal};
@@ -168,7 +168,7 @@ struct Planner<'v, 'a> {
     versioned: HashMap<String, bool>,
     added: Vec<Segment>,
     removed: Vec<Segment>,
-    usage: HashMap<String, (i64, i64)>,
+    usage: HashMap<String, (i64, i64, i64)>,
     /// Multipart uploads started minus those ended by this change.
     uploads: i64,
 }
@@ -328,10 +328,12 @@ impl Planner<'_, '_> {
         self.write(cf, key, None);
     }
 
-    fn count(&mut self, bucket: &str, objects: i64, bytes: i64) {
+    /// Moves a bucket's counters: current objects, bytes, versions kept apart.
+    fn count(&mut self, bucket: &str, objects: i64, bytes: i64, versions: i64) {
         let u = self.usage.entry(bucket.to_string()).or_default();
         u.0 += objects;
         u.1 += bytes;
+        u.2 += versions;
     }
 
     fn apply(&mut self, op: &Op, origin: Origin) -> Result<(), StoreError> {
@@ -516,18 +518,18 @@ impl Planner<'_, '_> {
             );
         }
         let usage = std::mem::take(&mut self.usage);
-        for (bucket, (objects, bytes)) in usage {
-            if objects == 0 && bytes == 0 {
+        for (bucket, (objects, bytes, versions)) in usage {
+            if (objects, bytes, versions) == (0, 0, 0) {
                 continue;
             }
-            let (o, b) = self.view.usage(&bucket)?;
-            let o = (o as i64 + objects).max(0) as u64;
-            let b = (b as i64 + bytes).max(0) as u64;
-            self.put(
-                Cf::Counters,
-                keys::bucket_usage(&bucket),
-                encode_usage(o, b),
-            );
+            let now = self.view.usage(&bucket)?;
+            let moved = |n: u64, by: i64| (n as i64 + by).max(0) as u64;
+            let next = Usage {
+                objects: moved(now.objects, objects),
+                bytes: moved(now.bytes, bytes),
+                versions: moved(now.versions, versions),
+            };
+            self.put(Cf::Counters, keys::bucket_usage(&bucket), next.encode());
         }
         Ok(())
     }

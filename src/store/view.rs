@@ -276,11 +276,11 @@ impl View<'_> {
             .map(|v| v.unwrap_or(0))
     }
 
-    /// (objects, bytes) of a bucket, from the counters kept with every change.
-    pub fn usage(&self, bucket: &str) -> Result<(u64, u64), StoreError> {
+    /// A bucket's counters, kept with every change.
+    pub fn usage(&self, bucket: &str) -> Result<super::Usage, StoreError> {
         Ok(self
             .get(Cf::Counters, &keys::bucket_usage(bucket))?
-            .map(|v| super::decode_usage(&v))
-            .unwrap_or((0, 0)))
+            .map(|v| super::Usage::decode(&v))
+            .unwrap_or_default())
     }
 }

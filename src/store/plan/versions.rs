@@ -34,12 +34,12 @@ impl Planner<'_, '_> {
         let old = self.view.object(bucket, key)?;
         if let Some(old) = &old {
             self.removed.extend(old.segments.iter().cloned());
-            self.count(bucket, -1, -(old.size as i64));
+            self.count(bucket, -1, -(old.size as i64), 0);
         }
         match new {
             Some(rec) => {
                 self.added.extend(rec.segments.iter().cloned());
-                self.count(bucket, 1, rec.size as i64);
+                self.count(bucket, 1, rec.size as i64, 0);
                 self.put(Cf::Objects, okey, encode(rec)?);
             }
             None if old.is_some() => self.del(Cf::Objects, okey),
@@ -56,9 +56,7 @@ impl Planner<'_, '_> {
         rec: &ObjectRecord,
     ) -> Result<(), StoreError> {
         self.added.extend(rec.segments.iter().cloned());
-        if !rec.delete_marker {
-            self.count(bucket, 1, rec.size as i64);
-        }
+        self.count(bucket, 0, rec.size as i64, 1);
         let vkey = keys::version_key(bucket, key, rec.seq, rec.version_id.as_deref());
         self.put(Cf::Versions, vkey, encode(rec)?);
         Ok(())
@@ -66,9 +64,7 @@ impl Planner<'_, '_> {
 
     fn drop_version(&mut self, bucket: &str, key: &str, rec: &ObjectRecord) {
         self.removed.extend(rec.segments.iter().cloned());
-        if !rec.delete_marker {
-            self.count(bucket, -1, -(rec.size as i64));
-        }
+        self.count(bucket, 0, -(rec.size as i64), -1);
         let vkey = keys::version_key(bucket, key, rec.seq, rec.version_id.as_deref());
         self.del(Cf::Versions, vkey);
     }
