@@ -95,6 +95,18 @@ impl Browser {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body)
+            .await
+            .unwrap_or_else(|e| panic!("webdriver {path}: {e}"))
+    }
+
+    /// A WebDriver call; an error answer is returned as text (status and document).
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let mut req = self.http.request(method, url);
         if let Some(b) = body {
@@ -103,8 +115,10 @@ impl Browser {
         let r = req.send().await.expect("webdriver call");
         let status = r.status();
         let v: Value = r.json().await.expect("webdriver json");
-        assert!(status.is_success(), "webdriver {path}: {status} {v}");
-        v["value"].clone()
+        match status.is_success() {
+            true => Ok(v["value"].clone()),
+            false => Err(format!("{status} {v}")),
+        }
     }
 
     pub async fn goto(&self, url: &str) {
@@ -151,21 +165,40 @@ impl Browser {
             .flatten()
     }
 
+    /// The text of the element a selector names. A page that replaces the element between
+    /// finding and reading it (the live panel refreshing, a navigation ending) makes it
+    /// stale: it is found again.
     pub async fn text(&self, css: &str) -> String {
-        let e = self.find(css).await;
-        self.element_text(&e).await
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let e = self.find(css).await;
+            if let Some(t) = self.fresh_text(&e).await {
+                return t;
+            }
+            assert!(Instant::now() < deadline, "{css} kept being replaced");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn element_text(&self, e: &Element) -> String {
-        self.call(
-            reqwest::Method::GET,
-            &format!("/element/{}/text", e.0),
-            None,
-        )
-        .await
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+        let path = format!("/element/{}/text", e.0);
+        self.try_call(reqwest::Method::GET, &path, None)
+            .await
+            .unwrap_or_else(|err| panic!("webdriver {path}: {err}"))
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// An element's text, or `None` when the page replaced the element since it was
+    /// found (any other failure panics).
+    async fn fresh_text(&self, e: &Element) -> Option<String> {
+        let path = format!("/element/{}/text", e.0);
+        match self.try_call(reqwest::Method::GET, &path, None).await {
+            Ok(v) => Some(v.as_str().unwrap_or_default().to_string()),
+            Err(err) if err.contains("stale element reference") => None,
+            Err(err) => panic!("webdriver {path}: {err}"),
+        }
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
@@ -232,7 +265,7 @@ impl Browser {
         let deadline = Instant::now() + within;
         loop {
             let t = match self.try_find(css).await {
-                Some(e) => self.element_text(&e).await,
+                Some(e) => self.fresh_text(&e).await.unwrap_or_default(),
                 None => String::new(),
             };
             if ok(&t) {
