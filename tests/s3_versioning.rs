@@ -697,3 +697,32 @@ async fn versioning_configuration_is_checked() {
         .await;
     assert_eq!(raw.header("x-amz-version-id"), None);
 }
+
+/// Access to one version is decided by that version's ACL, not the current one's.
+#[tokio::test]
+async fn a_versions_own_acl_decides_who_reads_it() {
+    let (srv, c) = versioned("aclv").await;
+    let public = c
+        .put_object()
+        .bucket("aclv")
+        .key("k")
+        .acl(aws_sdk_s3::types::ObjectCannedAcl::PublicRead)
+        .body(ByteStream::from_static(b"public"))
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_string();
+    let private = put_v(&c, "aclv", "k", b"private").await;
+    let anonymous = |path: String| {
+        let raw = srv.raw();
+        async move { raw.send("GET", &path, &[], Vec::new(), false, None).await }
+    };
+    let r = anonymous(format!("/aclv/k?versionId={public}")).await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"public"[..]));
+    let r = anonymous("/aclv/k".to_string()).await;
+    assert_eq!((r.status, r.code().as_str()), (403, "AccessDenied"));
+    let r = anonymous(format!("/aclv/k?versionId={private}")).await;
+    assert_eq!((r.status, r.code().as_str()), (403, "AccessDenied"));
+}

@@ -387,8 +387,16 @@ async fn dispatch(
             source_ip,
             secure_transport: s.config.s3_tls_cert.is_some(),
         },
+        // The version the request names decides by its own owner, ACL and tags.
         || match (&bucket, &key) {
-            (Some(b), Some(k)) => Ok(s.store.object(b, k)?),
+            (Some(b), Some(k)) => {
+                let named = query.iter().find(|(n, _)| n == "versionId").map(|(_, v)| v);
+                Ok(match named.map(String::as_str) {
+                    None => s.store.object(b, k)?,
+                    Some("null") => s.store.read().version(b, k, None)?,
+                    Some(id) => s.store.read().version(b, k, Some(id))?,
+                })
+            }
             _ => Ok(None),
         },
     )?;

@@ -170,6 +170,7 @@ fn stage(
         op,
         referenced,
         released,
+        undo,
     } = plan(view, txn)?;
     if let Origin::Reset { seq } = origin {
         batch.delete_range_cf(
@@ -196,10 +197,15 @@ fn stage(
                 bytes_total,
             };
             let key = Entry::key(seq).to_vec();
-            // Encoded before the group's position moves: a failure leaves no gap.
-            let value = entry
-                .encode()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            // Encoded before the group's position moves: a failure leaves no gap, and
+            // the view forgets what the change planned.
+            let value = match entry.encode() {
+                Ok(v) => v,
+                Err(e) => {
+                    super::plan::restore(view, undo);
+                    return Err(StoreError::Corrupt(e.to_string()));
+                }
+            };
             group.last_seq = seq;
             group.journal_bytes = bytes_total;
             batch.put_cf(shared.cfs.cf(Cf::Journal)?, &key, &value);

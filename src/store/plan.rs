@@ -151,10 +151,23 @@ pub struct Planned {
     pub op: Option<Op>,
     pub referenced: Vec<Segment>,
     pub released: Vec<Segment>,
+    /// How to take the planner's writes back out of the group view, should the change
+    /// fail after planning.
+    pub undo: Vec<Undo>,
 }
 
 /// A key the planner wrote in the view, and what the view's overlay held for it before.
-type Undo = ((Cf, Vec<u8>), Option<Option<Vec<u8>>>);
+pub type Undo = ((Cf, Vec<u8>), Option<Option<Vec<u8>>>);
+
+/// Takes writes back out of the group view (last first).
+pub fn restore(view: &mut View, undo: Vec<Undo>) {
+    for (k, before) in undo.into_iter().rev() {
+        match before {
+            Some(v) => view.overlay.insert(k, v),
+            None => view.overlay.remove(&k),
+        };
+    }
+}
 
 struct Planner<'v, 'a> {
     /// The group's view; the planner's own writes go into it as they are made, so each
@@ -187,15 +200,13 @@ pub fn plan(view: &mut View, txn: Txn) -> Result<Planned, StoreError> {
         uploads: 0,
     };
     match p.plan_changes(txn).and_then(|txn| p.take_planned(txn)) {
-        Ok(planned) => Ok(planned),
+        Ok(mut planned) => {
+            planned.undo = std::mem::take(&mut p.undo);
+            Ok(planned)
+        }
         Err(e) => {
             // The view must not keep what a refused change began to write.
-            for (k, before) in p.undo.into_iter().rev() {
-                match before {
-                    Some(v) => p.view.overlay.insert(k, v),
-                    None => p.view.overlay.remove(&k),
-                };
-            }
+            restore(p.view, p.undo);
             Err(e)
         }
     }
@@ -297,6 +308,7 @@ impl Planned {
             op: None,
             referenced: Vec::new(),
             released: Vec::new(),
+            undo: Vec::new(),
         }
     }
 
