@@ -321,6 +321,24 @@ pub async fn run_phase(
     Ok(phase)
 }
 
+/// Compacts the metadata database through the admin API.
+pub async fn compact(target: &Target, data_dir: &std::path::Path) -> Result<(), String> {
+    let admin = target.admin.clone().ok_or("no admin endpoint")?;
+    let token = std::fs::read_to_string(data_dir.join(crate::bootstrap::TOKEN_FILE))
+        .map_err(|e| e.to_string())?;
+    let r = reqwest::Client::new()
+        .post(format!("{admin}/admin/v1/compact"))
+        .bearer_auth(token.trim())
+        .timeout(Duration::from_secs(3600))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    match r.status().is_success() {
+        true => Ok(()),
+        false => Err(format!("compaction: {}", r.status())),
+    }
+}
+
 /// Creates the bucket `bench` (an existing one is fine).
 pub async fn create_bench_bucket(target: &Target) -> Result<(), String> {
     let client = reqwest::Client::new();

@@ -5,8 +5,8 @@
 //! bucket listing and `/metrics` scrape times, and the 4 KiB PUT rate on the full store.
 
 use crate::bench::{
-    create_bench_bucket, parse_size, rss_mib, run_phase, start_zone_process, Load, OwnServer,
-    Payload, Target,
+    compact, create_bench_bucket, parse_size, rss_mib, run_phase, start_zone_process, Load,
+    OwnServer, Payload, Target,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -154,22 +154,7 @@ pub async fn run(args: ScaleBenchArgs) -> Result<(), String> {
         return Err(format!("{} fill requests failed", filled.errors));
     }
 
-    let admin = target.admin.clone().ok_or("no admin endpoint")?;
-    let token = std::fs::read_to_string(args.data_dir.join(crate::bootstrap::TOKEN_FILE))
-        .map_err(|e| e.to_string())?
-        .trim()
-        .to_string();
-    let client = reqwest::Client::new();
-    let r = client
-        .post(format!("{admin}/admin/v1/compact"))
-        .bearer_auth(&token)
-        .timeout(Duration::from_secs(3600))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !r.status().is_success() {
-        return Err(format!("compaction: {}", r.status()));
-    }
+    compact(&target, &args.data_dir).await?;
     stop(srv)?;
     let objects_total = args.objects;
     let bytes = du(&args.data_dir);
@@ -190,6 +175,11 @@ pub async fn run(args: ScaleBenchArgs) -> Result<(), String> {
         println!("RSS after restart: {rss:.1} MiB");
     }
     let admin = target.admin.clone().ok_or("no admin endpoint")?;
+    let token = std::fs::read_to_string(args.data_dir.join(crate::bootstrap::TOKEN_FILE))
+        .map_err(|e| e.to_string())?
+        .trim()
+        .to_string();
+    let client = reqwest::Client::new();
     let mut buckets = Vec::new();
     let mut metrics = Vec::new();
     for _ in 0..5 {

@@ -5,7 +5,7 @@
 //! 1000 entries. A listing of current objects must not slow down with old versions.
 
 use crate::bench::{
-    create_bench_bucket, run_phase, sign_query, start_server, Load, Payload, Target,
+    compact, create_bench_bucket, run_phase, sign_query, start_server, Load, Payload, Target,
 };
 use bascule_api::sigv4;
 use std::path::PathBuf;
@@ -124,24 +124,6 @@ async fn listings(target: &Target, args: &VersionsBenchArgs, when: &str) -> Resu
         );
     }
     Ok(())
-}
-
-/// Compacts the metadata database through the admin API.
-async fn compact(target: &Target, data_dir: &std::path::Path) -> Result<(), String> {
-    let admin = target.admin.clone().ok_or("no admin endpoint")?;
-    let token = std::fs::read_to_string(data_dir.join(crate::bootstrap::TOKEN_FILE))
-        .map_err(|e| e.to_string())?;
-    let r = reqwest::Client::new()
-        .post(format!("{admin}/admin/v1/compact"))
-        .bearer_auth(token.trim())
-        .timeout(Duration::from_secs(3600))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    match r.status().is_success() {
-        true => Ok(()),
-        false => Err(format!("compaction: {}", r.status())),
-    }
 }
 
 pub async fn run(args: VersionsBenchArgs) -> Result<(), String> {

@@ -337,21 +337,8 @@ async fn drill_3_partition_promote_heal_quarantine_and_fail_back() {
     find("divergent/2", "put_object");
     find("before/1", "put_object");
     find("before/2", "delete_object");
-    let resp = reqwest::Client::new()
-        .get(format!(
-            "{}/admin/v1/zone/divergent/{}/data",
-            za.admin,
-            d1["id"].as_str().unwrap()
-        ))
-        .bearer_auth(&za.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(
-        resp.bytes().await.unwrap().as_ref(),
-        data(70_000, 11).as_slice()
-    );
+    let (st, bytes) = za.divergent_data(d1["id"].as_str().unwrap()).await;
+    assert_eq!((st, bytes), (200, data(70_000, 11)));
     let (ok, out) = cli(&za, &["zone", "divergent"]);
     assert!(
         ok && out.contains("divergent/1") && out.contains("delete_object"),

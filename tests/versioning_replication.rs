@@ -247,21 +247,8 @@ async fn partition_on_a_versioned_bucket_sets_the_divergent_version_aside() {
         .unwrap_or_else(|| panic!("no divergent version in {list:#}"))
         .clone();
     assert_eq!(set_aside["record"]["version_id"], divergent.as_str());
-    let resp = reqwest::Client::new()
-        .get(format!(
-            "{}/admin/v1/zone/divergent/{}/data",
-            za.admin,
-            set_aside["id"].as_str().unwrap()
-        ))
-        .bearer_auth(&za.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(
-        resp.bytes().await.unwrap().as_ref(),
-        data(90_000, 9).as_slice()
-    );
+    let (st, bytes) = za.divergent_data(set_aside["id"].as_str().unwrap()).await;
+    assert_eq!((st, bytes), (200, data(90_000, 9)));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -314,7 +314,7 @@ pub async fn put_acl(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
 
 pub async fn put_object_acl(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
-    let rec = super::versioning::find(&s.store.read(), &ctx.bucket, &ctx.key, &ctx.params.version)?;
+    let rec = super::versioning::requested_version(s, ctx)?;
     let target = acl::Target::Object {
         bucket_owner: &b.owner,
         writer: &rec.owner,
@@ -326,9 +326,7 @@ pub async fn put_object_acl(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
         Ok(())
     })
     .await?;
-    let mut r = empty(StatusCode::OK);
-    super::versioning::version_header(&mut r, Some(b), &rec);
-    Ok(r)
+    Ok(super::versioning::answer_about(StatusCode::OK, ctx, &rec))
 }
 
 pub fn get_policy(ctx: &Ctx) -> S3Result<Response> {

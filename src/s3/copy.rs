@@ -38,8 +38,7 @@ fn copy_source(ctx: &Ctx) -> S3Result<(String, String, VersionSlot)> {
     let version = match query.strip_prefix("versionId=") {
         None if query.is_empty() => VersionSlot::Current,
         None => return Err(invalid()),
-        Some("null") => VersionSlot::Null,
-        Some(v) => VersionSlot::Id(percent_decode(v).ok_or_else(invalid)?),
+        Some(v) => VersionSlot::from_param(Some(&percent_decode(v).ok_or_else(invalid)?)),
     };
     let decoded = percent_decode(path).ok_or_else(invalid)?;
     let (bucket, key) = decoded
@@ -93,14 +92,13 @@ fn load_source(s: &S3State, ctx: &Ctx) -> S3Result<Source> {
         Some(&src_bucket),
     )?;
     let rec = source_version(s, &bucket, &key, &asked)?;
-    let named = match &asked {
-        VersionSlot::Current => None,
-        VersionSlot::Null => Some("null"),
-        VersionSlot::Id(v) => Some(v.as_str()),
-    };
-    ctx.authorize(Endpoint::GetObject, &src_bucket, &key, named, || {
-        Ok(rec.clone())
-    })?;
+    ctx.authorize(
+        Endpoint::GetObject,
+        &src_bucket,
+        &key,
+        asked.param(),
+        || Ok(rec.clone()),
+    )?;
     let rec = rec.ok_or_else(|| super::no_such_key(&key))?;
     match preconditions(&ctx.headers, "x-amz-copy-source-")
         .evaluate(&rec.etag, time_of(rec.last_modified_ms))

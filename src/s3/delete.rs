@@ -126,17 +126,10 @@ fn error_entry(key: String, version_id: Option<String>, e: &S3Error) -> DeleteEr
     }
 }
 
-fn caller(ctx: &Ctx) -> String {
-    ctx.identity
-        .user()
-        .map(|u| u.id.clone())
-        .unwrap_or_default()
-}
-
 pub async fn delete_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
     let version = requested(&ctx.params.version)?.map(|v| v.map(String::from));
-    let (bucket, key, caller) = (ctx.bucket.clone(), ctx.key.clone(), caller(ctx));
+    let (bucket, key, caller) = (ctx.bucket.clone(), ctx.key.clone(), ctx.user_id());
     let bypass = bypasses_governance(ctx)?;
     let (outcome, _) = s
         .store
@@ -176,7 +169,7 @@ pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
     }
     let quiet = doc.quiet;
     let bucket = ctx.bucket.clone();
-    let caller = caller(ctx);
+    let caller = ctx.user_id();
     let bypass = bypasses_governance(ctx)?;
     // With a bucket policy, each key is authorized on its own (access::authorize deferred
     // the decision); a refused key is reported, the others are deleted.
@@ -214,11 +207,7 @@ pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
             let mut errors = refused;
             let mut removals = Vec::new();
             for (key, version) in requested_keys {
-                let slot = match version.as_deref() {
-                    None => VersionSlot::Current,
-                    Some("null") => VersionSlot::Null,
-                    Some(v) => VersionSlot::Id(v.to_string()),
-                };
+                let slot = VersionSlot::from_param(version.as_deref());
                 let Ok(asked) = requested(&slot) else {
                     errors.push(error_entry(key, version, &invalid_version_id()));
                     continue;

@@ -18,6 +18,26 @@ pub enum VersionSlot {
     Id(String),
 }
 
+impl VersionSlot {
+    /// The slot a `versionId` value names (absent: the current version).
+    pub fn from_param(value: Option<&str>) -> VersionSlot {
+        match value {
+            None => VersionSlot::Current,
+            Some("null") => VersionSlot::Null,
+            Some(v) => VersionSlot::Id(v.to_string()),
+        }
+    }
+
+    /// The `versionId` value naming this slot (none for the current version).
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            VersionSlot::Current => None,
+            VersionSlot::Null => Some("null"),
+            VersionSlot::Id(v) => Some(v),
+        }
+    }
+}
+
 /// A request's parameters, parsed and checked once for every handler.
 #[derive(Debug, Clone)]
 pub struct Params {
@@ -55,13 +75,8 @@ impl Params {
             }
             None => None,
         };
-        let version = match q("versionId") {
-            None => VersionSlot::Current,
-            Some("null") => VersionSlot::Null,
-            Some(v) => VersionSlot::Id(v.to_string()),
-        };
         Ok(Params {
-            version,
+            version: VersionSlot::from_param(q("versionId")),
             upload_id: q("uploadId").map(String::from),
             part_number,
         })

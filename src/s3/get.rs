@@ -3,7 +3,7 @@
 
 use super::meta::{quoted, time_of, write_object_headers};
 use super::response::set_header;
-use super::versioning::{find, version_header};
+use super::versioning::{requested_version, version_header};
 use super::{Ctx, S3State};
 use crate::store::read::{open_range, read_pieces, Piece};
 use crate::store::{SegmentSource, StoreError};
@@ -75,7 +75,7 @@ async fn serve(s: &S3State, ctx: &Ctx, head: bool) -> S3Result<Response> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let rec = find(&s.store.read(), &ctx.bucket, &ctx.key, &ctx.params.version)?;
+        let rec = requested_version(s, ctx)?;
         match respond(s, ctx, head, &rec).await {
             Err(Retry) if attempt < 5 => continue,
             Err(Retry) => return Err(S3Error::new(S3ErrorCode::InternalError)),
@@ -219,7 +219,7 @@ pub fn stream_sources(sources: Vec<Piece>) -> Body {
 
 pub fn get_object_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
-    let rec = find(&s.store.read(), &ctx.bucket, &ctx.key, &ctx.params.version)?;
+    let rec = requested_version(s, ctx)?;
     let mut r = super::acl::response(&super::bucket::Owners::new(s), b, &rec.owner, &rec.acl);
     version_header(&mut r, Some(b), &rec);
     Ok(r)
@@ -276,7 +276,7 @@ pub fn get_object_attributes(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     };
     let max_parts = number("x-amz-max-parts", 1000)?.min(1000);
     let marker = number("x-amz-part-number-marker", 0)?;
-    let rec = find(&s.store.read(), &ctx.bucket, &ctx.key, &ctx.params.version)?;
+    let rec = requested_version(s, ctx)?;
     let want = |a: &str| wanted.iter().any(|w| w == a);
     let object_parts = (want("ObjectParts") && !rec.parts.is_empty()).then(|| {
         let after: Vec<_> = rec

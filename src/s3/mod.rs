@@ -390,12 +390,9 @@ async fn dispatch(
         // The version the request names decides by its own owner, ACL and tags.
         || match (&bucket, &key) {
             (Some(b), Some(k)) => {
-                let named = query.iter().find(|(n, _)| n == "versionId").map(|(_, v)| v);
-                Ok(match named.map(String::as_str) {
-                    None => s.store.object(b, k)?,
-                    Some("null") => s.store.read().version(b, k, None)?,
-                    Some(id) => s.store.read().version(b, k, Some(id))?,
-                })
+                let named = query.iter().find(|(n, _)| n == "versionId");
+                let slot = endpoint::VersionSlot::from_param(named.map(|(_, v)| v.as_str()));
+                Ok(versioning::named(&s.store.read(), b, k, &slot)?)
             }
             _ => Ok(None),
         },

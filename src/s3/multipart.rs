@@ -82,12 +82,7 @@ pub async fn create(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     };
     let acl = super::bucket::new_object_acl(s, ctx)?;
     let lock = super::object_lock::LockRequest::from_headers(&ctx.headers)?;
-    if !lock.is_empty() && ctx.require_bucket()?.object_lock.is_none() {
-        return Err(S3Error::msg(
-            S3ErrorCode::InvalidRequest,
-            "Bucket is missing Object Lock Configuration",
-        ));
-    }
+    lock.check(ctx.require_bucket()?)?;
     let record = UploadRecord {
         upload_id: new_id(),
         owner: acl.owner,

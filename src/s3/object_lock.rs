@@ -106,15 +106,20 @@ impl LockRequest {
         self.retention.is_none() && self.legal_hold.is_none()
     }
 
+    /// Asking for a lock in a bucket without object lock is refused as S3 refuses it.
+    pub fn check(&self, bucket: &BucketRecord) -> S3Result<()> {
+        match (self.is_empty(), &bucket.object_lock) {
+            (false, None) => Err(missing_lock_configuration()),
+            _ => Ok(()),
+        }
+    }
+
     /// Gives a new version of `bucket` its lock state: what the write asked for, else the
-    /// bucket's default retention. Asking for a lock in a bucket without object lock is
-    /// refused as S3 refuses it.
+    /// bucket's default retention.
     pub fn apply(&self, bucket: &BucketRecord, rec: &mut ObjectRecord) -> S3Result<()> {
+        self.check(bucket)?;
         let Some(lock) = &bucket.object_lock else {
-            return match self.is_empty() {
-                true => Ok(()),
-                false => Err(missing_lock_configuration()),
-            };
+            return Ok(());
         };
         rec.retention = self
             .retention
@@ -249,7 +254,7 @@ fn require_lock(ctx: &Ctx) -> S3Result<()> {
 
 pub fn get_retention(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     require_lock(ctx)?;
-    let rec = super::versioning::find(&s.store.read(), &ctx.bucket, &ctx.key, &ctx.params.version)?;
+    let rec = super::versioning::requested_version(s, ctx)?;
     let ret = rec
         .retention
         .ok_or_else(|| S3Error::new(S3ErrorCode::NoSuchObjectLockConfiguration))?;
@@ -293,9 +298,7 @@ pub async fn put_retention(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
         Ok(())
     })
     .await?;
-    let mut r = empty(StatusCode::OK);
-    super::versioning::version_header(&mut r, ctx.bucket_record.as_ref(), &rec);
-    Ok(r)
+    Ok(super::versioning::answer_about(StatusCode::OK, ctx, &rec))
 }
 
 /// The rule for changing a version's retention from `old` to `new`.
@@ -326,7 +329,7 @@ fn check_retention_change(
 
 pub fn get_legal_hold(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     require_lock(ctx)?;
-    let rec = super::versioning::find(&s.store.read(), &ctx.bucket, &ctx.key, &ctx.params.version)?;
+    let rec = super::versioning::requested_version(s, ctx)?;
     Ok(xml_response(
         "LegalHold",
         &xml::LegalHold {
@@ -350,9 +353,7 @@ pub async fn put_legal_hold(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
         Ok(())
     })
     .await?;
-    let mut r = empty(StatusCode::OK);
-    super::versioning::version_header(&mut r, ctx.bucket_record.as_ref(), &rec);
-    Ok(r)
+    Ok(super::versioning::answer_about(StatusCode::OK, ctx, &rec))
 }
 
 #[cfg(test)]

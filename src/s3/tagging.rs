@@ -4,7 +4,7 @@
 use super::bucket::{update_bucket, update_object};
 use super::meta::{parse_tag_document, parse_tagging_xml, MAX_BUCKET_TAGS};
 use super::response::{empty, xml_response};
-use super::versioning::{find, version_header};
+use super::versioning::{answer_about, requested_version, version_header};
 use super::{read_small_body, Ctx, S3State};
 use axum::body::Body;
 use axum::response::Response;
@@ -28,7 +28,7 @@ fn tagging_response(tags: Vec<(String, String)>) -> Response {
 
 pub fn get_tagging(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
-    let rec = find(&s.store.read(), &ctx.bucket, &ctx.key, &ctx.params.version)?;
+    let rec = requested_version(s, ctx)?;
     let mut r = tagging_response(rec.tags.clone());
     version_header(&mut r, Some(b), &rec);
     Ok(r)
@@ -74,9 +74,7 @@ pub async fn put_tagging(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respons
         Ok(())
     })
     .await?;
-    let mut r = empty(StatusCode::OK);
-    version_header(&mut r, ctx.bucket_record.as_ref(), &rec);
-    Ok(r)
+    Ok(answer_about(StatusCode::OK, ctx, &rec))
 }
 
 pub async fn delete_tagging(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
@@ -86,7 +84,5 @@ pub async fn delete_tagging(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         Ok(())
     })
     .await?;
-    let mut r = empty(StatusCode::NO_CONTENT);
-    version_header(&mut r, ctx.bucket_record.as_ref(), &rec);
-    Ok(r)
+    Ok(answer_about(StatusCode::NO_CONTENT, ctx, &rec))
 }

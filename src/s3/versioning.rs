@@ -92,6 +92,33 @@ pub fn invalid_version_id() -> S3Error {
         .with("ArgumentName", "versionId")
 }
 
+/// The version a slot names, if it is here (the current object for the current slot). An
+/// id Bascule never issued names nothing.
+pub fn named(
+    view: &View,
+    bucket: &str,
+    key: &str,
+    slot: &VersionSlot,
+) -> Result<Option<ObjectRecord>, crate::store::StoreError> {
+    match slot {
+        VersionSlot::Current => view.object(bucket, key),
+        VersionSlot::Null => view.version(bucket, key, None),
+        VersionSlot::Id(id) => view.version(bucket, key, Some(id)),
+    }
+}
+
+/// The version the request names (`versionId`), or S3's error for it (see `find`).
+pub fn requested_version(s: &S3State, ctx: &Ctx) -> S3Result<ObjectRecord> {
+    find(&s.store.read(), &ctx.bucket, &ctx.key, &ctx.params.version)
+}
+
+/// A response about a version a request changed, with its `x-amz-version-id`.
+pub fn answer_about(status: StatusCode, ctx: &Ctx, rec: &ObjectRecord) -> Response {
+    let mut r = empty(status);
+    version_header(&mut r, ctx.bucket_record.as_ref(), rec);
+    r
+}
+
 /// The version a read names, or S3's error for it: `NoSuchKey` (with the delete marker's
 /// headers when one hides the key), `NoSuchVersion`, or `MethodNotAllowed` for a delete
 /// marker named by its id.

@@ -415,7 +415,6 @@ impl Store {
         self.read().upload(bucket, key, upload_id)
     }
 
-    /// (objects, bytes) of a bucket, from the counters kept with every change.
     /// Where the lifecycle worker stands (its default before the first pass).
     pub fn lifecycle_position(&self) -> Result<records::LifecyclePosition, StoreError> {
         Ok(self
@@ -425,6 +424,7 @@ impl Store {
             .unwrap_or_default())
     }
 
+    /// A bucket's counters, kept with every change.
     pub fn usage(&self, bucket: &str) -> Result<Usage, StoreError> {
         self.read().usage(bucket)
     }
@@ -516,7 +516,6 @@ impl Store {
         Ok(out)
     }
 
-    /// A forward iterator starting at `from`.
     /// A raw iterator over one column family (positioned by `seek`).
     pub(crate) fn raw_iter(
         &self,
@@ -525,6 +524,7 @@ impl Store {
         Ok(self.db.raw_iterator_cf(self.cfs.cf(cf)?))
     }
 
+    /// A forward iterator starting at `from`.
     pub(crate) fn iter_from(
         &self,
         cf: Cf,

@@ -239,6 +239,18 @@ impl Server {
         )
     }
 
+    /// The data of a divergent write set aside on this zone: (status, bytes).
+    pub async fn divergent_data(&self, id: &str) -> (u16, Vec<u8>) {
+        let resp = reqwest::Client::new()
+            .get(format!("{}/admin/v1/zone/divergent/{id}/data", self.admin))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("divergent data request");
+        let status = resp.status().as_u16();
+        (status, resp.bytes().await.expect("divergent data").to_vec())
+    }
+
     /// Creates a user with one access key; returns (access key, secret).
     pub async fn new_user(&self, name: &str) -> (String, String) {
         let (st, _) = self
