@@ -445,6 +445,27 @@ async fn multipart_uploads_carry_their_lock_settings() {
         got.object_lock_legal_hold_status(),
         Some(&ObjectLockLegalHoldStatus::On)
     );
+    // A copy takes the lock settings of its own request, not the source's.
+    let copied = c
+        .copy_object()
+        .bucket("exams")
+        .key("copy")
+        .copy_source("exams/big")
+        .object_lock_mode(ObjectLockMode::Compliance)
+        .object_lock_retain_until_date(in_days(2))
+        .send()
+        .await
+        .unwrap();
+    let head = c
+        .head_object()
+        .bucket("exams")
+        .key("copy")
+        .version_id(copied.version_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.object_lock_mode(), Some(&ObjectLockMode::Compliance));
+    assert_eq!(head.object_lock_legal_hold_status(), None);
     // A past retain-until date is refused.
     let e = c
         .put_object()

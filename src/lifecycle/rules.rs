@@ -293,6 +293,42 @@ mod tests {
     }
 
     #[test]
+    fn filters_combine_prefix_tags_and_size() {
+        let mut r = rule("exams/");
+        r.filter.tags = vec![("kind".into(), "draft".into())];
+        r.filter.size_greater_than = Some(5);
+        r.filter.size_less_than = Some(100);
+        r.expiration = Some(LifecycleExpiration {
+            date_ms: Some(5_000),
+            ..Default::default()
+        });
+        let mut v = version(1, 0, false);
+        v.tags = vec![("kind".into(), "draft".into()), ("x".into(), "y".into())];
+        let expired = |v: &ObjectRecord, key: &str, now: u64| {
+            !plan_key(
+                std::slice::from_ref(&r),
+                key,
+                std::slice::from_ref(v),
+                &clock(now),
+            )
+            .is_empty()
+        };
+        // A Date rule acts from that date on, whatever the object's age.
+        assert!(!expired(&v, "exams/a", 4_999));
+        assert!(expired(&v, "exams/a", 5_000));
+        assert!(!expired(&v, "other/a", 5_000));
+        let mut untagged = v.clone();
+        untagged.tags.clear();
+        assert!(!expired(&untagged, "exams/a", 5_000));
+        let mut big = v.clone();
+        big.size = 100;
+        assert!(!expired(&big, "exams/a", 5_000));
+        let mut small = v.clone();
+        small.size = 5;
+        assert!(!expired(&small, "exams/a", 5_000));
+    }
+
+    #[test]
     fn uploads_abort_after_their_days() {
         let mut r = rule("tmp/");
         r.abort_incomplete_upload_days = Some(1);

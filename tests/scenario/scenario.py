@@ -277,6 +277,22 @@ def main():
         s3.copy_object(Bucket="archive", Key="syllabus.pdf",
                        CopySource={"Bucket": "archive", "Key": "syllabus.pdf", "VersionId": v1})
         assert s3.get_object(Bucket="archive", Key="syllabus.pdf")["Body"].read() == b"v1"
+        # Browser form POSTs (boto3's presigned POST sent by curl) are versions too.
+        post = s3.generate_presigned_post("archive", "form.pdf", ExpiresIn=600)
+        ids = []
+        for body in (b"one", b"two"):
+            path = os.path.join(work, "form.bin")
+            with open(path, "wb") as f:
+                f.write(body)
+            cmd = ["curl", "-s", "-D", "-", "-o", "/dev/null"]
+            for k, v in post["fields"].items():
+                cmd += ["-F", f"{k}={v}"]
+            out = subprocess.run(cmd + ["-F", f"file=@{path}", post["url"]], capture_output=True, text=True).stdout
+            vid = [l.split(":", 1)[1].strip() for l in out.splitlines() if l.lower().startswith("x-amz-version-id:")]
+            assert vid and vid[0] != "null", out
+            ids.append(vid[0])
+        assert ids[0] != ids[1], ids
+        assert s3.get_object(Bucket="archive", Key="form.pdf", VersionId=ids[0])["Body"].read() == b"one"
         s3.put_bucket_lifecycle_configuration(Bucket="archive", LifecycleConfiguration={"Rules": [
             {"ID": "old", "Status": "Enabled", "Filter": {"Prefix": ""},
              "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
