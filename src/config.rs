@@ -30,6 +30,19 @@ pub struct Config {
     /// still use for presigned URLs and POST forms.
     pub allow_sigv2: bool,
     pub lifecycle: LifecycleConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// `/metrics` on the admin listener.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>` (Prometheus:
+    /// `authorization: { credentials: ... }`); otherwise it is open, like `/health/*`.
+    pub token: Option<String>,
+    /// Give each bucket (the first 100 by name) its own objects and bytes series, labelled
+    /// with the bucket's name. Off by default: bucket names can be private.
+    pub bucket_labels: bool,
 }
 
 /// The lifecycle worker (expiry of objects, versions, delete markers and uploads).
@@ -163,6 +176,7 @@ impl Default for Config {
             s3_tls_cert: None,
             s3_tls_key: None,
             lifecycle: LifecycleConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -216,6 +230,9 @@ impl Config {
         }
         if let Some(v) = get("BASCULE_REPLICATION_SECRET") {
             self.zone.secret = Some(v);
+        }
+        if let Some(v) = get("BASCULE_METRICS_TOKEN") {
+            self.metrics.token = Some(v);
         }
         if let Some(v) = get("BASCULE_S3_PUBLIC_ENDPOINT") {
             self.zone.s3_public_endpoint = Some(v);

@@ -1,8 +1,11 @@
 //! Serves one listener with the bounds of `[limits]`, so that no client, signed or not, can
-//! hold the server: a connection limit (one more connection is answered `503 SlowDown` and
-//! closed), a deadline for a request's header (slow senders), an idle deadline between
-//! requests, and a stall deadline for request bodies and for responses the client does not
-//! read. Shutdown stops accepting and waits for the connections in progress.
+//! hold the server: a connection limit taken before any TLS handshake (when the listener is
+//! full, the connection with no request in progress that has been open longest, from the
+//! address holding the most connections, is closed to make room; if every connection is
+//! busy, one more is answered `503 SlowDown` and closed), a deadline for the TLS handshake
+//! and a request's header (slow senders), an idle deadline between requests, and a stall
+//! deadline for request bodies and for responses the client does not read. Shutdown stops
+//! accepting and waits for the connections in progress.
 
 use crate::config::Limits;
 use axum::extract::ConnectInfo;
@@ -23,6 +26,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
+use tokio_util::either::Either;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -35,47 +39,80 @@ pub fn overload_answer(content_type: &str, body: &str) -> Bytes {
     ))
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then waits for the connections in
-/// progress (the caller bounds that wait).
-pub async fn serve<L>(
-    mut listener: L,
+/// Serves `app` on `listener` (over TLS when `tls` is given) until `shutdown` resolves,
+/// then waits for the connections in progress (the caller bounds that wait).
+///
+/// A connection takes its permit as soon as its TCP socket is accepted, before any TLS
+/// handshake, and the handshake has the header deadline: silent sockets count against
+/// `max_connections` like any other and cannot exhaust file descriptors.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     app: Router,
     limits: &Limits,
     overload: Bytes,
     shutdown: impl Future<Output = ()>,
-) where
-    L: axum::serve::Listener,
-    L::Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    L::Addr: Clone + Send + Sync + 'static,
-{
+) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let idle = Duration::from_secs(limits.idle_timeout_secs.max(1));
     let stall = Duration::from_secs(limits.body_timeout_secs.max(1));
+    let header_deadline = Duration::from_secs(limits.header_timeout_secs.max(1));
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let mut http = hyper::server::conn::http1::Builder::new();
     // hyper's read buffer keeps its default bound (about 400 KiB): a header longer than
     // that is answered 431 by hyper itself; the S3 handler refuses headers over
     // `max_header_bytes` with an S3 error first.
     http.timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(limits.header_timeout_secs.max(1)))
+        .header_read_timeout(header_deadline)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
+    let connections = Connections::default();
     tokio::pin!(shutdown);
     loop {
-        let (io, addr) = tokio::select! {
-            c = listener.accept() => c,
+        let (tcp, addr) = tokio::select! {
+            c = listener.accept() => match c {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was taken:
+                    // wait a little rather than spin.
+                    tracing::warn!(error = %e, "listener accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
             _ = &mut shutdown => break,
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tokio::spawn(refuse(io, overload.clone()));
+        let _ = tcp.set_nodelay(true);
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            // Full: make room by closing a connection that has no request in progress
+            // (idle keep-alive, or silent since it connected), so that one client holding
+            // connections cannot lock out the others.
+            Err(_) if connections.evict_one() => {
+                tokio::time::timeout(EVICTION_WAIT, permits.clone().acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            }
+            Err(_) => None,
+        };
+        let Some(permit) = permit else {
+            match &acceptor {
+                // A TLS client cannot read a plain answer: the socket is just closed.
+                Some(_) => drop(tcp),
+                None => {
+                    tokio::spawn(refuse(tcp, overload.clone()));
+                }
+            }
             continue;
         };
         let in_flight = Arc::new(AtomicUsize::new(0));
-        let io = TokioIo::new(Watched::new(io, in_flight.clone(), idle, stall));
         let app = app.clone();
+        let busy_count = in_flight.clone();
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let busy = Busy::enter(&in_flight);
+            let busy = Busy::enter(&busy_count);
             let mut req = req.map(|b| axum::body::Body::new(StallingBody::new(b, stall)));
-            req.extensions_mut().insert(ConnectInfo(addr.clone()));
+            req.extensions_mut().insert(ConnectInfo(addr));
             let mut app = app.clone();
             async move {
                 let response = tower_service::Service::call(&mut app, req).await;
@@ -83,14 +120,135 @@ pub async fn serve<L>(
                 response
             }
         });
-        let conn = graceful.watch(http.serve_connection(io, service));
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        let acceptor = acceptor.clone();
+        let registered = connections.register(addr.ip(), in_flight.clone());
         tokio::spawn(async move {
-            // A connection ends with an error when a deadline cuts it: nothing to report.
-            let _ = conn.await;
+            let serve = async move {
+                let io = match acceptor {
+                    None => Either::Left(tcp),
+                    Some(acceptor) => {
+                        match tokio::time::timeout(header_deadline, acceptor.accept(tcp)).await {
+                            Ok(Ok(tls)) => Either::Right(tls),
+                            Ok(Err(e)) => {
+                                tracing::debug!(%addr, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%addr, "TLS handshake timed out");
+                                return;
+                            }
+                        }
+                    }
+                };
+                let io = TokioIo::new(Watched::new(io, in_flight, idle, stall));
+                // A connection ends with an error when a deadline cuts it: nothing to
+                // report.
+                let _ = watcher.watch(http.serve_connection(io, service)).await;
+            };
+            tokio::select! {
+                _ = serve => {}
+                // Evicted to make room: dropping the connection closes it.
+                _ = registered.close.notified() => {}
+            }
+            drop(registered);
             drop(permit);
         });
     }
     graceful.shutdown().await;
+}
+
+/// How long a newcomer waits for the room an eviction makes (the evicted connection's
+/// task only has to notice and drop its socket).
+const EVICTION_WAIT: Duration = Duration::from_millis(500);
+
+/// The connections a listener holds, so that a full listener can make room for a
+/// newcomer.
+#[derive(Clone, Default)]
+struct Connections(Arc<std::sync::Mutex<ConnectionTable>>);
+
+#[derive(Default)]
+struct ConnectionTable {
+    next_id: u64,
+    open: std::collections::HashMap<u64, OpenConnection>,
+}
+
+struct OpenConnection {
+    addr: std::net::IpAddr,
+    in_flight: Arc<AtomicUsize>,
+    since: std::time::Instant,
+    close: Arc<tokio::sync::Notify>,
+}
+
+/// A connection's place in the table, given up when its task ends.
+struct Registered {
+    id: u64,
+    table: Connections,
+    close: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.table.0.lock() {
+            t.open.remove(&self.id);
+        }
+    }
+}
+
+impl Connections {
+    fn register(&self, addr: std::net::IpAddr, in_flight: Arc<AtomicUsize>) -> Registered {
+        let close = Arc::new(tokio::sync::Notify::new());
+        let mut id = 0;
+        if let Ok(mut t) = self.0.lock() {
+            t.next_id += 1;
+            id = t.next_id;
+            t.open.insert(
+                id,
+                OpenConnection {
+                    addr,
+                    in_flight,
+                    since: std::time::Instant::now(),
+                    close: close.clone(),
+                },
+            );
+        }
+        Registered {
+            id,
+            table: self.clone(),
+            close,
+        }
+    }
+
+    /// Closes one connection that has no request in progress: from the address that holds
+    /// the most connections, the one open longest. Returns whether one was found.
+    fn evict_one(&self) -> bool {
+        let Ok(mut t) = self.0.lock() else {
+            return false;
+        };
+        let mut per_addr: std::collections::HashMap<std::net::IpAddr, usize> = Default::default();
+        for c in t.open.values() {
+            *per_addr.entry(c.addr).or_default() += 1;
+        }
+        let victim = t
+            .open
+            .iter()
+            .filter(|(_, c)| c.in_flight.load(Ordering::Relaxed) == 0)
+            .max_by_key(|(_, c)| {
+                (
+                    per_addr.get(&c.addr).copied().unwrap_or(0),
+                    std::cmp::Reverse(c.since),
+                )
+            })
+            .map(|(id, _)| *id);
+        match victim.and_then(|id| t.open.remove(&id)) {
+            Some(c) => {
+                c.close.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 async fn refuse<T: AsyncWrite + Unpin>(mut io: T, answer: Bytes) {

@@ -1,7 +1,8 @@
 //! `bascule serve`: open the store, bootstrap credentials, run the S3 and admin listeners
 //! until SIGINT/SIGTERM.
 
-use crate::admin::api::{self, AdminState};
+use crate::admin::api;
+use crate::admin::state::AdminState;
 use crate::bootstrap::announce;
 use crate::config::Config;
 use crate::http_server;
@@ -15,9 +16,7 @@ use bascule_replication::zone::{Role, ZoneState};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Files in `tmp/` idle this long are settled or removed by the background pass. A day,
-/// because a secondary may hold a fetched blob there while an earlier entry retries.
-pub const GC_MIN_AGE: Duration = Duration::from_secs(24 * 3600);
+/// How often the background pass settles or removes what sits in `tmp/`.
 const GC_INTERVAL: Duration = Duration::from_secs(600);
 /// How long in-flight requests (replication long-polls included) get to finish at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -240,7 +239,11 @@ fn spawn_gc(
                 _ = stop.changed() => return,
             }
             let s = store.clone();
-            match tokio::task::spawn_blocking(move || s.collect_garbage(GC_MIN_AGE)).await {
+            match tokio::task::spawn_blocking(move || {
+                s.collect_garbage(crate::store::gc::GC_MIN_AGE)
+            })
+            .await
+            {
                 Ok(Ok(r)) if r != Default::default() => tracing::info!(?r, "garbage collected"),
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "garbage collection failed"),
@@ -301,13 +304,7 @@ async fn serve_listener(
     overload: bytes::Bytes,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
-    match tls {
-        Some(cfg) => {
-            let listener = tls::TlsListener::new(listener, cfg).map_err(|e| e.to_string())?;
-            http_server::serve(listener, app, limits, overload, shutdown).await
-        }
-        None => http_server::serve(listener, app, limits, overload, shutdown).await,
-    }
+    http_server::serve(listener, tls, app, limits, overload, shutdown).await;
     Ok(())
 }
 

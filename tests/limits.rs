@@ -92,9 +92,27 @@ async fn idle_and_slow_connections_are_closed() {
 #[tokio::test]
 async fn connections_over_the_limit_get_slow_down() {
     let srv = start();
+    srv.client()
+        .create_bucket()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    // Eight connections each in the middle of a request (a body that stalls): none of
+    // them can be closed to make room. (Idle ones can: see tls.rs.)
     let mut held = Vec::new();
-    for _ in 0..8 {
-        held.push(TcpStream::connect(addr(&srv)).await.unwrap());
+    for i in 0..8 {
+        let raw = srv.raw();
+        held.push(tokio::spawn(async move {
+            raw.send_tcp(
+                "PUT",
+                &format!("/bkt/held{i}"),
+                &[("content-length", "100")],
+                b"only ten b",
+                false,
+            )
+            .await
+        }));
     }
     // Let the server accept all eight first.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -104,7 +122,10 @@ async fn connections_over_the_limit_get_slow_down() {
         .expect("answered and closed");
     assert!(got.starts_with("HTTP/1.1 503"), "{got}");
     assert!(got.contains("<Code>SlowDown</Code>"), "{got}");
-    drop(held);
+    for h in held {
+        let answer = h.await.unwrap();
+        assert!(answer.contains("RequestTimeout"), "{answer}");
+    }
     // Once they go, the server takes requests again.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let r = reqwest::get(format!("{}/", srv.s3)).await.unwrap();

@@ -8,7 +8,10 @@ use common::Server;
 
 #[tokio::test]
 async fn request_and_zone_metrics_for_prometheus() {
-    let srv = Server::start();
+    let mut srv = Server::prepare(&[], |_| {});
+    let config = srv.write_config("[metrics]\nbucket_labels = true\n");
+    srv.add_args(&["--config", &config]);
+    srv.spawn();
     let c = srv.client();
     c.create_bucket().bucket("bkt").send().await.unwrap();
     common::put(&c, "bkt", "k", vec![7u8; 1000]).await;
@@ -81,6 +84,53 @@ async fn request_and_zone_metrics_for_prometheus() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Bucket names stay out of `/metrics` unless asked for, and a configured token closes it.
+#[tokio::test]
+async fn bucket_names_and_the_metrics_token() {
+    let srv = Server::start();
+    let c = srv.client();
+    c.create_bucket()
+        .bucket("secret-exams-2027")
+        .send()
+        .await
+        .unwrap();
+    common::put(&c, "secret-exams-2027", "k", vec![7u8; 10]).await;
+    let text = reqwest::get(format!("{}/metrics", srv.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("secret-exams-2027"), "{text}");
+    assert!(text.contains("bascule_buckets_objects 1"), "{text}");
+    drop(srv);
+
+    let mut srv = Server::prepare(&[], |_| {});
+    let config = srv.write_config("[metrics]\ntoken = \"scrape-me\"\n");
+    srv.add_args(&["--config", &config]);
+    srv.spawn();
+    let http = reqwest::Client::new();
+    let url = format!("{}/metrics", srv.admin);
+    assert_eq!(http.get(&url).send().await.unwrap().status().as_u16(), 401);
+    let wrong = http.get(&url).bearer_auth("nope").send().await.unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    let ok = http
+        .get(&url)
+        .bearer_auth("scrape-me")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert!(ok.text().await.unwrap().contains("bascule_build_info"));
+    // Health probes stay open for load balancers.
+    let live = http
+        .get(format!("{}/health/live", srv.admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status().as_u16(), 200);
 }
 
 /// The alert rules and scrape configuration shipped in `deploy/prometheus` are valid.

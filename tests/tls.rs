@@ -79,3 +79,80 @@ async fn s3_over_tls_with_certificate_reload() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(status_trusting(&second_ca, &url).await.unwrap(), 403);
 }
+
+/// Open file descriptors of a process.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Silent TCP connections to the TLS listener take connection permits before any
+/// handshake: `max_connections` holds (no file descriptors beyond it), and a real client's
+/// handshake still goes through (a silent socket is closed to make room for it).
+#[tokio::test]
+async fn silent_sockets_cannot_hold_the_tls_listener() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = (certs.path().join("s3.crt"), certs.path().join("s3.key"));
+    let ca = issue(&cert, &key);
+    let mut srv = Server::prepare(&[], |_| {});
+    let config = srv.write_config(&format!(
+        "s3_tls_cert = {:?}\ns3_tls_key = {:?}\n[limits]\nmax_connections = 50\nheader_timeout_secs = 30\n",
+        cert.display().to_string(),
+        key.display().to_string()
+    ));
+    srv.add_args(&["--config", &config]);
+    srv.spawn();
+    let before = open_fds(srv.pid());
+    let addr = srv.s3.trim_start_matches("https://").to_string();
+    let mut silent = Vec::new();
+    for _ in 0..300 {
+        silent.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let during = open_fds(srv.pid());
+    assert!(
+        during <= before + 50 + 10,
+        "300 silent sockets hold {} descriptors (limit 50)",
+        during - before
+    );
+    // A real client is served at once, long before the silent ones' deadline.
+    let started = std::time::Instant::now();
+    let status = status_trusting(&ca, &format!("{}/", srv.s3)).await.unwrap();
+    assert_eq!(status, 403);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    drop(silent);
+}
+
+/// One address holding every connection of a plain listener does not lock out another:
+/// an idle connection is closed to make room.
+#[tokio::test]
+async fn one_address_holding_connections_does_not_lock_out_others() {
+    let mut srv = Server::prepare(&[], |_| {});
+    let config = srv.write_config(
+        "[limits]\nmax_connections = 40\nidle_timeout_secs = 60\nheader_timeout_secs = 60\n",
+    );
+    srv.add_args(&["--config", &config]);
+    srv.spawn();
+    let port = srv.s3.rsplit(':').next().unwrap().to_string();
+    let mut idle = Vec::new();
+    for _ in 0..100 {
+        let s = tokio::net::TcpSocket::new_v4().unwrap();
+        s.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        idle.push(
+            s.connect(format!("127.0.0.1:{port}").parse().unwrap())
+                .await
+                .unwrap(),
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let r = reqwest::Client::new()
+        .get(format!("{}/", srv.s3))
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap();
+    // Anonymous ListBuckets: refused, but answered by S3, not 503.
+    assert_eq!(r.status().as_u16(), 403);
+    drop(idle);
+}

@@ -44,12 +44,13 @@ s3_error_codes! {
     InvalidArgument = 400, "Invalid Argument";
     InvalidBucketName = 400, "The specified bucket is not valid.";
     InvalidLocationConstraint = 400, "The specified location constraint is not valid.";
-    InvalidPartNumber = 416, "The requested partnumber is not satisfiable";
+    InvalidPartNumber = 400, "The requested partnumber is not satisfiable";
     InvalidDigest = 400, "The Content-MD5 or checksum you specified is not valid.";
     InvalidBucketAclWithObjectOwnership = 400, "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting.";
     InvalidPart = 400, "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.";
     InvalidPartOrder = 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number.";
     InvalidPolicyDocument = 400, "The content of the form does not meet the conditions specified in the policy document.";
+    InvalidRetentionPeriod = 400, "The retention period must be a positive whole number of days (at most 36500) or years (at most 100).";
     InvalidRange = 416, "The requested range is not satisfiable";
     InvalidRequest = 400, "Invalid Request";
     InvalidStorageClass = 400, "The storage class you specified is not valid.";

@@ -147,8 +147,13 @@ pub fn parse_http_date(s: &str) -> Option<SystemTime> {
     httpdate::parse_http_date(s.trim()).ok()
 }
 
+/// An HTTP date; a time outside what the format can name (before 1970, after the year
+/// 9999) is written as the nearest one it can, never a panic.
 pub fn format_http_date(t: SystemTime) -> String {
-    httpdate::fmt_http_date(t)
+    // 9999-12-31T23:59:59Z, the last instant an HTTP date names.
+    const LAST: Duration = Duration::from_secs(253_402_300_799);
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default().min(LAST);
+    httpdate::fmt_http_date(UNIX_EPOCH + since)
 }
 
 /// ISO 8601 with milliseconds, as S3 writes times in XML: `2015-08-30T12:36:00.000Z`.
@@ -257,6 +262,10 @@ mod tests {
     fn dates() {
         let t = parse_http_date("Sun, 30 Aug 2015 12:36:00 GMT").unwrap();
         assert_eq!(format_http_date(t), "Sun, 30 Aug 2015 12:36:00 GMT");
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(format_http_date(far), "Fri, 31 Dec 9999 23:59:59 GMT");
+        let before = UNIX_EPOCH - Duration::from_secs(10);
+        assert_eq!(format_http_date(before), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(format_iso8601(t), "2015-08-30T12:36:00.000Z");
         assert_eq!(parse_iso8601("2015-08-30T12:36:00.000Z"), Some(t));
     }

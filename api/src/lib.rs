@@ -13,5 +13,6 @@ pub mod sigv2;
 pub mod sigv4;
 pub mod xml;
 pub mod xml_exact;
+pub mod xml_tree;
 
 pub use error::{S3Error, S3ErrorCode, S3Result};

@@ -8,37 +8,6 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
-/// Query parameters that are part of the signed resource, in the order they are signed
-/// (sorted by name, as AWS requires).
-const SIGNED_SUB_RESOURCES: &[&str] = &[
-    "acl",
-    "cors",
-    "delete",
-    "lifecycle",
-    "location",
-    "logging",
-    "notification",
-    "object-lock",
-    "partNumber",
-    "policy",
-    "requestPayment",
-    "response-cache-control",
-    "response-content-disposition",
-    "response-content-encoding",
-    "response-content-language",
-    "response-content-type",
-    "response-expires",
-    "restore",
-    "tagging",
-    "torrent",
-    "uploadId",
-    "uploads",
-    "versionId",
-    "versioning",
-    "versions",
-    "website",
-];
-
 /// `AWS <access key>:<signature>` from an Authorization header; `None` if not SigV2.
 pub fn parse_authorization(value: &str) -> Option<S3Result<(String, String)>> {
     let rest = value.strip_prefix("AWS ")?;
@@ -73,11 +42,14 @@ pub fn canonical_amz_headers<'a>(headers: impl IntoIterator<Item = (&'a str, &'a
 }
 
 /// The canonical resource: `/bucket` when the bucket came from the Host name, the path as
-/// sent, then the signed sub-resources with their decoded values.
+/// sent, then the query parameters `signed` says a signature covers (the server's
+/// operation table decides: every sub-resource it routes on), sorted by name, with their
+/// decoded values.
 pub fn canonical_resource(
     host_bucket: Option<&str>,
     raw_path: &str,
     query: &[(String, String)],
+    signed: impl Fn(&str) -> bool,
 ) -> String {
     let mut out = String::new();
     if let Some(b) = host_bucket {
@@ -85,16 +57,14 @@ pub fn canonical_resource(
         out.push_str(b);
     }
     out.push_str(raw_path);
-    let mut first = true;
-    for name in SIGNED_SUB_RESOURCES {
-        if let Some((_, v)) = query.iter().find(|(k, _)| k == name) {
-            out.push(if first { '?' } else { '&' });
-            first = false;
-            out.push_str(name);
-            if !v.is_empty() {
-                out.push('=');
-                out.push_str(v);
-            }
+    let mut sub: Vec<&(String, String)> = query.iter().filter(|(k, _)| signed(k)).collect();
+    sub.sort_by(|a, b| a.0.cmp(&b.0));
+    for (i, (name, v)) in sub.into_iter().enumerate() {
+        out.push(if i == 0 { '?' } else { '&' });
+        out.push_str(name);
+        if !v.is_empty() {
+            out.push('=');
+            out.push_str(v);
         }
     }
     out
@@ -134,7 +104,9 @@ mod tests {
             "",
             "Tue, 27 Mar 2007 19:36:42 +0000",
             "",
-            &canonical_resource(Some("awsexamplebucket1"), "/photos/puppy.jpg", &[]),
+            &canonical_resource(Some("awsexamplebucket1"), "/photos/puppy.jpg", &[], |_| {
+                true
+            }),
         );
         assert_eq!(
             sign("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", &sts).unwrap(),
@@ -165,11 +137,15 @@ mod tests {
                     ("partNumber", "2"),
                     ("prefix", "x"),
                     ("response-content-type", "text/html"),
-                ])
+                ]),
+                |n| n != "prefix"
             ),
             "/b/k?partNumber=2&response-content-type=text/html&uploadId=U"
         );
-        assert_eq!(canonical_resource(None, "/b", &q(&[("acl", "")])), "/b?acl");
+        assert_eq!(
+            canonical_resource(None, "/b", &q(&[("acl", "")]), |_| true),
+            "/b?acl"
+        );
         assert!(parse_authorization("AWS4-HMAC-SHA256 x").is_none());
         assert_eq!(
             parse_authorization("AWS AK:sig=").unwrap().unwrap(),

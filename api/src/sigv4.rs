@@ -139,14 +139,17 @@ pub fn parse_presigned(query: &[(String, String)]) -> S3Result<Option<PresignedQ
         })
     };
     let expires_raw = need("X-Amz-Expires")?;
+    // A lifetime out of range is refused as AWS refuses it: 403 AccessDenied, as an
+    // expired URL is.
+    let out_of_range = |m: &str| S3Error::msg(S3ErrorCode::AccessDenied, m.to_string());
     let expires_secs: u64 = match expires_raw.parse::<i64>() {
-        Ok(n) if n < 0 => return Err(err("X-Amz-Expires must be non-negative".into())),
+        Ok(n) if n < 0 => return Err(out_of_range("X-Amz-Expires must be non-negative")),
         Ok(n) => n as u64,
         Err(_) => return Err(err("X-Amz-Expires should be a number".into())),
     };
     if expires_secs > MAX_PRESIGNED_EXPIRY_SECS {
-        return Err(err(
-            "X-Amz-Expires must be less than a week (in seconds) that is 604800".into(),
+        return Err(out_of_range(
+            "X-Amz-Expires must be less than a week (in seconds) that is 604800",
         ));
     }
     Ok(Some(PresignedQuery {
@@ -390,6 +393,10 @@ mod tests {
             604800
         );
         let e = parse_presigned(&q("604801")).unwrap_err();
+        assert_eq!(e.code, S3ErrorCode::AccessDenied);
+        let e = parse_presigned(&q("-7")).unwrap_err();
+        assert_eq!(e.code, S3ErrorCode::AccessDenied);
+        let e = parse_presigned(&q("soon")).unwrap_err();
         assert_eq!(e.code, S3ErrorCode::AuthorizationQueryParametersError);
         assert!(parse_presigned(&[]).unwrap().is_none());
     }

@@ -32,7 +32,7 @@ pub fn from_xml<T: RequestDocument>(body: &[u8]) -> S3Result<T> {
     if text.trim().is_empty() {
         return Err(S3Error::new(S3ErrorCode::MalformedXML));
     }
-    crate::xml_exact::check_shape(body, T::ROOT, T::ELEMENTS)?;
+    crate::xml_tree::check_shape(body, T::ROOT, T::ELEMENTS)?;
     quick_xml::de::from_str(text).map_err(|_| S3Error::new(S3ErrorCode::MalformedXML))
 }
 

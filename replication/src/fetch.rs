@@ -4,6 +4,7 @@
 //! file is fsynced and renamed to its final name.
 
 use crate::peer::{PeerClient, VersionOf};
+use crate::port::{LocalData, Replica, Staging};
 use crate::records::{ObjectRecord, Segment};
 use crate::status::{ResumeInfo, StatusCell};
 use bytes::Bytes;
@@ -13,25 +14,6 @@ use std::io::{Read, Seek, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Where a fetched blob is staged and where it must end up (same filesystem).
-pub struct Staging {
-    pub partial: PathBuf,
-    pub final_path: PathBuf,
-    pub dir: u16,
-}
-
-/// A segment's data, now local.
-#[derive(Debug, Clone)]
-pub enum LocalData {
-    Inline(Bytes),
-    /// A durable blob file in data directory N, named by the segment id.
-    Disk(u16),
-    /// This zone already holds it (the entry changed only the object's metadata).
-    Kept(crate::records::Location),
-    /// The primary no longer has it: a later entry replaced or deleted the object.
-    Superseded,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -92,7 +74,7 @@ pub struct Fetcher {
 impl Fetcher {
     /// Makes every segment of `record` local: kept when this zone already holds it,
     /// otherwise fetched. `[Superseded]` when the primary no longer has the data.
-    pub async fn fetch_object<R: crate::puller::Replica>(
+    pub async fn fetch_object<R: Replica>(
         &self,
         replica: &R,
         bucket: &str,

@@ -5,6 +5,7 @@
 pub mod fetch;
 pub mod journal;
 pub mod peer;
+pub mod port;
 pub mod protocol;
 pub mod puller;
 pub mod records;

@@ -392,11 +392,14 @@ pub struct DefaultRetention {
 
 impl DefaultRetention {
     /// The retention a version written at `now_ms` gets (a year is 365 days, as in S3).
+    /// Saturates rather than wraps: a period too long for the clock keeps the version for
+    /// ever instead of not at all (the S3 layer refuses such periods anyway).
     pub fn from(&self, now_ms: u64) -> Retention {
-        let days = self.days.unwrap_or(0) as u64 + self.years.unwrap_or(0) as u64 * 365;
+        let days = (self.days.unwrap_or(0) as u64)
+            .saturating_add((self.years.unwrap_or(0) as u64).saturating_mul(365));
         Retention {
             mode: self.mode,
-            until_ms: now_ms + days * 86_400_000,
+            until_ms: now_ms.saturating_add(days.saturating_mul(86_400_000)),
         }
     }
 }

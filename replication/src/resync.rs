@@ -8,10 +8,10 @@
 //!
 //! Written against the storage port (`Replica`); the peer is this crate's own client.
 
-use crate::fetch::{Fetcher, LocalData};
+use crate::fetch::Fetcher;
 use crate::peer::{PeerClient, PeerError};
+use crate::port::{LocalData, PortError, Replica};
 use crate::protocol::Catalog;
-use crate::puller::{PortError, Replica};
 use crate::records::ObjectRecord;
 use crate::status::StatusCell;
 use crate::zone::{Refused, ResyncState, Role};

@@ -2,7 +2,7 @@
 //! `Authorization: Bearer <admin token>`.
 
 use super::ops;
-use crate::store::Store;
+use super::state::{refuse_unless_writable, AdminState, ApiError, ApiResult};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -13,22 +13,6 @@ use bascule_api::{S3Error, S3ErrorCode};
 use bascule_replication::records::{AccessKeyRecord, BucketRecord, Permission, UserRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::sync::Arc;
-
-#[derive(Clone)]
-pub struct AdminState {
-    pub store: Arc<Store>,
-    pub token: Arc<String>,
-    pub zone: Arc<crate::zone::ZoneService>,
-    pub dashboard: Arc<crate::dashboard::Dashboard>,
-    pub lifecycle: Arc<crate::lifecycle::LifecycleStatus>,
-    pub config: Arc<crate::config::Config>,
-}
-
-/// Admin errors, rendered as JSON (see `error.rs`).
-pub type ApiError = super::error::AdminError;
-
-pub type ApiResult<T> = Result<Json<T>, ApiError>;
 
 pub fn router(state: AdminState) -> Router {
     // Changes to users, keys and grants replicate from the primary: refused elsewhere.
@@ -83,15 +67,6 @@ async fn writes_on_primary(State(s): State<AdminState>, req: Request, next: Next
     next.run(req).await
 }
 
-/// Users, keys and grants change only where writes are taken (they replicate from there);
-/// the API and the dashboard both ask here.
-pub fn refuse_unless_writable(s: &AdminState) -> Result<(), ApiError> {
-    match s.store.zone.writable() {
-        true => Ok(()),
-        false => Err(ApiError::S3(s.zone.read_only_error())),
-    }
-}
-
 async fn require_token(State(s): State<AdminState>, req: Request, next: Next) -> Response {
     let given = req
         .headers()
@@ -111,7 +86,7 @@ async fn require_token(State(s): State<AdminState>, req: Request, next: Next) ->
 async fn collect_garbage(State(s): State<AdminState>) -> ApiResult<crate::store::gc::GcReport> {
     let store = s.store.clone();
     let report =
-        tokio::task::spawn_blocking(move || store.collect_garbage(crate::server::GC_MIN_AGE))
+        tokio::task::spawn_blocking(move || store.collect_garbage(crate::store::gc::GC_MIN_AGE))
             .await
             .map_err(|_| ApiError::S3(S3Error::new(S3ErrorCode::InternalError)))??;
     Ok(Json(report))

@@ -5,12 +5,13 @@
 //!   peer (a standalone zone has no lag to alarm on), counters as `_total`, ages in
 //!   seconds;
 //! - space: free and total bytes of each directory the store writes;
-//! - multipart uploads in progress, and objects and bytes per bucket, from the counters
-//!   kept with every change (no scan); per-bucket series for at most `MAX_BUCKET_SERIES`
-//!   buckets so the label set stays bounded;
+//! - multipart uploads in progress, and objects and bytes of all buckets, from the counters
+//!   kept with every change (no scan); per-bucket series only when
+//!   `metrics.bucket_labels` asks for them (bucket names can be private), for at most
+//!   `MAX_BUCKET_SERIES` buckets so the label set stays bounded;
 //! - build information and the process's own figures (memory, CPU, file descriptors).
 
-use super::api::AdminState;
+use super::state::AdminState;
 use crate::zone::report::report;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -192,7 +193,7 @@ fn bucket_metrics(m: &Scrape, s: &AdminState) {
         all_versions += u.versions;
         all_objects += o;
         all_bytes += n;
-        if i < MAX_BUCKET_SERIES {
+        if s.config.metrics.bucket_labels && i < MAX_BUCKET_SERIES {
             objects.push((b.name.clone(), o));
             bytes.push((b.name.clone(), n));
         }
@@ -288,7 +289,22 @@ fn build_metrics(m: &Scrape) {
     ));
 }
 
-pub async fn render(State(s): State<AdminState>) -> Response {
+pub async fn render(State(s): State<AdminState>, headers: http::HeaderMap) -> Response {
+    if let Some(token) = &s.config.metrics.token {
+        let given = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !bascule_api::sigv4::signatures_match(token, given.trim()) {
+            return (
+                http::StatusCode::UNAUTHORIZED,
+                [(http::header::WWW_AUTHENTICATE, "Bearer")],
+                "a valid metrics bearer token is required\n",
+            )
+                .into_response();
+        }
+    }
     let m = Scrape {
         registry: Registry::new(),
     };

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod error;
 pub mod metrics;
 pub mod ops;
+pub mod state;
 pub mod tables;
 pub mod zone_api;
 pub mod zone_text;

@@ -225,15 +225,16 @@ pub async fn set_grant(
     perm: Option<Permission>,
 ) -> AdminResult<BucketRecord> {
     let user = resolve_user(store, user)?.id;
-    crate::s3::bucket::update_bucket(store, bucket, move |rec| {
-        match perm {
-            Some(p) => rec.grants.insert(user, p),
-            None => rec.grants.remove(&user),
-        };
-        Ok(())
-    })
-    .await
-    .map_err(AdminError::from)
+    store
+        .update_bucket(bucket, move |rec| {
+            match perm {
+                Some(p) => rec.grants.insert(user, p),
+                None => rec.grants.remove(&user),
+            };
+            Ok(())
+        })
+        .await
+        .map_err(AdminError::from)
 }
 
 /// Bucket summary for the admin API: current objects, bytes of every version, and the

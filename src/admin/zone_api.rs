@@ -1,7 +1,7 @@
 //! Admin routes for the zone: status, promote, switchover, divergent (quarantined) writes,
 //! and the replication health probe.
 
-use super::api::{AdminState, ApiError, ApiResult};
+use super::state::{AdminState, ApiError, ApiResult};
 use crate::store::records::QuarantineRecord;
 use crate::zone::report::{report, ZoneReport};
 use crate::zone::{quarantine, PromotionReport};

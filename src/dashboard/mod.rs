@@ -7,10 +7,11 @@ pub mod format;
 pub mod lag;
 mod layout;
 pub mod session;
+mod throttle;
 mod users_page;
 mod zone_page;
 
-use crate::admin::api::AdminState;
+use crate::admin::state::AdminState;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -22,18 +23,8 @@ use layout::{page, respond};
 use maud::html;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use session::{Session, Sessions};
-use std::sync::Arc;
-use std::time::Duration;
-
-/// What the dashboard keeps besides the admin state: sessions and the lag history.
-#[derive(Default)]
-pub struct Dashboard {
-    pub sessions: Sessions,
-    pub lag: Arc<lag::LagHistory>,
-    /// Cookies carry `Secure` when the admin listener serves TLS.
-    pub secure_cookies: bool,
-}
+pub use session::Dashboard;
+use session::Session;
 
 pub fn routes() -> Router<AdminState> {
     Router::new()
@@ -169,7 +160,7 @@ pub async fn on_writable_zone<T>(
     s: &AdminState,
     change: impl std::future::Future<Output = Result<T, crate::admin::error::AdminError>>,
 ) -> Result<T, crate::admin::error::AdminError> {
-    crate::admin::api::refuse_unless_writable(s)?;
+    crate::admin::state::refuse_unless_writable(s)?;
     change.await
 }
 
@@ -219,7 +210,12 @@ struct Login {
     token: String,
 }
 
-async fn login(State(s): State<AdminState>, headers: http::HeaderMap, body: Bytes) -> Response {
+async fn login(
+    State(s): State<AdminState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    headers: http::HeaderMap,
+    body: Bytes,
+) -> Response {
     let Ok(form) = serde_urlencoded::from_bytes::<Login>(&body) else {
         return login_page(&s, StatusCode::BAD_REQUEST, Some("Bad form."));
     };
@@ -231,12 +227,28 @@ async fn login(State(s): State<AdminState>, headers: http::HeaderMap, body: Byte
             Some("The sign-in form was stale; try again."),
         );
     }
+    // Guessing is throttled per client address: the token is not even compared while the
+    // address must wait.
+    let addr = peer.ip();
+    if let Err(wait) = s.dashboard.sign_in.begin(addr) {
+        let seconds = wait.as_secs() + 1;
+        let mut r = login_page(
+            &s,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(&format!(
+                "Too many sign-in attempts from your address; try again in {seconds} s."
+            )),
+        );
+        if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+            r.headers_mut().insert("retry-after", v);
+        }
+        return r;
+    }
     if !bascule_api::sigv4::signatures_match(s.token.as_str(), form.token.trim()) {
-        // Slows guessing; the token itself is long and random.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        tracing::warn!("dashboard: sign-in with a wrong admin token");
+        tracing::warn!(%addr, "dashboard: sign-in with a wrong admin token");
         return login_page(&s, StatusCode::UNAUTHORIZED, Some("Wrong admin token."));
     }
+    s.dashboard.sign_in.succeeded(addr);
     let session = s.dashboard.sessions.create();
     let mut r = Redirect::to("/dashboard").into_response();
     let secure = s.dashboard.secure_cookies;

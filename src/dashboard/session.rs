@@ -4,8 +4,18 @@
 
 use rand::RngCore;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// What the dashboard keeps besides the admin state: sessions and the lag history.
+#[derive(Default)]
+pub struct Dashboard {
+    pub sessions: Sessions,
+    pub lag: Arc<super::lag::LagHistory>,
+    /// Cookies carry `Secure` when the admin listener serves TLS.
+    pub secure_cookies: bool,
+    pub sign_in: super::throttle::SignInThrottle,
+}
 
 pub const COOKIE: &str = "bascule_session";
 /// The sign-in form's own CSRF value, compared with the form field (double submit): there

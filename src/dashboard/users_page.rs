@@ -4,8 +4,8 @@
 use super::format::time;
 use super::layout::{button, csrf, seg, yes_no, Tab};
 use super::{on_writable_zone, signed_page, Action, Signed};
-use crate::admin::api::AdminState;
 use crate::admin::ops;
+use crate::admin::state::AdminState;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};

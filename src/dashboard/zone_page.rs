@@ -5,7 +5,7 @@
 use super::format::{bytes, duration_ms, time};
 use super::layout::{csrf, seg, Tab};
 use super::{signed_page, Action, Signed};
-use crate::admin::api::AdminState;
+use crate::admin::state::AdminState;
 use crate::zone::report::{report, ZoneReport};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};

@@ -10,7 +10,7 @@
 
 use super::acl;
 use super::auth::Identity;
-use super::endpoint::{Access, Endpoint};
+use super::endpoint::{Auth, Endpoint};
 use super::policy::{Decision, Directory, Facts, Policy};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use bascule_replication::records::{AclPermission, BucketRecord, ObjectRecord, Permission};
@@ -19,119 +19,93 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, LazyLock, Mutex};
 
-/// The bucket ACL permission an operation needs, if a bucket ACL can allow it.
-fn bucket_acl_need(endpoint: Endpoint) -> Option<AclPermission> {
-    use Endpoint::*;
-    match endpoint {
-        HeadBucket | ListObjects | ListObjectsV2 | ListObjectVersions | ListMultipartUploads => {
-            Some(AclPermission::Read)
+/// Who, beyond admins, the bucket's owner and a bucket policy's Allow, may be given an
+/// action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Any signed caller (ListBuckets, CreateBucket); no bucket decides.
+    Service,
+    /// Holders of an admin-API `Read` or `ReadWrite` grant on the bucket.
+    Read,
+    /// Holders of an admin-API `ReadWrite` grant.
+    Write,
+    /// Nobody else: erasing history, setting locks, bypassing governance, changing ACLs.
+    Owner,
+    /// A bucket's settings: as `Owner`, and an anonymous caller never, whatever a policy
+    /// with `Principal: *` says.
+    Config,
+}
+
+/// What an ACL grants of an action on one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectGrant {
+    /// Nothing: the object's ACL and owner do not decide.
+    No,
+    /// The object's owner (not its ACL).
+    Owner,
+    /// The object's owner, or an ACL grant of this permission.
+    Acl(AclPermission),
+}
+
+/// How an action may be given beyond policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionRule {
+    pub class: Class,
+    /// The bucket ACL permission that gives it.
+    pub bucket_acl: Option<AclPermission>,
+    pub object: ObjectGrant,
+}
+
+/// How each IAM action may be given, from AWS's "Mapping of ACL permissions and access
+/// policy permissions" (bucket READ: the listings; bucket WRITE: s3:PutObject and
+/// s3:DeleteObject, never s3:DeleteObjectVersion for anyone but the owner; object READ:
+/// s3:GetObject and s3:GetObjectVersion; READ_ACP / WRITE_ACP: the ACL actions). An action
+/// not named here is the owner's alone.
+pub fn action_rule(action: &str) -> ActionRule {
+    use AclPermission as P;
+    let rule = |class, bucket_acl, object| ActionRule {
+        class,
+        bucket_acl,
+        object,
+    };
+    match action {
+        "s3:ListAllMyBuckets" | "s3:CreateBucket" => rule(Class::Service, None, ObjectGrant::No),
+        "s3:ListBucket" | "s3:ListBucketVersions" | "s3:ListBucketMultipartUploads" => {
+            rule(Class::Read, Some(P::Read), ObjectGrant::No)
         }
-        PutObject
-        | PostObject
-        | CopyObject
-        | DeleteObject
-        | DeleteObjects
-        | CreateMultipartUpload
-        | UploadPart
-        | UploadPartCopy
-        | CompleteMultipartUpload
-        | AbortMultipartUpload
-        | ListParts => Some(AclPermission::Write),
-        GetBucketAcl => Some(AclPermission::ReadAcp),
-        PutBucketAcl => Some(AclPermission::WriteAcp),
-        _ => None,
-    }
-}
-
-/// The object ACL permission an operation on one object needs (`None`: only the object's
-/// owner, beyond the bucket-level rules, may do it).
-fn object_acl_need(endpoint: Endpoint) -> Option<Option<AclPermission>> {
-    use Endpoint::*;
-    match endpoint {
-        GetObject | HeadObject | GetObjectAttributes => Some(Some(AclPermission::Read)),
-        GetObjectAcl => Some(Some(AclPermission::ReadAcp)),
-        PutObjectAcl => Some(Some(AclPermission::WriteAcp)),
-        GetObjectTagging | PutObjectTagging | DeleteObjectTagging => Some(None),
-        _ => None,
-    }
-}
-
-/// The IAM action an operation is (what bucket policies name).
-pub fn action(endpoint: Endpoint) -> &'static str {
-    use Endpoint::*;
-    match endpoint {
-        ListBuckets => "s3:ListAllMyBuckets",
-        CreateBucket => "s3:CreateBucket",
-        HeadBucket | ListObjects | ListObjectsV2 => "s3:ListBucket",
-        DeleteBucket => "s3:DeleteBucket",
-        GetBucketLocation => "s3:GetBucketLocation",
-        GetBucketCors => "s3:GetBucketCORS",
-        PutBucketCors | DeleteBucketCors => "s3:PutBucketCORS",
-        GetBucketPolicy => "s3:GetBucketPolicy",
-        GetBucketPolicyStatus => "s3:GetBucketPolicyStatus",
-        GetPublicAccessBlock => "s3:GetBucketPublicAccessBlock",
-        PutPublicAccessBlock | DeletePublicAccessBlock => "s3:PutBucketPublicAccessBlock",
-        GetBucketOwnershipControls => "s3:GetBucketOwnershipControls",
-        PutBucketOwnershipControls | DeleteBucketOwnershipControls => {
-            "s3:PutBucketOwnershipControls"
+        "s3:GetBucketLocation"
+        | "s3:GetBucketVersioning"
+        | "s3:GetObjectRetention"
+        | "s3:GetObjectLegalHold" => rule(Class::Read, None, ObjectGrant::No),
+        "s3:GetBucketAcl" => rule(Class::Read, Some(P::ReadAcp), ObjectGrant::No),
+        "s3:PutBucketAcl" => rule(Class::Config, Some(P::WriteAcp), ObjectGrant::No),
+        "s3:PutObject" | "s3:DeleteObject" | "s3:AbortMultipartUpload" => {
+            rule(Class::Write, Some(P::Write), ObjectGrant::No)
         }
-        PutBucketPolicy => "s3:PutBucketPolicy",
-        DeleteBucketPolicy => "s3:DeleteBucketPolicy",
-        GetBucketVersioning => "s3:GetBucketVersioning",
-        PutBucketVersioning => "s3:PutBucketVersioning",
-        GetBucketAcl => "s3:GetBucketAcl",
-        PutBucketAcl => "s3:PutBucketAcl",
-        GetBucketTagging => "s3:GetBucketTagging",
-        PutBucketTagging | DeleteBucketTagging => "s3:PutBucketTagging",
-        ListObjectVersions => "s3:ListBucketVersions",
-        ListMultipartUploads => "s3:ListBucketMultipartUploads",
-        DeleteObjects | DeleteObject => "s3:DeleteObject",
-        GetObject | HeadObject => "s3:GetObject",
-        PostObject
-        | PutObject
-        | CopyObject
-        | CreateMultipartUpload
-        | UploadPart
-        | UploadPartCopy
-        | CompleteMultipartUpload => "s3:PutObject",
-        GetObjectTagging => "s3:GetObjectTagging",
-        PutObjectTagging => "s3:PutObjectTagging",
-        DeleteObjectTagging => "s3:DeleteObjectTagging",
-        GetObjectAcl => "s3:GetObjectAcl",
-        GetObjectAttributes => "s3:GetObjectAttributes",
-        PutObjectAcl => "s3:PutObjectAcl",
-        AbortMultipartUpload => "s3:AbortMultipartUpload",
-        GetObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
-        PutObjectLockConfiguration => "s3:PutBucketObjectLockConfiguration",
-        GetObjectRetention => "s3:GetObjectRetention",
-        PutObjectRetention => "s3:PutObjectRetention",
-        GetObjectLegalHold => "s3:GetObjectLegalHold",
-        PutObjectLegalHold => "s3:PutObjectLegalHold",
-        GetBucketLifecycle => "s3:GetLifecycleConfiguration",
-        PutBucketLifecycle | DeleteBucketLifecycle => "s3:PutLifecycleConfiguration",
-        ListParts => "s3:ListMultipartUploadParts",
-        Preflight | NotImplemented(_) => "",
-    }
-}
-
-/// The IAM action of a request: an operation that names one version (`versionId`) is
-/// the version action, as S3 evaluates it (a policy denying `s3:DeleteObjectVersion`
-/// protects old versions while allowing `s3:DeleteObject`).
-fn request_action(req: &AccessRequest) -> &'static str {
-    use Endpoint::*;
-    if !req.query.iter().any(|(k, _)| k == "versionId") {
-        return action(req.endpoint);
-    }
-    match req.endpoint {
-        GetObject | HeadObject => "s3:GetObjectVersion",
-        DeleteObject => "s3:DeleteObjectVersion",
-        GetObjectTagging => "s3:GetObjectVersionTagging",
-        PutObjectTagging => "s3:PutObjectVersionTagging",
-        DeleteObjectTagging => "s3:DeleteObjectVersionTagging",
-        GetObjectAcl => "s3:GetObjectVersionAcl",
-        PutObjectAcl => "s3:PutObjectVersionAcl",
-        GetObjectAttributes => "s3:GetObjectVersionAttributes",
-        other => action(other),
+        // Bascule lets the writers of a bucket see the parts of its uploads.
+        "s3:ListMultipartUploadParts" => rule(Class::Read, Some(P::Write), ObjectGrant::No),
+        "s3:GetObject"
+        | "s3:GetObjectVersion"
+        | "s3:GetObjectAttributes"
+        | "s3:GetObjectVersionAttributes" => rule(Class::Read, None, ObjectGrant::Acl(P::Read)),
+        "s3:GetObjectAcl" | "s3:GetObjectVersionAcl" => {
+            rule(Class::Read, None, ObjectGrant::Acl(P::ReadAcp))
+        }
+        "s3:PutObjectAcl" | "s3:PutObjectVersionAcl" => {
+            rule(Class::Owner, None, ObjectGrant::Acl(P::WriteAcp))
+        }
+        "s3:GetObjectTagging" | "s3:GetObjectVersionTagging" => {
+            rule(Class::Read, None, ObjectGrant::Owner)
+        }
+        "s3:PutObjectTagging"
+        | "s3:PutObjectVersionTagging"
+        | "s3:DeleteObjectTagging"
+        | "s3:DeleteObjectVersionTagging" => rule(Class::Write, None, ObjectGrant::Owner),
+        "s3:DeleteObjectVersion"
+        | "s3:PutObjectRetention"
+        | "s3:PutObjectLegalHold"
+        | "s3:BypassGovernanceRetention" => rule(Class::Owner, None, ObjectGrant::No),
+        _ => rule(Class::Config, None, ObjectGrant::No),
     }
 }
 
@@ -309,28 +283,28 @@ fn signature_version(req: &AccessRequest) -> Option<String> {
     }
 }
 
-/// May this request go ahead? `object` reads the addressed object; it is called (once)
-/// only when the object's ACL, owner or tags could decide.
+/// May this request go ahead? Its operation's action (the version action when it names
+/// a version) and every action its headers imply must each be allowed. `object` reads the
+/// addressed object; it is called (once) only when the object's ACL, owner or tags could
+/// decide.
 pub fn authorize(
     req: &AccessRequest<'_>,
     object: impl Fn() -> S3Result<Option<ObjectRecord>>,
 ) -> S3Result<()> {
-    let denied = || Err(S3Error::new(S3ErrorCode::AccessDenied));
-    let access = req.endpoint.access();
-    match access {
-        Access::Custom => return Ok(()),
-        Access::Service => {
-            return match req.identity {
-                Identity::Anonymous => denied(),
-                Identity::User { .. } => Ok(()),
-            }
-        }
-        _ => {}
+    if req.endpoint.row().auth == Auth::None {
+        return Ok(());
+    }
+    let named_version = req.query.iter().any(|(k, _)| k == "versionId");
+    let action = req.endpoint.action(named_version);
+    if action_rule(action).class == Class::Service {
+        return match req.identity {
+            Identity::Anonymous => Err(S3Error::new(S3ErrorCode::AccessDenied)),
+            Identity::User { .. } => Ok(()),
+        };
     }
     // A missing bucket is reported as NoSuchBucket by the handler.
     let Some(b) = req.bucket else { return Ok(()) };
-    let user = req.identity.user();
-    if user.is_some_and(|u| u.admin) {
+    if req.identity.user().is_some_and(|u| u.admin) {
         return Ok(());
     }
     // A multi-object delete is decided key by key when a policy could tell keys apart.
@@ -340,11 +314,35 @@ pub fn authorize(
     let loaded: OnceCell<S3Result<Option<ObjectRecord>>> = OnceCell::new();
     let load = || loaded.get_or_init(&object).clone();
     let policy = stored_policy(b)?;
-    let decision = match &policy {
+    let implied = req
+        .endpoint
+        .implied_actions(|h| (req.header)(h).is_some())
+        .map(|a| a.action);
+    for action in std::iter::once(action).chain(implied) {
+        if !allowed(req, b, policy.as_deref(), action, &load)? {
+            return Err(S3Error::new(S3ErrorCode::AccessDenied));
+        }
+    }
+    Ok(())
+}
+
+/// Is one action allowed to this request's caller on its bucket (and key)?
+fn allowed(
+    req: &AccessRequest<'_>,
+    b: &BucketRecord,
+    policy: Option<&Policy>,
+    action: &'static str,
+    load: &dyn Fn() -> S3Result<Option<ObjectRecord>>,
+) -> S3Result<bool> {
+    let user = req.identity.user();
+    if user.is_some_and(|u| u.admin) {
+        return Ok(true);
+    }
+    let rule = action_rule(action);
+    let decision = match policy {
         Some(p) => {
-            let key = req.key.unwrap_or_default();
             let resource = match req.key {
-                Some(_) => format!("arn:aws:s3:::{}/{key}", b.name),
+                Some(key) => format!("arn:aws:s3:::{}/{key}", b.name),
                 None => format!("arn:aws:s3:::{}", b.name),
             };
             let facts = RequestFacts {
@@ -352,7 +350,7 @@ pub fn authorize(
                 object: &|| load().ok().flatten(),
             };
             p.decide(&super::policy::Request {
-                action: request_action(req),
+                action,
                 resource,
                 identity: req.identity,
                 facts: &facts,
@@ -367,74 +365,57 @@ pub fn authorize(
             req.endpoint,
             Endpoint::GetBucketPolicy | Endpoint::PutBucketPolicy | Endpoint::DeleteBucketPolicy
         );
-        return if owner && mends_policy {
-            Ok(())
-        } else {
-            denied()
-        };
+        return Ok(owner && mends_policy);
+    }
+    if owner {
+        return Ok(true);
+    }
+    // A bucket's settings are never an anonymous caller's to see or change.
+    if user.is_none() && rule.class == Class::Config {
+        return Ok(false);
     }
     // RestrictPublicBuckets: a public policy lets no anonymous caller in.
     let restricted = b.access_block().restrict_public_buckets
         && user.is_none()
-        && policy.as_ref().is_some_and(|p| p.is_public());
-    if owner || (decision == Decision::Allow && !restricted) {
-        return Ok(());
+        && policy.is_some_and(|p| p.is_public());
+    if decision == Decision::Allow && !restricted {
+        return Ok(true);
     }
     if let Some(u) = user {
-        match (access, b.grants.get(&u.id)) {
-            (Access::Read, Some(_)) | (Access::Write, Some(Permission::ReadWrite)) => return Ok(()),
+        match (rule.class, b.grants.get(&u.id)) {
+            (Class::Read, Some(_)) | (Class::Write, Some(Permission::ReadWrite)) => {
+                return Ok(true)
+            }
             _ => {}
         }
     }
-    if bucket_acl_need(req.endpoint)
+    if rule
+        .bucket_acl
         .is_some_and(|need| acl::allows(acl::effective(b, &b.acl), req.identity, need))
     {
-        return Ok(());
+        return Ok(true);
     }
-    if let Some(need) = object_acl_need(req.endpoint) {
-        if let Some(o) = load()? {
-            let owns = user.is_some_and(|u| u.id == o.owner);
-            let granted =
-                need.is_some_and(|need| acl::allows(acl::effective(b, &o.acl), req.identity, need));
-            if owns || granted {
-                return Ok(());
-            }
-        }
-    }
-    denied()
+    let need = match rule.object {
+        ObjectGrant::No => return Ok(false),
+        ObjectGrant::Owner => None,
+        ObjectGrant::Acl(p) => Some(p),
+    };
+    let Some(o) = load()? else {
+        return Ok(false);
+    };
+    let owns = user.is_some_and(|u| u.id == acl::object_owner(b, &o.owner));
+    Ok(owns || need.is_some_and(|need| acl::allows(acl::effective(b, &o.acl), req.identity, need)))
 }
 
-/// May the caller bypass governance-mode retention (`x-amz-bypass-governance-retention`)?
-/// Admins and the bucket's owner may unless the bucket policy denies it; anyone else
-/// needs the policy to allow `s3:BypassGovernanceRetention`.
-pub fn may_bypass_governance(req: &AccessRequest<'_>) -> S3Result<bool> {
+/// Is one action allowed to the request's caller, on its bucket (`req.key` `None`) or key?
+/// For decisions a handler makes beyond the operation's own (whether a missing key may be
+/// reported as missing).
+pub fn permits(req: &AccessRequest<'_>, action: &'static str) -> S3Result<bool> {
     let Some(b) = req.bucket else {
         return Ok(false);
     };
-    let user = req.identity.user();
-    if user.is_some_and(|u| u.admin) {
-        return Ok(true);
-    }
-    let decision = match stored_policy(b)? {
-        Some(p) => {
-            let facts = RequestFacts {
-                req,
-                object: &|| None,
-            };
-            p.decide(&super::policy::Request {
-                action: "s3:BypassGovernanceRetention",
-                resource: format!("arn:aws:s3:::{}/{}", b.name, req.key.unwrap_or_default()),
-                identity: req.identity,
-                facts: &facts,
-            })
-        }
-        None => Decision::Neutral,
-    };
-    Ok(match decision {
-        Decision::Deny => false,
-        Decision::Allow => true,
-        Decision::Neutral => user.is_some_and(|u| u.id == b.owner),
-    })
+    let policy = stored_policy(b)?;
+    allowed(req, b, policy.as_deref(), action, &|| Ok(None))
 }
 
 /// Checks a bucket policy before it is stored; returns it parsed, with the user ids its

@@ -4,7 +4,7 @@
 //! implicit: it is never stored and always shown first.
 
 use super::auth::Identity;
-use super::bucket::Owners;
+use super::owners::Owners;
 use super::response::xml_response;
 use crate::store::Store;
 use axum::response::Response;
@@ -250,6 +250,16 @@ fn permission_name(p: AclPermission) -> &'static str {
     }
 }
 
+/// Who owns an object: its writer, or, once the bucket has `BucketOwnerEnforced`, the
+/// bucket's owner, for every object in it, written before the setting or after.
+pub fn object_owner<'a>(bucket: &'a BucketRecord, writer: &'a str) -> &'a str {
+    if bucket.ownership() == ObjectOwnership::BucketOwnerEnforced {
+        &bucket.owner
+    } else {
+        writer
+    }
+}
+
 /// The `AccessControlPolicy` document of a bucket or object in `bucket`: the grants that
 /// count under its settings (`effective`).
 pub fn response(
@@ -275,20 +285,30 @@ pub fn response(
         display_name: None,
         uri: Some(uri.to_string()),
     };
-    let mut list = vec![xml::Grant {
+    // Group grants first, then the owner's full control, then other users: the order
+    // AWS and RGW answer in, which clients comparing lists rely on.
+    let effective = effective(bucket, grants);
+    let (groups, users): (Vec<&Grant>, Vec<&Grant>) = effective
+        .into_iter()
+        .partition(|g| !matches!(g.grantee, Grantee::User(_)));
+    let owner_grant = xml::Grant {
         grantee: user(owner),
         permission: "FULL_CONTROL",
-    }];
-    for g in effective(bucket, grants) {
-        list.push(xml::Grant {
-            grantee: match &g.grantee {
-                Grantee::User(id) => user(id),
-                Grantee::AllUsers => group(ALL_USERS),
-                Grantee::AuthenticatedUsers => group(AUTHENTICATED_USERS),
-            },
-            permission: permission_name(g.permission),
-        });
-    }
+    };
+    let grant = |g: &Grant| xml::Grant {
+        grantee: match &g.grantee {
+            Grantee::User(id) => user(id),
+            Grantee::AllUsers => group(ALL_USERS),
+            Grantee::AuthenticatedUsers => group(AUTHENTICATED_USERS),
+        },
+        permission: permission_name(g.permission),
+    };
+    let list = groups
+        .into_iter()
+        .map(grant)
+        .chain(std::iter::once(owner_grant))
+        .chain(users.into_iter().map(grant))
+        .collect();
     xml_response(
         "AccessControlPolicy",
         &xml::AccessControlPolicy {
@@ -309,7 +329,14 @@ pub fn is_public(grants: &[Grant]) -> bool {
 /// Refuses an ACL the bucket's settings forbid: any grant while ACLs are disabled
 /// (`BucketOwnerEnforced`), a public grant while public ACLs are blocked.
 pub fn check_settable(bucket: &BucketRecord, grants: &[Grant]) -> S3Result<()> {
-    if bucket.ownership() == ObjectOwnership::BucketOwnerEnforced && !grants.is_empty() {
+    // With ACLs disabled, only the bucket owner's full control (what holds anyway) may be
+    // named: `bucket-owner-full-control` is accepted, as on AWS.
+    let owners_own = |g: &Grant| {
+        g.grantee == Grantee::User(bucket.owner.clone())
+            && g.permission == AclPermission::FullControl
+    };
+    if bucket.ownership() == ObjectOwnership::BucketOwnerEnforced && !grants.iter().all(owners_own)
+    {
         return Err(S3Error::new(S3ErrorCode::AccessControlListNotSupported));
     }
     if bucket.access_block().block_public_acls && is_public(grants) {

@@ -132,7 +132,12 @@ fn check_v2_signature(
             .iter()
             .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?))),
     );
-    let resource = sigv2::canonical_resource(input.host_bucket, input.raw_path, input.query);
+    let resource = sigv2::canonical_resource(
+        input.host_bucket,
+        input.raw_path,
+        input.query,
+        super::endpoint::signed_sub_resource,
+    );
     let sts = sigv2::string_to_sign(
         input.method.as_str(),
         header(input.headers, "content-md5").unwrap_or_default(),

@@ -91,6 +91,8 @@ pub struct BodySpec {
     pub payload: PayloadCheck,
     /// The decoded body length the client announced (unknown for form uploads).
     pub declared_len: Option<u64>,
+    /// The least the body may hold (a form policy's `content-length-range`).
+    pub min_len: u64,
     /// The most the body may hold.
     pub max_len: u64,
     pub content_md5_hex: Option<String>,
@@ -113,17 +115,22 @@ impl BodySpec {
         } else {
             "content-length"
         };
-        let declared_len: u64 = match get(len_header) {
-            Some(v) => v.trim().parse().map_err(|_| {
+        // A body sent with `Transfer-Encoding: chunked` and no length is taken as it
+        // streams (as RGW takes it), bounded by `max_len` while it is read.
+        let streamed = !chunked
+            && get("transfer-encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked"));
+        let declared_len: Option<u64> = match get(len_header) {
+            Some(v) => Some(v.trim().parse().map_err(|_| {
                 S3Error::msg(
                     S3ErrorCode::InvalidArgument,
                     format!("Invalid {len_header}"),
                 )
                 .with("ArgumentName", len_header)
-            })?,
+            })?),
+            None if streamed => None,
             None => return Err(S3Error::new(S3ErrorCode::MissingContentLength)),
         };
-        if declared_len > max_len {
+        if let Some(declared_len) = declared_len.filter(|d| *d > max_len) {
             return Err(S3Error::new(S3ErrorCode::EntityTooLarge)
                 .with("ProposedSize", declared_len.to_string())
                 .with("MaxSizeAllowed", max_len.to_string()));
@@ -137,7 +144,8 @@ impl BodySpec {
         };
         Ok(BodySpec {
             payload,
-            declared_len: Some(declared_len),
+            declared_len,
+            min_len: 0,
             max_len,
             content_md5_hex,
             checksum: ChecksumSpec::from_headers(headers)?,
@@ -184,13 +192,6 @@ impl Ingested {
             ),
             IngestedData::Inline(b) => inline(b.clone()),
             IngestedData::Empty => inline(Bytes::new()),
-        }
-    }
-
-    /// Releases a blob that will not be committed (failed checks or commit).
-    pub fn discard(&self, store: &Store) {
-        if let IngestedData::Blob(seg) = &self.data {
-            store.blobs().remove(seg);
         }
     }
 }
@@ -325,6 +326,14 @@ pub async fn ingest(store: &Arc<Store>, body: Body, spec: BodySpec) -> S3Result<
     };
     if spec.declared_len.is_some_and(|d| d != total) {
         return Err(incomplete(total, spec.declared_len));
+    }
+    if total < spec.min_len {
+        return Err(S3Error::msg(
+            S3ErrorCode::EntityTooSmall,
+            "Your proposed upload is smaller than the minimum allowed size",
+        )
+        .with("ProposedSize", total.to_string())
+        .with("MinSizeAllowed", spec.min_len.to_string()));
     }
 
     let (writer, hasher, inline) = match sink {

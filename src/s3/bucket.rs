@@ -2,61 +2,21 @@
 
 use super::access::check_policy;
 use super::acl;
-use super::endpoint::VersionSlot;
+use super::ctx::{read_small_body, Ctx, S3State};
 use super::meta::{now_ms, time_of};
+use super::owners::{owner_of, Owners};
 use super::response::{empty, set_header, xml_response};
-use super::{read_small_body, Ctx, S3State};
-use crate::store::{Store, Txn};
+use super::versioning::update_object;
+use crate::store::Txn;
 use axum::body::Body;
 use axum::response::Response;
 use bascule_api::headers::format_iso8601;
 use bascule_api::names::validate_bucket_name;
 use bascule_api::xml::{self, S3_NAMESPACE};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
-use bascule_replication::records::{BucketRecord, Grant, ObjectOwnership, ObjectRecord};
+use bascule_replication::records::{BucketRecord, Grant, ObjectOwnership};
 use bascule_replication::Op;
 use http::StatusCode;
-
-/// Owner elements for one response: each user record is read once, however many
-/// listed entries share that owner.
-pub struct Owners<'a> {
-    s: &'a S3State,
-    seen: std::cell::RefCell<std::collections::HashMap<String, xml::Owner>>,
-}
-
-impl<'a> Owners<'a> {
-    pub fn new(s: &'a S3State) -> Self {
-        Owners {
-            s,
-            seen: Default::default(),
-        }
-    }
-
-    pub fn get(&self, user_id: &str) -> xml::Owner {
-        if let Some(o) = self.seen.borrow().get(user_id) {
-            return o.clone();
-        }
-        let o = owner_of(self.s, user_id);
-        self.seen
-            .borrow_mut()
-            .insert(user_id.to_string(), o.clone());
-        o
-    }
-}
-
-pub fn owner_of(s: &S3State, user_id: &str) -> xml::Owner {
-    let name = s
-        .store
-        .user(user_id)
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| user_id.to_string());
-    xml::Owner {
-        id: user_id.to_string(),
-        display_name: name,
-    }
-}
 
 /// The ACL a request's `x-amz-acl` / `x-amz-grant-*` headers ask for (`None`: none named).
 pub fn request_acl(
@@ -140,7 +100,7 @@ pub async fn list_buckets(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         &xml::ListAllMyBucketsResult {
             xmlns: S3_NAMESPACE,
             buckets: xml::BucketList { bucket: buckets },
-            owner: owner_of(s, &user.id),
+            owner: owner_of(&s.store, &user.id),
             continuation_token,
             prefix: ctx.q("prefix").map(String::from),
         },
@@ -203,6 +163,12 @@ pub async fn create_bucket(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
         object_lock: object_lock.then(Default::default),
         lifecycle: Vec::new(),
     };
+    // ACLs disabled from the start leave no room for an ACL in the same request.
+    if record.ownership() == ObjectOwnership::BucketOwnerEnforced && !record.acl.is_empty() {
+        return Err(S3Error::new(
+            S3ErrorCode::InvalidBucketAclWithObjectOwnership,
+        ));
+    }
     acl::check_settable(&record, &record.acl)?;
     // In us-east-1, AWS answers re-creating a bucket you own with success (and changes
     // nothing); elsewhere with BucketAlreadyOwnedByYou.
@@ -238,7 +204,7 @@ pub async fn delete_bucket(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     s.store
         .commit(move |view| {
             if view.bucket(&bucket)?.is_none() {
-                return Err(super::no_such_bucket(&bucket));
+                return Err(super::ctx::no_such_bucket(&bucket));
             }
             if view.bucket_has_objects(&bucket)? {
                 return Err(
@@ -271,7 +237,7 @@ pub fn get_location(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
 
 pub fn get_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
-    Ok(acl::response(&Owners::new(s), b, &b.owner, &b.acl))
+    Ok(acl::response(&Owners::new(&s.store), b, &b.owner, &b.acl))
 }
 
 /// The ACL a PutBucketAcl / PutObjectAcl request sets: from its headers or its document,
@@ -304,22 +270,24 @@ pub async fn put_acl(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
     let grants = acl_to_set(s, ctx, body, acl::Target::Bucket, &b.owner).await?;
     acl::check_settable(b, &grants)?;
-    update_bucket(&s.store, &ctx.bucket, move |b| {
-        b.acl = grants;
-        Ok(())
-    })
-    .await?;
+    s.store
+        .update_bucket(&ctx.bucket, move |b| {
+            b.acl = grants;
+            Ok(())
+        })
+        .await?;
     Ok(empty(StatusCode::OK))
 }
 
 pub async fn put_object_acl(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
     let rec = super::versioning::requested_version(s, ctx)?;
+    let owner = acl::object_owner(b, &rec.owner);
     let target = acl::Target::Object {
         bucket_owner: &b.owner,
-        writer: &rec.owner,
+        writer: owner,
     };
-    let grants = acl_to_set(s, ctx, body, target, &rec.owner).await?;
+    let grants = acl_to_set(s, ctx, body, target, owner).await?;
     acl::check_settable(b, &grants)?;
     let rec = update_object(s, &ctx.bucket, &ctx.key, &ctx.params.version, move |o| {
         o.acl = grants;
@@ -366,73 +334,24 @@ pub async fn put_policy(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response
             "Public policies are blocked by this bucket's PublicAccessBlock",
         ));
     }
-    update_bucket(&s.store, &ctx.bucket, move |b| {
-        b.policy_json = Some(json);
-        b.policy_principals = principals;
-        Ok(())
-    })
-    .await?;
+    s.store
+        .update_bucket(&ctx.bucket, move |b| {
+            b.policy_json = Some(json);
+            b.policy_principals = principals;
+            Ok(())
+        })
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn delete_policy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
-    update_bucket(&s.store, &ctx.bucket, |b| {
-        b.policy_json = None;
-        b.policy_principals.clear();
-        Ok(())
-    })
-    .await?;
+    s.store
+        .update_bucket(&ctx.bucket, |b| {
+            b.policy_json = None;
+            b.policy_principals.clear();
+            Ok(())
+        })
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
-}
-
-/// Changes a bucket's settings: read the current record, apply `change`, commit the new
-/// record with its journal entry.
-pub async fn update_bucket<F>(store: &Store, bucket: &str, change: F) -> S3Result<BucketRecord>
-where
-    F: FnOnce(&mut BucketRecord) -> S3Result<()> + Send + 'static,
-{
-    let bucket = bucket.to_string();
-    let (record, _) = store
-        .commit(move |view| {
-            let mut record = view
-                .bucket(&bucket)?
-                .ok_or_else(|| super::no_such_bucket(&bucket))?;
-            change(&mut record)?;
-            let txn = Txn::op(Op::PutBucket {
-                record: record.clone(),
-            });
-            Ok::<_, S3Error>((txn, record))
-        })
-        .await?;
-    Ok(record)
-}
-
-/// Changes one version's settings (tags, ACL, metadata of a copy onto itself) keeping its
-/// data and its place among the key's versions, with a journal entry.
-pub async fn update_object<F>(
-    s: &S3State,
-    bucket: &str,
-    key: &str,
-    version: &VersionSlot,
-    change: F,
-) -> S3Result<ObjectRecord>
-where
-    F: FnOnce(&mut ObjectRecord) -> S3Result<()> + Send + 'static,
-{
-    let (bucket, key, version) = (bucket.to_string(), key.to_string(), version.clone());
-    let (record, _) = s
-        .store
-        .commit(move |view| {
-            let mut record = super::versioning::find(view, &bucket, &key, &version)?;
-            change(&mut record)?;
-            let txn = Txn::op(Op::UpdateVersion {
-                bucket,
-                key,
-                record: record.clone(),
-            });
-            Ok::<_, S3Error>((txn, record))
-        })
-        .await?;
-    Ok(record)
 }

@@ -2,9 +2,8 @@
 //! ObjectOwnership (OwnershipControls), with their Get/Put/Delete operations. Their
 //! effects are applied where access is decided (`access`, `acl`).
 
-use super::bucket::update_bucket;
+use super::ctx::{read_small_body, Ctx, S3State};
 use super::response::{empty, xml_response};
-use super::{read_small_body, Ctx, S3State};
 use axum::body::Body;
 use axum::response::Response;
 use bascule_api::xml::{self, S3_NAMESPACE};
@@ -42,21 +41,23 @@ pub async fn put_public_access_block(s: &S3State, ctx: &Ctx, body: Body) -> S3Re
         block_public_policy,
         restrict_public_buckets,
     };
-    update_bucket(&s.store, &ctx.bucket, move |b| {
-        b.public_access_block = Some(settings);
-        Ok(())
-    })
-    .await?;
+    s.store
+        .update_bucket(&ctx.bucket, move |b| {
+            b.public_access_block = Some(settings);
+            Ok(())
+        })
+        .await?;
     Ok(empty(StatusCode::OK))
 }
 
 pub async fn delete_public_access_block(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
-    update_bucket(&s.store, &ctx.bucket, |b| {
-        b.public_access_block = None;
-        Ok(())
-    })
-    .await?;
+    s.store
+        .update_bucket(&ctx.bucket, |b| {
+            b.public_access_block = None;
+            Ok(())
+        })
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
@@ -86,26 +87,28 @@ pub async fn put_ownership_controls(s: &S3State, ctx: &Ctx, body: Body) -> S3Res
             format!("'{value}' is not an ObjectOwnership setting"),
         )
     })?;
-    update_bucket(&s.store, &ctx.bucket, move |b| {
-        // ACLs are disabled only once the bucket's own ACL grants nothing beyond its owner.
-        if ownership == ObjectOwnership::BucketOwnerEnforced && !b.acl.is_empty() {
-            return Err(S3Error::new(
-                S3ErrorCode::InvalidBucketAclWithObjectOwnership,
-            ));
-        }
-        b.object_ownership = Some(ownership);
-        Ok(())
-    })
-    .await?;
+    s.store
+        .update_bucket(&ctx.bucket, move |b| {
+            // ACLs are disabled only once the bucket's own ACL grants nothing beyond its owner.
+            if ownership == ObjectOwnership::BucketOwnerEnforced && !b.acl.is_empty() {
+                return Err(S3Error::new(
+                    S3ErrorCode::InvalidBucketAclWithObjectOwnership,
+                ));
+            }
+            b.object_ownership = Some(ownership);
+            Ok(())
+        })
+        .await?;
     Ok(empty(StatusCode::OK))
 }
 
 pub async fn delete_ownership_controls(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
-    update_bucket(&s.store, &ctx.bucket, |b| {
-        b.object_ownership = None;
-        Ok(())
-    })
-    .await?;
+    s.store
+        .update_bucket(&ctx.bucket, |b| {
+            b.object_ownership = None;
+            Ok(())
+        })
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -1,7 +1,7 @@
 //! CopyObject and UploadPartCopy.
 
 use super::body::copy_data;
-use super::bucket::update_object;
+use super::ctx::{Ctx, S3State};
 use super::endpoint::{Endpoint, VersionSlot};
 use super::get::preconditions;
 use super::meta::{
@@ -10,7 +10,7 @@ use super::meta::{
 use super::multipart::commit_part;
 use super::put::{commit_object, NewObject, WriteConditions};
 use super::response::{set_header, xml_response};
-use super::{Ctx, S3State};
+use super::versioning::update_object;
 use crate::store::records::PartRecord;
 use axum::response::Response;
 use bascule_api::checksum::ChecksumAlgorithm;
@@ -85,8 +85,8 @@ fn load_source(s: &S3State, ctx: &Ctx) -> S3Result<Source> {
     let src_bucket = s
         .store
         .bucket(&bucket)?
-        .ok_or_else(|| super::no_such_bucket(&bucket))?;
-    super::check_expected_owner(
+        .ok_or_else(|| super::ctx::no_such_bucket(&bucket))?;
+    super::ctx::check_expected_owner(
         &ctx.headers,
         "x-amz-source-expected-bucket-owner",
         Some(&src_bucket),
@@ -99,7 +99,7 @@ fn load_source(s: &S3State, ctx: &Ctx) -> S3Result<Source> {
         asked.param(),
         || Ok(rec.clone()),
     )?;
-    let rec = rec.ok_or_else(|| super::no_such_key(&key))?;
+    let rec = rec.ok_or_else(|| super::ctx::no_such_key(&key))?;
     match preconditions(&ctx.headers, "x-amz-copy-source-")
         .evaluate(&rec.etag, time_of(rec.last_modified_ms))
     {

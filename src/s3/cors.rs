@@ -1,9 +1,8 @@
 //! Bucket CORS: the configuration document, OPTIONS preflight, and the CORS headers added
 //! to actual responses for a matching origin.
 
-use super::bucket::update_bucket;
+use super::ctx::{read_small_body, Ctx, S3State};
 use super::response::{empty, set_header};
-use super::{read_small_body, Ctx, S3State};
 use axum::body::Body;
 use axum::response::Response;
 use bascule_api::xml::{self, CorsConfiguration, CorsRule, S3_NAMESPACE};
@@ -80,21 +79,23 @@ pub async fn put_cors(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
     let cfg: CorsConfiguration = xml::from_xml(&raw)?;
     validate(&cfg)?;
     let stored = xml::to_xml("CORSConfiguration", &cfg)?;
-    update_bucket(&s.store, &ctx.bucket, move |b| {
-        b.cors_xml = Some(stored);
-        Ok(())
-    })
-    .await?;
+    s.store
+        .update_bucket(&ctx.bucket, move |b| {
+            b.cors_xml = Some(stored);
+            Ok(())
+        })
+        .await?;
     Ok(empty(StatusCode::OK))
 }
 
 pub async fn delete_cors(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
-    update_bucket(&s.store, &ctx.bucket, |b| {
-        b.cors_xml = None;
-        Ok(())
-    })
-    .await?;
+    s.store
+        .update_bucket(&ctx.bucket, |b| {
+            b.cors_xml = None;
+            Ok(())
+        })
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 

@@ -2,11 +2,11 @@
 //! version id, a bucket with versioning gets a delete marker; with one, that version goes
 //! for good.
 
+use super::ctx::{read_small_body, Ctx, S3State};
 use super::endpoint::{Endpoint, VersionSlot};
 use super::object_lock::{bypasses_governance, check_delete};
 use super::response::{empty, set_header, xml_response};
 use super::versioning::{invalid_version_id, requested};
-use super::{read_small_body, Ctx, S3State};
 use crate::store::versions::new_delete_marker;
 use crate::store::{Txn, View};
 use axum::body::Body;
@@ -130,13 +130,13 @@ pub async fn delete_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
     let version = requested(&ctx.params.version)?.map(|v| v.map(String::from));
     let (bucket, key, caller) = (ctx.bucket.clone(), ctx.key.clone(), ctx.user_id());
-    let bypass = bypasses_governance(ctx)?;
+    let bypass = bypasses_governance(ctx, &ctx.key)?;
     let (outcome, _) = s
         .store
         .commit(move |view| {
             let b = view
                 .bucket(&bucket)?
-                .ok_or_else(|| super::no_such_bucket(&bucket))?;
+                .ok_or_else(|| super::ctx::no_such_bucket(&bucket))?;
             let asked = version.as_ref().map(|v| v.as_deref());
             let mut outcome = plan_delete(view, &b, &key, asked, &caller, bypass)?;
             let removals = outcome.removal.take().into_iter().collect();
@@ -170,25 +170,26 @@ pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
     let quiet = doc.quiet;
     let bucket = ctx.bucket.clone();
     let caller = ctx.user_id();
-    let bypass = bypasses_governance(ctx)?;
-    // With a bucket policy, each key is authorized on its own (access::authorize deferred
-    // the decision); a refused key is reported, the others are deleted.
+    // Each key is authorized on its own: deleting a named version is
+    // s3:DeleteObjectVersion, which a bucket WRITE grant does not give, and a policy may
+    // tell keys apart. The governance bypass is decided per key too. A refused key is
+    // reported; the others are deleted.
     let mut refused = Vec::new();
-    let mut requested_keys: Vec<(String, Option<String>)> = Vec::new();
+    let mut requested_keys: Vec<(String, Option<String>, bool)> = Vec::new();
     let record = ctx.require_bucket()?;
     for o in doc.object {
-        let allowed = record.policy_json.is_none()
-            || ctx
-                .authorize(
-                    Endpoint::DeleteObject,
-                    record,
-                    &o.key,
-                    o.version_id.as_deref(),
-                    || Ok(s.store.object(&bucket, &o.key)?),
-                )
-                .is_ok();
+        let allowed = ctx
+            .authorize(
+                Endpoint::DeleteObject,
+                record,
+                &o.key,
+                o.version_id.as_deref(),
+                || Ok(s.store.object(&bucket, &o.key)?),
+            )
+            .is_ok();
         if allowed {
-            requested_keys.push((o.key, o.version_id));
+            let bypass = bypasses_governance(ctx, &o.key)?;
+            requested_keys.push((o.key, o.version_id, bypass));
         } else {
             refused.push(error_entry(
                 o.key,
@@ -202,11 +203,11 @@ pub async fn delete_objects(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
         .commit(move |view| {
             let b = view
                 .bucket(&bucket)?
-                .ok_or_else(|| super::no_such_bucket(&bucket))?;
+                .ok_or_else(|| super::ctx::no_such_bucket(&bucket))?;
             let mut deleted = Vec::new();
             let mut errors = refused;
             let mut removals = Vec::new();
-            for (key, version) in requested_keys {
+            for (key, version, bypass) in requested_keys {
                 let slot = VersionSlot::from_param(version.as_deref());
                 let Ok(asked) = requested(&slot) else {
                     errors.push(error_entry(key, version, &invalid_version_id()));

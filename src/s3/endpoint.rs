@@ -1,6 +1,16 @@
-//! Maps an S3 request (method, bucket/key presence, sub-resource query, a few headers) to
-//! the typed operation it asks for. Everything S3 defines that Bascule does not implement
-//! maps to `NotImplemented` with its name, so nothing is silently treated as something else.
+//! What each S3 operation is, declared once: one row per operation in [`OPERATIONS`] names
+//! its route (method, scope, the sub-resource that selects it, a header that selects it),
+//! the IAM action it is (and the one it is when it names a version), whether it names a
+//! version, whether it creates an object (where lock headers ask for more permissions),
+//! and whether a signature carries it. Everything else is derived from the rows: the
+//! router ([`Endpoint::resolve`]), which sub-resources a SigV2 signature must cover
+//! ([`signed_sub_resource`]), which operations a read-only zone refuses
+//! ([`Endpoint::writes`]), the extra actions a request's headers imply
+//! ([`Endpoint::actions`]) and the names and slots of the metrics. Who may perform an
+//! action is decided in `access.rs`, from the action alone.
+//!
+//! Everything S3 defines that Bascule does not implement resolves to `NotImplemented` with
+//! its name, so nothing is silently treated as something else.
 
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use http::Method;
@@ -83,67 +93,275 @@ impl Params {
     }
 }
 
+/// The HTTP method of a route (`Never` for the row that no request resolves to).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    ListBuckets,
-    CreateBucket,
-    HeadBucket,
-    DeleteBucket,
-    GetBucketLocation,
-    GetBucketCors,
-    PutBucketCors,
-    DeleteBucketCors,
-    GetBucketPolicy,
-    PutBucketPolicy,
-    DeleteBucketPolicy,
-    GetBucketVersioning,
-    PutBucketVersioning,
-    GetBucketAcl,
-    PutBucketAcl,
-    GetBucketPolicyStatus,
-    GetPublicAccessBlock,
-    PutPublicAccessBlock,
-    DeletePublicAccessBlock,
-    GetBucketOwnershipControls,
-    PutBucketOwnershipControls,
-    DeleteBucketOwnershipControls,
-    GetBucketTagging,
-    PutBucketTagging,
-    DeleteBucketTagging,
-    ListObjects,
-    ListObjectsV2,
-    ListObjectVersions,
-    ListMultipartUploads,
-    DeleteObjects,
-    PostObject,
-    GetObject,
-    HeadObject,
-    PutObject,
-    CopyObject,
-    DeleteObject,
-    GetObjectTagging,
-    PutObjectTagging,
-    DeleteObjectTagging,
-    GetObjectAcl,
-    PutObjectAcl,
-    GetObjectAttributes,
-    CreateMultipartUpload,
-    UploadPart,
-    UploadPartCopy,
-    CompleteMultipartUpload,
-    AbortMultipartUpload,
-    ListParts,
-    GetObjectLockConfiguration,
-    PutObjectLockConfiguration,
-    GetObjectRetention,
-    PutObjectRetention,
-    GetObjectLegalHold,
-    PutObjectLegalHold,
-    GetBucketLifecycle,
-    PutBucketLifecycle,
-    DeleteBucketLifecycle,
-    Preflight,
-    NotImplemented(&'static str),
+pub enum Verb {
+    Get,
+    Head,
+    Put,
+    Post,
+    Delete,
+    Options,
+    Never,
+}
+
+impl Verb {
+    /// The verb of a method S3 routes on (no row is `Never`'s).
+    fn of(method: &Method) -> Option<Verb> {
+        Some(match *method {
+            Method::GET => Verb::Get,
+            Method::HEAD => Verb::Head,
+            Method::PUT => Verb::Put,
+            Method::POST => Verb::Post,
+            Method::DELETE => Verb::Delete,
+            Method::OPTIONS => Verb::Options,
+            _ => return None,
+        })
+    }
+}
+
+/// What a route addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// No bucket in the path or host.
+    Service,
+    Bucket,
+    Object,
+    /// Any of the above (CORS preflight).
+    Any,
+}
+
+/// A header condition of a route beyond method, scope and sub-resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    Always,
+    /// `x-amz-copy-source` is present.
+    CopySource,
+    /// The body is a `multipart/form-data` browser form.
+    FormPost,
+}
+
+/// How a request to the operation proves who sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// SigV4 or SigV2, header or query, or anonymous.
+    Request,
+    /// The browser form carries its own signature over a policy document.
+    Form,
+    /// Nobody is authenticated (CORS preflight, operations refused before anything else).
+    None,
+}
+
+/// One S3 operation: everything the server needs to know about it before its handler runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation {
+    pub endpoint: Endpoint,
+    /// The AWS operation name (metrics, logs).
+    pub name: &'static str,
+    pub verb: Verb,
+    pub scope: Scope,
+    /// The query parameter (sub-resource) that selects this operation.
+    pub sub: Option<&'static str>,
+    /// Does a SigV2 signature cover `sub`? Only a selector that does not change what the
+    /// request may do (the same action, reading alike) may stay outside: a test holds every
+    /// row to that.
+    pub sub_signed: bool,
+    pub when: When,
+    /// The IAM action a policy names for it.
+    pub action: &'static str,
+    /// The action when the request names a version (`versionId`), if it differs.
+    pub version_action: Option<&'static str>,
+    /// Does it name one version of an object (`versionId`)?
+    pub versioned: bool,
+    /// Does it create an object from the request (where object settings and lock headers
+    /// apply)?
+    pub creates_object: bool,
+    pub auth: Auth,
+}
+
+impl Operation {
+    /// The defaults of a row; each row states what differs.
+    const BASE: Operation = Operation {
+        endpoint: Endpoint::NotImplemented,
+        name: "",
+        verb: Verb::Get,
+        scope: Scope::Bucket,
+        sub: None,
+        sub_signed: true,
+        when: When::Always,
+        action: "",
+        version_action: None,
+        versioned: false,
+        creates_object: false,
+        auth: Auth::Request,
+    };
+}
+
+/// Declares the operations: the `Endpoint` enum and [`OPERATIONS`], in the same order, so
+/// a variant's number is its row.
+macro_rules! operations {
+    ($($name:ident { $($field:ident: $value:expr),* $(,)? })*) => {
+        /// An S3 operation (see [`OPERATIONS`] for what each one is).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Endpoint { $($name),* }
+
+        /// One row per operation, in the order routes are matched: the first row whose
+        /// method, scope, sub-resource and header condition fit a request is its operation.
+        pub const OPERATIONS: &[Operation] = &[$(Operation {
+            endpoint: Endpoint::$name,
+            name: stringify!($name),
+            $($field: $value,)*
+            ..Operation::BASE
+        }),*];
+    };
+}
+
+use Scope::{Any, Bucket, Object, Service};
+use Verb::{Delete, Head, Options, Post, Put};
+
+operations! {
+    Preflight { verb: Options, scope: Any, auth: Auth::None }
+    ListBuckets { scope: Service, action: "s3:ListAllMyBuckets" }
+
+    // Buckets: sub-resources first, then the plain routes.
+    GetBucketLocation { sub: Some("location"), action: "s3:GetBucketLocation" }
+    GetBucketCors { sub: Some("cors"), action: "s3:GetBucketCORS" }
+    GetBucketPolicy { sub: Some("policy"), action: "s3:GetBucketPolicy" }
+    GetBucketPolicyStatus { sub: Some("policyStatus"), action: "s3:GetBucketPolicyStatus" }
+    GetPublicAccessBlock {
+        sub: Some("publicAccessBlock"), action: "s3:GetBucketPublicAccessBlock"
+    }
+    GetBucketOwnershipControls {
+        sub: Some("ownershipControls"), action: "s3:GetBucketOwnershipControls"
+    }
+    GetBucketVersioning { sub: Some("versioning"), action: "s3:GetBucketVersioning" }
+    GetObjectLockConfiguration {
+        sub: Some("object-lock"), action: "s3:GetBucketObjectLockConfiguration"
+    }
+    GetBucketLifecycleConfiguration {
+        sub: Some("lifecycle"), action: "s3:GetLifecycleConfiguration"
+    }
+    GetBucketAcl { sub: Some("acl"), action: "s3:GetBucketAcl" }
+    GetBucketTagging { sub: Some("tagging"), action: "s3:GetBucketTagging" }
+    ListObjectVersions { sub: Some("versions"), action: "s3:ListBucketVersions" }
+    ListMultipartUploads { sub: Some("uploads"), action: "s3:ListBucketMultipartUploads" }
+    // `list-type=2` only changes the listing's format: the same action, a read alike.
+    ListObjectsV2 { sub: Some("list-type"), sub_signed: false, action: "s3:ListBucket" }
+    ListObjects { action: "s3:ListBucket" }
+    HeadBucket { verb: Head, action: "s3:ListBucket" }
+    PutBucketCors { verb: Put, sub: Some("cors"), action: "s3:PutBucketCORS" }
+    PutBucketPolicy { verb: Put, sub: Some("policy"), action: "s3:PutBucketPolicy" }
+    PutBucketVersioning { verb: Put, sub: Some("versioning"), action: "s3:PutBucketVersioning" }
+    PutObjectLockConfiguration {
+        verb: Put, sub: Some("object-lock"), action: "s3:PutBucketObjectLockConfiguration"
+    }
+    PutBucketLifecycleConfiguration {
+        verb: Put, sub: Some("lifecycle"), action: "s3:PutLifecycleConfiguration"
+    }
+    PutBucketAcl { verb: Put, sub: Some("acl"), action: "s3:PutBucketAcl" }
+    PutBucketTagging { verb: Put, sub: Some("tagging"), action: "s3:PutBucketTagging" }
+    PutPublicAccessBlock {
+        verb: Put, sub: Some("publicAccessBlock"), action: "s3:PutBucketPublicAccessBlock"
+    }
+    PutBucketOwnershipControls {
+        verb: Put, sub: Some("ownershipControls"), action: "s3:PutBucketOwnershipControls"
+    }
+    CreateBucket { verb: Put, action: "s3:CreateBucket" }
+    DeleteBucketCors { verb: Delete, sub: Some("cors"), action: "s3:PutBucketCORS" }
+    DeleteBucketPolicy { verb: Delete, sub: Some("policy"), action: "s3:DeleteBucketPolicy" }
+    DeleteBucketTagging { verb: Delete, sub: Some("tagging"), action: "s3:PutBucketTagging" }
+    DeleteBucketLifecycle {
+        verb: Delete, sub: Some("lifecycle"), action: "s3:PutLifecycleConfiguration"
+    }
+    DeletePublicAccessBlock {
+        verb: Delete, sub: Some("publicAccessBlock"), action: "s3:PutBucketPublicAccessBlock"
+    }
+    DeleteBucketOwnershipControls {
+        verb: Delete, sub: Some("ownershipControls"), action: "s3:PutBucketOwnershipControls"
+    }
+    DeleteBucket { verb: Delete, action: "s3:DeleteBucket" }
+    // Each key is authorized as DeleteObject (or DeleteObjectVersion) on its own.
+    DeleteObjects { verb: Post, sub: Some("delete"), action: "s3:DeleteObject" }
+    PostObject {
+        verb: Post, when: When::FormPost, action: "s3:PutObject", creates_object: true,
+        auth: Auth::Form
+    }
+
+    // Objects.
+    GetObjectTagging {
+        scope: Object, sub: Some("tagging"), action: "s3:GetObjectTagging",
+        version_action: Some("s3:GetObjectVersionTagging"), versioned: true
+    }
+    GetObjectRetention {
+        scope: Object, sub: Some("retention"), action: "s3:GetObjectRetention", versioned: true
+    }
+    GetObjectLegalHold {
+        scope: Object, sub: Some("legal-hold"), action: "s3:GetObjectLegalHold", versioned: true
+    }
+    GetObjectAcl {
+        scope: Object, sub: Some("acl"), action: "s3:GetObjectAcl",
+        version_action: Some("s3:GetObjectVersionAcl"), versioned: true
+    }
+    GetObjectAttributes {
+        scope: Object, sub: Some("attributes"), action: "s3:GetObjectAttributes",
+        version_action: Some("s3:GetObjectVersionAttributes"), versioned: true
+    }
+    ListParts { scope: Object, sub: Some("uploadId"), action: "s3:ListMultipartUploadParts" }
+    GetObject {
+        scope: Object, action: "s3:GetObject", version_action: Some("s3:GetObjectVersion"),
+        versioned: true
+    }
+    HeadObject {
+        verb: Head, scope: Object, action: "s3:GetObject",
+        version_action: Some("s3:GetObjectVersion"), versioned: true
+    }
+    PutObjectTagging {
+        verb: Put, scope: Object, sub: Some("tagging"), action: "s3:PutObjectTagging",
+        version_action: Some("s3:PutObjectVersionTagging"), versioned: true
+    }
+    PutObjectRetention {
+        verb: Put, scope: Object, sub: Some("retention"), action: "s3:PutObjectRetention",
+        versioned: true
+    }
+    PutObjectLegalHold {
+        verb: Put, scope: Object, sub: Some("legal-hold"), action: "s3:PutObjectLegalHold",
+        versioned: true
+    }
+    PutObjectAcl {
+        verb: Put, scope: Object, sub: Some("acl"), action: "s3:PutObjectAcl",
+        version_action: Some("s3:PutObjectVersionAcl"), versioned: true
+    }
+    UploadPartCopy {
+        verb: Put, scope: Object, sub: Some("uploadId"), when: When::CopySource,
+        action: "s3:PutObject"
+    }
+    UploadPart { verb: Put, scope: Object, sub: Some("uploadId"), action: "s3:PutObject" }
+    CopyObject {
+        verb: Put, scope: Object, when: When::CopySource, action: "s3:PutObject",
+        creates_object: true
+    }
+    PutObject { verb: Put, scope: Object, action: "s3:PutObject", creates_object: true }
+    DeleteObjectTagging {
+        verb: Delete, scope: Object, sub: Some("tagging"), action: "s3:DeleteObjectTagging",
+        version_action: Some("s3:DeleteObjectVersionTagging"), versioned: true
+    }
+    AbortMultipartUpload {
+        verb: Delete, scope: Object, sub: Some("uploadId"), action: "s3:AbortMultipartUpload"
+    }
+    DeleteObject {
+        verb: Delete, scope: Object, action: "s3:DeleteObject",
+        version_action: Some("s3:DeleteObjectVersion"), versioned: true
+    }
+    CreateMultipartUpload {
+        verb: Post, scope: Object, sub: Some("uploads"), action: "s3:PutObject",
+        creates_object: true
+    }
+    CompleteMultipartUpload {
+        verb: Post, scope: Object, sub: Some("uploadId"), action: "s3:PutObject"
+    }
+
+    // What no route leads to: requests S3 defines and Bascule refuses.
+    NotImplemented { verb: Verb::Never, scope: Any, auth: Auth::None }
 }
 
 /// Bucket sub-resources S3 defines and Bascule does not implement.
@@ -165,155 +383,82 @@ const UNSUPPORTED_BUCKET: &[&str] = &[
 /// Object sub-resources S3 defines and Bascule does not implement.
 const UNSUPPORTED_OBJECT: &[&str] = &["restore", "select", "torrent", "renameObject"];
 
-/// How an endpoint touches data, for access control and the read-only secondary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Needs an authenticated caller, no bucket permission (ListBuckets, CreateBucket).
-    Service,
-    Read,
-    Write,
-    /// Bucket settings and deletion: owner or admin only.
-    Owner,
-    /// Decided by the handler itself (browser POST carries its own auth; CORS preflight).
-    Custom,
+/// Query parameters that do not select an operation but name what it acts on (a version,
+/// an upload's part) or change the answer (`response-*` overrides): signed too.
+const SIGNED_PARAMETERS: &[&str] = &[
+    "partNumber",
+    "uploadId",
+    "versionId",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-content-type",
+    "response-expires",
+];
+
+/// Must a SigV2 signature cover this query parameter? Every sub-resource a route selects
+/// on (unless its row says the selector changes nothing), every one Bascule refuses, and
+/// the parameters that name what is acted on.
+pub fn signed_sub_resource(name: &str) -> bool {
+    SIGNED_PARAMETERS.contains(&name)
+        || UNSUPPORTED_BUCKET.contains(&name)
+        || UNSUPPORTED_OBJECT.contains(&name)
+        || OPERATIONS
+            .iter()
+            .any(|op| op.sub_signed && op.sub == Some(name))
 }
+
+/// A request S3 defines and Bascule does not carry out, by what it asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsupported(pub &'static str);
+
+/// The action a request's header asks for beyond its operation's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImpliedAction {
+    pub action: &'static str,
+    /// The header that asks for it.
+    pub header: &'static str,
+}
+
+/// Headers that set lock state on a new object, and the action each needs (as the
+/// PutObjectRetention / PutObjectLegalHold operations would).
+const LOCK_HEADERS: &[ImpliedAction] = &[
+    ImpliedAction {
+        action: "s3:PutObjectRetention",
+        header: "x-amz-object-lock-mode",
+    },
+    ImpliedAction {
+        action: "s3:PutObjectRetention",
+        header: "x-amz-object-lock-retain-until-date",
+    },
+    ImpliedAction {
+        action: "s3:PutObjectLegalHold",
+        header: "x-amz-object-lock-legal-hold",
+    },
+];
 
 impl Endpoint {
     /// How many operations there are (`ordinal` is below this).
-    pub const COUNT: usize = 59;
+    pub const COUNT: usize = OPERATIONS.len();
+
+    /// This operation's row.
+    pub fn row(self) -> &'static Operation {
+        // The enum and the table are generated in the same order (a test checks it).
+        &OPERATIONS[self as usize]
+    }
 
     /// A dense number per operation, for per-operation tables (metrics).
     pub fn ordinal(self) -> usize {
-        use Endpoint::*;
-        match self {
-            ListBuckets => 0,
-            CreateBucket => 1,
-            HeadBucket => 2,
-            DeleteBucket => 3,
-            GetBucketLocation => 4,
-            GetBucketCors => 5,
-            PutBucketCors => 6,
-            DeleteBucketCors => 7,
-            GetBucketPolicy => 8,
-            PutBucketPolicy => 9,
-            DeleteBucketPolicy => 10,
-            GetBucketVersioning => 11,
-            PutBucketVersioning => 12,
-            GetBucketAcl => 13,
-            PutBucketAcl => 14,
-            GetBucketPolicyStatus => 15,
-            GetPublicAccessBlock => 16,
-            PutPublicAccessBlock => 17,
-            DeletePublicAccessBlock => 18,
-            GetBucketOwnershipControls => 19,
-            PutBucketOwnershipControls => 20,
-            DeleteBucketOwnershipControls => 21,
-            GetBucketTagging => 22,
-            PutBucketTagging => 23,
-            DeleteBucketTagging => 24,
-            ListObjects => 25,
-            ListObjectsV2 => 26,
-            ListObjectVersions => 27,
-            ListMultipartUploads => 28,
-            DeleteObjects => 29,
-            PostObject => 30,
-            GetObject => 31,
-            HeadObject => 32,
-            PutObject => 33,
-            CopyObject => 34,
-            DeleteObject => 35,
-            GetObjectTagging => 36,
-            PutObjectTagging => 37,
-            DeleteObjectTagging => 38,
-            GetObjectAcl => 39,
-            PutObjectAcl => 40,
-            GetObjectAttributes => 41,
-            CreateMultipartUpload => 42,
-            UploadPart => 43,
-            UploadPartCopy => 44,
-            CompleteMultipartUpload => 45,
-            AbortMultipartUpload => 46,
-            ListParts => 47,
-            GetObjectLockConfiguration => 48,
-            PutObjectLockConfiguration => 49,
-            GetObjectRetention => 50,
-            PutObjectRetention => 51,
-            GetObjectLegalHold => 52,
-            PutObjectLegalHold => 53,
-            GetBucketLifecycle => 54,
-            PutBucketLifecycle => 55,
-            DeleteBucketLifecycle => 56,
-            Preflight => 57,
-            NotImplemented(_) => 58,
-        }
+        self as usize
     }
 
     /// The operation's name, for metrics and logs.
     pub fn name(self) -> &'static str {
-        use Endpoint::*;
-        match self {
-            ListBuckets => "ListBuckets",
-            CreateBucket => "CreateBucket",
-            HeadBucket => "HeadBucket",
-            DeleteBucket => "DeleteBucket",
-            GetBucketLocation => "GetBucketLocation",
-            GetBucketCors => "GetBucketCors",
-            PutBucketCors => "PutBucketCors",
-            DeleteBucketCors => "DeleteBucketCors",
-            GetBucketPolicy => "GetBucketPolicy",
-            PutBucketPolicy => "PutBucketPolicy",
-            DeleteBucketPolicy => "DeleteBucketPolicy",
-            GetBucketVersioning => "GetBucketVersioning",
-            PutBucketVersioning => "PutBucketVersioning",
-            GetBucketAcl => "GetBucketAcl",
-            PutBucketAcl => "PutBucketAcl",
-            GetBucketPolicyStatus => "GetBucketPolicyStatus",
-            GetPublicAccessBlock => "GetPublicAccessBlock",
-            PutPublicAccessBlock => "PutPublicAccessBlock",
-            DeletePublicAccessBlock => "DeletePublicAccessBlock",
-            GetBucketOwnershipControls => "GetBucketOwnershipControls",
-            PutBucketOwnershipControls => "PutBucketOwnershipControls",
-            DeleteBucketOwnershipControls => "DeleteBucketOwnershipControls",
-            GetBucketTagging => "GetBucketTagging",
-            PutBucketTagging => "PutBucketTagging",
-            DeleteBucketTagging => "DeleteBucketTagging",
-            ListObjects => "ListObjects",
-            ListObjectsV2 => "ListObjectsV2",
-            ListObjectVersions => "ListObjectVersions",
-            ListMultipartUploads => "ListMultipartUploads",
-            DeleteObjects => "DeleteObjects",
-            PostObject => "PostObject",
-            GetObject => "GetObject",
-            HeadObject => "HeadObject",
-            PutObject => "PutObject",
-            CopyObject => "CopyObject",
-            DeleteObject => "DeleteObject",
-            GetObjectTagging => "GetObjectTagging",
-            PutObjectTagging => "PutObjectTagging",
-            DeleteObjectTagging => "DeleteObjectTagging",
-            GetObjectAcl => "GetObjectAcl",
-            PutObjectAcl => "PutObjectAcl",
-            GetObjectAttributes => "GetObjectAttributes",
-            CreateMultipartUpload => "CreateMultipartUpload",
-            UploadPart => "UploadPart",
-            UploadPartCopy => "UploadPartCopy",
-            CompleteMultipartUpload => "CompleteMultipartUpload",
-            AbortMultipartUpload => "AbortMultipartUpload",
-            ListParts => "ListParts",
-            GetObjectLockConfiguration => "GetObjectLockConfiguration",
-            PutObjectLockConfiguration => "PutObjectLockConfiguration",
-            GetObjectRetention => "GetObjectRetention",
-            PutObjectRetention => "PutObjectRetention",
-            GetObjectLegalHold => "GetObjectLegalHold",
-            PutObjectLegalHold => "PutObjectLegalHold",
-            GetBucketLifecycle => "GetBucketLifecycleConfiguration",
-            PutBucketLifecycle => "PutBucketLifecycleConfiguration",
-            DeleteBucketLifecycle => "DeleteBucketLifecycle",
-            Preflight => "Preflight",
-            NotImplemented(_) => "NotImplemented",
-        }
+        self.row().name
     }
 
+    /// The operation a request asks for: the first row that fits.
     pub fn resolve(
         method: &Method,
         bucket: Option<&str>,
@@ -321,196 +466,77 @@ impl Endpoint {
         has: impl Fn(&str) -> bool,
         copy_source: bool,
         form_post: bool,
-    ) -> Endpoint {
-        use Endpoint::*;
-        if method == Method::OPTIONS {
-            return Preflight;
-        }
-        let Some(_) = bucket else {
-            return match *method {
-                Method::GET => ListBuckets,
-                _ => NotImplemented("service operation"),
-            };
+    ) -> Result<Endpoint, Unsupported> {
+        let scope = match (bucket, key) {
+            (None, _) => Service,
+            (Some(_), None) => Bucket,
+            (Some(_), Some(_)) => Object,
         };
-        match key {
-            None => {
-                if let Some(name) = UNSUPPORTED_BUCKET.iter().find(|n| has(n)) {
-                    return NotImplemented(name);
-                }
-                match *method {
-                    Method::GET if has("location") => GetBucketLocation,
-                    Method::GET if has("cors") => GetBucketCors,
-                    Method::GET if has("policy") => GetBucketPolicy,
-                    Method::GET if has("policyStatus") => GetBucketPolicyStatus,
-                    Method::GET if has("publicAccessBlock") => GetPublicAccessBlock,
-                    Method::GET if has("ownershipControls") => GetBucketOwnershipControls,
-                    Method::GET if has("versioning") => GetBucketVersioning,
-                    Method::GET if has("object-lock") => GetObjectLockConfiguration,
-                    Method::GET if has("lifecycle") => GetBucketLifecycle,
-                    Method::GET if has("acl") => GetBucketAcl,
-                    Method::GET if has("tagging") => GetBucketTagging,
-                    Method::GET if has("versions") => ListObjectVersions,
-                    Method::GET if has("uploads") => ListMultipartUploads,
-                    Method::GET if has("list-type") => ListObjectsV2,
-                    Method::GET => ListObjects,
-                    Method::HEAD => HeadBucket,
-                    Method::PUT if has("cors") => PutBucketCors,
-                    Method::PUT if has("policy") => PutBucketPolicy,
-                    Method::PUT if has("versioning") => PutBucketVersioning,
-                    Method::PUT if has("object-lock") => PutObjectLockConfiguration,
-                    Method::PUT if has("lifecycle") => PutBucketLifecycle,
-                    Method::PUT if has("acl") => PutBucketAcl,
-                    Method::PUT if has("tagging") => PutBucketTagging,
-                    Method::PUT if has("publicAccessBlock") => PutPublicAccessBlock,
-                    Method::PUT if has("ownershipControls") => PutBucketOwnershipControls,
-                    Method::PUT => CreateBucket,
-                    Method::DELETE if has("cors") => DeleteBucketCors,
-                    Method::DELETE if has("policy") => DeleteBucketPolicy,
-                    Method::DELETE if has("tagging") => DeleteBucketTagging,
-                    Method::DELETE if has("lifecycle") => DeleteBucketLifecycle,
-                    Method::DELETE if has("publicAccessBlock") => DeletePublicAccessBlock,
-                    Method::DELETE if has("ownershipControls") => DeleteBucketOwnershipControls,
-                    Method::DELETE => DeleteBucket,
-                    Method::POST if has("delete") => DeleteObjects,
-                    Method::POST if form_post => PostObject,
-                    _ => NotImplemented("bucket operation"),
-                }
-            }
-            Some(_) => {
-                if let Some(name) = UNSUPPORTED_OBJECT.iter().find(|n| has(n)) {
-                    return NotImplemented(name);
-                }
-                match *method {
-                    Method::GET if has("tagging") => GetObjectTagging,
-                    Method::GET if has("retention") => GetObjectRetention,
-                    Method::GET if has("legal-hold") => GetObjectLegalHold,
-                    Method::GET if has("acl") => GetObjectAcl,
-                    Method::GET if has("attributes") => GetObjectAttributes,
-                    Method::GET if has("uploadId") => ListParts,
-                    Method::GET => GetObject,
-                    Method::HEAD => HeadObject,
-                    Method::PUT if has("tagging") => PutObjectTagging,
-                    Method::PUT if has("retention") => PutObjectRetention,
-                    Method::PUT if has("legal-hold") => PutObjectLegalHold,
-                    Method::PUT if has("acl") => PutObjectAcl,
-                    Method::PUT if has("uploadId") && copy_source => UploadPartCopy,
-                    Method::PUT if has("uploadId") => UploadPart,
-                    Method::PUT if copy_source => CopyObject,
-                    Method::PUT => PutObject,
-                    Method::DELETE if has("tagging") => DeleteObjectTagging,
-                    Method::DELETE if has("uploadId") => AbortMultipartUpload,
-                    Method::DELETE => DeleteObject,
-                    Method::POST if has("uploads") => CreateMultipartUpload,
-                    Method::POST if has("uploadId") => CompleteMultipartUpload,
-                    _ => NotImplemented("object operation"),
-                }
+        let other = Unsupported(match scope {
+            Service => "service operation",
+            Bucket => "bucket operation",
+            Object | Any => "object operation",
+        });
+        let Some(verb) = Verb::of(method) else {
+            return Err(other);
+        };
+        if verb != Options {
+            let unsupported = match scope {
+                Service => &[][..],
+                Bucket => UNSUPPORTED_BUCKET,
+                Object | Any => UNSUPPORTED_OBJECT,
+            };
+            if let Some(name) = unsupported.iter().find(|n| has(n)) {
+                return Err(Unsupported(name));
             }
         }
+        OPERATIONS
+            .iter()
+            .find(|op| {
+                op.verb == verb
+                    && (op.scope == scope || op.scope == Any)
+                    && op.sub.is_none_or(&has)
+                    && match op.when {
+                        When::Always => true,
+                        When::CopySource => copy_source,
+                        When::FormPost => form_post,
+                    }
+            })
+            .map(|op| op.endpoint)
+            .ok_or(other)
     }
 
     /// Does this operation change anything? A zone that takes no writes refuses these
-    /// before reading the body.
+    /// before reading the body. Every route that is not a GET, HEAD or OPTIONS writes.
     pub fn writes(self) -> bool {
-        use Endpoint::*;
-        match self {
-            PostObject | CreateBucket => true,
-            NotImplemented(_) | Preflight => false,
-            other => {
-                matches!(other.access(), Access::Write)
-                    || matches!(
-                        other,
-                        DeleteBucket
-                            | PutBucketCors
-                            | DeleteBucketCors
-                            | PutBucketPolicy
-                            | DeleteBucketPolicy
-                            | PutBucketVersioning
-                            | PutBucketAcl
-                            | PutObjectAcl
-                            | PutBucketTagging
-                            | DeleteBucketTagging
-                            | PutPublicAccessBlock
-                            | DeletePublicAccessBlock
-                            | PutBucketOwnershipControls
-                            | DeleteBucketOwnershipControls
-                            | PutObjectLockConfiguration
-                            | PutBucketLifecycle
-                            | DeleteBucketLifecycle
-                    )
-            }
-        }
+        matches!(self.row().verb, Put | Post | Delete)
     }
 
-    /// Does this operation name one version of an object (`versionId`)? Until versioning
-    /// exists, only the `null` version does.
+    /// Does this operation name one version of an object (`versionId`)?
     pub fn takes_version(self) -> bool {
-        use Endpoint::*;
-        matches!(
-            self,
-            GetObject
-                | HeadObject
-                | DeleteObject
-                | GetObjectTagging
-                | PutObjectTagging
-                | DeleteObjectTagging
-                | GetObjectAcl
-                | PutObjectAcl
-                | GetObjectAttributes
-                | GetObjectRetention
-                | PutObjectRetention
-                | GetObjectLegalHold
-                | PutObjectLegalHold
-        )
+        self.row().versioned
     }
 
-    pub fn access(self) -> Access {
-        use Endpoint::*;
-        match self {
-            ListBuckets | CreateBucket => Access::Service,
-            HeadBucket | GetBucketLocation | GetBucketVersioning | GetBucketAcl | ListObjects
-            | ListObjectsV2 | ListObjectVersions | ListMultipartUploads | GetObject
-            | HeadObject | GetObjectTagging | GetObjectAcl | GetObjectAttributes | ListParts
-            | GetObjectRetention | GetObjectLegalHold => Access::Read,
-            PutObject
-            | CopyObject
-            | DeleteObject
-            | DeleteObjects
-            | PutObjectTagging
-            | DeleteObjectTagging
-            | CreateMultipartUpload
-            | UploadPart
-            | UploadPartCopy
-            | CompleteMultipartUpload
-            | AbortMultipartUpload
-            | PutObjectRetention
-            | PutObjectLegalHold => Access::Write,
-            DeleteBucket
-            | GetBucketCors
-            | PutBucketCors
-            | DeleteBucketCors
-            | GetBucketPolicy
-            | PutBucketPolicy
-            | DeleteBucketPolicy
-            | PutBucketVersioning
-            | PutBucketAcl
-            | PutObjectAcl
-            | GetBucketTagging
-            | PutBucketTagging
-            | DeleteBucketTagging
-            | GetBucketPolicyStatus
-            | GetPublicAccessBlock
-            | PutPublicAccessBlock
-            | DeletePublicAccessBlock
-            | GetBucketOwnershipControls
-            | PutBucketOwnershipControls
-            | DeleteBucketOwnershipControls
-            | GetObjectLockConfiguration
-            | PutObjectLockConfiguration
-            | GetBucketLifecycle
-            | PutBucketLifecycle
-            | DeleteBucketLifecycle => Access::Owner,
-            PostObject | Preflight | NotImplemented(_) => Access::Custom,
+    /// The IAM action of the operation, as it acts on a version when `version` is true.
+    pub fn action(self, version: bool) -> &'static str {
+        let row = self.row();
+        match (version, row.version_action) {
+            (true, Some(a)) => a,
+            _ => row.action,
         }
+    }
+
+    /// The actions a request asks for beyond the operation's own, by the headers (or form
+    /// fields) it carries: lock settings on a new object need the lock actions.
+    pub fn implied_actions(
+        self,
+        has_header: impl Fn(&str) -> bool,
+    ) -> impl Iterator<Item = ImpliedAction> {
+        let creates = self.row().creates_object;
+        LOCK_HEADERS
+            .iter()
+            .copied()
+            .filter(move |a| creates && has_header(a.header))
     }
 }
 
@@ -518,21 +544,36 @@ impl Endpoint {
 mod tests {
     use super::*;
 
-    fn ep(m: Method, b: Option<&str>, k: Option<&str>, q: &[&str]) -> Endpoint {
+    fn ep(
+        m: Method,
+        b: Option<&str>,
+        k: Option<&str>,
+        q: &[&str],
+    ) -> Result<Endpoint, Unsupported> {
         Endpoint::resolve(&m, b, k, |n| q.contains(&n), false, false)
     }
 
     #[test]
+    fn the_enum_and_the_table_agree() {
+        for (i, op) in OPERATIONS.iter().enumerate() {
+            assert_eq!(op.endpoint as usize, i, "{}", op.name);
+            assert_eq!(op.endpoint.row().name, op.name);
+        }
+        assert_eq!(Endpoint::COUNT, OPERATIONS.len());
+    }
+
+    #[test]
     fn resolves_operations() {
-        assert_eq!(ep(Method::GET, None, None, &[]), Endpoint::ListBuckets);
+        use Endpoint::*;
+        assert_eq!(ep(Method::GET, None, None, &[]), Ok(ListBuckets));
         assert_eq!(
             ep(Method::GET, Some("b"), None, &["list-type"]),
-            Endpoint::ListObjectsV2
+            Ok(ListObjectsV2)
         );
-        assert_eq!(ep(Method::GET, Some("b"), None, &[]), Endpoint::ListObjects);
+        assert_eq!(ep(Method::GET, Some("b"), None, &[]), Ok(ListObjects));
         assert_eq!(
             ep(Method::POST, Some("b"), None, &["delete"]),
-            Endpoint::DeleteObjects
+            Ok(DeleteObjects)
         );
         assert_eq!(
             ep(
@@ -541,24 +582,170 @@ mod tests {
                 Some("k"),
                 &["uploadId", "partNumber"]
             ),
-            Endpoint::UploadPart
+            Ok(UploadPart)
         );
         assert_eq!(
             ep(Method::POST, Some("b"), Some("k"), &["uploads"]),
-            Endpoint::CreateMultipartUpload
+            Ok(CreateMultipartUpload)
         );
         assert_eq!(
             ep(Method::GET, Some("b"), None, &["lifecycle"]),
-            Endpoint::GetBucketLifecycle
+            Ok(GetBucketLifecycleConfiguration)
         );
         assert_eq!(
             ep(Method::PUT, Some("b"), Some("k"), &["retention"]),
-            Endpoint::PutObjectRetention
+            Ok(PutObjectRetention)
         );
         assert_eq!(
             ep(Method::POST, Some("b"), Some("k"), &["restore"]),
-            Endpoint::NotImplemented("restore")
+            Err(Unsupported("restore"))
         );
+        assert_eq!(
+            ep(Method::PATCH, Some("b"), Some("k"), &[]),
+            Err(Unsupported("object operation"))
+        );
+        assert_eq!(
+            ep(Method::OPTIONS, Some("b"), Some("k"), &[]),
+            Ok(Preflight)
+        );
+        assert_eq!(
+            Endpoint::resolve(&Method::PUT, Some("b"), Some("k"), |_| false, true, false),
+            Ok(CopyObject)
+        );
+        assert_eq!(
+            Endpoint::resolve(
+                &Method::PUT,
+                Some("b"),
+                Some("k"),
+                |n| n == "uploadId",
+                true,
+                false
+            ),
+            Ok(UploadPartCopy)
+        );
+        assert_eq!(
+            Endpoint::resolve(&Method::POST, Some("b"), None, |_| false, false, true),
+            Ok(PostObject)
+        );
+    }
+
+    /// Every route can be reached: no earlier row hides it.
+    #[test]
+    fn every_route_is_reachable() {
+        for op in OPERATIONS {
+            let method = match op.verb {
+                Verb::Get => Method::GET,
+                Head => Method::HEAD,
+                Put => Method::PUT,
+                Post => Method::POST,
+                Delete => Method::DELETE,
+                Options => Method::OPTIONS,
+                Verb::Never => continue,
+            };
+            let (b, k) = match op.scope {
+                Service => (None, None),
+                Bucket | Any => (Some("b"), None),
+                Object => (Some("b"), Some("k")),
+            };
+            let got = Endpoint::resolve(
+                &method,
+                b,
+                k,
+                |n| op.sub == Some(n),
+                op.when == When::CopySource,
+                op.when == When::FormPost,
+            );
+            assert_eq!(got, Ok(op.endpoint), "{}", op.name);
+        }
+    }
+
+    /// A selector left out of SigV2 signatures must not change what the request may do:
+    /// without it, the request resolves to an operation with the same action that reads
+    /// alike. Anything else must be signed, or a presigned URL could become it.
+    #[test]
+    fn unsigned_selectors_change_nothing() {
+        for op in OPERATIONS.iter().filter(|op| !op.sub_signed) {
+            let sub = op.sub.expect("an unsigned selector names a sub-resource");
+            let (b, k) = match op.scope {
+                Object => (Some("b"), Some("k")),
+                _ => (Some("b"), None),
+            };
+            let method = match op.verb {
+                Verb::Get => Method::GET,
+                other => panic!("{}: an unsigned selector on {other:?}", op.name),
+            };
+            let without = Endpoint::resolve(
+                &method,
+                b,
+                k,
+                |n| n != sub && op.sub == Some(n),
+                false,
+                false,
+            )
+            .expect("resolves without the selector");
+            assert_eq!(without.action(false), op.action, "{}", op.name);
+            assert_eq!(without.writes(), op.endpoint.writes(), "{}", op.name);
+        }
+        for op in OPERATIONS {
+            if let Some(sub) = op.sub.filter(|_| op.sub_signed) {
+                assert!(signed_sub_resource(sub), "{sub}");
+            }
+        }
+        for name in [
+            "retention",
+            "legal-hold",
+            "attributes",
+            "publicAccessBlock",
+            "ownershipControls",
+            "policyStatus",
+            "versionId",
+            "restore",
+        ] {
+            assert!(signed_sub_resource(name), "{name}");
+        }
+        assert!(!signed_sub_resource("list-type"));
+        assert!(!signed_sub_resource("prefix"));
+    }
+
+    /// Every operation has its row in the authorization expectations the matrix test
+    /// walks, with a version column exactly where it names a version (a multi-object
+    /// delete names them per key); every extra row names an operation and a header that
+    /// asks for more.
+    #[test]
+    fn every_operation_has_authorization_expectations() {
+        use crate::s3::authz_expectations::{Allowed, EXPECTATIONS};
+        for op in OPERATIONS {
+            let e = EXPECTATIONS
+                .iter()
+                .find(|e| e.operation == op.name)
+                .unwrap_or_else(|| panic!("{} has no authorization expectations", op.name));
+            let names_versions = op.versioned || op.endpoint == Endpoint::DeleteObjects;
+            match e.allowed {
+                Allowed::NotAuthorized => assert_eq!(op.auth, Auth::None, "{}", op.name),
+                Allowed::Only { version, .. } => {
+                    assert_ne!(op.auth, Auth::None, "{}", op.name);
+                    assert_eq!(version.is_some(), names_versions, "{}", op.name);
+                }
+            }
+        }
+        for e in EXPECTATIONS {
+            let (name, header) = match e.operation.split_once(" + ") {
+                Some((n, h)) => (n, Some(h)),
+                None => (e.operation, None),
+            };
+            let op = OPERATIONS
+                .iter()
+                .find(|op| op.name == name)
+                .unwrap_or_else(|| panic!("{name} is not an operation"));
+            if let Some(h) = header {
+                assert_eq!(
+                    op.endpoint.implied_actions(|n| n == h).count(),
+                    1,
+                    "{}",
+                    e.operation
+                );
+            }
+        }
     }
 
     #[test]
@@ -601,12 +788,48 @@ mod tests {
             (Endpoint::CreateBucket, true),
             (Endpoint::PostObject, true),
             (Endpoint::AbortMultipartUpload, true),
+            (Endpoint::DeleteObjects, true),
             (Endpoint::GetObject, false),
             (Endpoint::GetBucketCors, false),
             (Endpoint::ListParts, false),
             (Endpoint::Preflight, false),
+            (Endpoint::NotImplemented, false),
         ] {
             assert_eq!(e.writes(), writes, "{e:?}");
         }
+    }
+
+    #[test]
+    fn lock_headers_imply_the_lock_actions_where_objects_are_created() {
+        let implied = |e: Endpoint, h: &str| {
+            e.implied_actions(|n| n == h)
+                .map(|a| a.action)
+                .collect::<Vec<_>>()
+        };
+        for e in [
+            Endpoint::PutObject,
+            Endpoint::CopyObject,
+            Endpoint::PostObject,
+            Endpoint::CreateMultipartUpload,
+        ] {
+            assert_eq!(
+                implied(e, "x-amz-object-lock-mode"),
+                ["s3:PutObjectRetention"]
+            );
+            assert_eq!(
+                implied(e, "x-amz-object-lock-legal-hold"),
+                ["s3:PutObjectLegalHold"]
+            );
+        }
+        assert!(implied(Endpoint::UploadPart, "x-amz-object-lock-mode").is_empty());
+        assert_eq!(
+            Endpoint::DeleteObject.action(true),
+            "s3:DeleteObjectVersion"
+        );
+        assert_eq!(Endpoint::DeleteObject.action(false), "s3:DeleteObject");
+        assert_eq!(
+            Endpoint::PutObjectRetention.action(true),
+            "s3:PutObjectRetention"
+        );
     }
 }

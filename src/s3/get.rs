@@ -1,10 +1,10 @@
 //! GetObject and HeadObject: preconditions, Range and partNumber, response overrides, and
 //! streaming from disk in bounded chunks so memory does not grow with object size.
 
+use super::ctx::{Ctx, S3State};
 use super::meta::{quoted, time_of, write_object_headers};
 use super::response::set_header;
 use super::versioning::{requested_version, version_header};
-use super::{Ctx, S3State};
 use crate::store::read::{open_range, read_pieces, Piece};
 use crate::store::{SegmentSource, StoreError};
 use axum::body::Body;
@@ -31,6 +31,16 @@ pub fn preconditions(h: &HeaderMap, prefix: &str) -> Preconditions {
 }
 
 pub async fn get_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
+    // As AWS: an anonymous caller cannot make a public object answer as something else
+    // (a text file served as text/html).
+    if matches!(ctx.identity, super::auth::Identity::Anonymous)
+        && ctx.query.iter().any(|(k, _)| k.starts_with("response-"))
+    {
+        return Err(S3Error::msg(
+            S3ErrorCode::InvalidRequest,
+            "Request specific response headers cannot be used for anonymous GET requests.",
+        ));
+    }
     serve(s, ctx, false).await
 }
 
@@ -75,7 +85,16 @@ async fn serve(s: &S3State, ctx: &Ctx, head: bool) -> S3Result<Response> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let rec = requested_version(s, ctx)?;
+        let rec = match requested_version(s, ctx) {
+            // As AWS: a caller who may not list the bucket cannot learn that a key is
+            // missing (a 403, not a 404).
+            Err(e)
+                if e.code == S3ErrorCode::NoSuchKey && !ctx.permits("s3:ListBucket", None)? =>
+            {
+                return Err(S3Error::new(S3ErrorCode::AccessDenied))
+            }
+            other => other?,
+        };
         match respond(s, ctx, head, &rec).await {
             Err(Retry) if attempt < 5 => continue,
             Err(Retry) => return Err(S3Error::new(S3ErrorCode::InternalError)),
@@ -220,7 +239,8 @@ pub fn stream_sources(sources: Vec<Piece>) -> Body {
 pub fn get_object_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
     let rec = requested_version(s, ctx)?;
-    let mut r = super::acl::response(&super::bucket::Owners::new(s), b, &rec.owner, &rec.acl);
+    let owner = super::acl::object_owner(b, &rec.owner);
+    let mut r = super::acl::response(&super::owners::Owners::new(&s.store), b, owner, &rec.acl);
     version_header(&mut r, Some(b), &rec);
     Ok(r)
 }
@@ -331,7 +351,7 @@ pub fn get_object_attributes(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     super::response::set_header(
         &mut r,
         "last-modified",
-        &httpdate::fmt_http_date(super::meta::time_of(rec.last_modified_ms)),
+        &format_http_date(super::meta::time_of(rec.last_modified_ms)),
     );
     version_header(&mut r, ctx.bucket_record.as_ref(), &rec);
     Ok(r)

@@ -2,10 +2,9 @@
 //! are checked and stored typed with the bucket (so they replicate with it); the worker in
 //! `crate::lifecycle` applies them.
 
-use super::bucket::update_bucket;
+use super::ctx::{read_small_body, Ctx, S3State};
 use super::meta::time_of;
 use super::response::{empty, set_header, xml_response};
-use super::{read_small_body, Ctx, S3State};
 use crate::lifecycle::rules::{earliest_expiry, Clock};
 use axum::body::Body;
 use axum::response::Response;
@@ -31,13 +30,20 @@ fn malformed() -> S3Error {
     S3Error::new(S3ErrorCode::MalformedXML)
 }
 
-/// A positive number of days, or S3's error naming the field.
+/// The most days a lifecycle rule may count: about 2,700 years, so that no expiry date
+/// computed from a rule passes the year 9999 (the last a date header can name).
+const MAX_RULE_DAYS: u32 = 1_000_000;
+
+/// A positive number of days (bounded), or S3's error naming the field.
 fn days(n: i64, what: &str) -> S3Result<u32> {
-    u32::try_from(n).ok().filter(|d| *d > 0).ok_or_else(|| {
-        invalid(format!(
-            "'{what}' in a lifecycle rule must be a positive integer"
-        ))
-    })
+    u32::try_from(n)
+        .ok()
+        .filter(|d| (1..=MAX_RULE_DAYS).contains(d))
+        .ok_or_else(|| {
+            invalid(format!(
+                "'{what}' in a lifecycle rule must be a positive integer of at most {MAX_RULE_DAYS}"
+            ))
+        })
 }
 
 fn size(n: i64) -> S3Result<u64> {
@@ -208,11 +214,17 @@ pub fn parse_rules(raw: &[u8]) -> S3Result<Vec<LifecycleRule>> {
     if doc.rule.is_empty() || doc.rule.len() > MAX_RULES {
         return Err(malformed());
     }
-    let rules = doc
+    let mut rules = doc
         .rule
         .into_iter()
         .map(rule_of)
         .collect::<S3Result<Vec<_>>>()?;
+    // A rule sent without an ID gets one, as on AWS (stored, so it reads back the same
+    // here and on the other zone).
+    for r in rules.iter_mut().filter(|r| r.id.is_none()) {
+        use rand::distributions::{Alphanumeric, DistString};
+        r.id = Some(Alphanumeric.sample_string(&mut rand::thread_rng(), 48));
+    }
     let mut ids = HashSet::new();
     for id in rules.iter().filter_map(|r| r.id.as_ref()) {
         if !ids.insert(id) {
@@ -306,21 +318,23 @@ pub async fn put_lifecycle(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
     }
     let raw = read_small_body(body, &ctx.payload, 1024 * 1024).await?;
     let rules = parse_rules(&raw)?;
-    update_bucket(&s.store, &ctx.bucket, move |b| {
-        b.lifecycle = rules;
-        Ok(())
-    })
-    .await?;
+    s.store
+        .update_bucket(&ctx.bucket, move |b| {
+            b.lifecycle = rules;
+            Ok(())
+        })
+        .await?;
     Ok(empty(StatusCode::OK))
 }
 
 pub async fn delete_lifecycle(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
-    update_bucket(&s.store, &ctx.bucket, |b| {
-        b.lifecycle.clear();
-        Ok(())
-    })
-    .await?;
+    s.store
+        .update_bucket(&ctx.bucket, |b| {
+            b.lifecycle.clear();
+            Ok(())
+        })
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 

@@ -1,10 +1,10 @@
 //! ListObjects (v1, v2) and ListObjectVersions over RocksDB's ordered keys. With a
 //! delimiter, a whole common prefix is skipped with one seek instead of a scan.
 
-use super::bucket::Owners;
+use super::ctx::{Ctx, S3State};
 use super::meta::time_of;
+use super::owners::Owners;
 use super::response::xml_response;
-use super::{Ctx, S3State};
 use crate::store::listing::{self, Item, Walk};
 use axum::response::Response;
 use bascule_api::encoding::uri_encode_path;
@@ -175,7 +175,7 @@ pub fn list_objects_v1(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let p = Params::parse(ctx)?;
     let marker = ctx.q("marker").unwrap_or("").to_string();
     let page = p.page(s, ctx, p.after(&marker))?;
-    let owners = Owners::new(s);
+    let owners = Owners::new(&s.store);
     // S3 gives NextMarker only with a delimiter; otherwise clients use the last key.
     let next_marker = (page.truncated && p.delimiter.is_some())
         .then(|| page.last.clone())
@@ -222,7 +222,7 @@ pub fn list_objects_v2(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         (None, None) => Vec::new(),
     };
     let page = p.page(s, ctx, resume)?;
-    let owners = Owners::new(s);
+    let owners = Owners::new(&s.store);
     let fetch_owner = ctx.q("fetch-owner") == Some("true");
     Ok(xml_response(
         "ListBucketResult",
@@ -276,7 +276,7 @@ pub fn list_object_versions(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
             max,
         },
     )?;
-    let owners = Owners::new(s);
+    let owners = Owners::new(&s.store);
     let (next_key_marker, next_version_id_marker) = match (walked.truncated, walked.items.last()) {
         (true, Some(listing::VersionItem::Version { key, record, .. })) => {
             (Some(enc.enc(key)), Some(record.version_label().to_string()))

@@ -3,11 +3,11 @@
 //! so completion moves no data.
 
 use super::body::{ingest, BodySpec, ChecksumSpec, MAX_PUT_SIZE};
-use super::bucket::{owner_of, Owners};
+use super::ctx::{read_small_body, Ctx, S3State};
 use super::meta::{now_ms, quoted, system_headers, tagging_header, time_of, user_meta};
+use super::owners::{owner_of, Owners};
 use super::put::WriteConditions;
 use super::response::{empty, set_header, xml_response};
-use super::{read_small_body, Ctx, S3State};
 use crate::store::blob::new_id;
 use crate::store::listing::{self, Item, Walk};
 use crate::store::records::{PartRecord, UploadRecord};
@@ -101,7 +101,7 @@ pub async fn create(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     s.store
         .commit(move |view| {
             if view.bucket(&bucket)?.is_none() {
-                return Err(super::no_such_bucket(&bucket));
+                return Err(super::ctx::no_such_bucket(&bucket));
             }
             let txn = Txn::local(Local::PutUpload {
                 bucket,
@@ -452,7 +452,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
             expected.check(&record)?;
             let bucket_record = view
                 .bucket(&bucket)?
-                .ok_or_else(|| super::no_such_bucket(&bucket))?;
+                .ok_or_else(|| super::ctx::no_such_bucket(&bucket))?;
             cond.check(view.object(&bucket, &key)?.as_ref(), &key)?;
             crate::store::versions::stamp(view, &bucket_record, &mut record);
             let lock = super::object_lock::LockRequest {
@@ -548,7 +548,7 @@ pub fn list_parts(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
             checksum: ChecksumFields::from_pair(alg, value.as_deref(), None),
         });
     }
-    let owner = owner_of(s, &upload.owner);
+    let owner = owner_of(&s.store, &upload.owner);
     Ok(xml_response(
         "ListPartsResult",
         &xml::ListPartsResult {
@@ -595,7 +595,7 @@ pub fn list_uploads(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
             max,
         },
     )?;
-    let owners = Owners::new(s);
+    let owners = Owners::new(&s.store);
     let mut uploads = Vec::new();
     let mut prefixes = Vec::new();
     for item in walked.items {

@@ -4,10 +4,10 @@
 //! `ObjectRecord::protection`). Lock state is part of the records, so it replicates and a
 //! promoted zone enforces it the same way.
 
-use super::bucket::{update_bucket, update_object};
+use super::ctx::{read_small_body, Ctx, S3State};
 use super::meta::{now_ms, time_of};
 use super::response::{empty, set_header, xml_response};
-use super::{read_small_body, Ctx, S3State};
+use super::versioning::update_object;
 use axum::body::Body;
 use axum::response::Response;
 use bascule_api::headers::{format_iso8601, parse_iso8601};
@@ -19,6 +19,10 @@ use bascule_replication::records::{
 };
 use http::{HeaderMap, StatusCode};
 use std::time::UNIX_EPOCH;
+
+/// The longest default retention S3 accepts, in days and in years.
+const MAX_RETENTION_DAYS: u32 = 36_500;
+const MAX_RETENTION_YEARS: u32 = 100;
 
 fn missing_lock_configuration() -> S3Error {
     S3Error::msg(
@@ -143,25 +147,16 @@ pub fn check_delete(rec: &ObjectRecord, bypass: bool) -> S3Result<()> {
     }
 }
 
-/// Does the request bypass governance retention, and may its caller?
-pub fn bypasses_governance(ctx: &Ctx) -> S3Result<bool> {
+/// Does the request bypass governance retention on `key`, and may its caller? Decided for
+/// each key a request touches (a multi-object delete asks once per key).
+pub fn bypasses_governance(ctx: &Ctx, key: &str) -> S3Result<bool> {
     if !ctx
         .header("x-amz-bypass-governance-retention")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     {
         return Ok(false);
     }
-    let header = |n: &str| ctx.header(n).map(String::from);
-    super::access::may_bypass_governance(&super::access::AccessRequest {
-        endpoint: super::endpoint::Endpoint::DeleteObject,
-        identity: &ctx.identity,
-        bucket: ctx.bucket_record.as_ref(),
-        key: Some(&ctx.key),
-        header: &header,
-        query: &ctx.query,
-        source_ip: ctx.source_ip,
-        secure_transport: ctx.secure_transport,
-    })
+    ctx.permits("s3:BypassGovernanceRetention", Some(key))
 }
 
 /// `x-amz-object-lock-*` on GET and HEAD of a version that has lock state.
@@ -215,33 +210,34 @@ pub async fn put_configuration(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<R
                 .as_deref()
                 .and_then(RetentionMode::parse)
                 .ok_or_else(|| S3Error::new(S3ErrorCode::MalformedXML))?;
-            let positive = |n: i64| {
-                u32::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
-                    invalid(
-                        "Default retention period must be a positive integer value",
-                        "DefaultRetention",
-                    )
-                })
+            // As AWS bounds them: at most 100 years either way, so no retain-until date
+            // computed from them can overflow.
+            let period = |n: i64, max: u32| {
+                u32::try_from(n)
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| S3Error::new(S3ErrorCode::InvalidRetentionPeriod))
             };
             let (days, years) = match (d.days, d.years) {
-                (Some(days), None) => (Some(positive(days)?), None),
-                (None, Some(years)) => (None, Some(positive(years)?)),
+                (Some(days), None) => (Some(period(days, MAX_RETENTION_DAYS)?), None),
+                (None, Some(years)) => (None, Some(period(years, MAX_RETENTION_YEARS)?)),
                 _ => return Err(S3Error::new(S3ErrorCode::MalformedXML)),
             };
             Some(DefaultRetention { mode, days, years })
         }
     };
-    update_bucket(&s.store, &ctx.bucket, move |b| {
-        if b.versioning != Some(Versioning::Enabled) {
-            return Err(S3Error::msg(
+    s.store
+        .update_bucket(&ctx.bucket, move |b| {
+            if b.versioning != Some(Versioning::Enabled) {
+                return Err(S3Error::msg(
                 S3ErrorCode::InvalidBucketState,
                 "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration",
             ));
-        }
-        b.object_lock = Some(ObjectLock { default_retention });
-        Ok(())
-    })
-    .await?;
+            }
+            b.object_lock = Some(ObjectLock { default_retention });
+            Ok(())
+        })
+        .await?;
     Ok(empty(StatusCode::OK))
 }
 
@@ -291,7 +287,7 @@ pub async fn put_retention(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
         }
         _ => return Err(S3Error::new(S3ErrorCode::MalformedXML)),
     };
-    let bypass = bypasses_governance(ctx)?;
+    let bypass = bypasses_governance(ctx, &ctx.key)?;
     let rec = update_object(s, &ctx.bucket, &ctx.key, &ctx.params.version, move |r| {
         check_retention_change(r.retention, wanted, bypass)?;
         r.retention = wanted;
@@ -316,10 +312,9 @@ fn check_retention_change(
     let Some(old) = old.filter(|o| o.until_ms > now_ms()) else {
         return Ok(());
     };
-    let keeps_protection = new.is_some_and(|n| {
-        n.until_ms >= old.until_ms
-            && (n.mode == RetentionMode::Compliance || old.mode == RetentionMode::Governance)
-    });
+    // Only lengthening in the same mode needs nothing; changing GOVERNANCE to COMPLIANCE
+    // needs the bypass too, as on AWS.
+    let keeps_protection = new.is_some_and(|n| n.until_ms >= old.until_ms && n.mode == old.mode);
     match old.mode {
         _ if keeps_protection => Ok(()),
         RetentionMode::Governance if bypass => Ok(()),
@@ -371,9 +366,12 @@ mod tests {
     fn retention_changes_follow_the_mode() {
         use RetentionMode::*;
         let ok = |o, n, b| check_retention_change(o, n, b).is_ok();
-        // Lengthening is always allowed; governance may become compliance.
+        // Lengthening in the same mode is always allowed; governance becomes compliance
+        // only with the bypass (as on AWS).
         assert!(ok(ret(Governance, 1), ret(Governance, 2), false));
-        assert!(ok(ret(Governance, 1), ret(Compliance, 2), false));
+        assert!(!ok(ret(Governance, 1), ret(Compliance, 2), false));
+        assert!(!ok(ret(Governance, 1), ret(Compliance, 1), false));
+        assert!(ok(ret(Governance, 1), ret(Compliance, 2), true));
         assert!(ok(ret(Compliance, 1), ret(Compliance, 2), false));
         // Shortening or removing governance needs the bypass.
         assert!(!ok(ret(Governance, 2), ret(Governance, 1), false));

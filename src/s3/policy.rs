@@ -755,19 +755,48 @@ impl Policy {
             && st.conditions.iter().all(|c| c.holds(req.facts))
     }
 
-    /// Does any Allow statement let everyone in, without a condition narrowing who
-    /// (source IP, user)? That is AWS's "public" policy (GetBucketPolicyStatus).
+    /// Does any Allow statement let everyone in, without a condition narrowing who to a
+    /// fixed set? That is AWS's "public" policy (GetBucketPolicyStatus, BlockPublicPolicy,
+    /// RestrictPublicBuckets). As AWS defines it, only fixed values of a few keys narrow
+    /// (`aws:SourceIp` ranges no wider than a /8 (IPv4) or /32 (IPv6), `aws:userid`
+    /// and, since a zone's user names are unique, `aws:username` without wildcards);
+    /// anything else, `aws:PrincipalType` among them, leaves the statement public.
     pub fn is_public(&self) -> bool {
         self.statements.iter().any(|st| {
             st.effect == Effect::Allow
                 && (st.principal == Some(Principal::Everyone) || st.not_principal.is_some())
-                && !st.conditions.iter().any(|c| {
-                    matches!(
-                        c.key.as_str(),
-                        "aws:sourceip" | "aws:userid" | "aws:username" | "aws:principaltype"
-                    ) && !c.op.negated()
-                })
+                && !st
+                    .conditions
+                    .iter()
+                    .any(Condition::narrows_to_fixed_callers)
         })
+    }
+}
+
+impl Condition {
+    /// Does this condition confine a statement to a fixed set of callers?
+    fn narrows_to_fixed_callers(&self) -> bool {
+        if self.op.negated() || self.if_exists || self.set == SetMode::AllValues {
+            return false;
+        }
+        let fixed = !self.values.is_empty()
+            && self
+                .values
+                .iter()
+                .all(|v| !v.contains('*') && !v.contains('?'));
+        match (self.key.as_str(), self.op) {
+            ("aws:sourceip", Op::IpAddress) => self.values.iter().all(|v| {
+                let prefix = v.split_once('/').map(|(_, p)| p.parse::<u8>().unwrap_or(0));
+                match prefix {
+                    None => true,
+                    Some(p) if v.contains(':') => p >= 32,
+                    Some(p) => p >= 8,
+                }
+            }),
+            // User names are unique within a zone: a fixed list names fixed users.
+            ("aws:userid" | "aws:username", Op::StringEquals | Op::StringEqualsIgnoreCase) => fixed,
+            _ => false,
+        }
     }
 }
 
@@ -998,5 +1027,35 @@ mod tests {
         assert!(Policy::parse(public, "b", &Dir).unwrap().is_public());
         let by_ip = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}"#;
         assert!(!Policy::parse(by_ip, "b", &Dir).unwrap().is_public());
+        let with = |cond: &str| {
+            format!(
+                r#"{{"Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*","Condition":{cond}}}]}}"#
+            )
+        };
+        // Conditions that do not confine the statement to fixed callers leave it public.
+        for cond in [
+            r#"{"StringEquals":{"aws:PrincipalType":"Anonymous"}}"#,
+            r#"{"StringEquals":{"aws:PrincipalType":"User"}}"#,
+            r#"{"StringLike":{"aws:username":"*"}}"#,
+            r#"{"IpAddress":{"aws:SourceIp":"0.0.0.0/0"}}"#,
+            r#"{"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}}"#,
+            r#"{"StringLike":{"aws:userid":"*"}}"#,
+            r#"{"Bool":{"aws:SecureTransport":"true"}}"#,
+        ] {
+            assert!(
+                Policy::parse(&with(cond), "b", &Dir).unwrap().is_public(),
+                "{cond}"
+            );
+        }
+        for cond in [
+            r#"{"StringEquals":{"aws:userid":"id-alice"}}"#,
+            r#"{"StringEquals":{"aws:username":"alice"}}"#,
+            r#"{"IpAddress":{"aws:SourceIp":["192.0.2.0/24","10.1.2.3"]}}"#,
+        ] {
+            assert!(
+                !Policy::parse(&with(cond), "b", &Dir).unwrap().is_public(),
+                "{cond}"
+            );
+        }
     }
 }

@@ -2,12 +2,12 @@
 //! its SigV4 signature; the `file` field carries the data and must come last.
 
 use super::auth::{verify_post_signature, verify_post_signature_v2, Identity, PayloadCheck};
-use super::body::{ingest, BodySpec, ChecksumSpec, MAX_PUT_SIZE};
-use super::endpoint::Endpoint;
+use super::body::{BodySpec, ChecksumSpec, MAX_PUT_SIZE};
+use super::ctx::{Ctx, S3State};
+use super::endpoint::{Endpoint, Params};
 use super::meta::{parse_tagging_xml, quoted};
-use super::put::{commit_object, NewObject, WriteConditions};
+use super::put::write_object;
 use super::response::{empty, set_header, xml_response};
-use super::S3State;
 use axum::body::Body;
 use axum::response::Response;
 use bascule_api::checksum::ChecksumAlgorithm;
@@ -16,10 +16,9 @@ use bascule_api::names::validate_object_key;
 use bascule_api::post_policy::{check_length, PostPolicy};
 use bascule_api::xml::PostResponse;
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
-use bascule_replication::records::{BucketRecord, SystemHeaders};
+use bascule_replication::records::BucketRecord;
 use futures::{StreamExt, TryStreamExt};
-use http::{HeaderMap, StatusCode};
-use std::collections::BTreeMap;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -187,24 +186,24 @@ pub async fn post_object(
             (identity, Some(PostPolicy::parse(&policy_b64)?))
         }
     };
-    let record = bucket_record.ok_or_else(|| super::no_such_bucket(bucket))?;
-    // The form's fields stand in for the headers of a PUT (its `acl` field for x-amz-acl),
-    // in policy conditions and for the new object's ACL alike.
-    let header = |n: &str| get(if n == "x-amz-acl" { "acl" } else { n });
-    super::access::authorize(
-        &super::access::AccessRequest {
-            endpoint: Endpoint::PutObject,
-            identity: &identity,
-            bucket: Some(record),
-            key: Some(&key),
-            header: &header,
-            query: &[],
-            source_ip,
-            secure_transport: s.config.s3_tls_cert.is_some(),
-        },
-        || Ok(None),
-    )?;
-
+    let record = bucket_record.ok_or_else(|| super::ctx::no_such_bucket(bucket))?;
+    // From here the form is a PUT: its fields are the request's headers, and it goes
+    // through the same admission (access for every action its fields ask for, refusal
+    // of what Bascule would ignore) and the same write as PutObject.
+    let file_type = file.content_type().map(|m| m.to_string());
+    let ctx = Ctx {
+        headers: form_headers(&fields, file_type)?,
+        query: Vec::new(),
+        params: Params::parse(Endpoint::PostObject, &[])?,
+        bucket: bucket.to_string(),
+        key: key.clone(),
+        identity,
+        payload: PayloadCheck::None,
+        bucket_record: Some(record.clone()),
+        source_ip,
+        secure_transport: s.config.s3_tls_cert.is_some(),
+    };
+    super::admission::admit(&s.store, &ctx, Endpoint::PostObject)?;
     let mut checked = fields.clone();
     checked.retain(|(k, _)| k != "key");
     checked.push(("key".into(), key.clone()));
@@ -212,46 +211,6 @@ pub async fn post_object(
     if let Some(policy) = &policy {
         policy.check(&checked, SystemTime::now())?;
     }
-    super::request_headers::check(
-        Endpoint::PostObject,
-        fields.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    )?;
-    // The form's `acl` and `x-amz-grant-*` fields work as the PutObject headers do.
-    let writer = identity.user().map(|u| u.id.clone()).unwrap_or_default();
-    let acl = super::acl::for_new_object(&s.store, record, &writer, header)?;
-
-    let headers = SystemHeaders {
-        content_type: get("content-type").or_else(|| file.content_type().map(|m| m.to_string())),
-        content_encoding: get("content-encoding"),
-        content_disposition: get("content-disposition"),
-        content_language: get("content-language"),
-        cache_control: get("cache-control"),
-        expires: get("expires"),
-    };
-    let meta: BTreeMap<String, String> = fields
-        .iter()
-        .filter_map(|(k, v)| {
-            k.strip_prefix("x-amz-meta-")
-                .map(|m| (m.to_string(), v.clone()))
-        })
-        .collect();
-    let tags = match get("tagging") {
-        Some(doc) => parse_tagging_xml(doc.as_bytes())?,
-        None => Vec::new(),
-    };
-    let given = bascule_api::checksum::ALL_ALGORITHMS
-        .into_iter()
-        .find_map(|a| get(a.header_name()).map(|v| (a, v)));
-    let checksum = match given {
-        Some((a, v)) if a.validate_encoded(&v) => ChecksumSpec::Header(a, v),
-        Some((a, _)) => {
-            return Err(S3Error::msg(
-                S3ErrorCode::InvalidRequest,
-                format!("Value for {} is invalid.", a.header_name()),
-            ))
-        }
-        None => ChecksumSpec::Compute(ChecksumAlgorithm::Crc64Nvme),
-    };
     let range = policy.as_ref().and_then(PostPolicy::content_length_range);
     let max_len = range
         .map(|(_, max)| max.min(MAX_PUT_SIZE))
@@ -259,33 +218,24 @@ pub async fn post_object(
     let spec = BodySpec {
         payload: PayloadCheck::None,
         declared_len: None,
+        min_len: range.map(|(min, _)| min).unwrap_or(0),
         max_len,
         content_md5_hex: None,
-        checksum,
+        checksum: ChecksumSpec::from_headers(&ctx.headers)?,
         inline_max: s.config.inline_threshold,
     };
     // Signature and policy hold: the file may be as large as the policy allows.
     guard.lift();
     let file_body = Body::from_stream(file.map_err(|e| std::io::Error::other(e.to_string())));
-    let ingested = match ingest(&s.store, file_body, spec)
-        .await
-        .map_err(|e| match e.code {
-            S3ErrorCode::IncompleteBody => guard.error(e),
-            _ => e,
-        }) {
+    let rec = match write_object(s, &ctx, file_body, spec).await {
+        Ok(rec) => rec,
+        Err(e) if e.code == S3ErrorCode::IncompleteBody => return Err(guard.error(e)),
         // Report the policy's limit when it is the one that was exceeded.
         Err(e) if e.code == S3ErrorCode::EntityTooLarge => {
             return Err(check_length(range, max_len + 1).err().unwrap_or(e))
         }
-        other => other?,
+        Err(e) => return Err(e),
     };
-    if let Err(e) = check_length(range, ingested.size) {
-        ingested.discard(&s.store);
-        return Err(e);
-    }
-    let mut new = NewObject::from_ingested(bucket, &key, acl.owner, &ingested, headers, meta, tags);
-    new.record.acl = acl.grants;
-    let rec = commit_object(s, new, WriteConditions::default()).await?;
     let etag = quoted(&rec.etag);
     let location = format!("/{bucket}/{}", uri_encode(&key));
 
@@ -300,7 +250,7 @@ pub async fn post_object(
         let mut r = empty(StatusCode::SEE_OTHER);
         set_header(&mut r, "location", &target);
         set_header(&mut r, "etag", &etag);
-        super::versioning::version_header(&mut r, bucket_record, &rec);
+        super::versioning::version_header(&mut r, Some(record), &rec);
         return Ok(r);
     }
     let mut r = match get("success_action_status").as_deref() {
@@ -322,7 +272,7 @@ pub async fn post_object(
     };
     set_header(&mut r, "etag", &etag);
     set_header(&mut r, "location", &location);
-    super::versioning::version_header(&mut r, bucket_record, &rec);
+    super::versioning::version_header(&mut r, Some(record), &rec);
     if let Some(c) = rec
         .checksum
         .as_ref()
@@ -331,4 +281,49 @@ pub async fn post_object(
         set_header(&mut r, c.0.header_name(), &c.1);
     }
     Ok(r)
+}
+
+/// The form's fields as the headers of the PUT it stands for: `acl` is `x-amz-acl`, the
+/// `tagging` document becomes `x-amz-tagging`, the file part's type is the content type
+/// when no field gives one; every other field keeps its name (S3's form fields are named
+/// as the headers they stand for).
+fn form_headers(fields: &[(String, String)], file_type: Option<String>) -> S3Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    let mut add = |name: &str, value: &str| -> S3Result<()> {
+        let invalid = || {
+            S3Error::msg(
+                S3ErrorCode::InvalidArgument,
+                format!("The form field {name} has a value that cannot be a header"),
+            )
+            .with("ArgumentName", name.to_string())
+        };
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
+        let v = HeaderValue::from_bytes(value.as_bytes()).map_err(|_| invalid())?;
+        headers.append(n, v);
+        Ok(())
+    };
+    for (name, value) in fields {
+        match name.as_str() {
+            "acl" => add("x-amz-acl", value)?,
+            "tagging" => {
+                let tags = parse_tagging_xml(value.as_bytes())?;
+                let query = tags
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", uri_encode(k), uri_encode(v)))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                add("x-amz-tagging", &query)?
+            }
+            // Form controls. (The signing fields stay: policy conditions on how the
+            // request was signed read them.)
+            "key" | "success_action_redirect" | "success_action_status" | "redirect" => {}
+            other => add(other, value)?,
+        }
+    }
+    if !fields.iter().any(|(n, _)| n == "content-type") {
+        if let Some(t) = file_type {
+            add("content-type", &t)?;
+        }
+    }
+    Ok(headers)
 }

@@ -1,13 +1,13 @@
 //! PutObject, and the commit every object write goes through (put, POST, copy, complete).
 
 use super::body::{ingest, BodySpec, Ingested, IngestedData, MAX_PUT_SIZE};
+use super::ctx::{Ctx, S3State};
 use super::meta::{
     now_ms, quoted, system_headers, tagging_header, user_meta, write_checksum_headers,
 };
 use super::object_lock::LockRequest;
 use super::response::{empty, set_header};
 use super::versioning::written_headers;
-use super::{Ctx, S3State};
 use crate::store::versions::stamp;
 use crate::store::Txn;
 use axum::body::Body;
@@ -25,39 +25,34 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default)]
 pub struct WriteConditions {
     pub if_match: Option<String>,
-    pub if_none_match: bool,
+    /// `*` (the key must not exist) or ETags the current version must not have.
+    pub if_none_match: Option<String>,
 }
 
 impl WriteConditions {
     pub fn from_headers(h: &HeaderMap) -> S3Result<WriteConditions> {
         let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
-        let if_none_match = match get("if-none-match") {
-            None => false,
-            Some("*") => true,
-            Some(_) => {
-                return Err(S3Error::msg(
-                    S3ErrorCode::NotImplemented,
-                    "If-None-Match on writes supports only '*'",
-                )
-                .with("Header", "If-None-Match"))
-            }
-        };
         Ok(WriteConditions {
             if_match: get("if-match").map(String::from),
-            if_none_match,
+            if_none_match: get("if-none-match").map(String::from),
         })
     }
 
+    /// As AWS: `If-None-Match` fails (412) when the current version matches (`*`: when
+    /// there is one); `If-Match` fails when it does not match (412), or when there is no
+    /// object (404 `NoSuchKey`).
     pub fn check(&self, existing: Option<&ObjectRecord>, key: &str) -> S3Result<()> {
         let failed = |cond: &str| {
             S3Error::new(S3ErrorCode::PreconditionFailed).with("Condition", cond.to_string())
         };
-        if self.if_none_match && existing.is_some() {
-            return Err(failed("If-None-Match"));
+        if let (Some(list), Some(rec)) = (&self.if_none_match, existing) {
+            if etag_list_matches(list, &rec.etag) {
+                return Err(failed("If-None-Match"));
+            }
         }
         if let Some(list) = &self.if_match {
             match existing {
-                None => return Err(super::no_such_key(key)),
+                None => return Err(super::ctx::no_such_key(key)),
                 Some(rec) if !etag_list_matches(list, &rec.etag) => return Err(failed("If-Match")),
                 Some(_) => {}
             }
@@ -142,7 +137,7 @@ pub async fn commit_object(
         .commit(move |view| {
             let bucket = view
                 .bucket(&new.bucket)?
-                .ok_or_else(|| super::no_such_bucket(&new.bucket))?;
+                .ok_or_else(|| super::ctx::no_such_bucket(&new.bucket))?;
             cond.check(view.object(&new.bucket, &new.key)?.as_ref(), &new.key)?;
             let mut record = new.record;
             stamp(view, &bucket, &mut record);
@@ -170,6 +165,29 @@ pub async fn commit_object(
 }
 
 pub async fn put_object(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
+    let spec = BodySpec::from_headers(
+        &ctx.headers,
+        ctx.payload.clone(),
+        MAX_PUT_SIZE,
+        s.config.inline_threshold,
+    )?;
+    let record = write_object(s, ctx, body, spec).await?;
+    let mut r = empty(StatusCode::OK);
+    set_header(&mut r, "etag", &quoted(&record.etag));
+    write_checksum_headers(&mut r, &record);
+    written_headers(&mut r, s, ctx, &record);
+    Ok(r)
+}
+
+/// Writes a new version of `ctx.key` from the request's headers (a browser form's fields
+/// made headers) and `body`: the one write path of PutObject and PostObject, so owner,
+/// ACL, conditions, metadata, tags, lock settings and checksums are read in one place.
+pub async fn write_object(
+    s: &S3State,
+    ctx: &Ctx,
+    body: Body,
+    spec: BodySpec,
+) -> S3Result<ObjectRecord> {
     validate_object_key(&ctx.key)?;
     let acl = super::bucket::new_object_acl(s, ctx)?;
     let cond = WriteConditions::from_headers(&ctx.headers)?;
@@ -177,12 +195,6 @@ pub async fn put_object(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response
     let meta = user_meta(&ctx.headers)?;
     let tags = tagging_header(&ctx.headers)?;
     let lock = LockRequest::from_headers(&ctx.headers)?;
-    let spec = BodySpec::from_headers(
-        &ctx.headers,
-        ctx.payload.clone(),
-        MAX_PUT_SIZE,
-        s.config.inline_threshold,
-    )?;
     let ingested = ingest(&s.store, body, spec).await?;
     let mut new = NewObject::from_ingested(
         &ctx.bucket,
@@ -195,10 +207,5 @@ pub async fn put_object(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response
     );
     new.record.acl = acl.grants;
     new.lock = lock;
-    let record = commit_object(s, new, cond).await?;
-    let mut r = empty(StatusCode::OK);
-    set_header(&mut r, "etag", &quoted(&record.etag));
-    write_checksum_headers(&mut r, &record);
-    written_headers(&mut r, s, ctx, &record);
-    Ok(r)
+    commit_object(s, new, cond).await
 }

@@ -29,13 +29,7 @@ pub fn check<'a>(
 
 /// Does this operation create an object from the request (where object settings apply)?
 fn creates_object(endpoint: Endpoint) -> bool {
-    matches!(
-        endpoint,
-        Endpoint::PutObject
-            | Endpoint::CopyObject
-            | Endpoint::CreateMultipartUpload
-            | Endpoint::PostObject
-    )
+    endpoint.row().creates_object
 }
 
 fn not_implemented(what: &str) -> S3Error {

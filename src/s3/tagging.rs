@@ -1,11 +1,11 @@
 //! Object and bucket tagging: Get/Put/Delete Object and Bucket Tagging. Tag changes are
 //! journaled like any write.
 
-use super::bucket::{update_bucket, update_object};
+use super::ctx::{read_small_body, Ctx, S3State};
 use super::meta::{parse_tag_document, parse_tagging_xml, MAX_BUCKET_TAGS};
 use super::response::{empty, xml_response};
+use super::versioning::update_object;
 use super::versioning::{answer_about, requested_version, version_header};
-use super::{read_small_body, Ctx, S3State};
 use axum::body::Body;
 use axum::response::Response;
 use bascule_api::xml::{Tag, TagSet, Tagging, S3_NAMESPACE};
@@ -47,21 +47,23 @@ pub async fn put_bucket_tagging(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<
     ctx.require_bucket()?;
     let raw = read_small_body(body, &ctx.payload, 64 * 1024).await?;
     let tags = parse_tag_document(&raw, MAX_BUCKET_TAGS)?;
-    update_bucket(&s.store, &ctx.bucket, move |b| {
-        b.tags = tags;
-        Ok(())
-    })
-    .await?;
+    s.store
+        .update_bucket(&ctx.bucket, move |b| {
+            b.tags = tags;
+            Ok(())
+        })
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn delete_bucket_tagging(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     ctx.require_bucket()?;
-    update_bucket(&s.store, &ctx.bucket, |b| {
-        b.tags.clear();
-        Ok(())
-    })
-    .await?;
+    s.store
+        .update_bucket(&ctx.bucket, |b| {
+            b.tags.clear();
+            Ok(())
+        })
+        .await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 

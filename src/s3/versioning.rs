@@ -2,18 +2,18 @@
 //! gets, and the `x-amz-version-id` / `x-amz-delete-marker` headers. The store keeps the
 //! versions (see `store/plan/versions.rs`); this is the S3 side of them.
 
-use super::bucket::update_bucket;
+use super::ctx::{read_small_body, Ctx, S3State};
 use super::endpoint::VersionSlot;
 use super::response::{empty, set_header, xml_response};
-use super::{read_small_body, Ctx, S3State};
 use crate::store::versions::version_seq;
-use crate::store::View;
+use crate::store::{Txn, View};
 use axum::body::Body;
 use axum::response::Response;
 use bascule_api::headers::format_http_date;
 use bascule_api::xml::{self, S3_NAMESPACE};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use bascule_replication::records::{BucketRecord, ObjectRecord, Versioning};
+use bascule_replication::Op;
 use http::StatusCode;
 
 pub fn get_versioning(ctx: &Ctx) -> S3Result<Response> {
@@ -59,17 +59,16 @@ pub async fn put_versioning(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
             ))
         }
     };
-    update_bucket(&s.store, &ctx.bucket, move |b| {
+    s.store.update_bucket(&ctx.bucket, move |b| {
         if b.object_lock.is_some() && status == Versioning::Suspended {
             return Err(S3Error::msg(
                 S3ErrorCode::InvalidBucketState,
                 "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.",
             ));
         }
-        // Suspending a bucket that was never versioned leaves it as it is.
-        if !(status == Versioning::Suspended && b.versioning.is_none()) {
-            b.versioning = Some(status);
-        }
+        // As AWS: suspending a bucket that was never versioned makes it Suspended (its
+        // deletes write null delete markers from then on).
+        b.versioning = Some(status);
         Ok(())
     })
     .await?;
@@ -126,10 +125,10 @@ pub fn find(view: &View, bucket: &str, key: &str, slot: &VersionSlot) -> S3Resul
     match requested(slot)? {
         None => match view.latest(bucket, key)? {
             Some(rec) if !rec.delete_marker => Ok(rec),
-            Some(marker) => Err(super::no_such_key(key)
+            Some(marker) => Err(super::ctx::no_such_key(key)
                 .with_header("x-amz-delete-marker", "true")
                 .with_header("x-amz-version-id", marker.version_label().to_string())),
-            None => Err(super::no_such_key(key)),
+            None => Err(super::ctx::no_such_key(key)),
         },
         Some(id) => match view.version(bucket, key, id)? {
             Some(rec) if !rec.delete_marker => Ok(rec),
@@ -163,4 +162,33 @@ pub fn version_header(r: &mut Response, bucket: Option<&BucketRecord>, rec: &Obj
     if rec.version_id.is_some() || bucket.is_some_and(|b| b.versioning.is_some()) {
         set_header(r, "x-amz-version-id", rec.version_label());
     }
+}
+
+/// Changes one version's settings (tags, ACL, metadata of a copy onto itself) keeping its
+/// data and its place among the key's versions, with a journal entry.
+pub async fn update_object<F>(
+    s: &S3State,
+    bucket: &str,
+    key: &str,
+    version: &VersionSlot,
+    change: F,
+) -> S3Result<ObjectRecord>
+where
+    F: FnOnce(&mut ObjectRecord) -> S3Result<()> + Send + 'static,
+{
+    let (bucket, key, version) = (bucket.to_string(), key.to_string(), version.clone());
+    let (record, _) = s
+        .store
+        .commit(move |view| {
+            let mut record = find(view, &bucket, &key, &version)?;
+            change(&mut record)?;
+            let txn = Txn::op(Op::UpdateVersion {
+                bucket,
+                key,
+                record: record.clone(),
+            });
+            Ok::<_, S3Error>((txn, record))
+        })
+        .await?;
+    Ok(record)
 }

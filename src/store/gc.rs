@@ -19,6 +19,10 @@ use rocksdb::{WriteBatch, DB};
 use std::fs;
 use std::time::{Duration, SystemTime};
 
+/// Files in `tmp/` idle this long are settled or removed by the background pass. A day,
+/// because a secondary may hold a fetched blob there while an earlier entry retries.
+pub const GC_MIN_AGE: Duration = Duration::from_secs(24 * 3600);
+
 /// Removes the files of blobs released by a durable commit, then their `r` records. The
 /// records' deletion need not be synced: redoing a removal is harmless.
 pub(super) fn remove_released(db: &DB, cfs: &Handles, blobs: &BlobStore, released: &[Segment]) {

@@ -11,6 +11,7 @@ pub mod plan;
 pub mod read;
 pub mod records;
 pub mod space;
+mod updates;
 pub mod versions;
 pub mod view;
 

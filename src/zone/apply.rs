@@ -3,7 +3,7 @@
 //! become this zone's own. The store's planner does the rest, exactly as for a client write.
 
 use crate::store::{Origin, StoreError, Txn};
-use bascule_replication::fetch::LocalData;
+use bascule_replication::port::LocalData;
 use bascule_replication::records::{Location, ObjectRecord};
 use bascule_replication::{Entry, Op};
 

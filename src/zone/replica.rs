@@ -3,8 +3,7 @@
 use super::apply::{entry_txn, object_txn};
 use super::ZoneError;
 use crate::store::{Origin, Store, StoreError, Txn};
-use bascule_replication::fetch::{LocalData, Staging};
-use bascule_replication::puller::{ApplyError, LocalCatalog, PortError, Replica};
+use bascule_replication::port::{ApplyError, LocalCatalog, LocalData, PortError, Replica, Staging};
 use bascule_replication::records::{Location, ObjectRecord};
 use bascule_replication::zone::{Refused, Zone, ZoneState};
 use bascule_replication::{Entry, Op};
