@@ -91,9 +91,10 @@ async fn object_acls_decide_anonymous_reads() {
         .collect();
     assert_eq!(
         perms,
+        // Groups first, then the owner, as AWS and RGW list them.
         vec![
-            (None, Some("FULL_CONTROL")),
-            (Some(ALL_USERS), Some("READ"))
+            (Some(ALL_USERS), Some("READ")),
+            (None, Some("FULL_CONTROL"))
         ]
     );
     assert_eq!(acl.owner().and_then(|o| o.display_name()), Some("admin"));

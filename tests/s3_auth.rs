@@ -793,6 +793,14 @@ async fn signature_version_2() {
     );
     let r = send_v2(&srv, "GET", "/bkt/v2.txt", "/bkt/v2.txt", &[], b"").await;
     assert_eq!(r.text().await.unwrap(), "signed the old way");
+    // boto's signer names a path-style bucket `/bucket/` (CreateBucket): the same resource.
+    let r = send_v2(&srv, "PUT", "/v2-created", "/v2-created/", &[], b"").await;
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let r = send_v2(&srv, "GET", "/v2-created", "/v2-created/", &[], b"").await;
+    assert_eq!(r.status().as_u16(), 200);
+    // Still the signed resource: another bucket's name is refused.
+    let r = send_v2(&srv, "GET", "/v2-created", "/bkt/", &[], b"").await;
+    assert_eq!(r.status().as_u16(), 403);
     // Sub-resources are signed: ?acl with the resource "/bkt?acl".
     let r = send_v2(&srv, "GET", "/bkt?acl", "/bkt?acl", &[], b"").await;
     assert_eq!(r.status().as_u16(), 200);

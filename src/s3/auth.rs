@@ -132,30 +132,47 @@ fn check_v2_signature(
             .iter()
             .filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?))),
     );
-    let resource = sigv2::canonical_resource(
-        input.host_bucket,
-        input.raw_path,
-        input.query,
-        super::endpoint::signed_sub_resource,
-    );
-    let sts = sigv2::string_to_sign(
-        input.method.as_str(),
-        header(input.headers, "content-md5").unwrap_or_default(),
-        header(input.headers, "content-type").unwrap_or_default(),
-        date_line,
-        &amz,
-        &resource,
-    );
-    let expected = sigv2::sign(&secret, &sts)?;
+    let sign = |path: &str| -> S3Result<(String, String)> {
+        let resource = sigv2::canonical_resource(
+            input.host_bucket,
+            path,
+            input.query,
+            super::endpoint::signed_sub_resource,
+        );
+        let sts = sigv2::string_to_sign(
+            input.method.as_str(),
+            header(input.headers, "content-md5").unwrap_or_default(),
+            header(input.headers, "content-type").unwrap_or_default(),
+            date_line,
+            &amz,
+            &resource,
+        );
+        let expected = sigv2::sign(&secret, &sts)?;
+        Ok((sts, expected))
+    };
     // A `+` of a base64 signature sent unencoded in a query string reads as a space.
     let provided = provided.replace(' ', "+");
-    if !sigv4::signatures_match(&expected, &provided) {
-        return Err(S3Error::new(S3ErrorCode::SignatureDoesNotMatch)
-            .with("AWSAccessKeyId", access_key.to_string())
-            .with("StringToSign", sts)
-            .with("SignatureProvided", provided));
+    let (sts, expected) = sign(input.raw_path)?;
+    if sigv4::signatures_match(&expected, &provided) {
+        return Ok(user);
     }
-    Ok(user)
+    // A path-style bucket request (`/bucket`) is the resource `/bucket/` in AWS's
+    // canonical form, which boto's signer uses (CreateBucket, say): the same resource.
+    let bucket_only = input.host_bucket.is_none()
+        && input
+            .raw_path
+            .strip_prefix('/')
+            .is_some_and(|b| !b.is_empty() && !b.contains('/'));
+    if bucket_only {
+        let (_, expected) = sign(&format!("{}/", input.raw_path))?;
+        if sigv4::signatures_match(&expected, &provided) {
+            return Ok(user);
+        }
+    }
+    Err(S3Error::new(S3ErrorCode::SignatureDoesNotMatch)
+        .with("AWSAccessKeyId", access_key.to_string())
+        .with("StringToSign", sts)
+        .with("SignatureProvided", provided))
 }
 
 fn authenticate_v2_header(
