@@ -230,13 +230,7 @@ impl Matrix {
     }
 
     fn raw(&self, name: &str) -> common::Raw {
-        let (ak, sk) = &self.keys[name];
-        common::Raw {
-            endpoint: self.srv.s3.clone(),
-            ak: ak.clone(),
-            sk: sk.clone(),
-            time: None,
-        }
+        self.srv.raw_as(&self.keys[name])
     }
 
     async fn fixture(&mut self, variant: Variant) -> Fixture {
@@ -451,14 +445,7 @@ async fn post_form(s3: &str, bucket: &str) -> RawResponse {
         .send()
         .await
         .expect("form post");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.bytes().await.expect("body").to_vec();
-    RawResponse {
-        status,
-        headers,
-        body,
-    }
+    RawResponse::read(resp).await
 }
 
 /// A SigV2 header-signed request, the way boto's HmacV1 signer makes one (every query
@@ -495,15 +482,7 @@ async fn send_v2(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let resp = req.body(body).send().await.expect("v2 request");
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.bytes().await.expect("body").to_vec();
-    RawResponse {
-        status,
-        headers,
-        body,
-    }
+    RawResponse::read(req.body(body).send().await.expect("v2 request")).await
 }
 
 fn writes(operation: &str) -> bool {

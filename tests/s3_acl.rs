@@ -42,16 +42,6 @@ async fn anon_status(srv: &Server, method: &str, path: &str) -> u16 {
         .as_u16()
 }
 
-async fn user_id(srv: &Server, name: &str) -> String {
-    let (_, users) = srv.admin("GET", "/users", None).await;
-    users
-        .as_array()
-        .and_then(|us| us.iter().find(|u| u["name"] == name))
-        .and_then(|u| u["id"].as_str())
-        .expect("user id")
-        .to_string()
-}
-
 #[tokio::test]
 async fn object_acls_decide_anonymous_reads() {
     let (srv, c) = setup().await;
@@ -202,8 +192,8 @@ async fn bucket_acls_grant_writes_and_groups() {
     assert_eq!(err_code(&e), "AccessDenied");
 
     // A grant document naming frank by id gives him WRITE; by email (his name) READ_ACP.
-    let frank_id = user_id(&srv, "frank").await;
-    let owner_id = user_id(&srv, "admin").await;
+    let frank_id = srv.user_id("frank").await;
+    let owner_id = srv.user_id("admin").await;
     let policy = AccessControlPolicy::builder()
         .owner(Owner::builder().id(&owner_id).build())
         .grants(
@@ -565,7 +555,7 @@ async fn object_ownership_bucket_owner_enforced() {
         .unwrap();
     assert_eq!(
         acl.owner().and_then(|o| o.id()),
-        Some(user_id(&srv, "admin").await.as_str())
+        Some(srv.user_id("admin").await.as_str())
     );
     // Enforcement needs a bucket ACL that grants nothing beyond the owner.
     c.put_bucket_acl()

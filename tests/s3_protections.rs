@@ -8,25 +8,6 @@ use aws_sdk_s3::types::{BucketCannedAcl, ObjectLockLegalHoldStatus, ObjectLockMo
 use common::{err_code, set_versioning, Raw, Server};
 use std::time::{Duration, SystemTime};
 
-fn raw_for(srv: &Server, (ak, sk): &(String, String)) -> Raw {
-    Raw {
-        endpoint: srv.s3.clone(),
-        ak: ak.clone(),
-        sk: sk.clone(),
-        time: None,
-    }
-}
-
-async fn user_id(srv: &Server, name: &str) -> String {
-    let (_, users) = srv.admin("GET", "/users", None).await;
-    users
-        .as_array()
-        .and_then(|us| us.iter().find(|u| u["name"] == name))
-        .and_then(|u| u["id"].as_str())
-        .expect("user id")
-        .to_string()
-}
-
 async fn locked_bucket(c: &aws_sdk_s3::Client, bucket: &str) {
     c.create_bucket()
         .bucket(bucket)
@@ -53,8 +34,8 @@ async fn only_who_may_lock_sets_lock_state_on_a_write() {
     locked_bucket(&c, "exams").await;
     let writer = srv.new_user("writer").await;
     let denied = srv.new_user("denied").await;
-    let writer_id = user_id(&srv, "writer").await;
-    let denied_id = user_id(&srv, "denied").await;
+    let writer_id = srv.user_id("writer").await;
+    let denied_id = srv.user_id("denied").await;
     // Everyone may write: public-read-write, plus WRITE grants; a policy lets `denied`
     // write but denies it the lock actions.
     let grants = format!(
@@ -88,8 +69,8 @@ async fn only_who_may_lock_sets_lock_state_on_a_write() {
 
     let callers: [(&str, Option<Raw>); 3] = [
         ("anonymous", None),
-        ("WRITE grantee", Some(raw_for(&srv, &writer))),
-        ("policy-denied", Some(raw_for(&srv, &denied))),
+        ("WRITE grantee", Some(srv.raw_as(&writer))),
+        ("policy-denied", Some(srv.raw_as(&denied))),
     ];
     for (who, raw) in &callers {
         let send =
@@ -256,7 +237,7 @@ async fn writers_cannot_erase_history() {
         .await
         .unwrap();
     let writer = srv.new_user("writer").await;
-    let writer_id = user_id(&srv, "writer").await;
+    let writer_id = srv.user_id("writer").await;
     let grants =
         format!("uri=\"http://acs.amazonaws.com/groups/global/AllUsers\", id=\"{writer_id}\"");
     let r = srv
@@ -273,7 +254,7 @@ async fn writers_cannot_erase_history() {
     assert_eq!(r.status, 200);
     for (who, raw, signed) in [
         ("anonymous", srv.raw(), false),
-        ("WRITE grantee", raw_for(&srv, &writer), true),
+        ("WRITE grantee", srv.raw_as(&writer), true),
     ] {
         let r = raw
             .send(
@@ -368,7 +349,8 @@ async fn a_multi_delete_bypasses_governance_key_by_key() {
         "<Delete><Object><Key>drafts/a</Key><VersionId>{}</VersionId></Object><Object><Key>final/b</Key><VersionId>{}</VersionId></Object></Delete>",
         ids[0], ids[1]
     );
-    let r = raw_for(&srv, &owner)
+    let r = srv
+        .raw_as(&owner)
         .send(
             "POST",
             "/exams?delete",
@@ -386,7 +368,8 @@ async fn a_multi_delete_bypasses_governance_key_by_key() {
         "{text}"
     );
     // The single DELETE agrees.
-    let r = raw_for(&srv, &owner)
+    let r = srv
+        .raw_as(&owner)
         .send(
             "DELETE",
             &format!("/exams/final/b?versionId={}", ids[1]),
@@ -647,9 +630,10 @@ async fn bucket_owner_enforced_takes_over_existing_objects() {
     let writer = srv.new_user("writer").await;
     let oc = srv.client_for(&owner.0, &owner.1);
     oc.create_bucket().bucket("bkt").send().await.unwrap();
-    let writer_id = user_id(&srv, "writer").await;
-    let owner_id = user_id(&srv, "owner").await;
-    let r = raw_for(&srv, &owner)
+    let writer_id = srv.user_id("writer").await;
+    let owner_id = srv.user_id("owner").await;
+    let r = srv
+        .raw_as(&owner)
         .send(
             "PUT",
             "/bkt?acl",
@@ -660,7 +644,7 @@ async fn bucket_owner_enforced_takes_over_existing_objects() {
         )
         .await;
     assert_eq!(r.status, 200);
-    let wraw = raw_for(&srv, &writer);
+    let wraw = srv.raw_as(&writer);
     let r = wraw
         .send("PUT", "/bkt/mine", &[], b"x".to_vec(), true, None)
         .await;
@@ -668,7 +652,8 @@ async fn bucket_owner_enforced_takes_over_existing_objects() {
     let r = wraw.send("GET", "/bkt/mine", &[], vec![], true, None).await;
     assert_eq!(r.status, 200, "the writer owns its object");
     // ACLs must be gone before they can be disabled (as on AWS).
-    let r = raw_for(&srv, &owner)
+    let r = srv
+        .raw_as(&owner)
         .send(
             "PUT",
             "/bkt?acl",
@@ -679,7 +664,7 @@ async fn bucket_owner_enforced_takes_over_existing_objects() {
         )
         .await;
     assert_eq!(r.status, 200);
-    let r = raw_for(&srv, &owner)
+    let r = srv.raw_as(&owner)
         .send(
             "PUT",
             "/bkt?ownershipControls",

@@ -251,6 +251,27 @@ impl Server {
         (status, resp.bytes().await.expect("divergent data").to_vec())
     }
 
+    /// The id of the user named `name` (what ACL grants name).
+    pub async fn user_id(&self, name: &str) -> String {
+        let (_, users) = self.admin("GET", "/users", None).await;
+        users
+            .as_array()
+            .and_then(|us| us.iter().find(|u| u["name"] == name))
+            .and_then(|u| u["id"].as_str())
+            .expect("user id")
+            .to_string()
+    }
+
+    /// Hand-built requests signed with another user's key.
+    pub fn raw_as(&self, (ak, sk): &(String, String)) -> Raw {
+        Raw {
+            endpoint: self.s3.clone(),
+            ak: ak.clone(),
+            sk: sk.clone(),
+            time: None,
+        }
+    }
+
     /// Creates a user with one access key; returns (access key, secret).
     pub async fn new_user(&self, name: &str) -> (String, String) {
         let (st, _) = self
@@ -317,6 +338,18 @@ pub struct RawResponse {
 }
 
 impl RawResponse {
+    /// Status, headers and the whole body of a response.
+    pub async fn read(resp: reqwest::Response) -> RawResponse {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.expect("raw body").to_vec();
+        RawResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -412,15 +445,7 @@ impl Raw {
         for (k, v) in &hdrs {
             req = req.header(k, v);
         }
-        let resp = req.body(body).send().await.expect("raw request");
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.expect("raw body").to_vec();
-        RawResponse {
-            status,
-            headers,
-            body,
-        }
+        RawResponse::read(req.body(body).send().await.expect("raw request")).await
     }
 
     /// Writes a signed (UNSIGNED-PAYLOAD) request head over TCP with the given extra headers
