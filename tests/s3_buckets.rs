@@ -23,8 +23,17 @@ async fn create_list_head_delete() {
     );
     c.head_bucket().bucket("courses").send().await.unwrap();
 
-    // us-east-1 (the default region) answers re-creating your own bucket with success.
+    // us-east-1 (the default region) answers re-creating your own bucket with success,
+    // unless the request asks for an ACL the bucket does not have.
     c.create_bucket().bucket("courses").send().await.unwrap();
+    let e = c
+        .create_bucket()
+        .bucket("courses")
+        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "BucketAlreadyExists");
 
     c.put_object()
         .bucket("courses")

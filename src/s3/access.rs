@@ -243,13 +243,15 @@ impl Facts for RequestFacts<'_, '_> {
             "s3:prefix" => query("prefix"),
             "s3:versionid" => query("versionId"),
             "s3:requestobjecttagkeys" => request_tags().into_iter().map(|(k, _)| k).collect(),
-            "s3:x-amz-acl" => header("x-amz-acl"),
-            "s3:x-amz-content-sha256" => header("x-amz-content-sha256"),
-            "s3:x-amz-copy-source" => header("x-amz-copy-source"),
-            "s3:x-amz-metadata-directive" => header("x-amz-metadata-directive"),
-            "s3:x-amz-server-side-encryption" => header("x-amz-server-side-encryption"),
-            "s3:x-amz-storage-class" => header("x-amz-storage-class"),
-            _ => Vec::new(),
+            "s3:object-lock-mode" => header("x-amz-object-lock-mode"),
+            "s3:object-lock-retain-until-date" => header("x-amz-object-lock-retain-until-date"),
+            "s3:object-lock-legal-hold" => header("x-amz-object-lock-legal-hold"),
+            // Request headers named as condition keys (ACL, grants, copy source, encryption,
+            // storage class...): their values.
+            k => match k.strip_prefix("s3:") {
+                Some(h) if h.starts_with("x-amz-") => header(h),
+                _ => Vec::new(),
+            },
         }
     }
 }

@@ -326,16 +326,18 @@ pub fn is_public(grants: &[Grant]) -> bool {
         .any(|g| matches!(g.grantee, Grantee::AllUsers | Grantee::AuthenticatedUsers))
 }
 
-/// Refuses an ACL the bucket's settings forbid: any grant while ACLs are disabled
-/// (`BucketOwnerEnforced`), a public grant while public ACLs are blocked.
-pub fn check_settable(bucket: &BucketRecord, grants: &[Grant]) -> S3Result<()> {
-    // With ACLs disabled, only the bucket owner's full control (what holds anyway) may be
-    // named: `bucket-owner-full-control` is accepted, as on AWS.
-    let owners_own = |g: &Grant| {
-        g.grantee == Grantee::User(bucket.owner.clone())
-            && g.permission == AclPermission::FullControl
-    };
-    if bucket.ownership() == ObjectOwnership::BucketOwnerEnforced && !grants.iter().all(owners_own)
+/// Refuses an ACL a request asks for (`grants`, and `canned`, its `x-amz-acl` if any) that
+/// the bucket's settings forbid: with ACLs disabled (`BucketOwnerEnforced`), any grant
+/// beyond the owner's implicit full control, and any canned ACL but
+/// `bucket-owner-full-control` (even `private`, as on AWS); a public grant while public
+/// ACLs are blocked.
+pub fn check_settable(
+    bucket: &BucketRecord,
+    grants: &[Grant],
+    canned: Option<&str>,
+) -> S3Result<()> {
+    if bucket.ownership() == ObjectOwnership::BucketOwnerEnforced
+        && (!grants.is_empty() || canned.is_some_and(|c| c != "bucket-owner-full-control"))
     {
         return Err(S3Error::new(S3ErrorCode::AccessControlListNotSupported));
     }
@@ -390,7 +392,7 @@ pub fn for_new_object(
         writer: &owner,
     };
     let grants = from_headers(store, header, target, &owner)?.unwrap_or_default();
-    check_settable(bucket, &grants)?;
+    check_settable(bucket, &grants, canned_acl.as_deref())?;
     Ok(NewObjectAcl { owner, grants })
 }
 

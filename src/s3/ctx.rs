@@ -105,18 +105,33 @@ impl Ctx {
     }
 
     /// Is `action` allowed to this request's caller on its bucket (`key` `None`) or on
-    /// `key`?
-    pub fn permits(&self, action: &'static str, key: Option<&str>) -> S3Result<bool> {
+    /// `key`, the request's query standing as `query`?
+    pub fn permits(
+        &self,
+        action: &'static str,
+        key: Option<&str>,
+        query: &[(String, String)],
+    ) -> S3Result<bool> {
         let header = |n: &str| self.header(n).map(String::from);
         access::permits(
             &self.access_request(
                 Endpoint::NotImplemented,
                 self.bucket_record.as_ref(),
                 key,
-                &self.query,
+                query,
                 &header,
             ),
             action,
+        )
+    }
+
+    /// May the caller learn whether `key` exists: `s3:ListBucket` on the bucket, with the
+    /// key as the listing's `s3:prefix` (a policy may allow listing part of a bucket).
+    pub fn may_list_key(&self, key: &str) -> S3Result<bool> {
+        self.permits(
+            "s3:ListBucket",
+            None,
+            &[("prefix".to_string(), key.to_string())],
         )
     }
 

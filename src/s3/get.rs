@@ -88,9 +88,7 @@ async fn serve(s: &S3State, ctx: &Ctx, head: bool) -> S3Result<Response> {
         let rec = match requested_version(s, ctx) {
             // As AWS: a caller who may not list the bucket cannot learn that a key is
             // missing (a 403, not a 404).
-            Err(e)
-                if e.code == S3ErrorCode::NoSuchKey && !ctx.permits("s3:ListBucket", None)? =>
-            {
+            Err(e) if e.code == S3ErrorCode::NoSuchKey && !ctx.may_list_key(&ctx.key)? => {
                 return Err(S3Error::new(S3ErrorCode::AccessDenied))
             }
             other => other?,

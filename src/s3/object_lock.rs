@@ -156,7 +156,7 @@ pub fn bypasses_governance(ctx: &Ctx, key: &str) -> S3Result<bool> {
     {
         return Ok(false);
     }
-    ctx.permits("s3:BypassGovernanceRetention", Some(key))
+    ctx.permits("s3:BypassGovernanceRetention", Some(key), &ctx.query)
 }
 
 /// `x-amz-object-lock-*` on GET and HEAD of a version that has lock state.

@@ -117,9 +117,20 @@ const CONDITION_KEYS: &[&str] = &[
     "s3:x-amz-acl",
     "s3:x-amz-content-sha256",
     "s3:x-amz-copy-source",
+    "s3:x-amz-grant-full-control",
+    "s3:x-amz-grant-read",
+    "s3:x-amz-grant-read-acp",
+    "s3:x-amz-grant-write",
+    "s3:x-amz-grant-write-acp",
     "s3:x-amz-metadata-directive",
     "s3:x-amz-server-side-encryption",
+    "s3:x-amz-server-side-encryption-aws-kms-key-id",
+    "s3:x-amz-server-side-encryption-customer-algorithm",
     "s3:x-amz-storage-class",
+    "s3:object-lock-mode",
+    "s3:object-lock-retain-until-date",
+    "s3:object-lock-legal-hold",
+    "s3:object-lock-remaining-retention-days",
 ];
 
 fn malformed(msg: impl Into<String>) -> S3Error {
@@ -534,6 +545,16 @@ fn parse_principal(v: &Value, dir: &dyn Directory) -> S3Result<Principal> {
     }
     let mut ids = Vec::new();
     for n in &names {
+        // An account's root (`arn:aws:iam::<account>:root`): Bascule's callers are users,
+        // not accounts, so it names none of them (a policy may still name it).
+        let account_root = n
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|r| r.strip_suffix(":root"))
+            .is_some_and(|a| !a.is_empty() && !a.contains(':'));
+        if account_root {
+            ids.push(format!("account:{n}"));
+            continue;
+        }
         ids.push(dir.user_id(n)?.ok_or_else(invalid)?);
     }
     Ok(Principal::Users(ids))
@@ -655,6 +676,10 @@ fn parse_statement(st: &Value, bucket: &str, dir: &dyn Directory) -> S3Result<St
         return Err(malformed(
             "Statements need exactly one of Principal and NotPrincipal",
         ));
+    }
+    // As AWS: NotPrincipal only narrows a Deny; an Allow to "everyone but" is refused.
+    if effect == Effect::Allow && not_principal.is_some() {
+        return Err(malformed("NotPrincipal is not supported with Allow"));
     }
     let action = match (m.get("Action"), m.get("NotAction")) {
         (Some(a), None) => Matcher::Only(parse_actions(a)?),
