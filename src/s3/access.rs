@@ -1,11 +1,14 @@
-//! Who may do what, evaluated as AWS documents it:
+//! Who may do what, evaluated as AWS documents it. A request needs every action it asks
+//! for: its operation's (the `*Version` one when it names a version) and those its headers
+//! imply (`Endpoint::implied_actions`). Each action is decided on its own:
 //! 1. admins do everything (the operator's account);
-//! 2. an explicit Deny in the bucket policy refuses the request — even to the bucket's
-//!    owner, who keeps only the right to read and change the policy itself;
-//! 3. otherwise the request is allowed by any of: the bucket's owner (who, as under AWS's
-//!    default object ownership, controls every object in the bucket), a grant made through
-//!    the admin API (`Read`, `ReadWrite`), the bucket's ACL, an Allow in the bucket policy,
-//!    and for operations on one object, that object's owner and ACL;
+//! 2. an explicit Deny in the bucket policy refuses it — even to the bucket's owner, who
+//!    keeps only the right to read and change the policy itself;
+//! 3. otherwise it is allowed by any of: the bucket's owner (who, as under AWS's default
+//!    object ownership, controls every object in the bucket), an Allow in the bucket
+//!    policy (never to an anonymous caller for a bucket's settings), and what
+//!    `action_rule` says grants give: an admin-API grant (`Read`, `ReadWrite`) by the
+//!    action's class, the bucket's ACL, and for actions on one object its owner and ACL;
 //! 4. anything else is `AccessDenied`.
 
 use super::acl;
@@ -454,5 +457,13 @@ pub fn check_policy(
         seen: Default::default(),
     };
     let policy = Policy::parse(json, bucket, &lookup)?;
+    // Checked here, when a policy is put, not in `Policy::parse`: a policy stored before
+    // this rule is parsed again on every request and must keep working.
+    if policy.allows_by_not_principal() {
+        return Err(S3Error::msg(
+            S3ErrorCode::MalformedPolicy,
+            "NotPrincipal is not supported with Allow",
+        ));
+    }
     Ok((policy, lookup.seen.into_inner()))
 }

@@ -677,10 +677,6 @@ fn parse_statement(st: &Value, bucket: &str, dir: &dyn Directory) -> S3Result<St
             "Statements need exactly one of Principal and NotPrincipal",
         ));
     }
-    // As AWS: NotPrincipal only narrows a Deny; an Allow to "everyone but" is refused.
-    if effect == Effect::Allow && not_principal.is_some() {
-        return Err(malformed("NotPrincipal is not supported with Allow"));
-    }
     let action = match (m.get("Action"), m.get("NotAction")) {
         (Some(a), None) => Matcher::Only(parse_actions(a)?),
         (None, Some(a)) => Matcher::AllBut(parse_actions(a)?),
@@ -778,6 +774,14 @@ impl Policy {
             && st.action.matches(req.action, true)
             && st.resource.matches(&req.resource, false)
             && st.conditions.iter().all(|c| c.holds(req.facts))
+    }
+
+    /// Does an Allow statement name its principals by `NotPrincipal` ("everyone but")? AWS
+    /// refuses such policies when they are put; one stored before is still evaluated.
+    pub fn allows_by_not_principal(&self) -> bool {
+        self.statements
+            .iter()
+            .any(|st| st.effect == Effect::Allow && st.not_principal.is_some())
     }
 
     /// Does any Allow statement let everyone in, without a condition narrowing who to a
@@ -1044,6 +1048,20 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// Allow with NotPrincipal is refused when put (access::check_policy), but a policy
+    /// stored earlier still parses, so its bucket keeps working.
+    #[test]
+    fn allow_by_not_principal_is_recognised_not_rejected_by_parse() {
+        let doc = r#"{"Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"arn:aws:iam::1:root"},"Action":"s3:ListBucket","Resource":"arn:aws:s3:::b"}]}"#;
+        assert!(Policy::parse(doc, "b", &Dir)
+            .unwrap()
+            .allows_by_not_principal());
+        let deny = doc.replace("Allow", "Deny");
+        assert!(!Policy::parse(&deny, "b", &Dir)
+            .unwrap()
+            .allows_by_not_principal());
     }
 
     #[test]
