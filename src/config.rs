@@ -31,6 +31,28 @@ pub struct Config {
     pub allow_sigv2: bool,
     pub lifecycle: LifecycleConfig,
     pub metrics: MetricsConfig,
+    pub bucket_logging: BucketLoggingConfig,
+}
+
+/// Server access logging (PutBucketLogging): how records are batched into log objects.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BucketLoggingConfig {
+    /// Seconds between deliveries: each source bucket's records since the last one become
+    /// one log object (AWS delivers every few minutes; tests use a second).
+    pub flush_seconds: u64,
+    /// Bytes of records held per source bucket between deliveries; past it a delivery
+    /// starts early.
+    pub max_pending_bytes: usize,
+}
+
+impl Default for BucketLoggingConfig {
+    fn default() -> Self {
+        BucketLoggingConfig {
+            flush_seconds: 300,
+            max_pending_bytes: 4 * 1024 * 1024,
+        }
+    }
 }
 
 /// `/metrics` on the admin listener.
@@ -177,6 +199,7 @@ impl Default for Config {
             s3_tls_key: None,
             lifecycle: LifecycleConfig::default(),
             metrics: MetricsConfig::default(),
+            bucket_logging: BucketLoggingConfig::default(),
         }
     }
 }

@@ -126,11 +126,19 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
     }
 
     let config = Arc::new(config);
-    let s3_app = s3::router(S3State {
+    let s3_state = S3State {
         store: store.clone(),
         config: config.clone(),
         zone: zone.clone(),
-    });
+        logs: Arc::new(s3::logging::delivery::BucketLogs::new(
+            config.bucket_logging.clone(),
+        )),
+    };
+    background.push(s3::logging::delivery::spawn(
+        s3_state.clone(),
+        stop_rx.clone(),
+    ));
+    let s3_app = s3::router(s3_state);
     let dashboard = Arc::new(crate::dashboard::Dashboard {
         secure_cookies: tls.is_some(),
         ..Default::default()

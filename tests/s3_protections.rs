@@ -731,3 +731,98 @@ async fn anonymous_gets_cannot_override_response_headers() {
         .await;
     assert_eq!(r.header("content-type").as_deref(), Some("text/html"));
 }
+
+/// Lock settings in a browser form are honoured as on a PUT, and need the same
+/// permissions: an anonymous form on a public-read-write bucket cannot lock.
+#[tokio::test]
+async fn lock_fields_in_a_browser_form() {
+    let srv = Server::start();
+    let c = srv.client();
+    locked_bucket(&c, "exams").await;
+    c.put_bucket_acl()
+        .bucket("exams")
+        .acl(BucketCannedAcl::PublicReadWrite)
+        .send()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let post = |form| {
+        http.post(format!("{}/exams", srv.s3))
+            .multipart(form)
+            .send()
+    };
+    let lock_fields: &[(&str, &str)] = &[
+        ("key", "paper.pdf"),
+        ("x-amz-object-lock-mode", "GOVERNANCE"),
+        (
+            "x-amz-object-lock-retain-until-date",
+            "2500-01-01T00:00:00Z",
+        ),
+        ("x-amz-object-lock-legal-hold", "ON"),
+    ];
+    let r = post(common::post_form(
+        &srv,
+        "exams",
+        lock_fields,
+        b"exam".to_vec(),
+        false,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 403, "{}", r.text().await.unwrap());
+    // Without lock fields the same anonymous form writes.
+    let r = post(common::post_form(
+        &srv,
+        "exams",
+        &[("key", "anon.pdf")],
+        b"exam".to_vec(),
+        false,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    // The owner's signed form sets both.
+    let r = post(common::post_form(
+        &srv,
+        "exams",
+        lock_fields,
+        b"exam".to_vec(),
+        true,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 204, "{}", r.text().await.unwrap());
+    let retention = c
+        .get_object_retention()
+        .bucket("exams")
+        .key("paper.pdf")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        retention.retention().and_then(|r| r.mode()),
+        Some(&aws_sdk_s3::types::ObjectLockRetentionMode::Governance)
+    );
+    let hold = c
+        .get_object_legal_hold()
+        .bucket("exams")
+        .key("paper.pdf")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        hold.legal_hold().and_then(|h| h.status()),
+        Some(&ObjectLockLegalHoldStatus::On)
+    );
+    // A malformed lock field is refused like the header.
+    let r = post(common::post_form(
+        &srv,
+        "exams",
+        &[("key", "bad.pdf"), ("x-amz-object-lock-mode", "FOREVER")],
+        b"exam".to_vec(),
+        true,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+}

@@ -52,6 +52,7 @@ s3_error_codes! {
     InvalidPolicyDocument = 400, "The content of the form does not meet the conditions specified in the policy document.";
     InvalidRetentionPeriod = 400, "The retention period must be a positive whole number of days (at most 36500) or years (at most 100).";
     InvalidRange = 416, "The requested range is not satisfiable";
+    InvalidTargetBucketForLogging = 400, "The target bucket for logging does not exist, is not owned by you, or does not have the appropriate grants for the log-delivery group.";
     InvalidRequest = 400, "Invalid Request";
     InvalidStorageClass = 400, "The storage class you specified is not valid.";
     InvalidTag = 400, "The tag provided was not a valid tag.";

@@ -449,6 +449,55 @@ pub struct AclGrant {
     pub permission: String,
 }
 
+/// A PutBucketLogging document's `LoggingEnabled`, as sent; grantees are resolved by the
+/// server.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct LoggingEnabledDoc {
+    pub target_bucket: String,
+    pub target_prefix: String,
+    pub target_grants: Vec<AclGrant>,
+    /// `Some(source)`: partitioned keys dated by `source` (`EventTime`, `DeliveryTime`).
+    pub partition_date_source: Option<String>,
+}
+
+/// GetBucketLogging's answer (no `LoggingEnabled`: logging is off).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BucketLoggingStatus {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logging_enabled: Option<LoggingEnabled>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LoggingEnabled {
+    pub target_bucket: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_grants: Option<AccessControlList>,
+    pub target_object_key_format: TargetObjectKeyFormat,
+    pub target_prefix: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TargetObjectKeyFormat {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simple_prefix: Option<Empty>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partitioned_prefix: Option<PartitionedPrefix>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Empty {}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PartitionedPrefix {
+    pub partition_date_source: &'static str,
+}
+
 #[derive(Debug, Serialize)]
 pub struct AccessControlList {
     #[serde(rename = "Grant")]

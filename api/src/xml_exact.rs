@@ -4,7 +4,9 @@
 //! elements, so a stray document could erase an object's tags.
 
 use crate::error::{S3Error, S3ErrorCode, S3Result};
-use crate::xml::{AclDocument, AclGrant, Delete, ObjectIdentifier, Tag, TagSet, Tagging};
+use crate::xml::{
+    AclDocument, AclGrant, Delete, LoggingEnabledDoc, ObjectIdentifier, Tag, TagSet, Tagging,
+};
 use crate::xml_tree::{malformed, parse, Element};
 
 /// `<Delete><Quiet>?<Object><Key/><VersionId>?</Object>+</Delete>`.
@@ -243,4 +245,58 @@ mod tests {
             );
         }
     }
+}
+
+/// `<BucketLoggingStatus><LoggingEnabled>?</BucketLoggingStatus>`; `None` turns logging
+/// off. `LoggingEnabled` holds `TargetBucket`, `TargetPrefix`, optional `TargetGrants`
+/// (`<Grant>` as in an ACL) and optional `TargetObjectKeyFormat` (`<SimplePrefix/>` or
+/// `<PartitionedPrefix><PartitionDateSource/></PartitionedPrefix>`). Anything else is
+/// `MalformedXML`: an element Bascule does not know would otherwise be silently ignored.
+pub fn parse_bucket_logging_status(body: &[u8]) -> S3Result<Option<LoggingEnabledDoc>> {
+    let root = parse(body)?;
+    let enabled = match root.container("BucketLoggingStatus")? {
+        [] => return Ok(None),
+        [one] if one.name == "LoggingEnabled" => one,
+        _ => return Err(malformed()),
+    };
+    let (mut bucket, mut prefix, mut grants, mut format) = (None, None, None, None);
+    for f in enabled.container("LoggingEnabled")? {
+        match f.name.as_str() {
+            "TargetBucket" if bucket.is_none() => bucket = Some(f.leaf()?),
+            "TargetPrefix" if prefix.is_none() => prefix = Some(f.leaf()?),
+            "TargetGrants" if grants.is_none() => {
+                let list = f
+                    .container("TargetGrants")?
+                    .iter()
+                    .map(|g| parse_grant(g).ok_or_else(malformed))
+                    .collect::<S3Result<Vec<_>>>()?;
+                grants = Some(list);
+            }
+            "TargetObjectKeyFormat" if format.is_none() => {
+                format = Some(match f.container("TargetObjectKeyFormat")? {
+                    [simple] if simple.name == "SimplePrefix" => {
+                        simple.container("SimplePrefix")?;
+                        None
+                    }
+                    [part] if part.name == "PartitionedPrefix" => {
+                        match part.container("PartitionedPrefix")? {
+                            [] => Some("EventTime".to_string()),
+                            [source] if source.name == "PartitionDateSource" => {
+                                Some(source.leaf()?)
+                            }
+                            _ => return Err(malformed()),
+                        }
+                    }
+                    _ => return Err(malformed()),
+                });
+            }
+            _ => return Err(malformed()),
+        }
+    }
+    Ok(Some(LoggingEnabledDoc {
+        target_bucket: bucket.ok_or_else(malformed)?,
+        target_prefix: prefix.ok_or_else(malformed)?,
+        target_grants: grants.unwrap_or_default(),
+        partition_date_source: format.flatten(),
+    }))
 }

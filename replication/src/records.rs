@@ -303,6 +303,50 @@ pub struct BucketRecord {
     /// Lifecycle rules, in the order given (none: no lifecycle configuration).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lifecycle: Vec<LifecycleRule>,
+    /// Server access logging (PutBucketLogging): where this bucket's request records go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<BucketLogging>,
+}
+
+/// Where a bucket's server access log records are delivered, as objects of another bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketLogging {
+    pub target_bucket: String,
+    /// Prepended to every log object's key (may be empty).
+    pub target_prefix: String,
+    /// Grants every delivered log object carries besides its owner's full control.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_grants: Vec<Grant>,
+    /// `None`: simple keys (`prefix` + time + unique id); `Some`: partitioned keys
+    /// (`prefix/account/region/bucket/YYYY/MM/DD/...`) dated by this source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_date_source: Option<PartitionDateSource>,
+}
+
+/// Which time dates a partitioned log object's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PartitionDateSource {
+    /// The time of the first request the object logs.
+    EventTime,
+    /// The time the object is delivered.
+    DeliveryTime,
+}
+
+impl PartitionDateSource {
+    pub fn parse(s: &str) -> Option<PartitionDateSource> {
+        match s {
+            "EventTime" => Some(PartitionDateSource::EventTime),
+            "DeliveryTime" => Some(PartitionDateSource::DeliveryTime),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartitionDateSource::EventTime => "EventTime",
+            PartitionDateSource::DeliveryTime => "DeliveryTime",
+        }
+    }
 }
 
 /// One lifecycle rule. Times are in lifecycle days (a day, or fewer seconds when a zone

@@ -276,6 +276,21 @@ fn lifecycle_metrics(m: &Scrape, s: &AdminState) {
     );
 }
 
+fn bucket_logging_metrics(m: &Scrape) {
+    use crate::s3::logging::delivery::{DELIVERED_OBJECTS, DROPPED_RECORDS};
+    use std::sync::atomic::Ordering;
+    m.counter(
+        "bascule_bucket_logging_delivered_objects_total",
+        "Server access log objects delivered since the process started",
+        DELIVERED_OBJECTS.load(Ordering::Relaxed),
+    );
+    m.counter(
+        "bascule_bucket_logging_dropped_records_total",
+        "Server access log records that could not be delivered (no writes on this zone, no permission, target gone, too many waiting)",
+        DROPPED_RECORDS.load(Ordering::Relaxed),
+    );
+}
+
 fn build_metrics(m: &Scrape) {
     if let Ok(g) = IntGaugeVec::new(
         Opts::new("bascule_build_info", "The running build (always 1)"),
@@ -312,6 +327,7 @@ pub async fn render(State(s): State<AdminState>, headers: http::HeaderMap) -> Re
     space_metrics(&m, &s);
     bucket_metrics(&m, &s);
     lifecycle_metrics(&m, &s);
+    bucket_logging_metrics(&m);
     build_metrics(&m);
     let mut families = m.registry.gather();
     families.extend(crate::request_metrics::REQUESTS.gather());

@@ -37,6 +37,9 @@ pub enum Class {
     /// A bucket's settings: as `Owner`, and an anonymous caller never, whatever a policy
     /// with `Principal: *` says.
     Config,
+    /// The bucket's owner alone (and admins): no policy or grant gives it. AWS: "to set
+    /// the logging status of a bucket, you must be the bucket owner".
+    BucketOwner,
 }
 
 /// What an ACL grants of an action on one object.
@@ -108,6 +111,9 @@ pub fn action_rule(action: &str) -> ActionRule {
         | "s3:PutObjectRetention"
         | "s3:PutObjectLegalHold"
         | "s3:BypassGovernanceRetention" => rule(Class::Owner, None, ObjectGrant::No),
+        "s3:PutBucketLogging" | "s3:GetBucketLogging" => {
+            rule(Class::BucketOwner, None, ObjectGrant::No)
+        }
         _ => rule(Class::Config, None, ObjectGrant::No),
     }
 }
@@ -376,7 +382,7 @@ fn allowed(
         return Ok(true);
     }
     // A bucket's settings are never an anonymous caller's to see or change.
-    if user.is_none() && rule.class == Class::Config {
+    if (user.is_none() && rule.class == Class::Config) || rule.class == Class::BucketOwner {
         return Ok(false);
     }
     // RestrictPublicBuckets: a public policy lets no anonymous caller in.
@@ -466,4 +472,38 @@ pub fn check_policy(
         ));
     }
     Ok((policy, lookup.seen.into_inner()))
+}
+
+/// The service principal server access logs are written as.
+pub const LOG_DELIVERY_SERVICE: &str = "logging.s3.amazonaws.com";
+
+/// May the log delivery service write `source`'s access log records under `prefix` in
+/// `target`? Only when the target's policy allows `logging.s3.amazonaws.com`
+/// `s3:PutObject` on `target/prefix`, with `aws:SourceArn` the source bucket's ARN and
+/// `aws:SourceAccount` its owner, as AWS's "Permissions for log delivery" describes.
+/// Checked when logging is turned on and again at every delivery, so taking the grant
+/// away stops deliveries.
+pub fn log_delivery_allowed(
+    source: &BucketRecord,
+    target: &BucketRecord,
+    prefix: &str,
+) -> S3Result<bool> {
+    let Some(policy) = stored_policy(target)? else {
+        return Ok(false);
+    };
+    let facts: BTreeMap<String, Vec<String>> = [
+        (
+            "aws:sourcearn".to_string(),
+            vec![format!("arn:aws:s3:::{}", source.name)],
+        ),
+        ("aws:sourceaccount".to_string(), vec![source.owner.clone()]),
+    ]
+    .into_iter()
+    .collect();
+    Ok(policy.allows_service(
+        LOG_DELIVERY_SERVICE,
+        "s3:PutObject",
+        &format!("arn:aws:s3:::{}/{prefix}", target.name),
+        &facts,
+    ))
 }

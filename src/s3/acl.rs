@@ -8,7 +8,7 @@ use super::owners::Owners;
 use super::response::xml_response;
 use crate::store::Store;
 use axum::response::Response;
-use bascule_api::xml::{self, AclDocument, S3_NAMESPACE};
+use bascule_api::xml::{self, AclDocument, AclGrant, S3_NAMESPACE};
 use bascule_api::xml_exact::parse_access_control_policy;
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
 use bascule_replication::records::{AclPermission, BucketRecord, Grant, Grantee, ObjectOwnership};
@@ -109,7 +109,7 @@ fn resolve(
             AUTHENTICATED_USERS => Ok(Grantee::AuthenticatedUsers),
             LOG_DELIVERY => Err(S3Error::msg(
                 S3ErrorCode::NotImplemented,
-                "Grants to the LogDelivery group are not implemented: Bascule delivers no logs",
+                "Grants to the LogDelivery group are not implemented: allow the service principal logging.s3.amazonaws.com in the target bucket's policy",
             )),
             other => Err(invalid("Group/URI", other, "Invalid group uri")),
         },
@@ -212,15 +212,20 @@ pub fn from_document(store: &Store, body: &[u8], owner: &str) -> S3Result<Vec<Gr
             "FULL_CONTROL" => AclPermission::FullControl,
             _ => return Err(S3Error::new(S3ErrorCode::MalformedACLError)),
         };
-        let grantee = match g.kind.as_str() {
-            "CanonicalUser" => resolve(store, g.id.as_deref(), None, None)?,
-            "Group" => resolve(store, None, g.uri.as_deref(), None)?,
-            "AmazonCustomerByEmail" => resolve(store, None, None, g.email.as_deref())?,
-            _ => return Err(S3Error::new(S3ErrorCode::MalformedACLError)),
-        };
-        out.push(grant(grantee, permission));
+        out.push(grant_of(store, &g, permission)?);
     }
     settle(out, owner)
+}
+
+/// A grant of `permission` to the grantee a document names (by id, group or email).
+pub fn grant_of(store: &Store, g: &AclGrant, permission: AclPermission) -> S3Result<Grant> {
+    let grantee = match g.kind.as_str() {
+        "CanonicalUser" => resolve(store, g.id.as_deref(), None, None)?,
+        "Group" => resolve(store, None, g.uri.as_deref(), None)?,
+        "AmazonCustomerByEmail" => resolve(store, None, None, g.email.as_deref())?,
+        _ => return Err(S3Error::new(S3ErrorCode::MalformedACLError)),
+    };
+    Ok(grant(grantee, permission))
 }
 
 /// Do these grants give this caller `need`?
@@ -268,41 +273,20 @@ pub fn response(
     owner: &str,
     grants: &[Grant],
 ) -> Response {
-    let user = |id: &str| {
-        let o = owners.get(id);
-        xml::Grantee {
-            xmlns_xsi: XSI,
-            kind: "CanonicalUser",
-            id: Some(o.id),
-            display_name: Some(o.display_name),
-            uri: None,
-        }
-    };
-    let group = |uri: &str| xml::Grantee {
-        xmlns_xsi: XSI,
-        kind: "Group",
-        id: None,
-        display_name: None,
-        uri: Some(uri.to_string()),
-    };
     // Group grants first, then the owner's full control, then other users: the order
     // AWS and RGW answer in, which clients comparing lists rely on.
     let effective = effective(bucket, grants);
     let (groups, users): (Vec<&Grant>, Vec<&Grant>) = effective
         .into_iter()
         .partition(|g| !matches!(g.grantee, Grantee::User(_)));
-    let owner_grant = xml::Grant {
-        grantee: user(owner),
-        permission: "FULL_CONTROL",
-    };
-    let grant = |g: &Grant| xml::Grant {
-        grantee: match &g.grantee {
-            Grantee::User(id) => user(id),
-            Grantee::AllUsers => group(ALL_USERS),
-            Grantee::AuthenticatedUsers => group(AUTHENTICATED_USERS),
+    let owner_grant = grant_xml(
+        owners,
+        &Grant {
+            grantee: Grantee::User(owner.to_string()),
+            permission: AclPermission::FullControl,
         },
-        permission: permission_name(g.permission),
-    };
+    );
+    let grant = |g: &Grant| grant_xml(owners, g);
     let list = groups
         .into_iter()
         .map(grant)
@@ -317,6 +301,34 @@ pub fn response(
             access_control_list: xml::AccessControlList { grant: list },
         },
     )
+}
+
+/// One grant as a response shows it.
+pub fn grant_xml(owners: &Owners<'_>, g: &Grant) -> xml::Grant {
+    let group = |uri: &str| xml::Grantee {
+        xmlns_xsi: XSI,
+        kind: "Group",
+        id: None,
+        display_name: None,
+        uri: Some(uri.to_string()),
+    };
+    xml::Grant {
+        grantee: match &g.grantee {
+            Grantee::User(id) => {
+                let o = owners.get(id);
+                xml::Grantee {
+                    xmlns_xsi: XSI,
+                    kind: "CanonicalUser",
+                    id: Some(o.id),
+                    display_name: Some(o.display_name),
+                    uri: None,
+                }
+            }
+            Grantee::AllUsers => group(ALL_USERS),
+            Grantee::AuthenticatedUsers => group(AUTHENTICATED_USERS),
+        },
+        permission: permission_name(g.permission),
+    }
 }
 
 /// Does this ACL open anything to everyone or to every signed user?

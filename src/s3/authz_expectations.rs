@@ -12,7 +12,9 @@
 //!   WRITE_ACP: the object ACL actions);
 //! - "Bucket policy examples" / "Policy evaluation logic" (an explicit Deny wins over any
 //!   grant; bucket settings are managed by the bucket owner's account and users a policy
-//!   allows, never by an anonymous caller).
+//!   allows, never by an anonymous caller);
+//! - the PutBucketLogging / GetBucketLogging API pages ("to set the logging status of a
+//!   bucket, you must be the bucket owner"; "only the bucket owner can retrieve" it).
 //!
 //! Pure data with no imports, so that the server's unit tests can check that every
 //! operation has a row and the integration test can include the same file.
@@ -76,6 +78,8 @@ use Who::*;
 
 /// Admins, the bucket's owner and a user a policy allows: every bucket operation.
 const TOP: &[Who] = &[Admin, Owner, PolicyAllowed];
+/// The bucket owner alone, whatever a policy allows ("you must be the bucket owner").
+const BUCKET_OWNER: &[Who] = &[Admin, Owner];
 /// Any signed caller (operations on the service).
 const SIGNED: &[Who] = &[
     Admin,
@@ -165,6 +169,7 @@ pub const EXPECTATIONS: &[Expectation] = &[
     e("GetBucketLifecycleConfiguration", only(TOP)),
     e("GetBucketAcl", only(BUCKET_ACP)),
     e("GetBucketTagging", only(TOP)),
+    e("GetBucketLogging", only(BUCKET_OWNER)),
     e("ListObjectVersions", only(BUCKET_READ)),
     e("ListMultipartUploads", only(BUCKET_READ)),
     e("ListObjectsV2", only(BUCKET_READ)),
@@ -177,6 +182,7 @@ pub const EXPECTATIONS: &[Expectation] = &[
     e("PutBucketLifecycleConfiguration", only(TOP)),
     e("PutBucketAcl", only(BUCKET_ACP)),
     e("PutBucketTagging", only(TOP)),
+    e("PutBucketLogging", only(BUCKET_OWNER)),
     e("PutPublicAccessBlock", only(TOP)),
     e("PutBucketOwnershipControls", only(TOP)),
     e("DeleteBucketCors", only(TOP)),

@@ -162,6 +162,7 @@ pub async fn create_bucket(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
         versioning: object_lock.then_some(bascule_replication::records::Versioning::Enabled),
         object_lock: object_lock.then(Default::default),
         lifecycle: Vec::new(),
+        logging: None,
     };
     // ACLs disabled from the start leave no room for an ACL in the same request.
     if record.ownership() == ObjectOwnership::BucketOwnerEnforced && !record.acl.is_empty() {

@@ -17,6 +17,8 @@ pub struct S3State {
     pub store: Arc<Store>,
     pub config: Arc<Config>,
     pub zone: Arc<crate::zone::ZoneService>,
+    /// Server access log records waiting for delivery.
+    pub logs: Arc<super::logging::delivery::BucketLogs>,
 }
 
 /// Everything a handler needs to know about the request, once authenticated.

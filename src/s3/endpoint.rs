@@ -243,6 +243,7 @@ operations! {
     }
     GetBucketAcl { sub: Some("acl"), action: "s3:GetBucketAcl" }
     GetBucketTagging { sub: Some("tagging"), action: "s3:GetBucketTagging" }
+    GetBucketLogging { sub: Some("logging"), action: "s3:GetBucketLogging" }
     ListObjectVersions { sub: Some("versions"), action: "s3:ListBucketVersions" }
     ListMultipartUploads { sub: Some("uploads"), action: "s3:ListBucketMultipartUploads" }
     // `list-type=2` only changes the listing's format: the same action, a read alike.
@@ -260,6 +261,7 @@ operations! {
     }
     PutBucketAcl { verb: Put, sub: Some("acl"), action: "s3:PutBucketAcl" }
     PutBucketTagging { verb: Put, sub: Some("tagging"), action: "s3:PutBucketTagging" }
+    PutBucketLogging { verb: Put, sub: Some("logging"), action: "s3:PutBucketLogging" }
     PutPublicAccessBlock {
         verb: Put, sub: Some("publicAccessBlock"), action: "s3:PutBucketPublicAccessBlock"
     }
@@ -371,7 +373,6 @@ const UNSUPPORTED_BUCKET: &[&str] = &[
     "encryption",
     "intelligent-tiering",
     "inventory",
-    "logging",
     "metrics",
     "notification",
     "replication",
@@ -490,7 +491,7 @@ impl Endpoint {
                 return Err(Unsupported(name));
             }
         }
-        OPERATIONS
+        let op = OPERATIONS
             .iter()
             .find(|op| {
                 op.verb == verb
@@ -502,8 +503,16 @@ impl Endpoint {
                         When::FormPost => form_post,
                     }
             })
-            .map(|op| op.endpoint)
-            .ok_or(other)
+            .ok_or(other)?;
+        // A sub-resource that selects some operation, sent with a method that has none
+        // for it (`DELETE ?logging`), is not the plain operation of that method: answering
+        // it as DeleteBucket would do what the client did not ask for.
+        if op.sub.is_none() && op.verb != Options {
+            if let Some(sub) = OPERATIONS.iter().filter_map(|o| o.sub).find(|n| has(n)) {
+                return Err(Unsupported(sub));
+            }
+        }
+        Ok(op.endpoint)
     }
 
     /// Does this operation change anything? A zone that takes no writes refuses these

@@ -18,6 +18,7 @@ pub mod endpoint;
 pub mod get;
 pub mod lifecycle_api;
 pub mod list;
+pub mod logging;
 pub mod meta;
 pub mod multipart;
 pub mod object_lock;
@@ -60,6 +61,9 @@ fn new_request_id() -> String {
 struct Seen {
     endpoint: Option<Endpoint>,
     user: Option<String>,
+    /// The start of a server access log record, when the bucket's requests are logged
+    /// (PutBucketLogging).
+    log: Option<logging::record::LogRecord>,
 }
 
 async fn handle(State(s): State<S3State>, req: Request) -> Response {
@@ -149,6 +153,20 @@ async fn handle(State(s): State<S3State>, req: Request) -> Response {
         bytes_out,
         seconds,
     });
+    if let Some(mut record) = seen.log.take() {
+        record.request_id = request_id.clone();
+        record.operation = seen
+            .endpoint
+            .map(logging::record::operation_name)
+            .unwrap_or_default();
+        record.error_code = error_code.map(String::from);
+        record.bytes_sent = bytes_out;
+        record.total_ms = (seconds * 1000.0) as u64;
+        record.remote_ip = remote.map(|a| a.ip());
+        record.tls = s.config.s3_tls_cert.is_some();
+        record.finish(&resp, bytes_in);
+        s.logs.record(&record);
+    }
     tracing::info!(
         target: "bascule::access",
         request_id,
@@ -304,6 +322,13 @@ async fn dispatch(
         Some(b) => s.store.bucket(b)?,
         None => None,
     };
+    if let Some(b) = bucket_record.as_ref().filter(|b| b.logging.is_some()) {
+        seen.log = Some(logging::record::LogRecord::begin(
+            &parts,
+            b,
+            r.key.as_deref(),
+        ));
+    }
     let source_ip = remote.map(|a| a.ip());
     let cors = bucket_record.as_ref().and_then(cors::config_of);
     *cors_out = cors.clone();
@@ -331,6 +356,9 @@ async fn dispatch(
 
     let (identity, payload) = authenticate(s, &parts, &r)?;
     seen.user = identity.user().map(|u| u.name.clone());
+    if let Some(log) = seen.log.as_mut() {
+        log.requester = identity.user().map(|u| u.id.clone());
+    }
     let params = Params::parse(endpoint, &r.query)?;
     if endpoint.takes_version() {
         versioning::requested(&params.version)?;
@@ -377,6 +405,8 @@ async fn route(s: &S3State, ctx: Ctx, endpoint: Endpoint, body: Body) -> S3Resul
         GetBucketTagging => tagging::get_bucket_tagging(&ctx),
         PutBucketTagging => tagging::put_bucket_tagging(s, &ctx, body).await,
         DeleteBucketTagging => tagging::delete_bucket_tagging(s, &ctx).await,
+        GetBucketLogging => logging::get_bucket_logging(s, &ctx),
+        PutBucketLogging => logging::put_bucket_logging(s, &ctx, body).await,
         GetBucketCors => cors::get_cors(&ctx),
         PutBucketCors => cors::put_cors(s, &ctx, body).await,
         DeleteBucketCors => cors::delete_cors(s, &ctx).await,

@@ -61,17 +61,6 @@ fn refusal(endpoint: Endpoint, name: &str, value: &str) -> Option<S3Error> {
         "x-amz-website-redirect-location" if creates_object(endpoint) => Some(not_implemented(
             "Website redirects (x-amz-website-redirect-location)",
         )),
-        // Lock settings are honoured on PUT, copy and multipart uploads (object_lock.rs);
-        // a browser form does not carry them here.
-        "x-amz-object-lock-mode"
-        | "x-amz-object-lock-retain-until-date"
-        | "x-amz-object-lock-legal-hold"
-            if endpoint == Endpoint::PostObject =>
-        {
-            Some(not_implemented(&format!(
-                "Object lock settings in a browser form ({name})"
-            )))
-        }
         // Appends and size/time conditions of directory buckets.
         "x-amz-write-offset-bytes" => Some(not_implemented("Appending (x-amz-write-offset-bytes)")),
         "x-amz-if-match-size"
@@ -132,9 +121,11 @@ mod tests {
             ),
             None
         );
+        // Lock settings are honoured in browser forms too (the form's fields become the
+        // request's headers).
         assert_eq!(
             code(Endpoint::PostObject, "x-amz-object-lock-mode", "GOVERNANCE"),
-            Some(S3ErrorCode::NotImplemented)
+            None
         );
         assert_eq!(
             code(Endpoint::GetObject, "x-amz-storage-class", "GLACIER"),

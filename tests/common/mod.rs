@@ -695,3 +695,58 @@ pub async fn complete_with_one_part(
         .await
         .unwrap_or_else(|e| panic!("complete {bucket}/{key}: {e:?}"))
 }
+
+/// A browser form for `bucket`, signed (SigV4 over a policy) with `srv`'s admin key when
+/// `signed`, else anonymous; `fields` are sent as form fields, and a signed policy
+/// matches each one exactly. The file goes last, as browsers send it.
+pub fn post_form(
+    srv: &Server,
+    bucket: &str,
+    fields: &[(&str, &str)],
+    file: Vec<u8>,
+    signed: bool,
+) -> reqwest::multipart::Form {
+    use base64::Engine;
+    let mut form = reqwest::multipart::Form::new();
+    for (n, v) in fields {
+        form = form.text(n.to_string(), v.to_string());
+    }
+    if signed {
+        let now = time::OffsetDateTime::now_utc();
+        let date = format!("{:04}{:02}{:02}", now.year(), now.month() as u8, now.day());
+        let amz_date = bascule_api::sigv4::format_amz_date(now);
+        let credential = format!("{}/{date}/us-east-1/s3/aws4_request", srv.access_key);
+        let expiration =
+            bascule_api::headers::format_iso8601(SystemTime::now() + Duration::from_secs(600));
+        let mut conditions = vec![
+            serde_json::json!({ "bucket": bucket }),
+            serde_json::json!({"x-amz-algorithm": "AWS4-HMAC-SHA256"}),
+            serde_json::json!({ "x-amz-credential": credential }),
+            serde_json::json!({ "x-amz-date": amz_date }),
+        ];
+        for (n, v) in fields {
+            conditions.push(serde_json::json!(["eq", format!("${n}"), v]));
+        }
+        let policy = serde_json::json!({"expiration": expiration, "conditions": conditions});
+        let policy_b64 = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+        let scope = bascule_api::sigv4::Scope {
+            access_key: srv.access_key.clone(),
+            date,
+            region: "us-east-1".into(),
+            service: "s3".into(),
+        };
+        let signature = bascule_api::sigv4::SigningKey::derive(&srv.secret_key, &scope)
+            .expect("signing key")
+            .sign(&policy_b64);
+        form = form
+            .text("x-amz-algorithm", "AWS4-HMAC-SHA256")
+            .text("x-amz-credential", credential)
+            .text("x-amz-date", amz_date)
+            .text("policy", policy_b64)
+            .text("x-amz-signature", signature);
+    }
+    form.part(
+        "file",
+        reqwest::multipart::Part::bytes(file).file_name("upload.bin"),
+    )
+}
