@@ -1,6 +1,6 @@
 //! Server access logging as AWS documents it: Get/PutBucketLogging (only the bucket owner;
-//! the target must exist, belong to the same owner, not log itself and let the service
-//! principal `logging.s3.amazonaws.com` write under the prefix through its policy), and
+//! the target must exist, not be the source, not log itself and let the service principal
+//! `logging.s3.amazonaws.com` write under the prefix through its policy), and
 //! delivery of records in AWS's 26-field line format as objects of the target bucket.
 
 mod common;
@@ -226,7 +226,8 @@ async fn logging_is_configured_as_on_aws() {
         .unwrap();
     assert_eq!(put_doc(doc("chained", "")).await, "InvalidArgument");
 
-    // A target owned by someone else.
+    // A target owned by someone else takes records only once its owner's policy consents
+    // for this source bucket and its owner.
     let bob = srv.new_user("bob").await;
     let bob_client = srv.client_for(&bob.0, &bob.1);
     bob_client
@@ -235,9 +236,22 @@ async fn logging_is_configured_as_on_aws() {
         .send()
         .await
         .unwrap();
+    assert_eq!(put_doc(doc("bobs", "")).await, "AccessDenied");
+    bob_client
+        .put_bucket_policy()
+        .bucket("bobs")
+        .policy(delivery_policy("bobs", "log/", "src", &owner))
+        .send()
+        .await
+        .unwrap();
+    put_logging(&c, "src", enabled("bobs", "log/"))
+        .await
+        .unwrap();
+    // Bob's consent names the source and its owner: his own bucket's records may not go
+    // there through it, nor may another source of ours.
     assert_eq!(
-        put_doc(doc("bobs", "")).await,
-        "InvalidTargetBucketForLogging"
+        put_logging(&c, "locked", enabled("bobs", "log/")).await,
+        Err("AccessDenied".into())
     );
 
     // Only the bucket owner, whatever a policy allows.

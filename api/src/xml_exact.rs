@@ -180,6 +180,60 @@ pub fn parse_ownership_controls(body: &[u8]) -> S3Result<String> {
     Ok(value.leaf()?.trim().to_string())
 }
 
+/// `<BucketLoggingStatus><LoggingEnabled>?</BucketLoggingStatus>`; `None` turns logging
+/// off. `LoggingEnabled` holds `TargetBucket`, `TargetPrefix`, optional `TargetGrants`
+/// (`<Grant>` as in an ACL) and optional `TargetObjectKeyFormat` (`<SimplePrefix/>` or
+/// `<PartitionedPrefix><PartitionDateSource/></PartitionedPrefix>`). Anything else is
+/// `MalformedXML`: an element Bascule does not know would otherwise be silently ignored.
+pub fn parse_bucket_logging_status(body: &[u8]) -> S3Result<Option<LoggingEnabledDoc>> {
+    let root = parse(body)?;
+    let enabled = match root.container("BucketLoggingStatus")? {
+        [] => return Ok(None),
+        [one] if one.name == "LoggingEnabled" => one,
+        _ => return Err(malformed()),
+    };
+    let (mut bucket, mut prefix, mut grants, mut format) = (None, None, None, None);
+    for f in enabled.container("LoggingEnabled")? {
+        match f.name.as_str() {
+            "TargetBucket" if bucket.is_none() => bucket = Some(f.leaf()?),
+            "TargetPrefix" if prefix.is_none() => prefix = Some(f.leaf()?),
+            "TargetGrants" if grants.is_none() => {
+                let list = f
+                    .container("TargetGrants")?
+                    .iter()
+                    .map(|g| parse_grant(g).ok_or_else(malformed))
+                    .collect::<S3Result<Vec<_>>>()?;
+                grants = Some(list);
+            }
+            "TargetObjectKeyFormat" if format.is_none() => {
+                format = Some(match f.container("TargetObjectKeyFormat")? {
+                    [simple] if simple.name == "SimplePrefix" => {
+                        simple.container("SimplePrefix")?;
+                        None
+                    }
+                    [part] if part.name == "PartitionedPrefix" => {
+                        match part.container("PartitionedPrefix")? {
+                            [] => Some("EventTime".to_string()),
+                            [source] if source.name == "PartitionDateSource" => {
+                                Some(source.leaf()?)
+                            }
+                            _ => return Err(malformed()),
+                        }
+                    }
+                    _ => return Err(malformed()),
+                });
+            }
+            _ => return Err(malformed()),
+        }
+    }
+    Ok(Some(LoggingEnabledDoc {
+        target_bucket: bucket.ok_or_else(malformed)?,
+        target_prefix: prefix.ok_or_else(malformed)?,
+        target_grants: grants.unwrap_or_default(),
+        partition_date_source: format.flatten(),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,58 +299,30 @@ mod tests {
             );
         }
     }
-}
 
-/// `<BucketLoggingStatus><LoggingEnabled>?</BucketLoggingStatus>`; `None` turns logging
-/// off. `LoggingEnabled` holds `TargetBucket`, `TargetPrefix`, optional `TargetGrants`
-/// (`<Grant>` as in an ACL) and optional `TargetObjectKeyFormat` (`<SimplePrefix/>` or
-/// `<PartitionedPrefix><PartitionDateSource/></PartitionedPrefix>`). Anything else is
-/// `MalformedXML`: an element Bascule does not know would otherwise be silently ignored.
-pub fn parse_bucket_logging_status(body: &[u8]) -> S3Result<Option<LoggingEnabledDoc>> {
-    let root = parse(body)?;
-    let enabled = match root.container("BucketLoggingStatus")? {
-        [] => return Ok(None),
-        [one] if one.name == "LoggingEnabled" => one,
-        _ => return Err(malformed()),
-    };
-    let (mut bucket, mut prefix, mut grants, mut format) = (None, None, None, None);
-    for f in enabled.container("LoggingEnabled")? {
-        match f.name.as_str() {
-            "TargetBucket" if bucket.is_none() => bucket = Some(f.leaf()?),
-            "TargetPrefix" if prefix.is_none() => prefix = Some(f.leaf()?),
-            "TargetGrants" if grants.is_none() => {
-                let list = f
-                    .container("TargetGrants")?
-                    .iter()
-                    .map(|g| parse_grant(g).ok_or_else(malformed))
-                    .collect::<S3Result<Vec<_>>>()?;
-                grants = Some(list);
-            }
-            "TargetObjectKeyFormat" if format.is_none() => {
-                format = Some(match f.container("TargetObjectKeyFormat")? {
-                    [simple] if simple.name == "SimplePrefix" => {
-                        simple.container("SimplePrefix")?;
-                        None
-                    }
-                    [part] if part.name == "PartitionedPrefix" => {
-                        match part.container("PartitionedPrefix")? {
-                            [] => Some("EventTime".to_string()),
-                            [source] if source.name == "PartitionDateSource" => {
-                                Some(source.leaf()?)
-                            }
-                            _ => return Err(malformed()),
-                        }
-                    }
-                    _ => return Err(malformed()),
-                });
-            }
-            _ => return Err(malformed()),
+    #[test]
+    fn bucket_logging_documents() {
+        let doc = |inner: &str| format!("<BucketLoggingStatus>{inner}</BucketLoggingStatus>");
+        assert_eq!(
+            parse_bucket_logging_status(doc("").as_bytes()).unwrap(),
+            None
+        );
+        let on = parse_bucket_logging_status(
+            doc("<LoggingEnabled><TargetBucket>logs</TargetBucket><TargetPrefix> a/ </TargetPrefix><TargetObjectKeyFormat><PartitionedPrefix><PartitionDateSource>DeliveryTime</PartitionDateSource></PartitionedPrefix></TargetObjectKeyFormat></LoggingEnabled>").as_bytes(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(on.target_bucket, "logs");
+        assert_eq!(on.target_prefix, " a/ ", "the prefix is the client's bytes");
+        assert_eq!(on.partition_date_source.as_deref(), Some("DeliveryTime"));
+        for bad in [
+            "<LoggingEnabled><TargetPrefix>a/</TargetPrefix></LoggingEnabled>",
+            "<LoggingEnabled><TargetBucket>l</TargetBucket></LoggingEnabled>",
+            "<LoggingEnabled><TargetBucket>l</TargetBucket><TargetPrefix/><LoggingType>Journal</LoggingType></LoggingEnabled>",
+            "<LoggingEnabled><TargetBucket>l</TargetBucket><TargetPrefix/></LoggingEnabled><LoggingEnabled/>",
+            "<Other/>",
+        ] {
+            assert!(parse_bucket_logging_status(doc(bad).as_bytes()).is_err(), "{bad}");
         }
     }
-    Ok(Some(LoggingEnabledDoc {
-        target_bucket: bucket.ok_or_else(malformed)?,
-        target_prefix: prefix.ok_or_else(malformed)?,
-        target_grants: grants.unwrap_or_default(),
-        partition_date_source: format.flatten(),
-    }))
 }
