@@ -130,7 +130,7 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         store: store.clone(),
         config: config.clone(),
         zone: zone.clone(),
-        logs: Arc::new(s3::logging::delivery::BucketLogs::new(
+        logs: Arc::new(s3::logging::batches::BucketLogs::new(
             config.bucket_logging.clone(),
         )),
     };

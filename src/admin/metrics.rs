@@ -277,7 +277,7 @@ fn lifecycle_metrics(m: &Scrape, s: &AdminState) {
 }
 
 fn bucket_logging_metrics(m: &Scrape) {
-    use crate::s3::logging::delivery::{DELIVERED_OBJECTS, DROPPED_RECORDS};
+    use crate::s3::logging::batches::{DELIVERED_OBJECTS, DROPPED_RECORDS};
     use std::sync::atomic::Ordering;
     m.counter(
         "bascule_bucket_logging_delivered_objects_total",

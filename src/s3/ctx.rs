@@ -18,7 +18,7 @@ pub struct S3State {
     pub config: Arc<Config>,
     pub zone: Arc<crate::zone::ZoneService>,
     /// Server access log records waiting for delivery.
-    pub logs: Arc<super::logging::delivery::BucketLogs>,
+    pub logs: Arc<super::logging::batches::BucketLogs>,
 }
 
 /// Everything a handler needs to know about the request, once authenticated.

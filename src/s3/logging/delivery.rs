@@ -7,8 +7,7 @@
 //! process is killed (a clean shutdown delivers them), and a zone that takes no writes
 //! (a secondary) cannot deliver the records of the reads it serves; both are counted.
 
-use super::record::LogRecord;
-use crate::config::BucketLoggingConfig;
+use super::batches::{Batch, DELIVERED_OBJECTS, DROPPED_RECORDS};
 use crate::s3::access::log_delivery_allowed;
 use crate::s3::auth::PayloadCheck;
 use crate::s3::body::{ingest, BodySpec, MAX_PUT_SIZE};
@@ -18,73 +17,9 @@ use axum::body::Body;
 use bascule_replication::records::SystemHeaders;
 use bascule_replication::records::{BucketLogging, BucketRecord, PartitionDateSource};
 use rand::RngCore;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use time::OffsetDateTime;
-
-/// The records of one source bucket since its last delivery.
-struct Batch {
-    text: String,
-    records: u64,
-    /// The first record's time (`EventTime` partitions).
-    first: OffsetDateTime,
-}
-
-/// The records waiting for delivery, per source bucket, and what became of earlier ones.
-pub struct BucketLogs {
-    pending: Mutex<HashMap<String, Batch>>,
-    config: BucketLoggingConfig,
-    /// Wakes the deliverer when a batch is full.
-    full: tokio::sync::Notify,
-}
-
-/// Log objects delivered since the process started (`/metrics`).
-pub static DELIVERED_OBJECTS: AtomicU64 = AtomicU64::new(0);
-/// Records that could not be delivered (no writes on this zone, permission taken away,
-/// target gone, too many waiting) since the process started (`/metrics`).
-pub static DROPPED_RECORDS: AtomicU64 = AtomicU64::new(0);
-
-impl BucketLogs {
-    pub fn new(config: BucketLoggingConfig) -> BucketLogs {
-        BucketLogs {
-            pending: Mutex::new(HashMap::new()),
-            config,
-            full: tokio::sync::Notify::new(),
-        }
-    }
-
-    /// Queues one record of a request to a logged bucket.
-    pub fn record(&self, record: &LogRecord) {
-        let line = record.line();
-        let max = self.config.max_pending_bytes.max(1);
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let batch = pending
-            .entry(record.bucket.clone())
-            .or_insert_with(|| Batch {
-                text: String::new(),
-                records: 0,
-                first: record.time.unwrap_or_else(OffsetDateTime::now_utc),
-            });
-        // Memory stays bounded whatever the delivery does: past four batches' worth the
-        // record is counted as dropped.
-        if batch.text.len() + line.len() > max.saturating_mul(4) {
-            DROPPED_RECORDS.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        batch.text.push_str(&line);
-        batch.records += 1;
-        if batch.text.len() >= max {
-            self.full.notify_one();
-        }
-    }
-
-    fn take(&self) -> Vec<(String, Batch)> {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending.drain().collect()
-    }
-}
 
 /// Delivers every waiting batch now.
 pub async fn deliver_all(s: &S3State) {

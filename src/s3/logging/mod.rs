@@ -1,6 +1,7 @@
 //! Server access logging: Get/PutBucketLogging, the record format (`record`) and the
 //! delivery of records as objects of the target bucket (`delivery`).
 
+pub mod batches;
 pub mod delivery;
 pub mod record;
 
