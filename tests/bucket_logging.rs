@@ -42,6 +42,15 @@ fn enabled(target: &str, prefix: &str) -> BucketLoggingStatus {
         .build()
 }
 
+async fn put_policy(c: &aws_sdk_s3::Client, bucket: &str, policy: impl Into<String>) {
+    c.put_bucket_policy()
+        .bucket(bucket)
+        .policy(policy)
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn put_logging(
     c: &aws_sdk_s3::Client,
     bucket: &str,
@@ -84,24 +93,14 @@ async fn logging_is_configured_as_on_aws() {
     let wrong_account = good.replace(&owner, "someone-else");
     let wrong_action = good.replace("s3:PutObject", "s3:GetObject");
     for policy in [&star, &wrong_source, &wrong_account, &wrong_action] {
-        c.put_bucket_policy()
-            .bucket("logs")
-            .policy(policy.as_str())
-            .send()
-            .await
-            .unwrap();
+        put_policy(&c, "logs", policy.as_str()).await;
         assert_eq!(
             put_logging(&c, "src", enabled("logs", "log/")).await,
             Err("AccessDenied".into()),
             "{policy}"
         );
     }
-    c.put_bucket_policy()
-        .bucket("logs")
-        .policy(good)
-        .send()
-        .await
-        .unwrap();
+    put_policy(&c, "logs", good).await;
     // A prefix the policy does not cover is still refused.
     assert_eq!(
         put_logging(&c, "src", enabled("logs", "elsewhere/")).await,
@@ -200,12 +199,12 @@ async fn logging_is_configured_as_on_aws() {
         "MalformedXML"
     );
     // A target that logs itself would chain deliveries.
-    c.put_bucket_policy()
-        .bucket("chained")
-        .policy(delivery_policy("chained", "log/", "src", &owner))
-        .send()
-        .await
-        .unwrap();
+    put_policy(
+        &c,
+        "chained",
+        delivery_policy("chained", "log/", "src", &owner),
+    )
+    .await;
     c.put_bucket_policy()
         .bucket("logs")
         .policy(
@@ -237,13 +236,12 @@ async fn logging_is_configured_as_on_aws() {
         .await
         .unwrap();
     assert_eq!(put_doc(doc("bobs", "")).await, "AccessDenied");
-    bob_client
-        .put_bucket_policy()
-        .bucket("bobs")
-        .policy(delivery_policy("bobs", "log/", "src", &owner))
-        .send()
-        .await
-        .unwrap();
+    put_policy(
+        &bob_client,
+        "bobs",
+        delivery_policy("bobs", "log/", "src", &owner),
+    )
+    .await;
     put_logging(&c, "src", enabled("bobs", "log/"))
         .await
         .unwrap();
@@ -255,14 +253,7 @@ async fn logging_is_configured_as_on_aws() {
     );
 
     // Only the bucket owner, whatever a policy allows.
-    c.put_bucket_policy()
-        .bucket("src")
-        .policy(
-            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":["s3:PutBucketLogging","s3:GetBucketLogging"],"Resource":"arn:aws:s3:::src"}]}"#,
-        )
-        .send()
-        .await
-        .unwrap();
+    put_policy(&c, "src", r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":["s3:PutBucketLogging","s3:GetBucketLogging"],"Resource":"arn:aws:s3:::src"}]}"#,).await;
     assert_eq!(
         put_logging(&bob_client, "src", BucketLoggingStatus::builder().build()).await,
         Err("AccessDenied".into())
@@ -358,12 +349,7 @@ async fn records_are_delivered_as_log_objects() {
     for b in ["src", "logs"] {
         c.create_bucket().bucket(b).send().await.unwrap();
     }
-    c.put_bucket_policy()
-        .bucket("logs")
-        .policy(delivery_policy("logs", "log/", "src", &owner))
-        .send()
-        .await
-        .unwrap();
+    put_policy(&c, "logs", delivery_policy("logs", "log/", "src", &owner)).await;
     put_logging(&c, "src", enabled("logs", "log/"))
         .await
         .unwrap();
