@@ -239,7 +239,9 @@ async fn bucket_acls_grant_writes_and_groups() {
         .iter()
         .filter_map(|g| g.grantee().and_then(|e| e.id()))
         .collect();
-    assert_eq!(ids, vec![owner_id.as_str(), frank_id.as_str()]);
+    // The document named frank alone: the ACL is what it said (the owner keeps the
+    // implicit control of its ACL every owner has).
+    assert_eq!(ids, vec![frank_id.as_str()]);
 }
 
 #[tokio::test]
@@ -594,4 +596,124 @@ async fn object_ownership_bucket_owner_enforced() {
         .await
         .unwrap_err();
     assert_eq!(err_code(&e), "OwnershipControlsNotFoundError");
+}
+
+/// An ACL is kept as it was set: a document or grant headers that leave the owner out
+/// show no owner grant (as on AWS, and as the S3 test suite's revoke-all checks), while
+/// the owner keeps the implicit right to read and change the ACL. Canned ACLs and the
+/// default always give the owner full control.
+#[tokio::test]
+async fn acls_that_leave_the_owner_out_are_kept_as_set() {
+    let (srv, c) = setup().await;
+    let alt = srv.new_user("alt").await;
+    let alt_id = srv.user_id("alt").await;
+    let owner_id = srv.user_id("admin").await;
+    let grantees = |acl: &[Grant]| {
+        acl.iter()
+            .map(|g| {
+                (
+                    g.grantee()
+                        .and_then(|e| e.id().or(e.uri()))
+                        .unwrap_or("")
+                        .to_string(),
+                    g.permission()
+                        .map(|p| p.as_str().to_string())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let fc = |id: &str| (id.to_string(), "FULL_CONTROL".to_string());
+    // The default: the owner's full control.
+    let got = c.get_bucket_acl().bucket("bkt").send().await.unwrap();
+    assert_eq!(grantees(got.grants()), vec![fc(&owner_id)]);
+    // Revoke all: an empty list, read back empty; the owner may still read and set it.
+    let owner = Owner::builder().id(&owner_id).build();
+    c.put_bucket_acl()
+        .bucket("bkt")
+        .access_control_policy(
+            AccessControlPolicy::builder()
+                .owner(owner.clone())
+                .set_grants(Some(vec![]))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let got = c.get_bucket_acl().bucket("bkt").send().await.unwrap();
+    assert!(got.grants().is_empty(), "{:?}", got.grants());
+    // The owner still owns the bucket's objects and settings.
+    put(&c, "k", None).await;
+    // Grant headers name only the grantees they name.
+    let r = srv
+        .raw()
+        .send(
+            "PUT",
+            "/bkt/k?acl",
+            &[("x-amz-grant-read", &format!("id=\"{alt_id}\""))],
+            vec![],
+            true,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = c
+        .get_object_acl()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        grantees(got.grants()),
+        vec![(alt_id.clone(), "READ".to_string())]
+    );
+    // That grant works; the owner is not locked out of the ACL.
+    let alt_client = srv.client_for(&alt.0, &alt.1);
+    assert_eq!(common::get(&alt_client, "bkt", "k").await.unwrap(), b"data");
+    c.put_object_acl()
+        .bucket("bkt")
+        .key("k")
+        .acl(ObjectCannedAcl::Private)
+        .send()
+        .await
+        .unwrap();
+    // A canned ACL gives the owner full control again.
+    let got = c
+        .get_object_acl()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grantees(got.grants()), vec![fc(&owner_id)]);
+    let e = alt_client
+        .get_object()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "AccessDenied");
+    // An object written with grant headers that leave its writer out.
+    let r = srv
+        .raw()
+        .send(
+            "PUT",
+            "/bkt/h",
+            &[("x-amz-grant-full-control", &format!("id=\"{alt_id}\""))],
+            b"h".to_vec(),
+            true,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let got = c
+        .get_object_acl()
+        .bucket("bkt")
+        .key("h")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(grantees(got.grants()), vec![fc(&alt_id)]);
 }

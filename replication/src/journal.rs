@@ -184,6 +184,7 @@ mod tests {
                         md5: None,
                     }],
                     acl: vec![],
+                    acl_without_owner: false,
                     parts_count: None,
                     parts: vec![],
                     upload_id: None,

@@ -90,6 +90,11 @@ pub struct ObjectRecord {
     /// The object's ACL grants besides its owner's full control (none: private).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acl: Vec<Grant>,
+    /// The ACL was set without giving the owner full control: `acl` then holds the
+    /// owner's own grants, if any, and nothing is implied (an ACL document or grant
+    /// headers that leave the owner out, as AWS keeps them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub acl_without_owner: bool,
     /// Number of parts when completed from a multipart upload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts_count: Option<u32>,
@@ -277,6 +282,9 @@ pub struct BucketRecord {
     /// The bucket's ACL grants besides the owner's full control.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acl: Vec<Grant>,
+    /// As `ObjectRecord::acl_without_owner`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub acl_without_owner: bool,
     /// CORS configuration, as the XML document the client sent (re-validated on load).
     pub cors_xml: Option<String>,
     /// Bucket policy JSON, as sent.

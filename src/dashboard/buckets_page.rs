@@ -232,7 +232,11 @@ fn detail(
         }
         section.card {
             h2 { "ACL grants" }
-            @if b.acl.is_empty() { p.muted { "None besides the owner's full control." } }
+            @if b.acl_without_owner {
+                p.muted { "This ACL was set without a grant to the owner, and is shown that way to S3 clients; the owner still keeps full access to the bucket." }
+            }
+            @if b.acl.is_empty() && !b.acl_without_owner { p.muted { "None besides the owner's full control." } }
+            @else if b.acl.is_empty() { p.muted { "No grants." } }
             @else {
                 table { tbody {
                     @for g in &b.acl {

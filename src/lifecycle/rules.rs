@@ -178,6 +178,7 @@ mod tests {
             tags: vec![],
             segments: vec![],
             acl: vec![],
+            acl_without_owner: false,
             parts_count: None,
             parts: vec![],
             upload_id: None,

@@ -1,7 +1,9 @@
 //! S3 access control lists: the canned ACL (`x-amz-acl`) and grant headers
 //! (`x-amz-grant-*`) of a request, the documents of Get/Put Bucket and Object ACL, and
 //! whether a list of grants gives a caller a permission. The owner's full control is
-//! implicit: it is never stored and always shown first.
+//! implicit (never stored, shown with the grants) unless the ACL as set leaves the owner
+//! without it: then the stored grants are the whole ACL (`Acl::without_owner`), as AWS
+//! keeps an ACL document or grant headers that name only others.
 
 use super::auth::Identity;
 use super::owners::Owners;
@@ -148,14 +150,23 @@ fn grant_header(store: &Store, value: &str, permission: AclPermission) -> S3Resu
     Ok(out)
 }
 
-/// The owner's full control is implicit: grants to the owner are dropped, duplicates kept once.
-fn settle(grants: Vec<Grant>, owner: &str) -> S3Result<Vec<Grant>> {
+/// An ACL ready to store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Acl {
+    pub grants: Vec<Grant>,
+    /// The ACL does not give the owner full control: `grants` is all of it, the owner's
+    /// own grants included. Otherwise the owner's full control is implied and not stored.
+    pub without_owner: bool,
+}
+
+/// Duplicates are kept once. When the owner has full control it is left implicit (its
+/// other grants add nothing); otherwise the grants are kept whole, the owner's included.
+fn settle(grants: Vec<Grant>, owner: &str) -> S3Result<Acl> {
     let mut out: Vec<Grant> = Vec::new();
     for g in grants {
-        if g.grantee == Grantee::User(owner.to_string()) || out.contains(&g) {
-            continue;
+        if !out.contains(&g) {
+            out.push(g);
         }
-        out.push(g);
     }
     if out.len() > MAX_GRANTS {
         return Err(S3Error::msg(
@@ -163,7 +174,26 @@ fn settle(grants: Vec<Grant>, owner: &str) -> S3Result<Vec<Grant>> {
             format!("An ACL holds at most {MAX_GRANTS} grants"),
         ));
     }
-    Ok(out)
+    let is_owner = |g: &Grant| g.grantee == Grantee::User(owner.to_string());
+    let owner_full = out
+        .iter()
+        .any(|g| is_owner(g) && g.permission == AclPermission::FullControl);
+    if owner_full {
+        out.retain(|g| !is_owner(g));
+    }
+    Ok(Acl {
+        grants: out,
+        without_owner: !owner_full,
+    })
+}
+
+/// The owner's full control, which every canned ACL gives.
+fn with_owner(mut grants: Vec<Grant>, owner: &str) -> Vec<Grant> {
+    grants.insert(
+        0,
+        grant(Grantee::User(owner.to_string()), AclPermission::FullControl),
+    );
+    grants
 }
 
 /// The ACL a request's headers ask for: `None` when it names none.
@@ -172,7 +202,7 @@ pub fn from_headers(
     header: impl Fn(&str) -> Option<String>,
     target: Target<'_>,
     owner: &str,
-) -> S3Result<Option<Vec<Grant>>> {
+) -> S3Result<Option<Acl>> {
     let canned_acl = header("x-amz-acl");
     let mut grants = Vec::new();
     let mut any_grant_header = false;
@@ -187,14 +217,14 @@ pub fn from_headers(
             S3ErrorCode::InvalidRequest,
             "Specifying both Canned ACLs and Header Grants is not allowed",
         )),
-        (Some(c), false) => Ok(Some(settle(canned(&c, target)?, owner)?)),
+        (Some(c), false) => Ok(Some(settle(with_owner(canned(&c, target)?, owner), owner)?)),
         (None, true) => Ok(Some(settle(grants, owner)?)),
         (None, false) => Ok(None),
     }
 }
 
 /// The ACL of a PutBucketAcl / PutObjectAcl document.
-pub fn from_document(store: &Store, body: &[u8], owner: &str) -> S3Result<Vec<Grant>> {
+pub fn from_document(store: &Store, body: &[u8], owner: &str) -> S3Result<Acl> {
     let AclDocument { owner_id, grants } = parse_access_control_policy(body)?;
     if owner_id.as_deref().is_some_and(|id| id != owner) {
         return Err(S3Error::msg(
@@ -267,12 +297,8 @@ pub fn object_owner<'a>(bucket: &'a BucketRecord, writer: &'a str) -> &'a str {
 
 /// The `AccessControlPolicy` document of a bucket or object in `bucket`: the grants that
 /// count under its settings (`effective`).
-pub fn response(
-    owners: &Owners<'_>,
-    bucket: &BucketRecord,
-    owner: &str,
-    grants: &[Grant],
-) -> Response {
+pub fn response(owners: &Owners<'_>, bucket: &BucketRecord, owner: &str, acl: &Acl) -> Response {
+    let grants = &acl.grants;
     // Group grants first, then the owner's full control, then other users: the order
     // AWS and RGW answer in, which clients comparing lists rely on.
     let effective = effective(bucket, grants);
@@ -287,10 +313,15 @@ pub fn response(
         },
     );
     let grant = |g: &Grant| grant_xml(owners, g);
+    // An ACL that leaves the owner out is shown as it was set (the owner keeps the
+    // implicit READ_ACP and WRITE_ACP every owner has, as on AWS).
+    // With ACLs disabled the owner's full control is all there is.
+    let enforced = bucket.ownership() == ObjectOwnership::BucketOwnerEnforced;
+    let implied_owner = (!acl.without_owner || enforced).then_some(owner_grant);
     let list = groups
         .into_iter()
         .map(grant)
-        .chain(std::iter::once(owner_grant))
+        .chain(implied_owner)
         .chain(users.into_iter().map(grant))
         .collect();
     xml_response(
@@ -378,7 +409,7 @@ pub fn effective<'a>(bucket: &BucketRecord, grants: &'a [Grant]) -> Vec<&'a Gran
 /// Who owns an object a request creates, and its ACL.
 pub struct NewObjectAcl {
     pub owner: String,
-    pub grants: Vec<Grant>,
+    pub acl: Acl,
 }
 
 /// The owner and ACL of a new object, under the bucket's ownership and public access
@@ -403,9 +434,9 @@ pub fn for_new_object(
         bucket_owner: &bucket.owner,
         writer: &owner,
     };
-    let grants = from_headers(store, header, target, &owner)?.unwrap_or_default();
-    check_settable(bucket, &grants, canned_acl.as_deref())?;
-    Ok(NewObjectAcl { owner, grants })
+    let acl = from_headers(store, header, target, &owner)?.unwrap_or_default();
+    check_settable(bucket, &acl.grants, canned_acl.as_deref())?;
+    Ok(NewObjectAcl { owner, acl })
 }
 
 #[cfg(test)]
@@ -456,6 +487,28 @@ mod tests {
         assert!(allows(&grants, &Identity::Anonymous, AclPermission::Read));
         assert!(!allows(&grants, &Identity::Anonymous, AclPermission::Write));
         let settled = settle(grants.clone(), "u").unwrap();
-        assert_eq!(settled.len(), 1, "the owner's grant is implicit");
+        assert_eq!(
+            settled.grants.len(),
+            1,
+            "the owner's full control is implicit"
+        );
+        assert!(!settled.without_owner);
+        // Grants that leave the owner out are kept whole, the owner's lesser ones too.
+        let others = vec![
+            grant(Grantee::AllUsers, AclPermission::Read),
+            grant(Grantee::User("u".into()), AclPermission::Read),
+        ];
+        let settled = settle(others.clone(), "u").unwrap();
+        assert_eq!(settled.grants, others);
+        assert!(settled.without_owner);
+        let none = settle(Vec::new(), "u").unwrap();
+        assert!(none.grants.is_empty() && none.without_owner);
+        // A canned ACL always gives the owner full control.
+        let private = settle(
+            with_owner(canned("private", Target::Bucket).unwrap(), "u"),
+            "u",
+        )
+        .unwrap();
+        assert_eq!(private, Acl::default());
     }
 }

@@ -14,7 +14,7 @@ use bascule_api::headers::format_iso8601;
 use bascule_api::names::validate_bucket_name;
 use bascule_api::xml::{self, S3_NAMESPACE};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
-use bascule_replication::records::{BucketRecord, Grant, ObjectOwnership};
+use bascule_replication::records::{BucketRecord, ObjectOwnership};
 use bascule_replication::Op;
 use http::StatusCode;
 
@@ -24,7 +24,7 @@ pub fn request_acl(
     ctx: &Ctx,
     target: acl::Target<'_>,
     owner: &str,
-) -> S3Result<Option<Vec<Grant>>> {
+) -> S3Result<Option<acl::Acl>> {
     acl::from_headers(&s.store, |n| ctx.header(n).map(String::from), target, owner)
 }
 
@@ -151,7 +151,8 @@ pub async fn create_bucket(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
         name: ctx.bucket.clone(),
         owner,
         created_ms: now_ms(),
-        acl,
+        acl: acl.grants,
+        acl_without_owner: acl.without_owner,
         cors_xml: None,
         policy_json: None,
         policy_principals: Default::default(),
@@ -180,7 +181,10 @@ pub async fn create_bucket(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
                 let code = match existing.owner == record.owner {
                     // ...unless the request asks for another ACL, which it cannot
                     // change (RGW and the S3 test suites answer BucketAlreadyExists).
-                    true if legacy_region && existing.acl == record.acl => {
+                    true if legacy_region
+                        && existing.acl == record.acl
+                        && existing.acl_without_owner == record.acl_without_owner =>
+                    {
                         return Ok((Txn::default(), ()))
                     }
                     true if legacy_region => S3ErrorCode::BucketAlreadyExists,
@@ -243,7 +247,15 @@ pub fn get_location(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
 
 pub fn get_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
-    Ok(acl::response(&Owners::new(&s.store), b, &b.owner, &b.acl))
+    Ok(acl::response(
+        &Owners::new(&s.store),
+        b,
+        &b.owner,
+        &acl::Acl {
+            grants: b.acl.clone(),
+            without_owner: b.acl_without_owner,
+        },
+    ))
 }
 
 /// The ACL a PutBucketAcl / PutObjectAcl request sets: from its headers or its document,
@@ -254,7 +266,7 @@ async fn acl_to_set(
     body: Body,
     target: acl::Target<'_>,
     owner: &str,
-) -> S3Result<Vec<Grant>> {
+) -> S3Result<acl::Acl> {
     let from_headers = request_acl(s, ctx, target, owner)?;
     let raw = read_small_body(body, &ctx.payload, 64 * 1024).await?;
     let has_document = !raw.iter().all(u8::is_ascii_whitespace);
@@ -274,11 +286,12 @@ async fn acl_to_set(
 
 pub async fn put_acl(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
-    let grants = acl_to_set(s, ctx, body, acl::Target::Bucket, &b.owner).await?;
-    acl::check_settable(b, &grants, ctx.header("x-amz-acl"))?;
+    let set = acl_to_set(s, ctx, body, acl::Target::Bucket, &b.owner).await?;
+    acl::check_settable(b, &set.grants, ctx.header("x-amz-acl"))?;
     s.store
         .update_bucket(&ctx.bucket, move |b| {
-            b.acl = grants;
+            b.acl = set.grants;
+            b.acl_without_owner = set.without_owner;
             Ok(())
         })
         .await?;
@@ -293,10 +306,11 @@ pub async fn put_object_acl(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Resp
         bucket_owner: &b.owner,
         writer: owner,
     };
-    let grants = acl_to_set(s, ctx, body, target, owner).await?;
-    acl::check_settable(b, &grants, ctx.header("x-amz-acl"))?;
+    let set = acl_to_set(s, ctx, body, target, owner).await?;
+    acl::check_settable(b, &set.grants, ctx.header("x-amz-acl"))?;
     let rec = update_object(s, &ctx.bucket, &ctx.key, &ctx.params.version, move |o| {
-        o.acl = grants;
+        o.acl = set.grants;
+        o.acl_without_owner = set.without_owner;
         Ok(())
     })
     .await?;

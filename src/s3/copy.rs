@@ -207,7 +207,8 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
             r.headers = headers;
             r.user_meta = meta;
             r.tags = tags;
-            r.acl = acl.grants;
+            r.acl = acl.acl.grants;
+            r.acl_without_owner = acl.acl.without_owner;
             r.owner = acl.owner;
             r.last_modified_ms = now_ms();
             Ok(())
@@ -241,7 +242,8 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         meta,
         tags,
     );
-    new.record.acl = acl.grants;
+    new.record.acl = acl.acl.grants;
+    new.record.acl_without_owner = acl.acl.without_owner;
     new.lock = lock;
     let rec = commit_object(s, new, cond).await?;
     let mut r = copy_result(&rec);

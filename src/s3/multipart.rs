@@ -92,7 +92,8 @@ pub async fn create(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         tags: tagging_header(&ctx.headers)?,
         checksum_algorithm: algorithm.map(|a| a.name().to_string()),
         checksum_type: checksum_type.clone(),
-        acl: acl.grants,
+        acl: acl.acl.grants,
+        acl_without_owner: acl.acl.without_owner,
         retention: lock.retention,
         legal_hold: lock.legal_hold,
     };
@@ -439,6 +440,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
                 checksum: object_checksum(&upload, &chosen),
                 tags: upload.tags.clone(),
                 acl: upload.acl.clone(),
+                acl_without_owner: upload.acl_without_owner,
                 segments: chosen.iter().map(|p| p.segment.clone()).collect(),
                 parts_count: Some(chosen.len() as u32),
                 parts: summaries,

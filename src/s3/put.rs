@@ -109,6 +109,7 @@ impl NewObject {
                 }),
                 tags,
                 acl: Vec::new(),
+                acl_without_owner: false,
                 segments,
                 parts_count: None,
                 parts: Vec::new(),
@@ -205,7 +206,8 @@ pub async fn write_object(
         meta,
         tags,
     );
-    new.record.acl = acl.grants;
+    new.record.acl = acl.acl.grants;
+    new.record.acl_without_owner = acl.acl.without_owner;
     new.lock = lock;
     commit_object(s, new, cond).await
 }

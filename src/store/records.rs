@@ -20,6 +20,8 @@ pub struct UploadRecord {
     /// The ACL the object gets when the upload completes.
     #[serde(default)]
     pub acl: Vec<Grant>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub acl_without_owner: bool,
     /// Object lock retention asked for at creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<Retention>,

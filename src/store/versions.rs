@@ -50,6 +50,7 @@ pub fn new_delete_marker(
         tags: Vec::new(),
         segments: Vec::new(),
         acl: Vec::new(),
+        acl_without_owner: false,
         parts_count: None,
         parts: Vec::new(),
         upload_id: None,

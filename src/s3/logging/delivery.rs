@@ -178,6 +178,7 @@ mod tests {
             owner: "owner-id".into(),
             created_ms: 0,
             acl: Vec::new(),
+            acl_without_owner: false,
             cors_xml: None,
             policy_json: None,
             policy_principals: Default::default(),
