@@ -19,7 +19,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -111,11 +111,27 @@ pub async fn serve(
         let busy_count = in_flight.clone();
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let busy = Busy::enter(&busy_count);
-            let mut req = req.map(|b| axum::body::Body::new(StallingBody::new(b, stall)));
+            // A request with a body: is it read to its end before the answer goes out?
+            let body_done = (!req.body().is_end_stream()).then(|| Arc::new(AtomicBool::new(false)));
+            let done = body_done.clone();
+            let mut req = req.map(|b| axum::body::Body::new(StallingBody::new(b, stall, done)));
             req.extensions_mut().insert(ConnectInfo(addr));
             let mut app = app.clone();
             async move {
-                let response = tower_service::Service::call(&mut app, req).await;
+                let mut response = tower_service::Service::call(&mut app, req).await;
+                // An answer given before the body was read (an error found in the headers,
+                // or a client that sent `Expect: 100-continue` and then, seeing the answer,
+                // no body) closes the connection: what follows on it could be the unread
+                // body or the next request, and a proxy reusing the connection would read
+                // one as the other.
+                if body_done.is_some_and(|d| !d.load(Ordering::Acquire)) {
+                    if let Ok(r) = response.as_mut() {
+                        r.headers_mut().insert(
+                            http::header::CONNECTION,
+                            http::HeaderValue::from_static("close"),
+                        );
+                    }
+                }
                 drop(busy);
                 response
             }
@@ -405,16 +421,19 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
 struct StallingBody<B> {
     inner: B,
     stall: Duration,
+    /// Set once the body has been read to its end (requests that have a body).
+    done: Option<Arc<AtomicBool>>,
     /// Set while the handler waits for data (created on the first wait: most bodies never
     /// make a handler wait).
     timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<B> StallingBody<B> {
-    fn new(inner: B, stall: Duration) -> Self {
+    fn new(inner: B, stall: Duration, done: Option<Arc<AtomicBool>>) -> Self {
         StallingBody {
             inner,
             stall,
+            done,
             timer: None,
         }
     }
@@ -473,6 +492,16 @@ where
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 this.timer = None;
+                let ended = match &frame {
+                    None => true,
+                    Some(Ok(_)) => this.inner.is_end_stream(),
+                    Some(Err(_)) => false,
+                };
+                if ended {
+                    if let Some(done) = &this.done {
+                        done.store(true, Ordering::Release);
+                    }
+                }
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
             Poll::Pending => {
