@@ -816,3 +816,59 @@ async fn an_interrupted_resync_resumes_where_it_stopped() {
         describe(&b, "bkt", "k299").await
     );
 }
+
+/// The replication alert clears once the link heals: after a peer outage the secondary's
+/// `bascule_replication_failing_attempts` and last error return to nothing while entries
+/// apply (issue 21, point 3), so `BasculeReplicationFailing` stops firing.
+#[tokio::test]
+async fn replication_errors_clear_when_the_link_heals() {
+    use common::zones::{proxied_pair, wait_for};
+    let (a, b, to_a, _to_b) = proxied_pair().await;
+    let c = a.client();
+    c.create_bucket().bucket("bkt").send().await.unwrap();
+    put(&c, "bkt", "before", b"1".to_vec()).await;
+    caught_up(&a, &b, CATCH_UP).await;
+    let metric = |text: &str, name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    let scrape = |z: &common::Server| {
+        let url = format!("{}/metrics", z.admin);
+        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
+    };
+    // The alert's expression, as deploy/prometheus/alerts.yml writes it.
+    let alert_fires = |text: &str| {
+        metric(text, "bascule_replication_failing_attempts").unwrap_or(0.0) >= 3.0
+            || metric(text, "bascule_replication_peer_reachable") == Some(0.0)
+    };
+    assert!(!alert_fires(&scrape(&b).await));
+
+    to_a.cut();
+    wait_for(&b, Duration::from_secs(30), "failing attempts", |s| {
+        s["replication"]["last_error"]["attempts"].as_u64() >= Some(3)
+    })
+    .await;
+    let text = scrape(&b).await;
+    assert!(alert_fires(&text), "{text}");
+
+    to_a.heal();
+    put(&c, "bkt", "after", b"2".to_vec()).await;
+    caught_up(&a, &b, CATCH_UP).await;
+    let s = wait_for(&b, Duration::from_secs(30), "the error to clear", |s| {
+        s["replication"]["last_error"].is_null()
+    })
+    .await;
+    assert_eq!(s["replication"]["peer_reachable"], true, "{s:#}");
+    let text = scrape(&b).await;
+    assert_eq!(
+        metric(&text, "bascule_replication_failing_attempts"),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(!alert_fires(&text), "{text}");
+    assert_eq!(
+        common::get(&b.client(), "bkt", "after").await.unwrap(),
+        b"2"
+    );
+}

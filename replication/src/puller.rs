@@ -105,7 +105,10 @@ impl<R: Replica> Replicator<R> {
             match state.role() {
                 Role::Primary => self.primary_tick(&state).await,
                 Role::Secondary => match self.secondary_round(&state).await {
-                    Ok(()) => backoff = Backoff::up_to(Duration::from_secs(2)),
+                    Ok(()) => {
+                        self.status().succeeded(None);
+                        backoff = Backoff::up_to(Duration::from_secs(2));
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "replication step failed");
                         self.status().error(None, e);
@@ -123,7 +126,8 @@ impl<R: Replica> Replicator<R> {
         match self.peer().hello().await {
             Ok(info) => {
                 self.contact(&info);
-                if info.role == Role::Primary && info.epoch == state.epoch {
+                let two_primaries = info.role == Role::Primary && info.epoch == state.epoch;
+                if two_primaries {
                     // Two primaries of one epoch: a configuration error, not a failover.
                     tracing::error!(
                         epoch = state.epoch,
@@ -137,7 +141,12 @@ impl<R: Replica> Replicator<R> {
                         ),
                     );
                 }
-                match self.observe_peer(&info).await {
+                let observed = self.observe_peer(&info).await;
+                if observed.is_ok() && !two_primaries {
+                    // The peer answered and nothing is wrong: an earlier failure is over.
+                    self.status().succeeded(None);
+                }
+                match observed {
                     Err(e) => self.status().error(None, e),
                     Ok(Observed::Nothing) if state.fenced() => {
                         let view = PeerView {
@@ -374,13 +383,8 @@ impl<R: Replica> Replicator<R> {
                     s.entries_pending = s.primary_last_seq.saturating_sub(entry.seq);
                     s.bytes_pending = s.bytes_pending.saturating_sub(entry.op.data_bytes());
                     s.record_lag(now.saturating_sub(entry.at_ms));
-                    if s.last_error
-                        .as_ref()
-                        .is_some_and(|e| e.seq == Some(entry.seq))
-                    {
-                        s.last_error = None;
-                    }
                 });
+                self.status().succeeded(Some(entry.seq));
             }
             if let Err(e) = result {
                 let seq = Some(e.seq);

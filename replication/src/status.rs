@@ -138,6 +138,25 @@ impl StatusCell {
     }
 }
 
+impl StatusCell {
+    /// A step succeeded: the error it outdates is cleared, so alerts on it stop. That is
+    /// an error without a sequence number (the link or a whole round failed, and this one
+    /// went through) and, when `applied` names an entry just applied, an error about that
+    /// entry or an earlier one.
+    pub fn succeeded(&self, applied: Option<u64>) {
+        self.update(|s| {
+            let outdated = s.last_error.as_ref().is_some_and(|e| match (e.seq, applied) {
+                (None, _) => true,
+                (Some(seq), Some(a)) => seq <= a,
+                (Some(_), None) => false,
+            });
+            if outdated {
+                s.last_error = None;
+            }
+        });
+    }
+}
+
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -167,5 +186,22 @@ mod tests {
         assert_eq!((e.attempts, e.message.as_str()), (2, "bang"));
         cell.error(Some(8), "boom".into());
         assert_eq!(cell.get().last_error.unwrap().attempts, 1);
+        // A round that succeeds does not clear an entry's error; applying it does.
+        cell.succeeded(None);
+        assert!(cell.get().last_error.is_some());
+        cell.succeeded(Some(7));
+        assert!(cell.get().last_error.is_some());
+        cell.succeeded(Some(8));
+        assert!(cell.get().last_error.is_none());
+        // An error without a sequence number (the peer was unreachable) clears on the next
+        // success of any kind.
+        cell.error(None, "connection refused".into());
+        cell.error(None, "connection refused".into());
+        assert_eq!(cell.get().last_error.unwrap().attempts, 2);
+        cell.succeeded(None);
+        assert!(cell.get().last_error.is_none());
+        cell.error(None, "connection refused".into());
+        cell.succeeded(Some(1));
+        assert!(cell.get().last_error.is_none());
     }
 }
