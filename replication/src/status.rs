@@ -145,11 +145,14 @@ impl StatusCell {
     /// entry or an earlier one.
     pub fn succeeded(&self, applied: Option<u64>) {
         self.update(|s| {
-            let outdated = s.last_error.as_ref().is_some_and(|e| match (e.seq, applied) {
-                (None, _) => true,
-                (Some(seq), Some(a)) => seq <= a,
-                (Some(_), None) => false,
-            });
+            let outdated = s
+                .last_error
+                .as_ref()
+                .is_some_and(|e| match (e.seq, applied) {
+                    (None, _) => true,
+                    (Some(seq), Some(a)) => seq <= a,
+                    (Some(_), None) => false,
+                });
             if outdated {
                 s.last_error = None;
             }
