@@ -148,6 +148,10 @@ pub struct ZoneConfig {
     pub journal_retention: u64,
     /// Object bytes per second fetched from the primary (0: unlimited).
     pub fetch_rate_limit: u64,
+    /// For this long after the zone stops being primary (a switchover, or a promotion of
+    /// its peer it learns of), writes are refused with `503` and `Retry-After` (SDKs and
+    /// HAProxy retry them, reaching the new primary) instead of the final `403 ZoneReadOnly`.
+    pub demoted_retry_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -178,6 +182,7 @@ impl Default for ZoneConfig {
             s3_public_endpoint: None,
             journal_retention: 1_000_000,
             fetch_rate_limit: 0,
+            demoted_retry_seconds: 5,
         }
     }
 }

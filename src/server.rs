@@ -375,12 +375,13 @@ fn start_zone(
         }
         None => None,
     };
-    let service = ZoneService::new(
+    let mut service = ZoneService::new(
         store.clone(),
         config.zone.secret.clone(),
         public,
         peer.clone(),
     );
+    service.demoted_retry = Duration::from_secs(config.zone.demoted_retry_seconds);
     if let Some(peer) = peer {
         let replica = Arc::new(zone::replica::StoreReplica {
             store: store.clone(),

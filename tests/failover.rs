@@ -5,7 +5,8 @@
 mod common;
 use aws_sdk_s3::primitives::ByteStream;
 use common::zones::{
-    assert_read_only, assert_retry_later, caught_up, proxied_pair, status, wait_for, Pair,
+    assert_just_demoted, assert_read_only, assert_retry_later, caught_up, proxied_pair, status,
+    wait_for, Pair,
 };
 use common::{data, err_code, get, list_keys as keys, put, Server};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,7 +73,14 @@ impl Writer {
                         ack.lock().unwrap().push(i);
                         i += 1;
                     }
-                    Err(e) if err_code(&e) == "ZoneReadOnly" => {
+                    // A replica names the primary; so does a zone demoted a moment ago,
+                    // in its retryable answer.
+                    Err(e)
+                        if err_code(&e) == "ZoneReadOnly"
+                            || e.raw_response().is_some_and(|r| {
+                                r.headers().get("x-bascule-primary").is_some()
+                            }) =>
+                    {
                         let primary = e
                             .raw_response()
                             .and_then(|r| r.headers().get("x-bascule-primary"))
@@ -307,7 +315,9 @@ async fn drill_3_partition_promote_heal_quarantine_and_fail_back() {
         s["role"] == "secondary"
     })
     .await;
-    assert_read_only(&a, "bkt").await;
+    // Demoted a moment ago: retryable, naming the new primary.
+    let named = assert_just_demoted(&a, "bkt").await;
+    assert_eq!(named.as_deref(), Some(zb.s3.as_str()));
     wait_for(&za, WITHIN, "A to finish its rejoin", |s| {
         s["rejoin_after"].is_null() && s["resync"].is_null()
     })
@@ -572,8 +582,10 @@ async fn a_lost_promote_answer_never_splits_the_brain() {
     }
 }
 
-/// Right after a switchover the old primary names the new one: a client that follows the
-/// refusal writes again within a second.
+/// Right after a switchover the old primary names the new one, in a retryable refusal (503
+/// and `Retry-After`, which SDKs and HAProxy retry): a client that follows it writes again
+/// within a second. Once `zone.demoted_retry_seconds` have passed, the refusal is final
+/// (`403 ZoneReadOnly`).
 #[tokio::test(flavor = "multi_thread")]
 async fn after_a_switchover_the_old_primary_names_the_new_one_at_once() {
     let pair = Pair::start("");
@@ -583,7 +595,7 @@ async fn after_a_switchover_the_old_primary_names_the_new_one_at_once() {
     let (ok, out) = cli(&pair.a, &["zone", "switchover"]);
     assert!(ok, "{out}");
     let switched = std::time::Instant::now();
-    let named = assert_read_only(&a, "bkt").await;
+    let named = assert_just_demoted(&a, "bkt").await;
     assert_eq!(named.as_deref(), Some(pair.b.s3.as_str()));
     put(&b, "bkt", "after", data(10, 2)).await;
     assert!(
@@ -591,4 +603,7 @@ async fn after_a_switchover_the_old_primary_names_the_new_one_at_once() {
         "writing again took {:?}",
         switched.elapsed()
     );
+    tokio::time::sleep(Duration::from_secs(5).saturating_sub(switched.elapsed())).await;
+    let named = assert_read_only(&a, "bkt").await;
+    assert_eq!(named.as_deref(), Some(pair.b.s3.as_str()));
 }

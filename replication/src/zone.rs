@@ -505,6 +505,9 @@ pub struct Zone {
     secondary: AtomicBool,
     /// Changes are planned, saved and published one at a time.
     changing: tokio::sync::Mutex<()>,
+    /// When this process last saw the zone stop being primary (a switchover, or a higher
+    /// epoch learnt), on the monotonic clock: writes refused just after are retryable.
+    demoted_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl Zone {
@@ -515,7 +518,17 @@ impl Zone {
             secondary: AtomicBool::new(state.role() == Role::Secondary),
             state: RwLock::new(state),
             changing: tokio::sync::Mutex::new(()),
+            demoted_at: std::sync::Mutex::new(None),
         }
+    }
+
+    /// How long ago this zone stopped being primary, if it did while this process ran.
+    pub fn demoted_ago(&self) -> Option<std::time::Duration> {
+        let at = match self.demoted_at.lock() {
+            Ok(g) => *g,
+            Err(p) => *p.into_inner(),
+        };
+        at.map(|t| t.elapsed())
     }
 
     pub fn epoch(&self) -> u64 {
@@ -581,6 +594,13 @@ impl Zone {
         };
         self.writable.store(false, Ordering::SeqCst);
         self.secondary.store(false, Ordering::SeqCst);
+        if guard.role() == Role::Primary && state.role() == Role::Secondary {
+            let mut at = match self.demoted_at.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            *at = Some(std::time::Instant::now());
+        }
         *guard = state;
         self.epoch.store(guard.epoch, Ordering::SeqCst);
         self.secondary

@@ -33,6 +33,8 @@ pub struct ZoneService {
     /// Role changes (promote, switchover) run one at a time: two overlapping switchovers
     /// could otherwise let one lift the write stop while the other hands over.
     role_change: tokio::sync::Mutex<()>,
+    /// How long after a demotion refused writes stay retryable (`zone.demoted_retry_seconds`).
+    pub demoted_retry: std::time::Duration,
 }
 
 /// The zone layer's error: a transition the state machine refused, a storage failure, or
@@ -98,6 +100,7 @@ impl ZoneService {
             peer,
             peer_ack: AtomicU64::new(ack),
             role_change: tokio::sync::Mutex::new(()),
+            demoted_retry: std::time::Duration::from_secs(5),
         }
     }
 
@@ -157,6 +160,29 @@ impl ZoneService {
                 let primary = peer
                     .filter(|p| p.role == Role::Primary)
                     .map(|p| p.s3_endpoint);
+                // Just demoted: clients and the endpoint in front still send writes here
+                // for a moment. A retryable answer lets SDKs (and HAProxy) retry until
+                // they reach the new primary, instead of failing the request.
+                let just_demoted = self
+                    .store
+                    .zone
+                    .demoted_ago()
+                    .is_some_and(|ago| ago < self.demoted_retry);
+                if just_demoted {
+                    let named = primary
+                        .as_ref()
+                        .map(|p| format!(" The primary zone is now at {p}."))
+                        .unwrap_or_default();
+                    let e = S3Error::msg(
+                        S3ErrorCode::ServiceUnavailable,
+                        format!("This zone became a read-only replica a moment ago; retry shortly.{named}"),
+                    )
+                    .with_header("retry-after", "1");
+                    return match primary {
+                        Some(p) => e.with_header("x-bascule-primary", p),
+                        None => e,
+                    };
+                }
                 match primary {
                     Some(p) => S3Error::msg(
                         S3ErrorCode::ZoneReadOnly,

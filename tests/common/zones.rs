@@ -336,6 +336,18 @@ pub async fn assert_read_only(c: &aws_sdk_s3::Client, bucket: &str) -> Option<St
     raw.headers().get("x-bascule-primary").map(String::from)
 }
 
+/// Asserts that a PUT on a zone that stopped being primary a moment ago is refused as
+/// retryable (503 with `Retry-After`, which SDKs and HAProxy retry) and names the new
+/// primary; returns its `x-bascule-primary` header.
+pub async fn assert_just_demoted(c: &aws_sdk_s3::Client, bucket: &str) -> Option<String> {
+    let e = refused_write(c, bucket).await;
+    assert_eq!(super::err_code(&e), "ServiceUnavailable", "{e:?}");
+    let raw = e.raw_response().expect("raw response");
+    assert_eq!(raw.status().as_u16(), 503, "retryable");
+    assert_eq!(raw.headers().get("retry-after"), Some("1"));
+    raw.headers().get("x-bascule-primary").map(String::from)
+}
+
 /// Asserts that a PUT on this client's zone is refused for a moment only: 503 with
 /// `Retry-After` (which the SDKs retry), as a fenced or handing-over primary answers.
 pub async fn assert_retry_later(c: &aws_sdk_s3::Client, bucket: &str) {
