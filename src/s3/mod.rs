@@ -316,7 +316,7 @@ async fn dispatch(
     }
     // A zone that does not take writes refuses them before reading any of the body.
     if endpoint.writes() && !s.store.zone.writable() {
-        return Err(s.zone.read_only_error());
+        return Err(s.zone.refuse_write().await);
     }
     let bucket_record = match &r.bucket {
         Some(b) => s.store.bucket(b)?,

@@ -20,6 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How long a retryable write refusal waits before it is answered (see `refuse_write`).
+pub const RETRYABLE_REFUSAL_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
 pub struct ZoneService {
     pub store: Arc<Store>,
     pub status: Arc<StatusCell>,
@@ -152,6 +155,19 @@ impl ZoneService {
     /// `x-bascule-primary`) when it knows it. A primary that holds writes only for a moment
     /// (fenced at restart, handing over) answers 503 with `Retry-After`, which SDKs retry,
     /// and names its peer.
+    /// The refusal of a write that arrives while this zone takes none, as
+    /// [`Self::read_only_error`] words it. A retryable refusal (handing over, just demoted)
+    /// is given after a short pause: the length of one health check of the shipped
+    /// HAProxy configuration, so that the client's or the proxy's retry reaches the new
+    /// primary instead of spending its attempts here in a few milliseconds.
+    pub async fn refuse_write(&self) -> S3Error {
+        let e = self.read_only_error();
+        if e.code == S3ErrorCode::ServiceUnavailable {
+            tokio::time::sleep(RETRYABLE_REFUSAL_PAUSE).await;
+        }
+        e
+    }
+
     pub fn read_only_error(&self) -> S3Error {
         let z = self.store.zone.snapshot();
         let peer = self.status.get().peer;
