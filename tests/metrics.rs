@@ -52,6 +52,7 @@ async fn request_and_zone_metrics_for_prometheus() {
         "bascule_build_info{version=",
         "bascule_disk_free_bytes{dir=",
         "bascule_zone_primary 1",
+        "bascule_zone_writable 1",
         "bascule_multipart_uploads_in_progress 1",
         "process_resident_memory_bytes",
     ] {

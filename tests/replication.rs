@@ -842,7 +842,14 @@ async fn replication_errors_clear_when_the_link_heals() {
         metric(text, "bascule_replication_failing_attempts").unwrap_or(0.0) >= 3.0
             || metric(text, "bascule_replication_peer_reachable") == Some(0.0)
     };
-    assert!(!alert_fires(&scrape(&b).await));
+    let b_text = scrape(&b).await;
+    assert!(!alert_fires(&b_text));
+    // One zone takes writes: the no-writable-zone alert's sum is 1.
+    assert_eq!(metric(&b_text, "bascule_zone_writable"), Some(0.0));
+    assert_eq!(
+        metric(&scrape(&a).await, "bascule_zone_writable"),
+        Some(1.0)
+    );
 
     to_a.cut();
     wait_for(&b, Duration::from_secs(30), "failing attempts", |s| {

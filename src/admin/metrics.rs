@@ -86,6 +86,11 @@ fn zone_metrics(m: &Scrape, s: &AdminState) {
         "1 when this zone refuses writes while primary",
         u64::from(r.fenced),
     );
+    m.gauge(
+        "bascule_zone_writable",
+        "1 when this zone takes writes now (primary, not fenced, not handing over)",
+        u64::from(s.store.zone.writable()),
+    );
     m.gauge("bascule_zone_epoch", "The zone's epoch", r.epoch);
     m.gauge(
         "bascule_journal_last_seq",
