@@ -177,6 +177,10 @@ async fn drill_1_unplanned_failover_after_sigkill() {
         report["entries_at_risk"].is_u64(),
         "lost window reported: {report}"
     );
+    // The new primary counts as pending only what the old one lacks: what is written from
+    // the promotion on, not the whole journal it replicated from it (issue 21, point 4).
+    let s = status(&pair.b).await;
+    assert_eq!(s["entries_pending"], 0, "{s:#}");
 
     // Every object whose entry the secondary applied reads back identical.
     let b = pair.b.client();
@@ -221,6 +225,8 @@ async fn drill_1_unplanned_failover_after_sigkill() {
     assert_eq!(s["epoch"], 2);
     assert_eq!(s["promotions"][0]["kind"], "promote");
     assert_eq!(s["promotions"][0]["after_seq"], applied);
+    // Pending: the one write since the promotion, which the old primary lacks.
+    assert_eq!(s["entries_pending"], 1, "{s:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

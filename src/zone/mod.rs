@@ -272,10 +272,12 @@ impl ZoneService {
         let epoch = self
             .change(|s| s.promote(peer_epoch, cursor, entries_at_risk, now_ms()))
             .await?;
-        // Nothing is known of what the old primary holds. (Set after the promotion, so a
-        // refused one changes nothing; any older acknowledgement is at most `cursor`, below
-        // every write this zone now takes.)
-        self.reset_ack(0);
+        // The old primary holds at least what this zone applied from it: it lacks only what
+        // is written from now on (its own writes past this point are set aside when it
+        // rejoins, and one that lost its data resyncs). Pending entries count from here,
+        // not from the start of the journal. (Set after the promotion, so a refused one
+        // changes nothing.)
+        self.reset_ack(cursor);
         tracing::warn!(
             epoch,
             after_seq = cursor,
