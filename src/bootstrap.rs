@@ -68,7 +68,14 @@ pub async fn first_credentials(
     write_private(&path, &content).map_err(crate::store::StoreError::Io)?;
     announce("First start: created admin user 'admin'.");
     announce(&format!("  access key: {}", key.access_key));
-    announce(&format!("  secret key: {}", key.secret_key));
+    // The secret is shown only to a person at a terminal: a service manager or container
+    // runtime would keep it in its logs (`docker-compose logs`) for anyone who reads them.
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        announce(&format!("  secret key: {}", key.secret_key));
+    } else {
+        announce("  secret key: not shown (output is not a terminal); read it from the file below");
+    }
     announce(&format!("  saved (mode 0600) in {}", path.display()));
     Ok(Some(path))
 }
