@@ -44,8 +44,14 @@ zone_admin() { echo "http://127.0.0.1:$(compose port "$1" 9001 | cut -d: -f2)"; 
 zone_s3() { echo "http://127.0.0.1:$(compose port "$1" 9000 | cut -d: -f2)"; }
 until_ok 60 compose exec -T zone-a test -s /var/lib/bascule/credentials
 creds="$(compose exec -T zone-a cat /var/lib/bascule/credentials)"
+# The credentials file names the endpoint the host reaches (HAProxy), and no log keeps the
+# secret.
+grep -q "endpoint_url = $endpoint" <<<"$creds" || fail "the credentials file names another endpoint: $creds"
 AWS_ACCESS_KEY_ID="$(sed -n 's/^aws_access_key_id *= *//p' <<<"$creds" | tr -d '\r')"
 AWS_SECRET_ACCESS_KEY="$(sed -n 's/^aws_secret_access_key *= *//p' <<<"$creds" | tr -d '\r')"
+if compose logs --no-color zone-a zone-b | grep -qF "$AWS_SECRET_ACCESS_KEY"; then
+  fail "the admin secret is in docker-compose logs"
+fi
 export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_DEFAULT_REGION=us-east-1
 token_of() { compose exec -T "$1" cat /var/lib/bascule/admin.token | tr -d '\r\n'; }
 zone_status() { curl -sf -H "Authorization: Bearer $(token_of "$1")" "$(zone_admin "$1")/admin/v1/zone"; }
