@@ -55,4 +55,32 @@ async fn tables_by_default_json_for_scripts() {
     let (ok, out) = admin(&srv, &["user", "delete", "nobody"], true);
     assert!(!ok, "{out}");
     assert!(out.contains("404"), "{out}");
+
+    // Buckets list their owner by name; grants answer with a sentence.
+    srv.client()
+        .create_bucket()
+        .bucket("courses")
+        .send()
+        .await
+        .unwrap();
+    let (ok, out) = admin(&srv, &["bucket", "list"], true);
+    assert!(ok, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("courses") && l.contains(" admin ")),
+        "{out}"
+    );
+    let (ok, out) = admin(&srv, &["bucket", "grant", "courses", "lea", "read"], true);
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "Granted read on bucket courses to user lea.");
+    let (ok, out) = admin(&srv, &["bucket", "revoke", "courses", "lea"], true);
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.trim(),
+        "Revoked the grant of user lea on bucket courses."
+    );
+    // A standalone zone says it has no peer.
+    let (ok, out) = admin(&srv, &["zone", "status"], true);
+    assert!(ok, "{out}");
+    assert!(out.contains("peer:              none"), "{out}");
 }

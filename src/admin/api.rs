@@ -242,6 +242,8 @@ async fn disable_key(State(s): State<AdminState>, Path(ak): Path<String>) -> Api
 struct BucketInfo {
     #[serde(flatten)]
     record: BucketRecord,
+    /// The owner's user name (the record holds its id).
+    owner_name: Option<String>,
     objects: u64,
     bytes: u64,
     /// Noncurrent versions and delete markers.
@@ -252,7 +254,9 @@ async fn list_buckets(State(s): State<AdminState>) -> ApiResult<Vec<BucketInfo>>
     let mut out = Vec::new();
     for record in s.store.buckets()? {
         let u = ops::bucket_usage(&s.store, &record.name)?;
+        let owner_name = s.store.user(&record.owner)?.map(|u| u.name);
         out.push(BucketInfo {
+            owner_name,
             record,
             objects: u.objects,
             bytes: u.bytes,

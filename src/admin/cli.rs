@@ -282,6 +282,17 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
         (AdminCommand::Bucket(BucketCommand::List), Some(v)) => {
             print!("{}", tables::buckets(v))
         }
+        (
+            AdminCommand::Bucket(BucketCommand::Grant {
+                bucket,
+                user,
+                permission,
+            }),
+            _,
+        ) => println!("Granted {permission} on bucket {bucket} to user {user}."),
+        (AdminCommand::Bucket(BucketCommand::Revoke { bucket, user }), _) => {
+            println!("Revoked the grant of user {user} on bucket {bucket}.")
+        }
         (AdminCommand::User(_) | AdminCommand::Key(_) | AdminCommand::Bucket(_), Some(v)) => {
             print!("{}", tables::record(v))
         }

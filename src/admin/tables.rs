@@ -71,9 +71,13 @@ pub fn buckets(v: &Value) -> String {
                         .as_object()
                         .map(|g| g.len().to_string())
                         .unwrap_or_else(|| "0".into());
+                    let owner = match b["owner_name"].as_str() {
+                        Some(name) => name.to_string(),
+                        None => field(b, "owner"),
+                    };
                     vec![
                         field(b, "name"),
-                        field(b, "owner"),
+                        owner,
                         field(b, "objects"),
                         field(b, "bytes"),
                         grants,

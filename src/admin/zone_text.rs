@@ -19,15 +19,19 @@ pub fn status(v: &Value) -> String {
     };
     out += &format!("role:              {}{fenced}\n", text(v, "role"));
     out += &format!("epoch:             {}\n", num(v, "epoch"));
-    out += &format!(
-        "peer:              {} ({})\n",
-        text(v, "peer"),
-        if v.get("peer_reachable").and_then(Value::as_bool) == Some(true) {
-            "reachable"
-        } else {
-            "unreachable"
+    match v.get("peer").and_then(Value::as_str) {
+        Some(peer) => {
+            out += &format!(
+                "peer:              {peer} ({})\n",
+                if v.get("peer_reachable").and_then(Value::as_bool) == Some(true) {
+                    "reachable"
+                } else {
+                    "unreachable"
+                }
+            )
         }
-    );
+        None => out += "peer:              none (a standalone zone)\n",
+    }
     out += &format!("cursor (last seq): {}\n", num(v, "last_seq"));
     out += &format!("primary last seq:  {}\n", num(v, "primary_last_seq"));
     out += &format!("entries pending:   {}\n", num(v, "entries_pending"));
