@@ -293,7 +293,7 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
         (AdminCommand::Bucket(BucketCommand::Revoke { bucket, user }), _) => {
             println!("Revoked the grant of user {user} on bucket {bucket}.")
         }
-        (AdminCommand::User(_) | AdminCommand::Key(_) | AdminCommand::Bucket(_), Some(v)) => {
+        (AdminCommand::User(_) | AdminCommand::Key(_), Some(v)) => {
             print!("{}", tables::record(v))
         }
         (AdminCommand::Zone(ZoneCommand::Promote), Some(v)) => {
