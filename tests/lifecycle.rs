@@ -264,6 +264,21 @@ async fn current_objects_expire_and_uploads_are_aborted() {
         exp.contains("rule-id=\"scratch\"") && exp.starts_with("expiry-date=\""),
         "{exp}"
     );
+    // AWS's rule in real days whatever the worker's day: midnight UTC after the write
+    // plus one day, so one to two days from now.
+    let date = exp
+        .strip_prefix("expiry-date=\"")
+        .and_then(|r| r.split('"').next())
+        .expect("a date");
+    assert!(date.ends_with("00:00:00 GMT"), "{exp}");
+    let at = httpdate::parse_http_date(date).expect("an HTTP date");
+    let ahead = at
+        .duration_since(std::time::SystemTime::now())
+        .expect("in the future");
+    assert!(
+        ahead > Duration::from_secs(86_400) && ahead <= Duration::from_secs(2 * 86_400),
+        "{exp}"
+    );
     let head = c
         .head_object()
         .bucket("tmp")

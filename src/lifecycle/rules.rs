@@ -4,7 +4,7 @@
 
 use bascule_replication::records::{LifecycleRule, ObjectRecord, Protection};
 
-const REAL_DAY_MS: u64 = 86_400_000;
+pub const REAL_DAY_MS: u64 = 86_400_000;
 
 /// The time as lifecycle sees it: now, and how long a lifecycle day is.
 #[derive(Debug, Clone, Copy)]

@@ -215,7 +215,7 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         })
         .await?;
         let mut r = copy_result(&rec);
-        copy_version_headers(&mut r, s, ctx, &source, &rec);
+        copy_version_headers(&mut r, ctx, &source, &rec);
         return Ok(r);
     }
 
@@ -248,19 +248,13 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let rec = commit_object(s, new, cond).await?;
     let mut r = copy_result(&rec);
     write_checksum_headers(&mut r, &rec);
-    copy_version_headers(&mut r, s, ctx, &source, &rec);
+    copy_version_headers(&mut r, ctx, &source, &rec);
     Ok(r)
 }
 
 /// `x-amz-copy-source-version-id` (the version read) and `x-amz-version-id` (the one
 /// written), each when its bucket has versioning.
-fn copy_version_headers(
-    r: &mut Response,
-    s: &S3State,
-    ctx: &Ctx,
-    source: &Source,
-    written: &ObjectRecord,
-) {
+fn copy_version_headers(r: &mut Response, ctx: &Ctx, source: &Source, written: &ObjectRecord) {
     if source.versioned_bucket || source.record.version_id.is_some() {
         set_header(
             r,
@@ -268,7 +262,7 @@ fn copy_version_headers(
             source.record.version_label(),
         );
     }
-    super::versioning::written_headers(r, s, ctx, written);
+    super::versioning::written_headers(r, ctx, written);
 }
 
 pub async fn upload_part_copy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {

@@ -177,7 +177,6 @@ async fn respond(
     let current = ctx.params.version == super::endpoint::VersionSlot::Current;
     super::lifecycle_api::expiration_header(
         &mut r,
-        s,
         ctx.bucket_record.as_ref(),
         &ctx.key,
         rec,

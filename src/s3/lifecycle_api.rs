@@ -342,7 +342,6 @@ pub async fn delete_lifecycle(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
 /// object an expiration rule applies to.
 pub fn expiration_header(
     r: &mut Response,
-    s: &S3State,
     bucket: Option<&BucketRecord>,
     key: &str,
     rec: &ObjectRecord,
@@ -354,9 +353,11 @@ pub fn expiration_header(
     if !current {
         return;
     }
+    // What AWS promises, in real days (midnight UTC after creation + Days), even when
+    // the worker's day is shortened for tests: the header is the contract with clients.
     let clock = Clock {
         now_ms: 0,
-        day_ms: s.config.lifecycle.day_seconds.max(1) * 1000,
+        day_ms: crate::lifecycle::rules::REAL_DAY_MS,
     };
     if let Some((at, id)) = earliest_expiry(&b.lifecycle, key, rec, &clock) {
         let value = format!(

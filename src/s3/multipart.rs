@@ -498,7 +498,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
         },
     );
     super::meta::write_checksum_headers(&mut r, &record);
-    super::versioning::written_headers(&mut r, s, ctx, &record);
+    super::versioning::written_headers(&mut r, ctx, &record);
     Ok(r)
 }
 

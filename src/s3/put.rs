@@ -176,7 +176,7 @@ pub async fn put_object(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response
     let mut r = empty(StatusCode::OK);
     set_header(&mut r, "etag", &quoted(&record.etag));
     write_checksum_headers(&mut r, &record);
-    written_headers(&mut r, s, ctx, &record);
+    written_headers(&mut r, ctx, &record);
     Ok(r)
 }
 

@@ -150,10 +150,10 @@ pub fn find(view: &View, bucket: &str, key: &str, slot: &VersionSlot) -> S3Resul
 
 /// What S3 answers about a version just written: `x-amz-version-id` and, when a
 /// lifecycle rule will expire it, `x-amz-expiration`.
-pub fn written_headers(r: &mut Response, s: &S3State, ctx: &Ctx, rec: &ObjectRecord) {
+pub fn written_headers(r: &mut Response, ctx: &Ctx, rec: &ObjectRecord) {
     let bucket = ctx.bucket_record.as_ref();
     version_header(r, bucket, rec);
-    super::lifecycle_api::expiration_header(r, s, bucket, &ctx.key, rec, true);
+    super::lifecycle_api::expiration_header(r, bucket, &ctx.key, rec, true);
 }
 
 /// `x-amz-version-id` on a response about `rec`, in a bucket that has versioning (a
