@@ -5,7 +5,7 @@
 //! real HAProxy with the shipped configuration's options.
 
 mod common;
-use common::{Raw, Server};
+use common::{haproxy, Raw, Server};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -203,68 +203,16 @@ async fn an_early_answer_closes_the_connection() {
 async fn an_early_answer_through_haproxy_breaks_no_later_request() {
     let srv = server_with_bucket().await;
     let port = common::free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("haproxy.cfg");
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/deploy/haproxy/haproxy.cfg"
-    ))
-    .unwrap();
-    // The shipped `defaults` section and the shipped frontend's request and response
-    // rules, with this test's address and one server.
-    let defaults = shipped
-        .split("\ndefaults\n")
-        .nth(1)
-        .and_then(|rest| rest.split("\n\n").next())
-        .expect("a defaults section");
-    let rules: Vec<&str> = shipped
-        .lines()
-        .filter(|l| {
-            let l = l.trim_start();
-            l.starts_with("http-request ") || l.starts_with("http-response ")
-        })
-        .collect();
-    assert!(!rules.is_empty(), "the shipped frontend's rules");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global\n    maxconn 256\n\ndefaults\n{defaults}\n\nfrontend s3\n    bind 127.0.0.1:{port}\n{}\n    default_backend zone\n\nbackend zone\n    server z {}\n",
-            rules.join("\n"),
-            host_of(&srv.s3)
-        ),
-    )
-    .unwrap();
-    let check = std::process::Command::new("haproxy")
-        .arg("-c")
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .expect("haproxy (Debian's haproxy package; .ci/run installs it)");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
+    let config = format!(
+        "global\n    maxconn 256\n\ndefaults\n{}\n\nfrontend s3\n    bind 127.0.0.1:{port}\n{}\n    default_backend zone\n\nbackend zone\n    server z {}\n",
+        haproxy::shipped_section("defaults").join("\n"),
+        haproxy::shipped_frontend_rules().join("\n"),
+        host_of(&srv.s3)
     );
-    let mut haproxy = std::process::Command::new("haproxy")
-        .arg("-f")
-        .arg(&cfg)
-        .arg("-db")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("haproxy (Debian's haproxy package; .ci/run installs it)");
-    let host = format!("127.0.0.1:{port}");
-    let start = std::time::Instant::now();
-    while TcpStream::connect(&host).await.is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "haproxy did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let proxy = haproxy::Haproxy::start(config, port).await;
+    let host = format!("127.0.0.1:{}", proxy.listen);
     let raw = srv.raw();
     let statuses = boto_like_session(&raw, &host).await;
-    let _ = haproxy.kill();
-    let _ = haproxy.wait();
+    drop(proxy);
     assert_eq!(statuses, vec![200, 404, 200, 200, 200, 200]);
 }

@@ -9,6 +9,7 @@
 
 mod common;
 use aws_sdk_s3::primitives::ByteStream;
+use common::haproxy;
 use common::zones::{caught_up, Pair};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,27 +18,7 @@ use std::time::{Duration, Instant};
 /// The shipped configuration's `defaults`, frontend rules and writable backend options,
 /// with this test's address and the two zones' ports.
 fn haproxy_config(listen: u16, pair: &Pair) -> String {
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/deploy/haproxy/haproxy.cfg"
-    ))
-    .unwrap();
-    let section = |name: &str| -> Vec<String> {
-        shipped
-            .split(&format!("\n{name}\n"))
-            .nth(1)
-            .and_then(|rest| rest.split("\n\n").next())
-            .unwrap_or_else(|| panic!("section {name}"))
-            .lines()
-            .map(String::from)
-            .collect()
-    };
-    let defaults = section("defaults").join("\n");
-    let rules: Vec<String> = section("frontend s3")
-        .into_iter()
-        .filter(|l| l.trim_start().starts_with("http-re"))
-        .collect();
-    let backend: Vec<String> = section("backend s3_writable")
+    let backend: Vec<String> = haproxy::shipped_section("backend s3_writable")
         .into_iter()
         .filter(|l| !l.trim_start().starts_with("server "))
         .collect();
@@ -47,8 +28,9 @@ fn haproxy_config(listen: u16, pair: &Pair) -> String {
     );
     let port = |url: &str| url.rsplit(':').next().unwrap().to_string();
     format!(
-        "global\n    maxconn 256\n\ndefaults\n{defaults}\n\nfrontend s3\n    bind 127.0.0.1:{listen}\n{}\n    default_backend s3_writable\n\nbackend s3_writable\n{}\n    server zone-a 127.0.0.1:{} check port {}\n    server zone-b 127.0.0.1:{} check port {}\n",
-        rules.join("\n"),
+        "global\n    maxconn 256\n\ndefaults\n{}\n\nfrontend s3\n    bind 127.0.0.1:{listen}\n{}\n    default_backend s3_writable\n\nbackend s3_writable\n{}\n    server zone-a 127.0.0.1:{} check port {}\n    server zone-b 127.0.0.1:{} check port {}\n",
+        haproxy::shipped_section("defaults").join("\n"),
+        haproxy::shipped_frontend_rules().join("\n"),
         backend.join("\n"),
         port(&pair.a.s3),
         pair.a_ports.admin,
@@ -63,17 +45,7 @@ async fn a_switchover_through_haproxy_fails_no_request() {
     let direct = pair.a.client();
     direct.create_bucket().bucket("bkt").send().await.unwrap();
     let listen = common::free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("haproxy.cfg");
-    std::fs::write(&cfg, haproxy_config(listen, &pair)).unwrap();
-    let mut haproxy = std::process::Command::new("haproxy")
-        .arg("-f")
-        .arg(&cfg)
-        .arg("-db")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("haproxy (Debian's haproxy package; .ci/run installs it)");
+    let proxy = haproxy::Haproxy::start(haproxy_config(listen, &pair), listen).await;
     // A client of the endpoint, with the SDK's default settings (standard retries).
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
@@ -141,8 +113,7 @@ async fn a_switchover_through_haproxy_fails_no_request() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::SeqCst);
     writer.await.expect("the writer task");
-    let _ = haproxy.kill();
-    let _ = haproxy.wait();
+    drop(proxy);
 
     let failed = failed.lock().unwrap().clone();
     let acked = acked.lock().unwrap().clone();

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod haproxy;
 pub mod zones;
 
 use aws_credential_types::Credentials;
