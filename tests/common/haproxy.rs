@@ -36,6 +36,18 @@ pub fn shipped_frontend_rules() -> Vec<String> {
     rules
 }
 
+/// The haproxy binary: on the PATH, or where Debian puts it (`/usr/sbin`, which a
+/// non-root PATH may lack).
+fn binary() -> &'static str {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("haproxy").is_file()));
+    if on_path {
+        "haproxy"
+    } else {
+        "/usr/sbin/haproxy"
+    }
+}
+
 /// A running HAProxy, stopped when dropped.
 pub struct Haproxy {
     child: Child,
@@ -50,7 +62,7 @@ impl Haproxy {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let path: PathBuf = dir.path().join("haproxy.cfg");
         std::fs::write(&path, config).expect("write the configuration");
-        let check = Command::new("haproxy")
+        let check = Command::new(binary())
             .arg("-c")
             .arg("-f")
             .arg(&path)
@@ -61,7 +73,7 @@ impl Haproxy {
             "{}",
             String::from_utf8_lossy(&check.stderr)
         );
-        let child = Command::new("haproxy")
+        let child = Command::new(binary())
             .arg("-f")
             .arg(&path)
             .arg("-db")
