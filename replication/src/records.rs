@@ -457,6 +457,28 @@ impl DefaultRetention {
 }
 
 impl BucketRecord {
+    /// A new bucket with no settings: private, unversioned, no policy, rules or logging.
+    pub fn new(name: String, owner: String, created_ms: u64) -> BucketRecord {
+        BucketRecord {
+            name,
+            owner,
+            created_ms,
+            acl: Vec::new(),
+            acl_without_owner: false,
+            cors_xml: None,
+            policy_json: None,
+            policy_principals: BTreeMap::new(),
+            grants: BTreeMap::new(),
+            tags: Vec::new(),
+            public_access_block: None,
+            object_ownership: None,
+            versioning: None,
+            object_lock: None,
+            lifecycle: Vec::new(),
+            logging: None,
+        }
+    }
+
     pub fn ownership(&self) -> ObjectOwnership {
         self.object_ownership
             .unwrap_or(ObjectOwnership::ObjectWriter)

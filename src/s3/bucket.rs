@@ -148,22 +148,12 @@ pub async fn create_bucket(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respo
     };
     let acl = request_acl(s, ctx, acl::Target::Bucket, &owner)?.unwrap_or_default();
     let record = BucketRecord {
-        name: ctx.bucket.clone(),
-        owner,
-        created_ms: now_ms(),
         acl: acl.grants,
         acl_without_owner: acl.without_owner,
-        cors_xml: None,
-        policy_json: None,
-        policy_principals: Default::default(),
-        grants: Default::default(),
-        tags: Vec::new(),
-        public_access_block: None,
         object_ownership,
         versioning: object_lock.then_some(bascule_replication::records::Versioning::Enabled),
         object_lock: object_lock.then(Default::default),
-        lifecycle: Vec::new(),
-        logging: None,
+        ..BucketRecord::new(ctx.bucket.clone(), owner, now_ms())
     };
     // ACLs disabled from the start leave no room for an ACL in the same request.
     if record.ownership() == ObjectOwnership::BucketOwnerEnforced && !record.acl.is_empty() {

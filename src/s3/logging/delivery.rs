@@ -173,24 +173,7 @@ mod tests {
 
     #[test]
     fn keys_as_aws_names_them() {
-        let source = BucketRecord {
-            name: "src".into(),
-            owner: "owner-id".into(),
-            created_ms: 0,
-            acl: Vec::new(),
-            acl_without_owner: false,
-            cors_xml: None,
-            policy_json: None,
-            policy_principals: Default::default(),
-            grants: Default::default(),
-            tags: Vec::new(),
-            public_access_block: None,
-            object_ownership: None,
-            versioning: None,
-            object_lock: None,
-            lifecycle: Vec::new(),
-            logging: None,
-        };
+        let source = BucketRecord::new("src".into(), "owner-id".into(), 0);
         let mut config = BucketLogging {
             target_bucket: "logs".into(),
             target_prefix: "log/".into(),
