@@ -31,11 +31,21 @@ fn delivery_policy(target: &str, prefix: &str, source: &str, account: &str) -> S
 }
 
 fn enabled(target: &str, prefix: &str) -> BucketLoggingStatus {
+    enabled_as(target, prefix, None)
+}
+
+/// Logging to `target` under `prefix`, with a key format when given.
+fn enabled_as(
+    target: &str,
+    prefix: &str,
+    format: Option<TargetObjectKeyFormat>,
+) -> BucketLoggingStatus {
     BucketLoggingStatus::builder()
         .logging_enabled(
             LoggingEnabled::builder()
                 .target_bucket(target)
                 .target_prefix(prefix)
+                .set_target_object_key_format(format)
                 .build()
                 .unwrap(),
         )
@@ -119,24 +129,19 @@ async fn logging_is_configured_as_on_aws() {
         .is_some());
 
     // Partitioned keys, dated by delivery.
-    let partitioned = BucketLoggingStatus::builder()
-        .logging_enabled(
-            LoggingEnabled::builder()
-                .target_bucket("logs")
-                .target_prefix("log/")
-                .target_object_key_format(
-                    TargetObjectKeyFormat::builder()
-                        .partitioned_prefix(
-                            PartitionedPrefix::builder()
-                                .partition_date_source(PartitionDateSource::DeliveryTime)
-                                .build(),
-                        )
+    let partitioned = enabled_as(
+        "logs",
+        "log/",
+        Some(
+            TargetObjectKeyFormat::builder()
+                .partitioned_prefix(
+                    PartitionedPrefix::builder()
+                        .partition_date_source(PartitionDateSource::DeliveryTime)
                         .build(),
                 )
-                .build()
-                .unwrap(),
-        )
-        .build();
+                .build(),
+        ),
+    );
     put_logging(&c, "src", partitioned).await.unwrap();
     let got = c.get_bucket_logging().bucket("src").send().await.unwrap();
     let format = got
@@ -149,20 +154,15 @@ async fn logging_is_configured_as_on_aws() {
             .and_then(|p| p.partition_date_source()),
         Some(&PartitionDateSource::DeliveryTime)
     );
-    let simple = BucketLoggingStatus::builder()
-        .logging_enabled(
-            LoggingEnabled::builder()
-                .target_bucket("logs")
-                .target_prefix("log/")
-                .target_object_key_format(
-                    TargetObjectKeyFormat::builder()
-                        .simple_prefix(SimplePrefix::builder().build())
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .build();
+    let simple = enabled_as(
+        "logs",
+        "log/",
+        Some(
+            TargetObjectKeyFormat::builder()
+                .simple_prefix(SimplePrefix::builder().build())
+                .build(),
+        ),
+    );
     put_logging(&c, "src", simple).await.unwrap();
 
     // Refused targets.
@@ -461,22 +461,15 @@ async fn records_are_delivered_as_log_objects() {
     common::put(&c, "src", "later", b"x".to_vec()).await;
     let start = Instant::now();
     let dropped = loop {
-        let metrics = reqwest::get(format!("{}/metrics", srv.admin))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let dropped = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("bascule_bucket_logging_dropped_records_total "))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-        if dropped > 0 || start.elapsed() > Duration::from_secs(20) {
+        let metrics = srv.metrics().await;
+        let dropped =
+            common::metric_value(&metrics, "bascule_bucket_logging_dropped_records_total")
+                .unwrap_or(0.0);
+        if dropped > 0.0 || start.elapsed() > Duration::from_secs(20) {
             break dropped;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert!(dropped >= 1, "the undeliverable record is counted");
+    assert!(dropped >= 1.0, "the undeliverable record is counted");
     assert_eq!(common::list_keys(&c, "logs").await.len(), before);
 }

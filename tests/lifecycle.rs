@@ -340,12 +340,7 @@ async fn current_objects_expire_and_uploads_are_aborted() {
         report["passes_completed"].as_u64().unwrap() >= 1,
         "{report}"
     );
-    let metrics = reqwest::get(format!("{}/metrics", srv.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = srv.metrics().await;
     assert!(
         metrics.contains("bascule_lifecycle_actions_total{action=\"expire_object\"}"),
         "{metrics}"

@@ -35,12 +35,7 @@ async fn request_and_zone_metrics_for_prometheus() {
         .send()
         .await
         .unwrap();
-    let text = reqwest::get(format!("{}/metrics", srv.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = srv.metrics().await;
     for expected in [
         r#"bascule_s3_requests_total{operation="PutObject",status="2xx"} 1"#,
         r#"bascule_s3_requests_total{operation="CreateBucket",status="2xx"} 1"#,
@@ -98,12 +93,7 @@ async fn bucket_names_and_the_metrics_token() {
         .await
         .unwrap();
     common::put(&c, "secret-exams-2027", "k", vec![7u8; 10]).await;
-    let text = reqwest::get(format!("{}/metrics", srv.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = srv.metrics().await;
     assert!(!text.contains("secret-exams-2027"), "{text}");
     assert!(text.contains("bascule_buckets_objects 1"), "{text}");
     drop(srv);
@@ -168,12 +158,7 @@ async fn dashboard_and_alerts_query_exported_metrics() {
     common::zones::caught_up(&pair.a, &pair.b, std::time::Duration::from_secs(30)).await;
     let mut exported = String::new();
     for z in [&pair.a, &pair.b] {
-        exported += &reqwest::get(format!("{}/metrics", z.admin))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        exported += &z.metrics().await;
     }
     let root = env!("CARGO_MANIFEST_DIR");
     let dashboard = std::fs::read_to_string(format!("{root}/deploy/grafana/bascule.json")).unwrap();

@@ -404,12 +404,7 @@ async fn everything_written_on_the_primary_appears_on_the_secondary() {
     assert_eq!(sb["role"], "secondary");
     assert_eq!(sb["entries_pending"], 0);
     assert!(sb["last_error"].is_null(), "{sb:#}");
-    let metrics = reqwest::get(format!("{}/metrics", pair.b.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = pair.b.metrics().await;
     assert!(
         metrics.contains("bascule_replication_entries_pending 0"),
         "{metrics}"
@@ -828,26 +823,18 @@ async fn replication_errors_clear_when_the_link_heals() {
     c.create_bucket().bucket("bkt").send().await.unwrap();
     put(&c, "bkt", "before", b"1".to_vec()).await;
     caught_up(&a, &b, CATCH_UP).await;
-    let metric = |text: &str, name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-    };
-    let scrape = |z: &common::Server| {
-        let url = format!("{}/metrics", z.admin);
-        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
-    };
+    let metric = common::metric_value;
     // The alert's expression, as deploy/prometheus/alerts.yml writes it.
     let alert_fires = |text: &str| {
         metric(text, "bascule_replication_failing_attempts").unwrap_or(0.0) >= 3.0
             || metric(text, "bascule_replication_peer_reachable") == Some(0.0)
     };
-    let b_text = scrape(&b).await;
+    let b_text = b.metrics().await;
     assert!(!alert_fires(&b_text));
     // One zone takes writes: the no-writable-zone alert's sum is 1.
     assert_eq!(metric(&b_text, "bascule_zone_writable"), Some(0.0));
     assert_eq!(
-        metric(&scrape(&a).await, "bascule_zone_writable"),
+        metric(&a.metrics().await, "bascule_zone_writable"),
         Some(1.0)
     );
 
@@ -856,7 +843,7 @@ async fn replication_errors_clear_when_the_link_heals() {
         s["replication"]["last_error"]["attempts"].as_u64() >= Some(3)
     })
     .await;
-    let text = scrape(&b).await;
+    let text = b.metrics().await;
     assert!(alert_fires(&text), "{text}");
 
     to_a.heal();
@@ -867,7 +854,7 @@ async fn replication_errors_clear_when_the_link_heals() {
     })
     .await;
     assert_eq!(s["replication"]["peer_reachable"], true, "{s:#}");
-    let text = scrape(&b).await;
+    let text = b.metrics().await;
     assert_eq!(
         metric(&text, "bascule_replication_failing_attempts"),
         Some(0.0),

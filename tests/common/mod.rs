@@ -306,6 +306,16 @@ impl Server {
             .unwrap_or(0)
     }
 
+    /// The admin listener's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.admin))
+            .await
+            .expect("scrape /metrics")
+            .text()
+            .await
+            .expect("read /metrics")
+    }
+
     pub fn raw(&self) -> Raw {
         Raw {
             endpoint: self.s3.clone(),
@@ -490,6 +500,13 @@ impl Raw {
         let _ = tokio::time::timeout(Duration::from_secs(10), sock.read_to_end(&mut out)).await;
         String::from_utf8_lossy(&out).into_owned()
     }
+}
+
+/// The value of an unlabelled series in a `/metrics` text.
+pub fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse::<f64>().ok())
 }
 
 /// The S3 error code of an SDK error, for assertions.
