@@ -297,8 +297,15 @@ pub fn object_owner<'a>(bucket: &'a BucketRecord, writer: &'a str) -> &'a str {
 
 /// The `AccessControlPolicy` document of a bucket or object in `bucket`: the grants that
 /// count under its settings (`effective`).
-pub fn response(owners: &Owners<'_>, bucket: &BucketRecord, owner: &str, acl: &Acl) -> Response {
-    let grants = &acl.grants;
+/// The ACL document of a bucket or object whose stored `grants` leave the owner out when
+/// `without_owner` (see [`Acl`]).
+pub fn response(
+    owners: &Owners<'_>,
+    bucket: &BucketRecord,
+    owner: &str,
+    grants: &[Grant],
+    without_owner: bool,
+) -> Response {
     // Group grants first, then the owner's full control, then other users: the order
     // AWS and RGW answer in, which clients comparing lists rely on.
     let effective = effective(bucket, grants);
@@ -317,7 +324,7 @@ pub fn response(owners: &Owners<'_>, bucket: &BucketRecord, owner: &str, acl: &A
     // implicit READ_ACP and WRITE_ACP every owner has, as on AWS).
     // With ACLs disabled the owner's full control is all there is.
     let enforced = bucket.ownership() == ObjectOwnership::BucketOwnerEnforced;
-    let implied_owner = (!acl.without_owner || enforced).then_some(owner_grant);
+    let implied_owner = (!without_owner || enforced).then_some(owner_grant);
     let list = groups
         .into_iter()
         .map(grant)

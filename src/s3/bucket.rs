@@ -241,10 +241,8 @@ pub fn get_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         &Owners::new(&s.store),
         b,
         &b.owner,
-        &acl::Acl {
-            grants: b.acl.clone(),
-            without_owner: b.acl_without_owner,
-        },
+        &b.acl,
+        b.acl_without_owner,
     ))
 }
 

@@ -237,11 +237,13 @@ pub fn get_object_acl(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let b = ctx.require_bucket()?;
     let rec = requested_version(s, ctx)?;
     let owner = super::acl::object_owner(b, &rec.owner);
-    let acl = super::acl::Acl {
-        grants: rec.acl.clone(),
-        without_owner: rec.acl_without_owner,
-    };
-    let mut r = super::acl::response(&super::owners::Owners::new(&s.store), b, owner, &acl);
+    let mut r = super::acl::response(
+        &super::owners::Owners::new(&s.store),
+        b,
+        owner,
+        &rec.acl,
+        rec.acl_without_owner,
+    );
     version_header(&mut r, Some(b), &rec);
     Ok(r)
 }
