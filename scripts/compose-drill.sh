@@ -138,6 +138,17 @@ for i in 1 20; do
   aws --endpoint-url "$(zone_s3 zone-a)" s3 cp --only-show-errors "s3://drill/after/$i" "/tmp/$project-got"
   cmp "/tmp/$project-$i" "/tmp/$project-got" || fail "after/$i differs on zone-a"
 done
+
+step "objects are encrypted at rest (SSE-S3 by default) and read back on both zones"
+for z in zone-a zone-b; do
+  for key in before/3 after/7; do
+    enc="$(aws --endpoint-url "$(zone_s3 "$z")" s3api head-object --bucket drill --key "$key" \
+      --query ServerSideEncryption --output text)"
+    [ "$enc" = AES256 ] || fail "$key on $z is not encrypted ($enc)"
+    aws --endpoint-url "$(zone_s3 "$z")" s3 cp --only-show-errors "s3://drill/$key" "/tmp/$project-got"
+    cmp "/tmp/$project-${key#*/}" "/tmp/$project-got" || fail "$key differs on $z"
+  done
+done
 rm -f /tmp/"$project"-*
 
 step "HAProxy sends writes to zone-b, Prometheus scrapes both zones"

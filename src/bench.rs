@@ -44,6 +44,10 @@ pub struct BenchArgs {
     /// Data folder for the server bench starts (wiped first). Keep it on a real disk.
     #[arg(long, default_value = "bench-data")]
     data_dir: PathBuf,
+    /// Encrypt at rest: the bench bucket's default encryption (AES256 is SSE-S3, aws:kms
+    /// the zone key through the key service), to compare with plaintext in one run.
+    #[arg(long, value_parser = ["none", "AES256", "aws:kms"], default_value = "none")]
+    sse: String,
 }
 
 pub fn parse_size(s: &str) -> Result<u64, String> {
@@ -352,6 +356,28 @@ pub async fn create_bench_bucket(target: &Target) -> Result<(), String> {
     Ok(())
 }
 
+/// Sets the `bench` bucket's default encryption (`AES256` or `aws:kms`).
+pub async fn encrypt_bench_bucket(target: &Target, algorithm: &str) -> Result<(), String> {
+    let doc = format!(
+        "<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>{algorithm}</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>"
+    );
+    let sha = hex::encode(Sha256::digest(doc.as_bytes()));
+    let mut req = reqwest::Client::new()
+        .put(format!("{}/bench?encryption", target.endpoint))
+        .body(doc);
+    for (k, v) in sign_query(target, "PUT", "/bench", "encryption=", &sha) {
+        req = req.header(k, v);
+    }
+    let r = req
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {}: {e}", target.endpoint))?;
+    match r.status().is_success() {
+        true => Ok(()),
+        false => Err(format!("bucket encryption: {}", r.status())),
+    }
+}
+
 /// Peak resident set size of a process, from /proc.
 pub fn peak_rss_mib(pid: u32) -> Option<f64> {
     rss_field(pid, "VmHWM:")
@@ -476,6 +502,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     };
     let target = Arc::new(target);
     create_bench_bucket(&target).await?;
+    if args.sse != "none" {
+        encrypt_bench_bucket(&target, &args.sse).await?;
+    }
 
     let payload = Payload::new(args.size, args.payload == "signed");
     // Small objects: many distinct keys; large ones: as many keys as requests in flight.
@@ -485,8 +514,8 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         args.concurrency as u64
     };
     println!(
-        "bascule bench: size {} B, concurrency {}, {} s per phase, {} payload, server {}",
-        args.size, args.concurrency, args.seconds, args.payload, target.endpoint
+        "bascule bench: size {} B, concurrency {}, {} s per phase, {} payload, encryption {}, server {}",
+        args.size, args.concurrency, args.seconds, args.payload, args.sse, target.endpoint
     );
     let load = Load {
         concurrency: args.concurrency,

@@ -32,6 +32,24 @@ pub struct Config {
     pub lifecycle: LifecycleConfig,
     pub metrics: MetricsConfig,
     pub bucket_logging: BucketLoggingConfig,
+    pub encryption: EncryptionConfig,
+}
+
+/// Encryption at rest (`docs/encryption.md`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// The master key (32 random bytes, mode 0600) that wraps the key service's keys.
+    /// Default `<data_dir>/master.key`, created at first start; keep it off the data disks
+    /// (or give it as `BASCULE_MASTER_KEY`, base64) so a copied data folder opens nothing.
+    /// Two zones of a pair must have the same master key.
+    pub master_key_file: Option<PathBuf>,
+    /// New objects of buckets without a default encryption are stored SSE-S3.
+    pub encrypt_by_default: bool,
+    /// Take customer keys (SSE-C) over plain HTTP (tests); AWS refuses them.
+    pub allow_insecure_sse_c: bool,
+    /// KMS keys this zone starts with: name -> file of 32 raw bytes (or 64 hex digits).
+    pub kms_keys: std::collections::BTreeMap<String, PathBuf>,
 }
 
 /// Server access logging (PutBucketLogging): how records are batched into log objects.
@@ -205,6 +223,7 @@ impl Default for Config {
             lifecycle: LifecycleConfig::default(),
             metrics: MetricsConfig::default(),
             bucket_logging: BucketLoggingConfig::default(),
+            encryption: EncryptionConfig::default(),
         }
     }
 }
@@ -264,6 +283,11 @@ impl Config {
         }
         if let Some(v) = get("BASCULE_S3_PUBLIC_ENDPOINT") {
             self.zone.s3_public_endpoint = Some(v);
+        }
+        if let Some(v) = get("BASCULE_ENCRYPT_BY_DEFAULT") {
+            self.encryption.encrypt_by_default = v
+                .parse()
+                .map_err(|_| ConfigError::Env("BASCULE_ENCRYPT_BY_DEFAULT", v))?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ mod bench_scale;
 mod bench_versions;
 mod bootstrap;
 mod config;
+mod crypt;
 mod dashboard;
 mod http_server;
 mod lifecycle;

@@ -89,12 +89,14 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         .map(|(_, cert)| cert.clone())
         .collect();
 
-    // A secondary gets its users from the primary; only a zone that takes writes creates
-    // the first admin.
+    let keys = Arc::new(crate::crypt::setup::open(&config, store.clone())?);
+    // A secondary gets its users and keys from the primary; only a zone that takes writes
+    // creates the first admin and the zone's key.
     if store.zone.writable() {
         crate::bootstrap::first_credentials(&store, &config.data_dir, &s3_endpoint)
             .await
             .map_err(|e| format!("cannot create the first credentials: {e}"))?;
+        crate::crypt::setup::ensure_keys(&config, &store, &keys).await?;
     }
     announce(&format!("S3 endpoint: {s3_endpoint}"));
     announce(&format!("Admin endpoint: {admin_scheme}://{admin_addr}"));
@@ -133,6 +135,7 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         logs: Arc::new(s3::logging::batches::BucketLogs::new(
             config.bucket_logging.clone(),
         )),
+        keys: keys.clone(),
     };
     background.push(s3::logging::delivery::spawn(
         s3_state.clone(),
@@ -164,6 +167,7 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         dashboard,
         lifecycle,
         config: config.clone(),
+        keys: keys.clone(),
     });
     let draining = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|d| *d).await;

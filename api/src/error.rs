@@ -11,6 +11,14 @@ macro_rules! s3_error_codes {
 
         impl S3ErrorCode {
             pub fn as_str(self) -> &'static str {
+                // Codes AWS spells with a dot (the KMS errors S3 passes on).
+                match self {
+                    S3ErrorCode::KmsNotFound => "KMS.NotFoundException",
+                    S3ErrorCode::KmsDisabled => "KMS.DisabledException",
+                    other => other.name(),
+                }
+            }
+            fn name(self) -> &'static str {
                 match self { $(S3ErrorCode::$name => stringify!($name),)* }
             }
             pub fn status(self) -> u16 {
@@ -59,6 +67,9 @@ s3_error_codes! {
     InvalidToken = 400, "The provided token is malformed or otherwise invalid.";
     UnresolvableGrantByEmailAddress = 400, "The email address you provided does not match any account on record.";
     KeyTooLongError = 400, "Your key is too long.";
+    KmsDisabled = 400, "The KMS key is disabled.";
+    KmsNotFound = 400, "The KMS key does not exist.";
+    KmsUnavailable = 503, "This zone cannot open the key that protects this data (the key id is in the error and the log).";
     MalformedACLError = 400, "The XML you provided was not well-formed or did not validate against our published schema.";
     MalformedPOSTRequest = 400, "The body of your POST request is not well-formed multipart/form-data.";
     MalformedPolicy = 400, "Policy has invalid resource or is not supported.";
@@ -86,6 +97,7 @@ s3_error_codes! {
     RequestHeaderSectionTooLarge = 400, "Your request header section exceeds the maximum allowed size.";
     RequestTimeout = 400, "Your socket connection to the server was not read from or written to within the timeout period.";
     RequestTimeTooSkewed = 403, "The difference between the request time and the server's time is too large.";
+    ServerSideEncryptionConfigurationNotFoundError = 404, "The server side encryption configuration was not found.";
     ServiceUnavailable = 503, "Please reduce your request rate.";
     SlowDown = 503, "Please reduce your request rate.";
     SignatureDoesNotMatch = 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";

@@ -585,6 +585,30 @@ pub struct OwnershipRule {
     pub object_ownership: &'static str,
 }
 
+/// GetBucketEncryption's answer: one rule.
+#[derive(Debug, Serialize)]
+pub struct ServerSideEncryptionConfiguration {
+    #[serde(rename = "@xmlns")]
+    pub xmlns: &'static str,
+    #[serde(rename = "Rule")]
+    pub rule: EncryptionRule,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptionRule {
+    pub apply_server_side_encryption_by_default: EncryptionByDefault,
+    pub bucket_key_enabled: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EncryptionByDefault {
+    #[serde(rename = "SSEAlgorithm")]
+    pub sse_algorithm: &'static str,
+    #[serde(rename = "KMSMasterKeyID", skip_serializing_if = "Option::is_none")]
+    pub kms_master_key_id: Option<String>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct PolicyStatus {
     #[serde(rename = "@xmlns")]

@@ -95,11 +95,16 @@ impl Fetcher {
                 out.push(LocalData::Kept(loc));
                 continue;
             }
-            let md5 = seg
-                .md5
-                .as_deref()
-                .or(single.then_some(record.etag.as_str()));
-            let data = if seg.size <= replica.inline_max() {
+            // A sealed segment's bytes are not the plaintext the MD5s describe: its length
+            // is checked here and its chunk tags whenever it is read.
+            let md5 = match seg.seal {
+                Some(_) => None,
+                None => seg
+                    .md5
+                    .as_deref()
+                    .or(single.then_some(record.etag.as_str())),
+            };
+            let data = if seg.stored_len() <= replica.inline_max() {
                 self.fetch_inline(seg, &of, md5).await
             } else {
                 let staging = replica
@@ -154,16 +159,16 @@ impl Fetcher {
         let (file, hasher, offset) = tokio::task::spawn_blocking(move || open_partial(&partial))
             .await
             .map_err(|e| FetchError::Integrity(e.to_string()))??;
-        let offset = if offset > seg.size { 0 } else { offset };
+        let offset = if offset > seg.stored_len() { 0 } else { offset };
         if offset > 0 {
             self.status.update(|s| {
                 s.last_resume = Some(ResumeInfo {
                     segment: seg.id.clone(),
                     offset,
-                    size: seg.size,
+                    size: seg.stored_len(),
                 })
             });
-            tracing::info!(segment = %seg.id, offset, size = seg.size, "resuming segment fetch");
+            tracing::info!(segment = %seg.id, offset, size = seg.stored_len(), "resuming segment fetch");
         }
         let resp = match self.peer.segment(seg, of, offset).await {
             Ok(r) => r,
@@ -190,10 +195,11 @@ impl Fetcher {
                 FetchError::Integrity(format!("transfer of {} broke at {received}: {e}", seg.id))
             })?;
             received += chunk.len() as u64;
-            if received > seg.size {
+            if received > seg.stored_len() {
                 return Err(FetchError::Integrity(format!(
                     "segment {} is longer than {} bytes",
-                    seg.id, seg.size
+                    seg.id,
+                    seg.stored_len()
                 )));
             }
             hasher.update(&chunk);
@@ -240,10 +246,11 @@ fn verify(
     md5: Option<&str>,
     digest: impl FnOnce() -> Vec<u8>,
 ) -> Result<(), FetchError> {
-    if size != seg.size {
+    if size != seg.stored_len() {
         return Err(FetchError::Integrity(format!(
             "segment {}: got {size} bytes, expected {}",
-            seg.id, seg.size
+            seg.id,
+            seg.stored_len()
         )));
     }
     if let Some(expected) = md5 {

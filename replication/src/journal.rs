@@ -1,7 +1,7 @@
 //! The journal: one entry per committed mutation, with a strictly increasing sequence number,
 //! written in the same RocksDB batch as the change it describes.
 
-use crate::records::{AccessKeyRecord, BucketRecord, ObjectRecord, UserRecord};
+use crate::records::{AccessKeyRecord, BucketRecord, KmsKeyRecord, ObjectRecord, UserRecord};
 use serde::{Deserialize, Serialize};
 
 // Ops are short-lived values on their way to or from JSON; boxing the large variant would
@@ -62,6 +62,11 @@ pub enum Op {
     DeleteAccessKey {
         access_key: String,
     },
+    /// A key of the zone's key service created or changed (enabled, disabled, rotated):
+    /// the full record, its material wrapped by the master key.
+    PutKmsKey {
+        record: KmsKeyRecord,
+    },
 }
 
 /// One key of a multi-object delete in a bucket with versions.
@@ -104,6 +109,7 @@ impl Op {
             Op::DeleteUser { .. } => "delete_user",
             Op::PutAccessKey { .. } => "put_access_key",
             Op::DeleteAccessKey { .. } => "delete_access_key",
+            Op::PutKmsKey { .. } => "put_kms_key",
         }
     }
 
@@ -182,6 +188,7 @@ mod tests {
                         size: 3,
                         loc: Location::Inline,
                         md5: None,
+                        seal: None,
                     }],
                     acl: vec![],
                     acl_without_owner: false,
@@ -193,6 +200,7 @@ mod tests {
                     delete_marker: false,
                     retention: None,
                     legal_hold: false,
+                    encryption: None,
                 },
             },
             bytes_total: 3,

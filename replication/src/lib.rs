@@ -2,6 +2,7 @@
 //! zone state (role, epoch, peer), the zone-to-zone protocol and client, and the pull loop
 //! that a secondary runs against a small trait the store implements.
 
+pub mod encryption;
 pub mod fetch;
 pub mod journal;
 pub mod peer;

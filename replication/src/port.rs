@@ -53,6 +53,7 @@ pub struct LocalCatalog {
     pub buckets: Vec<crate::records::BucketRecord>,
     pub users: Vec<crate::records::UserRecord>,
     pub keys: Vec<crate::records::AccessKeyRecord>,
+    pub kms_keys: Vec<crate::records::KmsKeyRecord>,
 }
 
 /// The storage port.

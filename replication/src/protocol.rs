@@ -58,6 +58,9 @@ pub struct Catalog {
     pub buckets: Vec<BucketRecord>,
     pub users: Vec<UserRecord>,
     pub keys: Vec<AccessKeyRecord>,
+    /// Keys of the key service (material wrapped by the master key both zones share).
+    #[serde(default)]
+    pub kms_keys: Vec<crate::records::KmsKeyRecord>,
 }
 
 /// `POST /promote` (sent by a primary handing over in a switchover): promote if you have

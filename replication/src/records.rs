@@ -4,6 +4,10 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use crate::encryption::{
+    BucketEncryption, Encryption, KeyVersion, KmsKeyRecord, Seal, CUSTOMER_KEK, ZONE_KEY_ID,
+};
+
 /// Where a piece of object data lives on *this* zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Location {
@@ -20,9 +24,24 @@ pub struct Segment {
     pub id: String,
     pub size: u64,
     pub loc: Location,
-    /// Hex MD5 of the data, so a replica can verify what it fetched.
+    /// Hex MD5 of the data, so a replica can verify what it fetched (of a plaintext
+    /// segment only: a sealed one is checked by its length and its chunks' tags).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub md5: Option<String>,
+    /// How the stored bytes are sealed (none: plaintext). `size` stays the plaintext size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<Seal>,
+}
+
+impl Segment {
+    /// How many bytes this segment takes where it is stored (sealed streams carry a tag
+    /// per chunk).
+    pub fn stored_len(&self) -> u64 {
+        match self.seal {
+            Some(_) => bascule_seal::stream::sealed_len(self.size),
+            None => self.size,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +140,9 @@ pub struct ObjectRecord {
     /// Object lock legal hold of this version.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub legal_hold: bool,
+    /// Server-side encryption of this version (none: stored in clear).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
 }
 
 /// Object lock retention modes.
@@ -314,6 +336,9 @@ pub struct BucketRecord {
     /// Server access logging (PutBucketLogging): where this bucket's request records go.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging: Option<BucketLogging>,
+    /// Default encryption of new objects (PutBucketEncryption).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<BucketEncryption>,
 }
 
 /// Where a bucket's server access log records are delivered, as objects of another bucket.
@@ -476,6 +501,7 @@ impl BucketRecord {
             object_lock: None,
             lifecycle: Vec::new(),
             logging: None,
+            encryption: None,
         }
     }
 

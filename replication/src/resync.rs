@@ -235,6 +235,19 @@ async fn sync_catalog<R: Replica>(
         |access_key| Op::DeleteAccessKey { access_key },
         remove_extra,
     );
+    // Keys of the key service are never removed (data may still be wrapped by them), so
+    // the removal below is never asked for.
+    differences(
+        &mut ops,
+        &c.kms_keys,
+        &have.kms_keys,
+        |k| k.id.clone(),
+        |record| Op::PutKmsKey { record },
+        |id| Op::DeleteUser { id },
+        false,
+    );
+    // Key records first: a bucket or object may need them.
+    ops.sort_by_key(|op| !matches!(op, Op::PutKmsKey { .. }));
     for op in ops {
         replica.copy_change(op, Vec::new()).await?;
     }

@@ -103,6 +103,13 @@ pub fn customer_key_check(customer_key: &[u8; 32], salt: &[u8]) -> Vec<u8> {
     ring::hmac::sign(&k, customer_key).as_ref().to_vec()
 }
 
+/// A public name for a key-encryption key (16 hex digits): stored beside what it wraps so a
+/// zone holding another key says so instead of failing to open data.
+pub fn fingerprint(kek: &[u8; 32]) -> String {
+    let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, kek);
+    hex::encode(&ring::hmac::sign(&k, b"bascule key fingerprint").as_ref()[..8])
+}
+
 /// Does `customer_key` match the stored check value (in constant time)?
 pub fn customer_key_matches(customer_key: &[u8; 32], salt: &[u8], check: &[u8]) -> bool {
     let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, salt);

@@ -28,6 +28,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/keys/{ak}/disable", post(disable_key))
         .route("/buckets", get(list_buckets))
         .route("/buckets/{bucket}/grants/{user}", put(grant).delete(revoke))
+        .merge(super::kms::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             writes_on_primary,
@@ -303,7 +304,7 @@ async fn lifecycle_status(
     Ok(Json(s.lifecycle.report(&s.config.lifecycle, here)))
 }
 
-/// The journal for inspection. Key secrets are replaced: an operator reading the journal
+/// The journal for inspection. Key secrets and key material are replaced: an operator reading the journal
 /// (or a log of what the CLI printed) never sees one. The zone link has its own route.
 async fn journal(
     State(s): State<AdminState>,
@@ -313,8 +314,17 @@ async fn journal(
         .store
         .journal_after(q.after, q.limit.unwrap_or(1000).min(10_000))?;
     for e in &mut entries {
-        if let bascule_replication::Op::PutAccessKey { record } = &mut e.op {
-            record.secret_key = "(redacted)".into();
+        match &mut e.op {
+            bascule_replication::Op::PutAccessKey { record } => {
+                record.secret_key = "(redacted)".into();
+            }
+            // Wrapped, but still key material: it is no one's to read.
+            bascule_replication::Op::PutKmsKey { record } => {
+                for v in &mut record.versions {
+                    v.wrapped = "(redacted)".into();
+                }
+            }
+            _ => {}
         }
     }
     Ok(Json(entries))

@@ -43,6 +43,9 @@ pub enum AdminCommand {
     /// The zone's role and replication: status, promote, switchover, divergent writes.
     #[command(subcommand)]
     Zone(ZoneCommand),
+    /// The key service (encryption at rest): KMS keys and rotation.
+    #[command(subcommand)]
+    Kms(KmsCommand),
     /// Print journal entries after a sequence number (key secrets are redacted).
     Journal {
         /// Entries after this sequence number.
@@ -124,6 +127,35 @@ pub enum KeyCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum KmsCommand {
+    /// KMS keys: create, list, enable, disable.
+    #[command(subcommand)]
+    Key(KmsKeyCommand),
+    /// Add a new version of a key's material: new data keys are wrapped by it, older
+    /// ones still open.
+    Rotate {
+        /// The key (default: the zone key of SSE-S3, `aws/s3`).
+        #[arg(default_value = bascule_replication::records::ZONE_KEY_ID)]
+        key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KmsKeyCommand {
+    /// Create a KMS key (random material, kept wrapped by the master key).
+    Create {
+        /// Letters, digits, - _ . (what clients name in x-amz-server-side-encryption-aws-kms-key-id).
+        name: String,
+    },
+    /// List keys (never their material).
+    List,
+    /// Let a key encrypt and decrypt again.
+    Enable { name: String },
+    /// Refuse every request that needs the key (its objects cannot be read meanwhile).
+    Disable { name: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum BucketCommand {
     /// List buckets with their owner, objects, bytes and grants.
     List,
@@ -141,6 +173,11 @@ pub enum BucketCommand {
         /// User name or id.
         user: String,
     },
+}
+
+/// A key name as one URL path segment (the zone key's name holds a `/`).
+fn path_segment(name: &str) -> String {
+    percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 fn token(args: &AdminArgs) -> Result<String, String> {
@@ -241,6 +278,31 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
                 (reqwest::Method::GET, format!("/zone/divergent/{id}"), None)
             }
         },
+        AdminCommand::Kms(c) => match c {
+            KmsCommand::Key(KmsKeyCommand::Create { name }) => (
+                reqwest::Method::POST,
+                "/kms/keys".into(),
+                Some(json!({ "name": name })),
+            ),
+            KmsCommand::Key(KmsKeyCommand::List) => {
+                (reqwest::Method::GET, "/kms/keys".into(), None)
+            }
+            KmsCommand::Key(KmsKeyCommand::Enable { name }) => (
+                reqwest::Method::POST,
+                format!("/kms/keys/{}/enable", path_segment(name)),
+                None,
+            ),
+            KmsCommand::Key(KmsKeyCommand::Disable { name }) => (
+                reqwest::Method::POST,
+                format!("/kms/keys/{}/disable", path_segment(name)),
+                None,
+            ),
+            KmsCommand::Rotate { key } => (
+                reqwest::Method::POST,
+                format!("/kms/keys/{}/rotate", path_segment(key)),
+                None,
+            ),
+        },
         AdminCommand::Journal { after, limit } => (
             reqwest::Method::GET,
             format!("/journal?after={after}&limit={limit}"),
@@ -293,7 +355,10 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
         (AdminCommand::Bucket(BucketCommand::Revoke { bucket, user }), _) => {
             println!("Revoked the grant of user {user} on bucket {bucket}.")
         }
-        (AdminCommand::User(_) | AdminCommand::Key(_), Some(v)) => {
+        (AdminCommand::Kms(KmsCommand::Key(KmsKeyCommand::List)), Some(v)) => {
+            print!("{}", tables::kms_keys(v))
+        }
+        (AdminCommand::User(_) | AdminCommand::Key(_) | AdminCommand::Kms(_), Some(v)) => {
             print!("{}", tables::record(v))
         }
         (AdminCommand::Zone(ZoneCommand::Promote), Some(v)) => {

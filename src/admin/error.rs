@@ -24,6 +24,8 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Zone(#[from] ZoneError),
+    #[error(transparent)]
+    Key(#[from] crate::crypt::KeyError),
 }
 
 pub fn not_found(what: &'static str, id: &str) -> AdminError {
@@ -47,6 +49,7 @@ impl IntoResponse for AdminError {
             AdminError::Zone(z) => s3_parts(z.into()),
             AdminError::Store(s) => s3_parts(s.into()),
             AdminError::S3(e) => s3_parts(e),
+            AdminError::Key(k) => s3_parts(k.into()),
         };
         let mut r = (status, Json(json!({ "error": code, "message": message }))).into_response();
         for (name, value) in headers {

@@ -296,6 +296,15 @@ fn bucket_logging_metrics(m: &Scrape) {
     );
 }
 
+fn encryption_metrics(m: &Scrape) {
+    use std::sync::atomic::Ordering;
+    m.counter(
+        "bascule_encryption_key_unavailable_total",
+        "Requests refused because this zone cannot open the key protecting the data (a key or master key the zone lacks)",
+        crate::crypt::UNAVAILABLE_KEY_REFUSALS.load(Ordering::Relaxed),
+    );
+}
+
 fn build_metrics(m: &Scrape) {
     if let Ok(g) = IntGaugeVec::new(
         Opts::new("bascule_build_info", "The running build (always 1)"),
@@ -333,6 +342,7 @@ pub async fn render(State(s): State<AdminState>, headers: http::HeaderMap) -> Re
     bucket_metrics(&m, &s);
     lifecycle_metrics(&m, &s);
     bucket_logging_metrics(&m);
+    encryption_metrics(&m);
     build_metrics(&m);
     let mut families = m.registry.gather();
     families.extend(crate::request_metrics::REQUESTS.gather());

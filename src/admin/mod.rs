@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cli;
 pub mod error;
+pub mod kms;
 pub mod metrics;
 pub mod ops;
 pub mod state;

@@ -12,6 +12,8 @@ pub struct AdminState {
     pub dashboard: Arc<crate::dashboard::session::Dashboard>,
     pub lifecycle: Arc<crate::lifecycle::LifecycleStatus>,
     pub config: Arc<crate::config::Config>,
+    /// The key service (KMS keys are managed here; set-aside data is opened with it).
+    pub keys: Arc<crate::crypt::ring::KeyRing>,
 }
 
 /// Admin errors, rendered as JSON (see `error.rs`).

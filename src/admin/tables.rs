@@ -53,6 +53,13 @@ pub fn users(v: &Value) -> String {
     )
 }
 
+pub fn kms_keys(v: &Value) -> String {
+    table(
+        &["KEY", "ENABLED", "ACTIVE VERSION", "ZONE KEY"],
+        &rows(v, &["id", "enabled", "active_version", "zone_key"]),
+    )
+}
+
 pub fn keys(v: &Value) -> String {
     table(
         &["ACCESS KEY", "USER ID", "ENABLED"],

@@ -74,11 +74,17 @@ pub async fn divergent_data(
         .ok_or_else(|| super::error::not_found("divergent write with data", &id))?;
     let store = s.store.clone();
     let (segments, size) = (rec.segments.clone(), rec.size);
+    // Sealed data is opened with the zone's keys; an SSE-C object cannot be (its key was
+    // never stored) and is refused as a read without the key is.
+    let keys = crate::crypt::Opener::new(s.keys.clone(), rec.encryption.clone(), None);
     let pieces = tokio::task::spawn_blocking(move || {
-        crate::store::read::open_range(&store, &segments, 0, size)
+        crate::store::read::open_range(&store, &segments, 0, size, |seg, seal| {
+            keys.key_of(seg, seal)
+        })
     })
     .await
-    .map_err(|_| ApiError::S3(S3Error::new(S3ErrorCode::InternalError)))??;
+    .map_err(|_| ApiError::S3(S3Error::new(S3ErrorCode::InternalError)))?
+    .map_err(ApiError::S3)?;
     let body: Body = crate::s3::get::stream_sources(pieces);
     let mut r = Response::new(body);
     r.headers_mut()

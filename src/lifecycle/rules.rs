@@ -187,6 +187,7 @@ mod tests {
             delete_marker: marker,
             retention: None,
             legal_hold: false,
+            encryption: None,
         }
     }
 

@@ -12,7 +12,8 @@ use axum::body::Body;
 use bascule_api::checksum::{ChecksumAlgorithm, Hasher, ALL_ALGORITHMS};
 use bascule_api::chunked::ChunkedDecoder;
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
-use bascule_replication::records::{Location, Segment};
+use bascule_replication::records::{Location, Seal, Segment};
+use bascule_seal::stream::StreamKey;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use http::HeaderMap;
@@ -163,22 +164,45 @@ pub enum IngestedData {
 
 pub struct Ingested {
     pub data: IngestedData,
+    /// The new segment's id (a blob's name, or the key of inline bytes).
+    pub id: String,
+    /// How the stored bytes are sealed (none: plaintext).
+    pub seal: Option<Seal>,
+    /// Plaintext bytes.
     pub size: u64,
     pub md5_hex: String,
     pub checksum: (ChecksumAlgorithm, String),
 }
 
+/// A new segment's id and, when it is to be encrypted, its stream key and seal record
+/// (made for that id by `KeyRing::seal_segment`).
+pub struct NewSegment {
+    pub id: String,
+    pub sealing: Option<(StreamKey, Seal)>,
+}
+
+impl NewSegment {
+    pub fn plain() -> NewSegment {
+        NewSegment {
+            id: crate::store::blob::new_id(),
+            sealing: None,
+        }
+    }
+}
+
 impl Ingested {
-    /// The data as one segment (carrying its MD5, for replicas to verify) and the bytes to
-    /// store inline, if it is not a blob file.
+    /// The data as one segment and the bytes to store inline, if it is not a blob file. A
+    /// plaintext segment carries its MD5 for replicas to verify; a sealed one is checked by
+    /// its length and chunk tags.
     pub fn segment(&self) -> (Segment, Option<Bytes>) {
-        let md5 = Some(self.md5_hex.clone());
+        let md5 = self.seal.is_none().then(|| self.md5_hex.clone());
         let inline = |data: Bytes| {
             let seg = Segment {
-                id: crate::store::blob::new_id(),
-                size: data.len() as u64,
+                id: self.id.clone(),
+                size: self.size,
                 loc: Location::Inline,
                 md5: md5.clone(),
+                seal: self.seal.clone(),
             };
             (seg, Some(data))
         };
@@ -186,6 +210,7 @@ impl Ingested {
             IngestedData::Blob(seg) => (
                 Segment {
                     md5: md5.clone(),
+                    seal: self.seal.clone(),
                     ..seg.clone()
                 },
                 None,
@@ -193,6 +218,16 @@ impl Ingested {
             IngestedData::Inline(b) => inline(b.clone()),
             IngestedData::Empty => inline(Bytes::new()),
         }
+    }
+}
+
+/// Seals inline bytes when the segment is sealed (blobs are sealed as they are written).
+fn inline_bytes(data: Bytes, key: Option<StreamKey>) -> Result<Bytes, StoreError> {
+    match key {
+        Some(k) => Ok(Bytes::from(crate::store::sealing::Sealer::seal_all(
+            k, &data,
+        )?)),
+        None => Ok(data),
     }
 }
 
@@ -244,8 +279,14 @@ impl Sink {
     }
 }
 
-fn start_sink(store: &Arc<Store>, mut hasher: BodyHasher) -> Result<Sink, StoreError> {
-    let mut writer = store.blobs().create()?;
+fn start_sink(
+    store: &Arc<Store>,
+    mut hasher: BodyHasher,
+    id: String,
+    key: Option<StreamKey>,
+) -> Result<Sink, StoreError> {
+    let sealer = key.map(crate::store::sealing::Sealer::new);
+    let mut writer = store.blobs().create(id, sealer)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let worker = tokio::task::spawn_blocking(move || {
         while let Some(piece) = rx.blocking_recv() {
@@ -268,9 +309,19 @@ fn incomplete(received: u64, declared: Option<u64>) -> S3Error {
     e.with("NumberBytesProvided", received.to_string())
 }
 
-/// Reads the whole body per `spec`. On success the data is durable (blob fsynced and
-/// renamed) or held in memory for an inline commit; on failure nothing is left behind.
-pub async fn ingest(store: &Arc<Store>, body: Body, spec: BodySpec) -> S3Result<Ingested> {
+/// Reads the whole body per `spec` into segment `new` (sealed when it says so). On success
+/// the data is durable (blob fsynced) or held in memory for an inline commit; on failure
+/// nothing is left behind.
+pub async fn ingest(
+    store: &Arc<Store>,
+    body: Body,
+    spec: BodySpec,
+    new: NewSegment,
+) -> S3Result<Ingested> {
+    let (mut key, seal) = match new.sealing {
+        Some((k, s)) => (Some(k), Some(s)),
+        None => (None, None),
+    };
     let mut decoder = match &spec.payload {
         PayloadCheck::Chunked { signing } => Some(ChunkedDecoder::new(signing.clone())),
         _ => None,
@@ -310,7 +361,7 @@ pub async fn ingest(store: &Arc<Store>, body: Body, spec: BodySpec) -> S3Result<
                         let h = hasher
                             .take()
                             .ok_or_else(|| S3Error::new(S3ErrorCode::InternalError))?;
-                        let mut s = start_sink(store, h)?;
+                        let mut s = start_sink(store, h, new.id.clone(), key.take())?;
                         for b in buffered.drain(..) {
                             s.send(b).await?;
                         }
@@ -403,11 +454,13 @@ pub async fn ingest(store: &Arc<Store>, body: Body, spec: BodySpec) -> S3Result<
             IngestedData::Blob(seg)
         }
         (None, Some(d)) if d.is_empty() => IngestedData::Empty,
-        (None, Some(d)) => IngestedData::Inline(d),
+        (None, Some(d)) => IngestedData::Inline(inline_bytes(d, key)?),
         (None, None) => IngestedData::Empty,
     };
     Ok(Ingested {
         data,
+        id: new.id,
+        seal,
         size: total,
         md5_hex,
         checksum: (alg, computed),
@@ -428,19 +481,47 @@ fn concat(mut pieces: Vec<Bytes>) -> Bytes {
     }
 }
 
-/// Copies `[start, start+len)` of an object's data into new storage (inline when small),
-/// computing MD5 and the requested checksum on the way. Runs on a blocking thread.
+/// Why a copy failed: the store (a source released meanwhile, a full disk) or a key.
+enum CopyFailure {
+    Store(StoreError),
+    S3(S3Error),
+}
+
+impl From<StoreError> for CopyFailure {
+    fn from(e: StoreError) -> Self {
+        CopyFailure::Store(e)
+    }
+}
+
+impl From<std::io::Error> for CopyFailure {
+    fn from(e: std::io::Error) -> Self {
+        CopyFailure::Store(e.into())
+    }
+}
+
+/// Copies `[start, start+len)` of an object's data (opened with `source`'s keys) into new
+/// segment `new` (inline when small, sealed when it says so), computing MD5 and the
+/// requested checksum on the way. Runs on a blocking thread.
+#[allow(clippy::too_many_arguments)]
 pub async fn copy_data(
     store: &Arc<Store>,
     segments: Vec<bascule_replication::records::Segment>,
+    source: crate::crypt::Opener,
     start: u64,
     len: u64,
     alg: ChecksumAlgorithm,
     inline_max: usize,
+    new: NewSegment,
 ) -> S3Result<Ingested> {
     let store = store.clone();
-    let work = move || -> Result<Ingested, StoreError> {
-        let pieces = crate::store::read::open_range(&store, &segments, start, len)?;
+    let work = move || -> Result<Ingested, CopyFailure> {
+        let pieces = crate::store::read::open_range(&store, &segments, start, len, |seg, seal| {
+            source.key_of(seg, seal).map_err(CopyFailure::S3)
+        })?;
+        let (key, seal) = match new.sealing {
+            Some((k, s)) => (Some(k), Some(s)),
+            None => (None, None),
+        };
         let mut hasher = BodyHasher {
             md5: Md5::new(),
             sha256: None,
@@ -455,9 +536,10 @@ pub async fn copy_data(
                 Ok(())
             })?;
             hasher.update(&buf);
-            IngestedData::Inline(buf.freeze())
+            IngestedData::Inline(inline_bytes(buf.freeze(), key)?)
         } else {
-            let mut writer = store.blobs().create()?;
+            let sealer = key.map(crate::store::sealing::Sealer::new);
+            let mut writer = store.blobs().create(new.id.clone(), sealer)?;
             crate::store::read::read_pieces(pieces, |chunk| {
                 hasher.update(&chunk);
                 writer.write(&chunk)
@@ -466,6 +548,8 @@ pub async fn copy_data(
         };
         Ok(Ingested {
             data,
+            id: new.id,
+            seal,
             size: len,
             md5_hex: hex::encode(hasher.md5.finalize()),
             checksum: (alg, hasher.checksum.finalize()),
@@ -473,13 +557,16 @@ pub async fn copy_data(
     };
     match tokio::task::spawn_blocking(work).await {
         Ok(Ok(i)) => Ok(i),
-        Ok(Err(StoreError::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
+        Ok(Err(CopyFailure::Store(StoreError::Io(e))))
+            if e.kind() == std::io::ErrorKind::NotFound =>
+        {
             Err(S3Error::msg(
                 S3ErrorCode::InternalError,
                 "The copy source changed during the copy; retry",
             ))
         }
-        Ok(Err(e)) => Err(e.into()),
+        Ok(Err(CopyFailure::Store(e))) => Err(e.into()),
+        Ok(Err(CopyFailure::S3(e))) => Err(e),
         Err(_) => Err(S3Error::new(S3ErrorCode::InternalError)),
     }
 }

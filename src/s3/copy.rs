@@ -181,8 +181,21 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         src.tags.clone()
     };
 
+    let source_keys = super::sse::opener(s, ctx, src, &super::sse::COPY_SOURCE_CUSTOMER)?;
+    let sse = super::sse::for_new_object(s, ctx)?;
+    super::sse::check_keys(s, sse.as_ref())?;
+    let encryption = sse.as_ref().map(|spec| spec.encryption.clone());
+    let asks_encryption = ctx
+        .headers
+        .keys()
+        .any(|h| h.as_str().starts_with("x-amz-server-side-encryption"));
     let onto_itself = source.bucket == ctx.bucket && source.key == ctx.key;
-    if onto_itself && !replace_meta && !replace_tags && source.asked == VersionSlot::Current {
+    if onto_itself
+        && !replace_meta
+        && !replace_tags
+        && !asks_encryption
+        && source.asked == VersionSlot::Current
+    {
         return Err(S3Error::msg(
             S3ErrorCode::InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -197,6 +210,7 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         && src.version_id.is_none()
         && !versioned
         && lock.is_empty()
+        && encryption == src.encryption
     {
         let etag = src.etag.clone();
         let rec = update_object(s, &ctx.bucket, &ctx.key, &VersionSlot::Null, move |r| {
@@ -227,10 +241,12 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let copied = copy_data(
         &s.store,
         src.segments.clone(),
+        source_keys,
         0,
         src.size,
         alg,
         s.config.inline_threshold,
+        super::sse::new_segment(s, sse.as_ref())?,
     )
     .await?;
     let mut new = NewObject::from_ingested(
@@ -244,11 +260,13 @@ pub async fn copy_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     );
     new.record.acl = acl.acl.grants;
     new.record.acl_without_owner = acl.acl.without_owner;
+    new.record.encryption = encryption;
     new.lock = lock;
     let rec = commit_object(s, new, cond).await?;
     let mut r = copy_result(&rec);
     write_checksum_headers(&mut r, &rec);
     copy_version_headers(&mut r, ctx, &source, &rec);
+    super::sse::echo(&mut r, rec.encryption.as_ref());
     Ok(r)
 }
 
@@ -274,6 +292,7 @@ pub async fn upload_part_copy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let upload = ctx.params.upload_id.clone().unwrap_or_default();
     let source = load_source(s, ctx)?;
     let src = &source.record;
+    let source_keys = super::sse::opener(s, ctx, src, &super::sse::COPY_SOURCE_CUSTOMER)?;
     let (start, len) = match ctx.header("x-amz-copy-source-range") {
         None => (0, src.size),
         Some(h) => {
@@ -301,6 +320,9 @@ pub async fn upload_part_copy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     if len > super::body::MAX_PUT_SIZE {
         return Err(S3Error::new(S3ErrorCode::EntityTooLarge));
     }
+    // The part is encrypted as its upload says (with the upload's customer key, if any).
+    let upload_record = super::multipart::load_upload_now(s, ctx, &upload)?;
+    let sse = super::sse::for_part(s, ctx, upload_record.encryption.as_ref())?;
     let alg = ctx
         .header("x-amz-checksum-algorithm")
         .and_then(ChecksumAlgorithm::from_name)
@@ -308,10 +330,12 @@ pub async fn upload_part_copy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let copied = copy_data(
         &s.store,
         src.segments.clone(),
+        source_keys,
         start,
         len,
         alg,
         s.config.inline_threshold,
+        super::sse::new_segment(s, sse.as_ref())?,
     )
     .await?;
     let (segment, inline) = copied.segment();
@@ -334,5 +358,6 @@ pub async fn upload_part_copy(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         },
     );
     set_header(&mut r, alg.header_name(), &copied.checksum.1);
+    super::sse::echo(&mut r, upload_record.encryption.as_ref());
     Ok(r)
 }

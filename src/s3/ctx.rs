@@ -19,6 +19,8 @@ pub struct S3State {
     pub zone: Arc<crate::zone::ZoneService>,
     /// Server access log records waiting for delivery.
     pub logs: Arc<super::logging::batches::BucketLogs>,
+    /// The key service (encryption at rest).
+    pub keys: Arc<crate::crypt::ring::KeyRing>,
 }
 
 /// Everything a handler needs to know about the request, once authenticated.

@@ -244,6 +244,7 @@ operations! {
     GetBucketAcl { sub: Some("acl"), action: "s3:GetBucketAcl" }
     GetBucketTagging { sub: Some("tagging"), action: "s3:GetBucketTagging" }
     GetBucketLogging { sub: Some("logging"), action: "s3:GetBucketLogging" }
+    GetBucketEncryption { sub: Some("encryption"), action: "s3:GetEncryptionConfiguration" }
     ListObjectVersions { sub: Some("versions"), action: "s3:ListBucketVersions" }
     ListMultipartUploads { sub: Some("uploads"), action: "s3:ListBucketMultipartUploads" }
     // `list-type=2` only changes the listing's format: the same action, a read alike.
@@ -262,6 +263,9 @@ operations! {
     PutBucketAcl { verb: Put, sub: Some("acl"), action: "s3:PutBucketAcl" }
     PutBucketTagging { verb: Put, sub: Some("tagging"), action: "s3:PutBucketTagging" }
     PutBucketLogging { verb: Put, sub: Some("logging"), action: "s3:PutBucketLogging" }
+    PutBucketEncryption {
+        verb: Put, sub: Some("encryption"), action: "s3:PutEncryptionConfiguration"
+    }
     PutPublicAccessBlock {
         verb: Put, sub: Some("publicAccessBlock"), action: "s3:PutBucketPublicAccessBlock"
     }
@@ -272,6 +276,9 @@ operations! {
     DeleteBucketCors { verb: Delete, sub: Some("cors"), action: "s3:PutBucketCORS" }
     DeleteBucketPolicy { verb: Delete, sub: Some("policy"), action: "s3:DeleteBucketPolicy" }
     DeleteBucketTagging { verb: Delete, sub: Some("tagging"), action: "s3:PutBucketTagging" }
+    DeleteBucketEncryption {
+        verb: Delete, sub: Some("encryption"), action: "s3:PutEncryptionConfiguration"
+    }
     DeleteBucketLifecycle {
         verb: Delete, sub: Some("lifecycle"), action: "s3:PutLifecycleConfiguration"
     }
@@ -370,7 +377,6 @@ operations! {
 const UNSUPPORTED_BUCKET: &[&str] = &[
     "accelerate",
     "analytics",
-    "encryption",
     "intelligent-tiering",
     "inventory",
     "metrics",

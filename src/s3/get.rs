@@ -103,12 +103,30 @@ async fn serve(s: &S3State, ctx: &Ctx, head: bool) -> S3Result<Response> {
 
 struct Retry;
 
+/// Why an object's data could not be opened: its files (a concurrent overwrite released
+/// them: retry) or its keys (the client's answer).
+enum Opening {
+    Store(StoreError),
+    Key(S3Error),
+}
+
+impl From<StoreError> for Opening {
+    fn from(e: StoreError) -> Self {
+        Opening::Store(e)
+    }
+}
+
 async fn respond(
     s: &S3State,
     ctx: &Ctx,
     head: bool,
     rec: &ObjectRecord,
 ) -> Result<S3Result<Response>, Retry> {
+    // An SSE-C object needs its key (HEAD included); a key given for any other is refused.
+    let keys = match super::sse::opener(s, ctx, rec, &super::sse::CUSTOMER) {
+        Ok(k) => k,
+        Err(e) => return Ok(Err(e)),
+    };
     let etag = quoted(&rec.etag);
     let conditions_err = |code: S3ErrorCode| {
         let mut e = S3Error::new(code);
@@ -158,20 +176,28 @@ async fn respond(
     } else {
         let store = s.store.clone();
         let segments = rec.segments.clone();
-        let opened =
-            tokio::task::spawn_blocking(move || open_range(&store, &segments, start, len)).await;
+        let opened = tokio::task::spawn_blocking(move || {
+            open_range(&store, &segments, start, len, |seg, seal| {
+                keys.key_of(seg, seal).map_err(Opening::Key)
+            })
+        })
+        .await;
         match opened {
             Ok(Ok(sources)) => stream_sources(sources),
-            Ok(Err(StoreError::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Err(Opening::Store(StoreError::Io(e))))
+                if e.kind() == std::io::ErrorKind::NotFound =>
+            {
                 return Err(Retry)
             }
-            Ok(Err(StoreError::Corrupt(_))) => return Err(Retry),
-            Ok(Err(e)) => return Ok(Err(e.into())),
+            Ok(Err(Opening::Store(StoreError::Corrupt(_)))) => return Err(Retry),
+            Ok(Err(Opening::Store(e))) => return Ok(Err(e.into())),
+            Ok(Err(Opening::Key(e))) => return Ok(Err(e)),
             Err(_) => return Ok(Err(S3Error::new(S3ErrorCode::InternalError))),
         }
     };
     let mut r = Response::new(body);
     write_object_headers(&mut r, rec, checksum_mode);
+    super::sse::echo(&mut r, rec.encryption.as_ref());
     version_header(&mut r, ctx.bucket_record.as_ref(), rec);
     super::object_lock::write_lock_headers(&mut r, rec);
     let current = ctx.params.version == super::endpoint::VersionSlot::Current;
@@ -211,6 +237,7 @@ pub fn stream_sources(sources: Vec<Piece>) -> Body {
         source: SegmentSource::Inline(data),
         offset,
         len,
+        sealed: None,
     }] = sources.as_slice()
     {
         let (off, len) = (*offset as usize, *len as usize);
@@ -300,6 +327,8 @@ pub fn get_object_attributes(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let max_parts = number("x-amz-max-parts", 1000)?.min(1000);
     let marker = number("x-amz-part-number-marker", 0)?;
     let rec = requested_version(s, ctx)?;
+    // As for GET: an SSE-C object's attributes need its key.
+    super::sse::opener(s, ctx, &rec, &super::sse::CUSTOMER)?;
     let want = |a: &str| wanted.iter().any(|w| w == a);
     let object_parts = (want("ObjectParts") && !rec.parts.is_empty()).then(|| {
         let after: Vec<_> = rec

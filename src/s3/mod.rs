@@ -28,6 +28,7 @@ pub mod post;
 pub mod put;
 pub mod request_headers;
 pub mod response;
+pub mod sse;
 pub mod tagging;
 pub mod versioning;
 
@@ -407,6 +408,9 @@ async fn route(s: &S3State, ctx: Ctx, endpoint: Endpoint, body: Body) -> S3Resul
         DeleteBucketTagging => tagging::delete_bucket_tagging(s, &ctx).await,
         GetBucketLogging => logging::get_bucket_logging(s, &ctx),
         PutBucketLogging => logging::put_bucket_logging(s, &ctx, body).await,
+        GetBucketEncryption => sse::get_bucket_encryption(&ctx),
+        PutBucketEncryption => sse::put_bucket_encryption(s, &ctx, body).await,
+        DeleteBucketEncryption => sse::delete_bucket_encryption(s, &ctx).await,
         GetBucketCors => cors::get_cors(&ctx),
         PutBucketCors => cors::put_cors(s, &ctx, body).await,
         DeleteBucketCors => cors::delete_cors(s, &ctx).await,

@@ -83,6 +83,9 @@ pub async fn create(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
     let acl = super::bucket::new_object_acl(s, ctx)?;
     let lock = super::object_lock::LockRequest::from_headers(&ctx.headers)?;
     lock.check(ctx.require_bucket()?)?;
+    let sse = super::sse::for_new_object(s, ctx)?;
+    super::sse::check_keys(s, sse.as_ref())?;
+    let encryption = sse.map(|spec| spec.encryption);
     let record = UploadRecord {
         upload_id: new_id(),
         owner: acl.owner,
@@ -96,6 +99,7 @@ pub async fn create(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         acl_without_owner: acl.acl.without_owner,
         retention: lock.retention,
         legal_hold: lock.legal_hold,
+        encryption: encryption.clone(),
     };
     let (bucket, key) = (ctx.bucket.clone(), ctx.key.clone());
     let id = record.upload_id.clone();
@@ -125,6 +129,7 @@ pub async fn create(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
         set_header(&mut r, "x-amz-checksum-algorithm", a.name());
         set_header(&mut r, "x-amz-checksum-type", &t);
     }
+    super::sse::echo(&mut r, encryption.as_ref());
     Ok(r)
 }
 
@@ -189,7 +194,9 @@ pub async fn upload_part(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respons
             _ => {}
         }
     }
-    let ingested = ingest(&s.store, body, spec).await?;
+    let sse = super::sse::for_part(s, ctx, upload.encryption.as_ref())?;
+    let new = super::sse::new_segment(s, sse.as_ref())?;
+    let ingested = ingest(&s.store, body, spec, new).await?;
     let (segment, inline) = ingested.segment();
     let (alg, checksum) = ingested.checksum.clone();
     let part = PartRecord {
@@ -203,10 +210,11 @@ pub async fn upload_part(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Respons
     let mut r = empty(StatusCode::OK);
     set_header(&mut r, "etag", &quoted(&ingested.md5_hex));
     set_header(&mut r, alg.header_name(), &checksum);
+    super::sse::echo(&mut r, upload.encryption.as_ref());
     Ok(r)
 }
 
-fn load_upload_now(s: &S3State, ctx: &Ctx, id: &str) -> S3Result<UploadRecord> {
+pub fn load_upload_now(s: &S3State, ctx: &Ctx, id: &str) -> S3Result<UploadRecord> {
     s.store
         .upload(&ctx.bucket, &ctx.key, id)?
         .ok_or_else(|| no_such_upload(id))
@@ -379,6 +387,8 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
         .collect();
     let cond = WriteConditions::from_headers(&ctx.headers)?;
     let expected = ExpectedObject::from_headers(ctx)?;
+    // A customer key is not needed to complete, but one given must be the upload's.
+    let given_key = super::sse::customer_key(s, ctx, &super::sse::CUSTOMER)?.map(|c| c.md5);
     let (bucket, key) = (ctx.bucket.clone(), ctx.key.clone());
     let (record, _) = s
         .store
@@ -393,6 +403,18 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
                     _ => Err(no_such_upload(&id)),
                 };
             };
+            if let Some(md5) = &given_key {
+                if upload.encryption
+                    != Some(bascule_replication::records::Encryption::Customer {
+                        key_md5: md5.clone(),
+                    })
+                {
+                    return Err(S3Error::msg(
+                        S3ErrorCode::InvalidArgument,
+                        "The provided encryption parameters did not match the ones used originally.",
+                    ));
+                }
+            }
             let stored = view.parts(&id)?;
             let mut chosen: Vec<PartRecord> = Vec::with_capacity(listed.len());
             let mut summaries = Vec::with_capacity(listed.len());
@@ -450,6 +472,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
                 delete_marker: false,
                 retention: None,
                 legal_hold: false,
+                encryption: upload.encryption.clone(),
             };
             expected.check(&record)?;
             let bucket_record = view
@@ -499,6 +522,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
     );
     super::meta::write_checksum_headers(&mut r, &record);
     super::versioning::written_headers(&mut r, ctx, &record);
+    super::sse::echo(&mut r, record.encryption.as_ref());
     Ok(r)
 }
 

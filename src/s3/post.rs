@@ -273,6 +273,7 @@ pub async fn post_object(
     set_header(&mut r, "etag", &etag);
     set_header(&mut r, "location", &location);
     super::versioning::version_header(&mut r, Some(record), &rec);
+    super::sse::echo(&mut r, rec.encryption.as_ref());
     if let Some(c) = rec
         .checksum
         .as_ref()

@@ -119,6 +119,7 @@ impl NewObject {
                 delete_marker: false,
                 retention: None,
                 legal_hold: false,
+                encryption: None,
             },
             inline,
             lock: LockRequest::default(),
@@ -177,6 +178,7 @@ pub async fn put_object(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response
     set_header(&mut r, "etag", &quoted(&record.etag));
     write_checksum_headers(&mut r, &record);
     written_headers(&mut r, ctx, &record);
+    super::sse::echo(&mut r, record.encryption.as_ref());
     Ok(r)
 }
 
@@ -196,7 +198,9 @@ pub async fn write_object(
     let meta = user_meta(&ctx.headers)?;
     let tags = tagging_header(&ctx.headers)?;
     let lock = LockRequest::from_headers(&ctx.headers)?;
-    let ingested = ingest(&s.store, body, spec).await?;
+    let sse = super::sse::for_new_object(s, ctx)?;
+    let new_segment = super::sse::new_segment(s, sse.as_ref())?;
+    let ingested = ingest(&s.store, body, spec, new_segment).await?;
     let mut new = NewObject::from_ingested(
         &ctx.bucket,
         &ctx.key,
@@ -208,6 +212,7 @@ pub async fn write_object(
     );
     new.record.acl = acl.acl.grants;
     new.record.acl_without_owner = acl.acl.without_owner;
+    new.record.encryption = sse.map(|spec| spec.encryption);
     new.lock = lock;
     commit_object(s, new, cond).await
 }

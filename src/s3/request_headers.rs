@@ -39,13 +39,33 @@ fn not_implemented(what: &str) -> S3Error {
     )
 }
 
-fn refusal(endpoint: Endpoint, name: &str, value: &str) -> Option<S3Error> {
-    // Encryption: refused on every operation (including reads with SSE-C keys and copies
-    // from an SSE-C source) until encryption at rest exists.
-    if name.starts_with("x-amz-server-side-encryption")
+/// Encryption headers are read by `sse.rs` where they apply; anywhere else they are refused
+/// as AWS refuses them (`InvalidArgument`), never ignored.
+fn encryption_refusal(endpoint: Endpoint, name: &str) -> Option<S3Error> {
+    use super::sse::{takes_copy_source_key, takes_customer_key, takes_sse_headers};
+    let applies = if name.starts_with("x-amz-copy-source-server-side-encryption-customer-") {
+        takes_copy_source_key(endpoint)
+    } else if name.starts_with("x-amz-server-side-encryption-customer-") {
+        takes_customer_key(endpoint)
+    } else if name.starts_with("x-amz-server-side-encryption")
         || name.starts_with("x-amz-copy-source-server-side-encryption")
     {
-        return Some(not_implemented(&format!("Server-side encryption ({name})")));
+        takes_sse_headers(endpoint)
+    } else {
+        return None;
+    };
+    (!applies).then(|| {
+        S3Error::msg(
+            S3ErrorCode::InvalidArgument,
+            format!("{name} header is not supported for this operation."),
+        )
+        .with("ArgumentName", name.to_string())
+    })
+}
+
+fn refusal(endpoint: Endpoint, name: &str, value: &str) -> Option<S3Error> {
+    if let Some(refused) = encryption_refusal(endpoint, name) {
+        return Some(refused);
     }
     match name {
         // Bascule keeps no session tokens: a temporary credential cannot be valid here.
@@ -81,25 +101,57 @@ mod tests {
     }
 
     #[test]
-    fn encryption_is_refused_everywhere() {
-        for name in [
-            "x-amz-server-side-encryption",
-            "x-amz-server-side-encryption-customer-key",
-            "x-amz-server-side-encryption-aws-kms-key-id",
-            "x-amz-copy-source-server-side-encryption-customer-algorithm",
-        ] {
-            for e in [
-                Endpoint::PutObject,
-                Endpoint::GetObject,
-                Endpoint::UploadPart,
-                Endpoint::CopyObject,
-            ] {
-                assert_eq!(
-                    code(e, name, "AES256"),
-                    Some(S3ErrorCode::NotImplemented),
-                    "{name} {e:?}"
-                );
-            }
+    fn encryption_headers_are_refused_where_they_do_not_apply() {
+        use Endpoint::*;
+        let cases = [
+            ("x-amz-server-side-encryption", PutObject, None),
+            ("x-amz-server-side-encryption", CreateMultipartUpload, None),
+            ("x-amz-server-side-encryption", CopyObject, None),
+            ("x-amz-server-side-encryption", PostObject, None),
+            (
+                "x-amz-server-side-encryption",
+                GetObject,
+                Some(S3ErrorCode::InvalidArgument),
+            ),
+            (
+                "x-amz-server-side-encryption",
+                UploadPart,
+                Some(S3ErrorCode::InvalidArgument),
+            ),
+            (
+                "x-amz-server-side-encryption-aws-kms-key-id",
+                HeadObject,
+                Some(S3ErrorCode::InvalidArgument),
+            ),
+            ("x-amz-server-side-encryption-customer-key", GetObject, None),
+            (
+                "x-amz-server-side-encryption-customer-key",
+                UploadPart,
+                None,
+            ),
+            (
+                "x-amz-server-side-encryption-customer-key",
+                DeleteObject,
+                Some(S3ErrorCode::InvalidArgument),
+            ),
+            (
+                "x-amz-copy-source-server-side-encryption-customer-key",
+                CopyObject,
+                None,
+            ),
+            (
+                "x-amz-copy-source-server-side-encryption-customer-key",
+                UploadPartCopy,
+                None,
+            ),
+            (
+                "x-amz-copy-source-server-side-encryption-customer-key",
+                PutObject,
+                Some(S3ErrorCode::InvalidArgument),
+            ),
+        ];
+        for (name, e, want) in cases {
+            assert_eq!(code(e, name, "AES256"), want, "{name} {e:?}");
         }
     }
 

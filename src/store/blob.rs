@@ -7,6 +7,7 @@
 //! first and in `tmp/` for a blob whose rename has not happened yet.
 
 use super::error::StoreError;
+use super::sealing::Sealer;
 use bascule_replication::records::{Location, Segment};
 use rand::RngCore;
 use std::fs::{self, File};
@@ -121,8 +122,10 @@ impl BlobStore {
             .map(|(i, d)| (i as u16, d.join("tmp")))
     }
 
-    /// Starts a new blob in the next data directory that has room.
-    pub fn create(&self) -> Result<BlobWriter, StoreError> {
+    /// Starts blob `id` (from `new_id`) in the next data directory that has room, sealing
+    /// what is written with `sealing` when given (the segment's seal record names the same
+    /// id).
+    pub fn create(&self, id: String, sealing: Option<Sealer>) -> Result<BlobWriter, StoreError> {
         let n = self.dirs.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         for i in 0..n {
@@ -131,7 +134,6 @@ impl BlobStore {
             if free_space(dir).map(|f| f < MIN_FREE_BYTES).unwrap_or(false) {
                 continue;
             }
-            let id = new_id();
             let tmp = dir.join("tmp").join(&id);
             let file = File::create(&tmp)?;
             return Ok(BlobWriter {
@@ -140,6 +142,7 @@ impl BlobStore {
                 id,
                 dir: idx as u16,
                 size: 0,
+                sealing,
             });
         }
         Err(StoreError::Io(io::Error::from_raw_os_error(libc::ENOSPC)))
@@ -186,25 +189,36 @@ pub struct BlobWriter {
     tmp: PathBuf,
     id: String,
     dir: u16,
+    /// Plaintext bytes written.
     size: u64,
+    sealing: Option<Sealer>,
 }
 
 impl BlobWriter {
+    /// Writes plaintext (sealed on the way when the blob is sealed).
     pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        match self.file.as_mut() {
-            Some(f) => {
-                f.write_all(data)?;
-                self.size += data.len() as u64;
-                Ok(())
-            }
-            None => Err(io::Error::other("blob already finished")),
+        let Some(f) = self.file.as_mut() else {
+            return Err(io::Error::other("blob already finished"));
+        };
+        match self.sealing.as_mut() {
+            Some(s) => s.push(data, &mut |sealed| f.write_all(sealed))?,
+            None => f.write_all(data)?,
         }
+        self.size += data.len() as u64;
+        Ok(())
     }
 
     /// Makes the blob durable (still in `tmp/`, until the commit that references it) and
-    /// returns where it lives. A commit that fails must `remove` it.
+    /// returns where it lives (its seal record is the caller's to attach). A commit that
+    /// fails must `remove` it.
     pub fn finish(mut self) -> Result<Segment, StoreError> {
-        let file = self.file.take().ok_or(StoreError::Closed)?;
+        let mut file = self.file.take().ok_or(StoreError::Closed)?;
+        if let Some(s) = self.sealing.take() {
+            if let Err(e) = s.finish(&mut |sealed| file.write_all(sealed)) {
+                let _ = fs::remove_file(&self.tmp);
+                return Err(e.into());
+            }
+        }
         if let Err(e) = file.sync_all() {
             let _ = fs::remove_file(&self.tmp);
             return Err(e.into());
@@ -221,6 +235,7 @@ impl BlobWriter {
             size: self.size,
             loc: Location::Disk(self.dir),
             md5: None,
+            seal: None,
         })
     }
 }

@@ -105,6 +105,7 @@ pub(super) fn sweep_tmp(
                 size: 0,
                 loc: Location::Disk(dir),
                 md5: None,
+                seal: None,
             };
             if db.get_cf(cfs.cf(Cf::Gc)?, keys::blob_ref(&name))?.is_some() {
                 blobs.settle(&seg);

@@ -10,13 +10,14 @@ pub mod listing;
 pub mod plan;
 pub mod read;
 pub mod records;
+pub mod sealing;
 pub mod space;
 mod updates;
 pub mod versions;
 pub mod view;
 
 use bascule_replication::records::{
-    AccessKeyRecord, BucketRecord, Location, ObjectRecord, Segment, UserRecord,
+    AccessKeyRecord, BucketRecord, KmsKeyRecord, Location, ObjectRecord, Segment, UserRecord,
 };
 use bascule_replication::zone::{Refused, Zone, ZoneState};
 use bascule_replication::Entry;
@@ -51,10 +52,12 @@ pub enum Cf {
     Counters,
     /// Object versions other than the current one: noncurrent versions and delete markers.
     Versions,
+    /// Keys of the zone's key service (material wrapped by the master key).
+    Kms,
 }
 
 impl Cf {
-    pub const ALL: [Cf; 13] = [
+    pub const ALL: [Cf; 14] = [
         Cf::Buckets,
         Cf::Objects,
         Cf::Inline,
@@ -68,6 +71,7 @@ impl Cf {
         Cf::Gc,
         Cf::Counters,
         Cf::Versions,
+        Cf::Kms,
     ];
 
     pub fn name(self) -> &'static str {
@@ -85,6 +89,7 @@ impl Cf {
             Cf::Gc => "gc",
             Cf::Counters => "counters",
             Cf::Versions => "versions",
+            Cf::Kms => "kms",
         }
     }
 }
@@ -484,6 +489,14 @@ impl Store {
 
     pub fn access_keys(&self) -> Result<Vec<AccessKeyRecord>, StoreError> {
         self.all(Cf::Keys)
+    }
+
+    pub fn kms_keys(&self) -> Result<Vec<KmsKeyRecord>, StoreError> {
+        self.all(Cf::Kms)
+    }
+
+    pub fn kms_key(&self, id: &str) -> Result<Option<KmsKeyRecord>, StoreError> {
+        self.read().kms_key(id)
     }
 
     pub fn quarantined(&self) -> Result<Vec<QuarantineRecord>, StoreError> {

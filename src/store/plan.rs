@@ -428,6 +428,9 @@ impl Planner<'_, '_> {
             Op::DeleteAccessKey { access_key } => {
                 self.del(Cf::Keys, access_key.clone().into_bytes())
             }
+            Op::PutKmsKey { record } => {
+                self.put(Cf::Kms, record.id.clone().into_bytes(), encode(record)?);
+            }
         }
         Ok(())
     }
@@ -557,6 +560,7 @@ mod tests {
             size: 1,
             loc: Location::Disk(0),
             md5: None,
+            seal: None,
         }
     }
 

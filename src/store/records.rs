@@ -28,6 +28,9 @@ pub struct UploadRecord {
     /// Object lock legal hold asked for at creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legal_hold: Option<bool>,
+    /// Server-side encryption of its parts and of the object it completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<bascule_replication::records::Encryption>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -59,6 +59,7 @@ pub fn new_delete_marker(
         delete_marker: true,
         retention: None,
         legal_hold: false,
+        encryption: None,
     };
     stamp(view, bucket, &mut rec);
     rec

@@ -6,7 +6,9 @@ use super::error::StoreError;
 use super::keys;
 use super::records::{PartRecord, QuarantineRecord, UploadRecord};
 use super::{decode, Cf, Handles};
-use bascule_replication::records::{AccessKeyRecord, BucketRecord, ObjectRecord, UserRecord};
+use bascule_replication::records::{
+    AccessKeyRecord, BucketRecord, KmsKeyRecord, ObjectRecord, UserRecord,
+};
 use rocksdb::DB;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, HashMap};
@@ -211,6 +213,10 @@ impl View<'_> {
 
     pub fn access_key(&self, access_key: &str) -> Result<Option<AccessKeyRecord>, StoreError> {
         self.record(Cf::Keys, access_key.as_bytes())
+    }
+
+    pub fn kms_key(&self, id: &str) -> Result<Option<KmsKeyRecord>, StoreError> {
+        self.record(Cf::Kms, id.as_bytes())
     }
 
     /// Every access key of a user (keys are few; this reads them all).

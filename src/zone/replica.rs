@@ -135,6 +135,7 @@ impl Replica for StoreReplica {
             buckets: self.store.buckets()?,
             users: self.store.users()?,
             keys: self.store.access_keys()?,
+            kms_keys: self.store.kms_keys()?,
         })
     }
 

@@ -3,7 +3,7 @@
 //! sees a higher one stops taking writes before it answers (fencing).
 
 use super::{ZoneError, ZoneService};
-use crate::store::read::open_range;
+use crate::store::read::open_stored;
 use crate::store::StoreError;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -208,7 +208,8 @@ async fn segment_body(
             format!("segment {id} is no longer part of {}/{}", q.bucket, q.key),
         ));
     };
-    let size = seg.size;
+    // The bytes as stored: a sealed segment goes to the replica sealed.
+    let size = seg.stored_len();
     let offset = match headers.get("range").and_then(|v| v.to_str().ok()) {
         Some(r) => r
             .strip_prefix("bytes=")
@@ -220,7 +221,7 @@ async fn segment_body(
     };
     let store = zone.store.clone();
     let len = size - offset;
-    let opened = tokio::task::spawn_blocking(move || open_range(&store, &[seg], offset, len)).await;
+    let opened = tokio::task::spawn_blocking(move || open_stored(&store, &seg, offset, len)).await;
     let pieces = match opened {
         Ok(Ok(p)) => p,
         // Released between the lookup and the open: replaced just now.
@@ -297,6 +298,7 @@ async fn catalog(State(zone): State<Zs>) -> Response {
             buckets: zone.store.buckets()?,
             users: zone.store.users()?,
             keys: zone.store.access_keys()?,
+            kms_keys: zone.store.kms_keys()?,
         })
     };
     match read() {

@@ -32,11 +32,24 @@ pub struct Server {
 
 /// A free loopback port (for zones, whose peers must know each other's address before
 /// they start and across restarts).
+/// A port a test can give a server before it starts (zones must know each other's address).
+///
+/// Chosen below Linux's ephemeral range (32768–60999): a port handed out by binding port 0
+/// is free only until someone else binds port 0 or opens an outgoing connection, and the
+/// kernel gives those out of exactly that range, so another test's server could take it
+/// before ours starts (CI saw `Address already in use`). Ports below the range are only
+/// ever taken by an explicit choice like this one; picking at random keeps parallel test
+/// processes apart, and the bind check skips ports in use.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..1000 {
+        let port = rng.gen_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range")
 }
 
 fn parse_credentials(path: &Path) -> (String, String) {

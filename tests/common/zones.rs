@@ -39,6 +39,9 @@ pub fn zone(role: &str, ports: &Ports, peer_admin: u16, config: &str, extra: &[&
 }
 
 /// Like `zone`, with the peer's full URL and, for TLS admin listeners, the CA to trust.
+/// The master key both test zones use (base64 of 32 bytes).
+pub const MASTER_KEY: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+
 pub fn zone_at(
     role: &str,
     ports: &Ports,
@@ -62,6 +65,8 @@ pub fn zone_at(
     s.admin_listen = format!("127.0.0.1:{}", ports.admin);
     s.env = vec![
         ("BASCULE_REPLICATION_SECRET".into(), SECRET.into()),
+        // Both zones of a pair share the master key (as they share the link's secret).
+        ("BASCULE_MASTER_KEY".into(), MASTER_KEY.into()),
         ("BASCULE_CONFIG".into(), cfg.display().to_string()),
     ];
     s.admin_ca = admin_ca;

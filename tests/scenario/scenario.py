@@ -65,8 +65,14 @@ def make_folder(root, big_mb):
 class Server:
     def __init__(self, binary, workdir):
         self.data = os.path.join(workdir, "data")
+        # Customer keys (SSE-C) over plain HTTP are refused unless allowed: the scenario
+        # server has no TLS.
+        config = os.path.join(workdir, "bascule.toml")
+        with open(config, "w") as f:
+            f.write("[encryption]\nallow_insecure_sse_c = true\n")
         self.proc = subprocess.Popen(
-            [binary, "serve", "--data-dir", self.data, "--s3-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
+            [binary, "serve", "--config", config, "--data-dir", self.data,
+             "--s3-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE, text=True, env={**os.environ, "BASCULE_LOG": "warn"})
         self.endpoint = None
         for line in self.proc.stdout:
@@ -311,6 +317,43 @@ def main():
             assert e.response["Error"]["Code"] == "AccessDenied", e.response
         assert s3.get_object_retention(Bucket="exams", Key="record.pdf", VersionId=v)["Retention"]["Mode"] == "COMPLIANCE"
 
+    def encryption_with_the_aws_cli():
+        aws("s3", "mb", "s3://secure")
+        pdf = os.path.join(src, "pdf", "chapitre-3.pdf")
+        video = os.path.join(src, "video", "cours-1.mp4")
+        head = lambda key: json.loads(aws("s3api", "head-object", "--bucket", "secure", "--key", key, capture=True))
+        # SSE-S3, single PUT and multipart.
+        aws("s3", "cp", pdf, "s3://secure/s3.pdf", "--sse", "AES256")
+        assert head("s3.pdf")["ServerSideEncryption"] == "AES256"
+        aws("s3", "cp", video, "s3://secure/video.mp4", "--sse", "AES256")
+        assert head("video.mp4")["ServerSideEncryption"] == "AES256"
+        out = os.path.join(work, "video.mp4")
+        aws("s3", "cp", "s3://secure/video.mp4", out)
+        assert sha256_file(out) == sha256_file(video), "SSE-S3 multipart object changed"
+        # SSE-KMS under a key made with the admin CLI.
+        srv.admin_cli("kms", "key", "create", "course-data")
+        aws("s3", "cp", pdf, "s3://secure/kms.pdf", "--sse", "aws:kms", "--sse-kms-key-id", "course-data")
+        h = head("kms.pdf")
+        assert h["ServerSideEncryption"] == "aws:kms" and h["SSEKMSKeyId"] == "course-data", h
+        # SSE-C: the key goes with every request; without it the read fails.
+        key = "0123456789abcdef0123456789abcdef"
+        aws("s3", "cp", video, "s3://secure/c.mp4", "--sse-c", "AES256", "--sse-c-key", key)
+        out = os.path.join(work, "c.mp4")
+        aws("s3", "cp", "s3://secure/c.mp4", out, "--sse-c", "AES256", "--sse-c-key", key)
+        assert sha256_file(out) == sha256_file(video), "SSE-C object changed"
+        try:
+            aws("s3", "cp", "s3://secure/c.mp4", out)
+            raise AssertionError("an SSE-C object was read without its key")
+        except AssertionError as e:
+            assert "without its key" not in str(e), e
+        # A bucket default (boto3): writes without a header are encrypted.
+        s3.put_bucket_encryption(Bucket="secure", ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+        s3.put_object(Bucket="secure", Key="default.txt", Body=b"encrypted by default")
+        assert s3.head_object(Bucket="secure", Key="default.txt")["ServerSideEncryption"] == "AES256"
+        aws("s3", "rm", "--recursive", "s3://secure/")
+        aws("s3", "rb", "s3://secure")
+
     def boto3_signature_version_2():
         # boto3 with its SigV2 signer (signature_version='s3'), every call header-signed.
         from botocore.client import Config
@@ -342,6 +385,7 @@ def main():
                          ("ACLs: a private object in a public-read bucket (curl)", acls_with_anonymous_curl),
                          ("a bucket policy lets a second user read one prefix", policy_lets_a_second_user_read_one_prefix),
                          ("versions, lifecycle and object lock (aws CLI, boto3)", versions_lifecycle_and_lock),
+                         ("encryption: --sse, --sse-kms-key-id, --sse-c, bucket default", encryption_with_the_aws_cli),
                          ("deletion", deletion)]:
             check(name, fn)
     finally:

@@ -106,7 +106,15 @@ async fn write_log_object(
         MAX_PUT_SIZE,
         s.config.inline_threshold,
     )?;
-    let ingested = ingest(&s.store, Body::from(text), spec).await?;
+    // Log objects are encrypted with SSE-S3 when the target bucket (or the zone) encrypts
+    // by default (AWS delivers logs only with SSE-S3, whatever the target's default).
+    let encrypt = target.encryption.is_some() || s.config.encryption.encrypt_by_default;
+    let sse = encrypt.then_some(crate::crypt::SealSpec {
+        encryption: bascule_replication::records::Encryption::S3,
+        customer: None,
+    });
+    let segment = crate::s3::sse::new_segment(s, sse.as_ref())?;
+    let ingested = ingest(&s.store, Body::from(text), spec, segment).await?;
     let mut new = NewObject::from_ingested(
         &target.name,
         &key,
@@ -120,6 +128,7 @@ async fn write_log_object(
         Vec::new(),
     );
     new.record.acl = config.target_grants.clone();
+    new.record.encryption = sse.map(|spec| spec.encryption);
     commit_object(s, new, WriteConditions::default()).await?;
     Ok(())
 }

@@ -148,8 +148,10 @@ impl Planner<'_, '_> {
         key: &str,
         rec: &ObjectRecord,
     ) -> Result<(), StoreError> {
+        // The data (and so how it is encrypted) stays the version's own.
         let keep_identity = |old: &ObjectRecord| ObjectRecord {
             segments: old.segments.clone(),
+            encryption: old.encryption.clone(),
             seq: old.seq,
             delete_marker: old.delete_marker,
             ..rec.clone()
