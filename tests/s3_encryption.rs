@@ -562,20 +562,33 @@ async fn sse_c_needs_the_right_key_everywhere() {
         .send()
         .await
         .unwrap();
+    let done = CompletedMultipartUpload::builder()
+        .parts(
+            CompletedPart::builder()
+                .part_number(1)
+                .e_tag(p.e_tag.unwrap())
+                .build(),
+        )
+        .build();
+    // Completing takes the upload's key too.
+    let e = c
+        .complete_multipart_upload()
+        .bucket("exams")
+        .key("thesis.pdf")
+        .upload_id(&id)
+        .multipart_upload(done.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err_code(&e), "InvalidRequest");
     c.complete_multipart_upload()
         .bucket("exams")
         .key("thesis.pdf")
         .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .parts(
-                    CompletedPart::builder()
-                        .part_number(1)
-                        .e_tag(p.e_tag.unwrap())
-                        .build(),
-                )
-                .build(),
-        )
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&key)
+        .sse_customer_key_md5(&md5)
+        .multipart_upload(done)
         .send()
         .await
         .unwrap();

@@ -413,7 +413,7 @@ async fn ranges_and_conditional_reads() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(err_code(&e), "InvalidPartNumber");
+    assert_eq!(err_code(&e), "InvalidPart");
     // 400, as S3 answers (the s3-tests check it), not 416.
     assert_eq!(e.raw_response().unwrap().status().as_u16(), 400);
 }

@@ -118,11 +118,16 @@ impl PostPolicy {
                 "Invalid according to Policy: Policy expired.",
             ));
         }
+        // A field the form leaves out is empty: `["starts-with", "$f", ""]` allows any
+        // value, none included, as AWS documents it.
         let get = |name: &str| {
-            fields
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
+            Some(
+                fields
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str())
+                    .unwrap_or(""),
+            )
         };
         let failed = |c: &str| {
             S3Error::msg(

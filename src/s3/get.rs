@@ -50,8 +50,14 @@ pub async fn head_object(s: &S3State, ctx: &Ctx) -> S3Result<Response> {
 
 /// The byte range a `partNumber` selects.
 fn part_range(rec: &ObjectRecord, part: u32) -> S3Result<ByteRange> {
+    // A part the object does not have: `400 InvalidPart`, as AWS answers (and the S3 test
+    // suites expect).
     let invalid = || {
-        S3Error::new(S3ErrorCode::InvalidPartNumber).with("PartNumberRequested", part.to_string())
+        S3Error::msg(
+            S3ErrorCode::InvalidPart,
+            "The requested partnumber is not satisfiable",
+        )
+        .with("PartNumberRequested", part.to_string())
     };
     let count = rec.parts_count.unwrap_or(1);
     if part == 0 || part > count {
@@ -122,11 +128,6 @@ async fn respond(
     head: bool,
     rec: &ObjectRecord,
 ) -> Result<S3Result<Response>, Retry> {
-    // An SSE-C object needs its key (HEAD included); a key given for any other is refused.
-    let keys = match super::sse::opener(s, ctx, rec, &super::sse::CUSTOMER) {
-        Ok(k) => k,
-        Err(e) => return Ok(Err(e)),
-    };
     let etag = quoted(&rec.etag);
     let conditions_err = |code: S3ErrorCode| {
         let mut e = S3Error::new(code);
@@ -164,6 +165,11 @@ async fn respond(
     let (start, len) = match range {
         Some(r) => (r.start, r.len()),
         None => (0, rec.size),
+    };
+    // An SSE-C object needs its key (HEAD included); a key given for any other is refused.
+    let keys = match super::sse::opener(s, ctx, rec, &super::sse::CUSTOMER) {
+        Ok(k) => k,
+        Err(e) => return Ok(Err(e)),
     };
     let whole = range.is_none() || (start == 0 && len == rec.size && part.is_none());
     let checksum_mode = ctx

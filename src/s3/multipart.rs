@@ -21,7 +21,9 @@ use bascule_api::headers::format_iso8601;
 use bascule_api::names::validate_object_key;
 use bascule_api::xml::{self, ChecksumFields, S3_NAMESPACE};
 use bascule_api::{S3Error, S3ErrorCode, S3Result};
-use bascule_replication::records::{ChecksumValue, Location, ObjectRecord, PartSummary};
+use bascule_replication::records::{
+    ChecksumValue, Encryption, Location, ObjectRecord, PartSummary,
+};
 use bascule_replication::Op;
 use http::StatusCode;
 
@@ -387,7 +389,8 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
         .collect();
     let cond = WriteConditions::from_headers(&ctx.headers)?;
     let expected = ExpectedObject::from_headers(ctx)?;
-    // A customer key is not needed to complete, but one given must be the upload's.
+    // Completing an SSE-C upload takes its key (proof the caller holds it, as the S3 test
+    // suites expect); a key given for another upload is refused.
     let given_key = super::sse::customer_key(s, ctx, &super::sse::CUSTOMER)?.map(|c| c.md5);
     let (bucket, key) = (ctx.bucket.clone(), ctx.key.clone());
     let (record, _) = s
@@ -403,17 +406,21 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
                     _ => Err(no_such_upload(&id)),
                 };
             };
-            if let Some(md5) = &given_key {
-                if upload.encryption
-                    != Some(bascule_replication::records::Encryption::Customer {
-                        key_md5: md5.clone(),
-                    })
-                {
+            match (&upload.encryption, &given_key) {
+                (Some(Encryption::Customer { key_md5 }), Some(md5)) if key_md5 == md5 => {}
+                (Some(Encryption::Customer { .. }), None) => {
+                    return Err(S3Error::msg(
+                        S3ErrorCode::InvalidRequest,
+                        "The multipart upload initiate requested encryption. Subsequent part requests must include the appropriate encryption parameters.",
+                    ))
+                }
+                (_, Some(_)) => {
                     return Err(S3Error::msg(
                         S3ErrorCode::InvalidArgument,
                         "The provided encryption parameters did not match the ones used originally.",
-                    ));
+                    ))
                 }
+                _ => {}
             }
             let stored = view.parts(&id)?;
             let mut chosen: Vec<PartRecord> = Vec::with_capacity(listed.len());

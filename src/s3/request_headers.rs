@@ -113,9 +113,11 @@ mod tests {
                 GetObject,
                 Some(S3ErrorCode::InvalidArgument),
             ),
+            // A part may repeat its upload's encryption (checked against the upload).
+            ("x-amz-server-side-encryption", UploadPart, None),
             (
                 "x-amz-server-side-encryption",
-                UploadPart,
+                CompleteMultipartUpload,
                 Some(S3ErrorCode::InvalidArgument),
             ),
             (

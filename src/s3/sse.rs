@@ -45,9 +45,11 @@ fn invalid(msg: &'static str) -> S3Error {
 }
 
 /// Do this operation's own SSE headers (algorithm, KMS key, context, bucket key) apply?
-/// They choose the encryption of an object being created.
+/// They choose the encryption of an object being created; on a part they must repeat the
+/// upload's (some clients send them with every part).
 pub fn takes_sse_headers(endpoint: Endpoint) -> bool {
     endpoint.row().creates_object
+        || matches!(endpoint, Endpoint::UploadPart | Endpoint::UploadPartCopy)
 }
 
 /// Do customer-key headers apply (the object written, read, or its parts)?
@@ -242,8 +244,30 @@ pub fn for_new_object(s: &S3State, ctx: &Ctx) -> S3Result<Option<SealSpec>> {
 }
 
 /// The encryption of a part of an upload created with `upload`: the upload's, with the
-/// customer key checked against it.
+/// customer key checked against it. SSE headers a part repeats must be the upload's.
 pub fn for_part(s: &S3State, ctx: &Ctx, upload: Option<&Encryption>) -> S3Result<Option<SealSpec>> {
+    let repeats = |algorithm: &str, key_id: Option<&str>| {
+        let given_key = ctx.header(KMS_KEY_ID).map(kms_key_name);
+        ctx.header(SSE).is_none_or(|a| a == algorithm)
+            && (given_key.is_none() || given_key == key_id)
+            && ctx.header(KMS_CONTEXT).is_none()
+    };
+    let consistent = match upload {
+        _ if ctx.header(SSE).is_none()
+            && ctx.header(KMS_KEY_ID).is_none()
+            && ctx.header(KMS_CONTEXT).is_none() =>
+        {
+            true
+        }
+        Some(Encryption::S3) => repeats("AES256", None),
+        Some(Encryption::Kms { key_id, .. }) => repeats("aws:kms", Some(key_id)),
+        _ => false,
+    };
+    if !consistent {
+        return Err(invalid(
+            "The encryption parameters of a part must be those of its multipart upload.",
+        ));
+    }
     let given = customer_key(s, ctx, &CUSTOMER)?;
     match (upload, given) {
         (Some(Encryption::Customer { key_md5 }), Some(c)) if *key_md5 == c.md5 => Ok(Some(SealSpec {
@@ -352,24 +376,6 @@ pub fn echo(r: &mut Response, encryption: Option<&Encryption>) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kms_key_ids_in_every_form_name_the_same_key() {
-        for given in [
-            "course-data",
-            "alias/course-data",
-            "key/course-data",
-            "arn:aws:kms:us-east-1:123456789012:key/course-data",
-            "arn:aws:kms:us-east-1:123456789012:alias/course-data",
-        ] {
-            assert_eq!(kms_key_name(given), "course-data", "{given}");
-        }
-    }
-}
-
 /// GetBucketEncryption: the bucket's default, or `404
 /// ServerSideEncryptionConfigurationNotFoundError`.
 pub fn get_bucket_encryption(ctx: &Ctx) -> S3Result<Response> {
@@ -455,4 +461,22 @@ pub async fn delete_bucket_encryption(s: &S3State, ctx: &Ctx) -> S3Result<Respon
         })
         .await?;
     Ok(super::response::empty(http::StatusCode::NO_CONTENT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kms_key_ids_in_every_form_name_the_same_key() {
+        for given in [
+            "course-data",
+            "alias/course-data",
+            "key/course-data",
+            "arn:aws:kms:us-east-1:123456789012:key/course-data",
+            "arn:aws:kms:us-east-1:123456789012:alias/course-data",
+        ] {
+            assert_eq!(kms_key_name(given), "course-data", "{given}");
+        }
+    }
 }
