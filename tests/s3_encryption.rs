@@ -699,6 +699,45 @@ async fn sse_kms_keys_are_named_checked_disabled_and_rotated() {
     .await;
     assert_eq!(body(&c, "grades", "all.csv").await, big);
 
+    // A part may repeat its upload's encryption, never claim another.
+    let up = c
+        .create_multipart_upload()
+        .bucket("grades")
+        .key("parts.csv")
+        .server_side_encryption(ServerSideEncryption::AwsKms)
+        .ssekms_key_id("course-data")
+        .send()
+        .await
+        .unwrap();
+    let path = format!(
+        "/grades/parts.csv?partNumber=1&uploadId={}",
+        up.upload_id.unwrap()
+    );
+    for (headers, status) in [
+        (vec![("x-amz-server-side-encryption", "aws:kms")], 200),
+        (
+            vec![
+                ("x-amz-server-side-encryption", "aws:kms"),
+                ("x-amz-server-side-encryption-aws-kms-key-id", "course-data"),
+            ],
+            200,
+        ),
+        (vec![("x-amz-server-side-encryption", "AES256")], 400),
+        (
+            vec![
+                ("x-amz-server-side-encryption", "aws:kms"),
+                ("x-amz-server-side-encryption-aws-kms-key-id", "aws/s3"),
+            ],
+            400,
+        ),
+    ] {
+        let r = srv
+            .raw()
+            .send("PUT", &path, &headers, b"part".to_vec(), true, None)
+            .await;
+        assert_eq!(r.status, status, "{headers:?}: {}", r.text());
+    }
+
     // Unknown key: 400 KMS.NotFoundException, nothing stored.
     let e = c
         .put_object()

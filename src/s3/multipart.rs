@@ -392,6 +392,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
     // Completing an SSE-C upload takes its key (proof the caller holds it, as the S3 test
     // suites expect); a key given for another upload is refused.
     let given_key = super::sse::customer_key(s, ctx, &super::sse::CUSTOMER)?.map(|c| c.md5);
+    let repeated = super::sse::Repeated::of(ctx);
     let (bucket, key) = (ctx.bucket.clone(), ctx.key.clone());
     let (record, _) = s
         .store
@@ -406,6 +407,7 @@ pub async fn complete(s: &S3State, ctx: &Ctx, body: Body) -> S3Result<Response> 
                     _ => Err(no_such_upload(&id)),
                 };
             };
+            repeated.check(upload.encryption.as_ref())?;
             match (&upload.encryption, &given_key) {
                 (Some(Encryption::Customer { key_md5 }), Some(md5)) if key_md5 == md5 => {}
                 (Some(Encryption::Customer { .. }), None) => {

@@ -118,6 +118,11 @@ mod tests {
             (
                 "x-amz-server-side-encryption",
                 CompleteMultipartUpload,
+                None,
+            ),
+            (
+                "x-amz-server-side-encryption",
+                ListParts,
                 Some(S3ErrorCode::InvalidArgument),
             ),
             (

@@ -48,8 +48,50 @@ fn invalid(msg: &'static str) -> S3Error {
 /// They choose the encryption of an object being created; on a part they must repeat the
 /// upload's (some clients send them with every part).
 pub fn takes_sse_headers(endpoint: Endpoint) -> bool {
+    use Endpoint::*;
     endpoint.row().creates_object
-        || matches!(endpoint, Endpoint::UploadPart | Endpoint::UploadPartCopy)
+        || matches!(
+            endpoint,
+            UploadPart | UploadPartCopy | CompleteMultipartUpload
+        )
+}
+
+/// The SSE headers a part or a completion repeats, to hold against its upload's.
+pub struct Repeated {
+    algorithm: Option<String>,
+    key_id: Option<String>,
+    context: bool,
+}
+
+impl Repeated {
+    pub fn of(ctx: &Ctx) -> Repeated {
+        Repeated {
+            algorithm: ctx.header(SSE).map(String::from),
+            key_id: ctx.header(KMS_KEY_ID).map(|k| kms_key_name(k).to_string()),
+            context: ctx.header(KMS_CONTEXT).is_some(),
+        }
+    }
+
+    /// Refuses SSE headers that are not the upload's (none: nothing to check).
+    pub fn check(&self, upload: Option<&Encryption>) -> S3Result<()> {
+        let same = |algorithm: &str, key_id: Option<&str>| {
+            self.algorithm.as_deref().is_none_or(|a| a == algorithm)
+                && (self.key_id.is_none() || self.key_id.as_deref() == key_id)
+                && !self.context
+        };
+        let consistent = match upload {
+            _ if self.algorithm.is_none() && self.key_id.is_none() && !self.context => true,
+            Some(Encryption::S3) => same("AES256", None),
+            Some(Encryption::Kms { key_id, .. }) => same("aws:kms", Some(key_id)),
+            _ => false,
+        };
+        match consistent {
+            true => Ok(()),
+            false => Err(invalid(
+                "The encryption parameters must be those of the multipart upload.",
+            )),
+        }
+    }
 }
 
 /// Do customer-key headers apply (the object written, read, or its parts)?
@@ -246,28 +288,7 @@ pub fn for_new_object(s: &S3State, ctx: &Ctx) -> S3Result<Option<SealSpec>> {
 /// The encryption of a part of an upload created with `upload`: the upload's, with the
 /// customer key checked against it. SSE headers a part repeats must be the upload's.
 pub fn for_part(s: &S3State, ctx: &Ctx, upload: Option<&Encryption>) -> S3Result<Option<SealSpec>> {
-    let repeats = |algorithm: &str, key_id: Option<&str>| {
-        let given_key = ctx.header(KMS_KEY_ID).map(kms_key_name);
-        ctx.header(SSE).is_none_or(|a| a == algorithm)
-            && (given_key.is_none() || given_key == key_id)
-            && ctx.header(KMS_CONTEXT).is_none()
-    };
-    let consistent = match upload {
-        _ if ctx.header(SSE).is_none()
-            && ctx.header(KMS_KEY_ID).is_none()
-            && ctx.header(KMS_CONTEXT).is_none() =>
-        {
-            true
-        }
-        Some(Encryption::S3) => repeats("AES256", None),
-        Some(Encryption::Kms { key_id, .. }) => repeats("aws:kms", Some(key_id)),
-        _ => false,
-    };
-    if !consistent {
-        return Err(invalid(
-            "The encryption parameters of a part must be those of its multipart upload.",
-        ));
-    }
+    Repeated::of(ctx).check(upload)?;
     let given = customer_key(s, ctx, &CUSTOMER)?;
     match (upload, given) {
         (Some(Encryption::Customer { key_md5 }), Some(c)) if *key_md5 == c.md5 => Ok(Some(SealSpec {
