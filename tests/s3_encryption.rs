@@ -289,59 +289,41 @@ async fn sse_s3_on_every_write_path_reads_back_with_ranges() {
         &data[5 * MIB - 10..=5 * MIB + 10]
     );
 
-    // Unknown algorithms and dual-layer KMS are refused, never stored in clear.
-    let r = srv
-        .raw()
-        .send(
-            "PUT",
-            "/courses/x",
-            &[("x-amz-server-side-encryption", "AES128")],
-            b"x".to_vec(),
-            true,
-            None,
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (400, "InvalidArgument"),
-        "{}",
-        r.text()
-    );
-    let r = srv
-        .raw()
-        .send(
-            "PUT",
-            "/courses/x",
-            &[("x-amz-server-side-encryption", "aws:kms:dsse")],
-            b"x".to_vec(),
-            true,
-            None,
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (501, "NotImplemented"),
-        "{}",
-        r.text()
-    );
-    // An SSE header on a read is refused as AWS refuses it.
-    let r = srv
-        .raw()
-        .send(
+    // Unknown algorithms and dual-layer KMS are refused, never stored in clear; an SSE
+    // header on a read is refused as AWS refuses it.
+    for (method, path, algorithm, want) in [
+        ("PUT", "/courses/x", "AES128", (400, "InvalidArgument")),
+        ("PUT", "/courses/x", "aws:kms:dsse", (501, "NotImplemented")),
+        (
             "GET",
             "/courses/small.pdf",
-            &[("x-amz-server-side-encryption", "AES256")],
-            Vec::new(),
-            true,
-            None,
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (400, "InvalidArgument"),
-        "{}",
-        r.text()
-    );
+            "AES256",
+            (400, "InvalidArgument"),
+        ),
+    ] {
+        let body = if method == "PUT" {
+            b"x".to_vec()
+        } else {
+            Vec::new()
+        };
+        let r = srv
+            .raw()
+            .send(
+                method,
+                path,
+                &[("x-amz-server-side-encryption", algorithm)],
+                body,
+                true,
+                None,
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            want,
+            "{algorithm}: {}",
+            r.text()
+        );
+    }
     let missing = c.head_object().bucket("courses").key("x").send().await;
     assert!(missing.is_err(), "nothing was stored by the refused writes");
 }

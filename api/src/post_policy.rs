@@ -58,6 +58,10 @@ impl PostPolicy {
         let mut conditions = Vec::new();
         for c in list {
             match c {
+                // `{}` names no field: a malformed condition, as AWS answers.
+                Value::Object(map) if map.is_empty() => {
+                    return Err(invalid("Invalid Policy: empty condition"))
+                }
                 Value::Object(map) => {
                     for (k, v) in map {
                         let v = v

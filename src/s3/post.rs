@@ -205,7 +205,9 @@ pub async fn post_object(
     };
     super::admission::admit(&s.store, &ctx, Endpoint::PostObject)?;
     let mut checked = fields.clone();
-    checked.retain(|(k, _)| k != "key");
+    // The key and bucket checked are the ones written to (a form naming another bucket
+    // than its URL fails the bucket condition).
+    checked.retain(|(k, _)| k != "key" && k != "bucket");
     checked.push(("key".into(), key.clone()));
     checked.push(("bucket".into(), bucket.to_string()));
     if let Some(policy) = &policy {
