@@ -264,18 +264,9 @@ pub fn for_new_object(s: &S3State, ctx: &Ctx) -> S3Result<Option<SealSpec>> {
         .as_ref()
         .and_then(|b| b.encryption.as_ref())
     {
-        let encryption = match &default.default {
-            Encryption::Kms {
-                key_id, context, ..
-            } => Encryption::Kms {
-                key_id: key_id.clone(),
-                context: context.clone(),
-                bucket_key: default.bucket_key,
-            },
-            other => other.clone(),
-        };
+        // PutBucketEncryption stores the bucket-key flag in the KMS default itself.
         return Ok(Some(SealSpec {
-            encryption,
+            encryption: default.default.clone(),
             customer: None,
         }));
     }
