@@ -36,7 +36,7 @@ pub struct Config {
 }
 
 /// Encryption at rest (`docs/encryption.md`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EncryptionConfig {
     /// The master key (32 random bytes, mode 0600) that wraps the key service's keys.
@@ -50,6 +50,25 @@ pub struct EncryptionConfig {
     pub allow_insecure_sse_c: bool,
     /// KMS keys this zone starts with: name -> file of 32 raw bytes (or 64 hex digits).
     pub kms_keys: std::collections::BTreeMap<String, PathBuf>,
+    /// After a rotation, object versions whose data keys the re-wrap worker wraps again
+    /// per step (the data itself is never rewritten).
+    pub rewrap_batch: usize,
+    /// Milliseconds the re-wrap worker pauses between steps, so foreground requests keep
+    /// their latency.
+    pub rewrap_pause_ms: u64,
+}
+
+impl Default for EncryptionConfig {
+    fn default() -> Self {
+        EncryptionConfig {
+            master_key_file: None,
+            encrypt_by_default: false,
+            allow_insecure_sse_c: false,
+            kms_keys: Default::default(),
+            rewrap_batch: 100,
+            rewrap_pause_ms: 20,
+        }
+    }
 }
 
 /// Server access logging (PutBucketLogging): how records are batched into log objects.

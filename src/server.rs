@@ -96,7 +96,7 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         crate::bootstrap::first_credentials(&store, &config.data_dir, &s3_endpoint)
             .await
             .map_err(|e| format!("cannot create the first credentials: {e}"))?;
-        crate::crypt::setup::ensure_keys(&config, &store, &keys).await?;
+        crate::crypt::setup::ensure_keys(&config.encryption, &store, &keys).await?;
     }
     announce(&format!("S3 endpoint: {s3_endpoint}"));
     announce(&format!("Admin endpoint: {admin_scheme}://{admin_addr}"));
@@ -160,6 +160,15 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         }
         .spawn(stop_rx.clone()),
     );
+    let rewrap = Arc::new(crate::crypt::rewrap::Rewrap::new(store.clone()));
+    background.push(
+        crate::crypt::rewrap::Worker {
+            shared: rewrap.clone(),
+            keys: keys.clone(),
+            config: config.encryption.clone(),
+        }
+        .spawn(stop_rx.clone()),
+    );
     let admin_app = api::router(AdminState {
         store: store.clone(),
         token: Arc::new(token),
@@ -168,6 +177,7 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         lifecycle,
         config: config.clone(),
         keys: keys.clone(),
+        rewrap,
     });
     let draining = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|d| *d).await;

@@ -306,3 +306,93 @@ async fn buckets_page_through_many_buckets() {
     assert_eq!(seen, expected, "each bucket once, in name order");
     assert_eq!(pages, 3, "50 a page");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn encryption_keys_created_rotated_disabled_and_retired() {
+    use aws_sdk_s3::types::ServerSideEncryption;
+    let server = Server::start();
+    let c = server.client();
+    c.create_bucket()
+        .bucket("exams")
+        .send()
+        .await
+        .expect("bucket");
+    let b = Browser::start("kms-keys").await;
+    sign_in(&b, &server).await;
+
+    b.type_into("#kms-name", "exam-papers").await;
+    b.click("#create-kms-key button[type=submit]").await;
+    flash(&b, "Created KMS key exam-papers").await;
+    c.put_object()
+        .bucket("exams")
+        .key("final.pdf")
+        .server_side_encryption(ServerSideEncryption::AwsKms)
+        .ssekms_key_id("exam-papers")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(
+            b"%PDF final",
+        ))
+        .send()
+        .await
+        .expect("put under the new key");
+    b.goto(&format!("{}/dashboard", server.admin)).await;
+    let row = b.text("tr[data-key=exam-papers]").await;
+    assert!(row.contains("v1: 1"), "{row}");
+    // The zone key (SSE-S3) rotates but is never disabled.
+    assert!(b
+        .try_find("tr[data-key='aws/s3'] form[action$='/disable'] button")
+        .await
+        .is_none());
+
+    b.click("tr[data-key=exam-papers] form[action$='/rotate'] button")
+        .await;
+    flash(&b, "Rotated exam-papers").await;
+    // The re-wrap worker moves the object's data key to version 2; version 1 can then
+    // be retired from the page.
+    let retire = "tr[data-key=exam-papers] form[action$='/retire/1'] button";
+    let deadline = std::time::Instant::now() + WITHIN;
+    while b.try_find(retire).await.is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            b.text("#keys").await
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        b.goto(&format!("{}/dashboard", server.admin)).await;
+    }
+    b.screenshot("kms-01-rewrapped").await;
+    b.click(retire).await;
+    flash(&b, "Retired version 1 of exam-papers").await;
+    let row = b.text("tr[data-key=exam-papers]").await;
+    assert!(row.contains("v2: 1") && !row.contains("v1"), "{row}");
+    let got = c
+        .get_object()
+        .bucket("exams")
+        .key("final.pdf")
+        .send()
+        .await
+        .expect("reads after the retirement");
+    assert_eq!(got.body.collect().await.unwrap().to_vec(), b"%PDF final");
+
+    // Disabled, the key refuses its objects until it is enabled again.
+    b.click("tr[data-key=exam-papers] form[action$='/disable'] button")
+        .await;
+    flash(&b, "Disabled exam-papers").await;
+    let e = c
+        .get_object()
+        .bucket("exams")
+        .key("final.pdf")
+        .send()
+        .await
+        .expect_err("a disabled key opens nothing");
+    assert_eq!(err_code(&e), "KMS.DisabledException");
+    b.click("tr[data-key=exam-papers] form[action$='/enable'] button")
+        .await;
+    flash(&b, "Enabled exam-papers").await;
+    b.screenshot("kms-02-enabled").await;
+    c.get_object()
+        .bucket("exams")
+        .key("final.pdf")
+        .send()
+        .await
+        .expect("enabled again");
+}

@@ -46,9 +46,12 @@ impl PostPolicy {
             .map_err(|_| invalid("Invalid Policy: Invalid Base64 encoding"))?;
         let doc: Value =
             serde_json::from_slice(&raw).map_err(|_| invalid("Invalid Policy: Invalid JSON"))?;
+        // ISO 8601 in UTC as AWS documents it (`2030-01-01T00:00:00Z`, milliseconds
+        // optional): RFC 3339's other forms (a space for the `T`, an offset) are refused.
         let expiration = doc
             .get("expiration")
             .and_then(Value::as_str)
+            .filter(|e| e.as_bytes().get(10) == Some(&b'T') && e.ends_with('Z'))
             .and_then(parse_iso8601)
             .ok_or_else(|| invalid("Invalid Policy: Invalid 'expiration' value"))?;
         let list = doc
@@ -281,5 +284,21 @@ mod tests {
             )
         )
         .is_err());
+        // Expiration only in AWS's ISO 8601 UTC form.
+        let with = |e: &str| {
+            PostPolicy::parse(&B64.encode(format!(
+                r#"{{"expiration":"{e}","conditions":[{{"bucket":"b"}}]}}"#
+            )))
+        };
+        assert!(with("2030-01-01T00:00:00Z").is_ok());
+        assert!(with("2030-01-01T00:00:00.000Z").is_ok());
+        for bad in [
+            "2030-01-01 00:00:00.123456+00:00",
+            "2030-01-01T00:00:00+00:00",
+            "2030-01-01",
+            "tomorrow",
+        ] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
     }
 }

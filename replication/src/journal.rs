@@ -1,7 +1,7 @@
 //! The journal: one entry per committed mutation, with a strictly increasing sequence number,
 //! written in the same RocksDB batch as the change it describes.
 
-use crate::records::{AccessKeyRecord, BucketRecord, KmsKeyRecord, ObjectRecord, UserRecord};
+use crate::records::{AccessKeyRecord, BucketRecord, KmsKeyRecord, ObjectRecord, Seal, UserRecord};
 use serde::{Deserialize, Serialize};
 
 // Ops are short-lived values on their way to or from JSON; boxing the large variant would
@@ -67,6 +67,15 @@ pub enum Op {
     PutKmsKey {
         record: KmsKeyRecord,
     },
+    /// Data keys of one version's segments wrapped again under the active version of
+    /// their key (after a rotation): the data is untouched, only `seal`s change. Matched
+    /// by segment id, so a version replaced meanwhile is left alone.
+    RewrapSegments {
+        bucket: String,
+        key: String,
+        version_id: Option<String>,
+        seals: Vec<(String, Seal)>,
+    },
 }
 
 /// One key of a multi-object delete in a bucket with versions.
@@ -110,6 +119,7 @@ impl Op {
             Op::PutAccessKey { .. } => "put_access_key",
             Op::DeleteAccessKey { .. } => "delete_access_key",
             Op::PutKmsKey { .. } => "put_kms_key",
+            Op::RewrapSegments { .. } => "rewrap_segments",
         }
     }
 

@@ -138,6 +138,15 @@ pub enum KmsCommand {
         #[arg(default_value = bascule_replication::records::ZONE_KEY_ID)]
         key: String,
     },
+    /// Remove an older version of a key for good, once the re-wrap worker has moved every
+    /// data key it wrapped to the active version (refused while any is left).
+    Retire {
+        key: String,
+        /// The version number (see `kms key list`).
+        version: u32,
+    },
+    /// The re-wrap worker's progress: key versions that still wrap data keys.
+    Rewrap,
 }
 
 #[derive(Debug, Subcommand)]
@@ -302,6 +311,12 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
                 format!("/kms/keys/{}/rotate", path_segment(key)),
                 None,
             ),
+            KmsCommand::Retire { key, version } => (
+                reqwest::Method::POST,
+                format!("/kms/keys/{}/retire", path_segment(key)),
+                Some(json!({ "version": version })),
+            ),
+            KmsCommand::Rewrap => (reqwest::Method::GET, "/kms/rewrap".into(), None),
         },
         AdminCommand::Journal { after, limit } => (
             reqwest::Method::GET,
@@ -358,6 +373,7 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
         (AdminCommand::Kms(KmsCommand::Key(KmsKeyCommand::List)), Some(v)) => {
             print!("{}", tables::kms_keys(v))
         }
+        (AdminCommand::Kms(KmsCommand::Rewrap), _) => println!("{pretty}"),
         (AdminCommand::User(_) | AdminCommand::Key(_) | AdminCommand::Kms(_), Some(v)) => {
             print!("{}", tables::record(v))
         }

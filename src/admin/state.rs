@@ -14,6 +14,8 @@ pub struct AdminState {
     pub config: Arc<crate::config::Config>,
     /// The key service (KMS keys are managed here; set-aside data is opened with it).
     pub keys: Arc<crate::crypt::ring::KeyRing>,
+    /// The re-wrap worker's progress, and its wake-up after a rotation.
+    pub rewrap: Arc<crate::crypt::rewrap::Rewrap>,
 }
 
 /// Admin errors, rendered as JSON (see `error.rs`).

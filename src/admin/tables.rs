@@ -54,9 +54,29 @@ pub fn users(v: &Value) -> String {
 }
 
 pub fn kms_keys(v: &Value) -> String {
+    let mut rows = rows(v, &["id", "enabled", "active_version", "zone_key"]);
+    // Each version with the stored segments it still wraps (`1:0 2:15`).
+    let uses = v.as_array().into_iter().flatten().map(|k| {
+        k["segments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|u| format!("{}:{}", field(u, "version"), field(u, "segments")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    for (row, u) in rows.iter_mut().zip(uses) {
+        row.push(u);
+    }
     table(
-        &["KEY", "ENABLED", "ACTIVE VERSION", "ZONE KEY"],
-        &rows(v, &["id", "enabled", "active_version", "zone_key"]),
+        &[
+            "KEY",
+            "ENABLED",
+            "ACTIVE VERSION",
+            "ZONE KEY",
+            "SEGMENTS BY VERSION",
+        ],
+        &rows,
     )
 }
 

@@ -3,6 +3,7 @@
 //! it is written and finds it again when it is read.
 
 pub mod master;
+pub mod rewrap;
 pub mod ring;
 pub mod setup;
 
@@ -28,6 +29,9 @@ pub enum KeyError {
     /// damaged record): refused, never served as garbage.
     #[error("this zone cannot open key {0}")]
     Unavailable(String),
+    /// The version that wraps new data keys cannot be retired.
+    #[error("{0} is the active version")]
+    Active(String),
     #[error("the object is encrypted with a customer key and none was given")]
     CustomerKeyMissing,
     #[error("the customer key does not match the object's")]
@@ -67,6 +71,10 @@ impl From<KeyError> for S3Error {
             KeyError::CustomerKeyWrong => S3Error::msg(
                 S3ErrorCode::AccessDenied,
                 "The calculated MD5 hash of the key did not match the hash that was stored for this object.",
+            ),
+            KeyError::Active(name) => S3Error::msg(
+                S3ErrorCode::InvalidRequest,
+                format!("{name} is the active version of its key"),
             ),
             KeyError::Store(e) => e.into(),
             KeyError::Seal(_) => S3Error::new(S3ErrorCode::InternalError),
@@ -187,6 +195,45 @@ impl KeyRing {
             .and_then(|p| p.try_into().ok())
             .ok_or_else(damaged)?;
         StreamKey::new(&data_key[..], prefix).map_err(KeyError::seal)
+    }
+}
+
+impl KeyRing {
+    /// The seal of segment `seg_id` with its data key wrapped again under the active
+    /// version of its key, or `None` when it already is, or is not the key service's to
+    /// rewrap (a customer's key, a disabled key). The data and its nonce prefix stay.
+    pub fn rewrapped(
+        &self,
+        seg_id: &str,
+        seal: &Seal,
+        encryption: Option<&Encryption>,
+    ) -> Result<Option<Seal>, KeyError> {
+        let Some((id, n)) = seal.ring_key() else {
+            return Ok(None);
+        };
+        let Some(active) = self.active_if_enabled(id)? else {
+            return Ok(None);
+        };
+        if active.name == seal.kek {
+            return Ok(None);
+        }
+        let damaged = || KeyError::Unavailable(seal.kek.clone());
+        let old = self.version(id, n)?;
+        let wrapped = hex::decode(&seal.wrapped).map_err(|_| damaged())?;
+        let data_key = bascule_seal::keys::unwrap(
+            &old,
+            &wrapped,
+            &data_key_context(seg_id, &seal.kek, encryption),
+        )
+        .map_err(|_| damaged())?;
+        let context = data_key_context(seg_id, &active.name, encryption);
+        let wrapped =
+            bascule_seal::keys::wrap(&active.key, &data_key, &context).map_err(KeyError::seal)?;
+        Ok(Some(Seal {
+            kek: active.name,
+            wrapped: hex::encode(wrapped),
+            ..seal.clone()
+        }))
     }
 }
 

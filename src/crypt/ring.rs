@@ -21,6 +21,10 @@ pub struct KeyRing {
     store: Arc<Store>,
     /// Unwrapped material by `<id>#<version>`.
     cache: Mutex<HashMap<String, Arc<Key>>>,
+    /// Key records by id, with the store's key generation they were read at: every
+    /// encrypted request needs its key's record, and a change (a disable) must count at
+    /// once, so a record is read again whenever any key changed since.
+    records: Mutex<HashMap<String, (u64, Arc<KmsKeyRecord>)>>,
 }
 
 /// The authenticated data binding a key's material to its id and version.
@@ -38,6 +42,7 @@ impl KeyRing {
             master,
             store,
             cache: Mutex::new(HashMap::new()),
+            records: Mutex::new(HashMap::new()),
         }
     }
 
@@ -91,7 +96,49 @@ impl KeyRing {
         Ok(record)
     }
 
-    fn record(&self, id: &str) -> Result<KmsKeyRecord, KeyError> {
+    /// The record without version `n`, whose material is then gone: data it still wraps
+    /// would no longer open, so the caller checks that none is left. The active version
+    /// cannot be retired.
+    pub fn retired(&self, mut record: KmsKeyRecord, n: u32) -> Result<KmsKeyRecord, KeyError> {
+        let name = kek_name(&record.id, n);
+        if record.version(n).is_none() {
+            return Err(KeyError::NotFound(name));
+        }
+        if record.active().is_some_and(|v| v.n == n) {
+            return Err(KeyError::Active(name));
+        }
+        record.versions.retain(|v| v.n != n);
+        if let Ok(mut c) = self.cache.lock() {
+            c.remove(&name);
+        }
+        Ok(record)
+    }
+
+    /// The active version of `id` when the key exists and is enabled (the re-wrap worker
+    /// leaves the data of disabled keys as it is).
+    pub fn active_if_enabled(&self, id: &str) -> Result<Option<Kek>, KeyError> {
+        match self.record(id) {
+            Ok(r) if r.enabled => self.active(id).map(Some),
+            Ok(_) | Err(KeyError::NotFound(_) | KeyError::Unavailable(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn record(&self, id: &str) -> Result<Arc<KmsKeyRecord>, KeyError> {
+        let generation = self.store.kms_generation();
+        if let Some((g, r)) = self.records.lock().ok().and_then(|c| c.get(id).cloned()) {
+            if g == generation {
+                return Ok(r);
+            }
+        }
+        let record = Arc::new(self.stored_record(id)?);
+        if let Ok(mut c) = self.records.lock() {
+            c.insert(id.to_string(), (generation, record.clone()));
+        }
+        Ok(record)
+    }
+
+    fn stored_record(&self, id: &str) -> Result<KmsKeyRecord, KeyError> {
         self.store
             .kms_key(id)
             .map_err(KeyError::Store)?

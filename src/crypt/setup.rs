@@ -4,7 +4,7 @@
 
 use super::master::{MasterKey, MASTER_KEY_ENV};
 use super::ring::KeyRing;
-use crate::config::Config;
+use crate::config::{Config, EncryptionConfig};
 use crate::store::{Store, StoreError, Txn};
 use bascule_replication::records::ZONE_KEY_ID;
 use bascule_replication::Op;
@@ -31,13 +31,13 @@ fn now_ms() -> u64 {
 /// Creates the zone key and the declared KMS keys that do not exist yet. Only a zone that
 /// takes writes does this; a secondary receives them through the journal.
 pub async fn ensure_keys(
-    config: &Config,
+    config: &EncryptionConfig,
     store: &Arc<Store>,
     ring: &KeyRing,
 ) -> Result<(), String> {
     let mut wanted: Vec<(String, Option<bascule_seal::keys::Key>)> =
         vec![(ZONE_KEY_ID.to_string(), None)];
-    for (name, path) in &config.encryption.kms_keys {
+    for (name, path) in &config.kms_keys {
         let raw = zeroize::Zeroizing::new(
             std::fs::read(path).map_err(|e| format!("KMS key {name}: {}: {e}", path.display()))?,
         );

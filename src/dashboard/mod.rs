@@ -4,6 +4,7 @@
 
 mod buckets_page;
 pub mod format;
+mod keys_panel;
 pub mod lag;
 mod layout;
 pub mod session;
@@ -36,6 +37,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/dashboard/login", get(login_form).post(login))
         .route("/dashboard/logout", post(logout))
         .merge(zone_page::routes())
+        .merge(keys_panel::routes())
         .merge(buckets_page::routes())
         .merge(users_page::routes())
 }

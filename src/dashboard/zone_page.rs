@@ -37,7 +37,6 @@ const DIVERGENT_SHOWN: usize = 200;
 pub async fn show(State(s): State<AdminState>, Signed(session): Signed) -> Response {
     let r = report(&s.zone);
     let divergent = crate::zone::quarantine::list(&s.store).unwrap_or_default();
-    let kms_keys = s.store.kms_keys().unwrap_or_default();
     let body = html! {
         h1 { "Zone" }
         section.card #live data-src="/dashboard/zone/live" data-refresh-ms="3000" {
@@ -59,27 +58,7 @@ pub async fn show(State(s): State<AdminState>, Signed(session): Signed) -> Respo
                 (Role::Primary, false) => p.muted { "A standalone primary: nothing to fail over to." },
             }
         }
-        section.card #keys {
-            h2 { "Encryption keys" }
-            p.muted {
-                "Master key fingerprint " span.mono { (s.keys.master_fingerprint()) }
-                " (the same on both zones of a pair). Keys are managed with "
-                span.mono { "bascule admin kms" } "."
-            }
-            table {
-                thead { tr { th { "Key" } th { "Enabled" } th.num { "Active version" } th { "Created" } } }
-                tbody {
-                    @for k in &kms_keys {
-                        tr {
-                            td.mono { (k.id) @if k.id == bascule_replication::records::ZONE_KEY_ID { " (SSE-S3)" } }
-                            td { @if k.enabled { "yes" } @else { "no" } }
-                            td.num { (k.active().map(|v| v.n).unwrap_or(0)) }
-                            td { (time(k.created_ms)) }
-                        }
-                    }
-                }
-            }
-        }
+        (super::keys_panel::card(&s, &session))
         section.card {
             h2 { "Divergent writes (" (divergent.len()) ")" }
             @if divergent.is_empty() {

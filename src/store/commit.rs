@@ -37,6 +37,9 @@ pub type Committed = Option<u64>;
 pub struct Committer {
     tx: std::sync::Mutex<Option<mpsc::Sender<Job>>>,
     last_seq: watch::Receiver<u64>,
+    /// Moves after every commit that changed a key of the key service: what the key
+    /// ring's cache of key records is checked against.
+    kms_generation: Arc<std::sync::atomic::AtomicU64>,
     thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -47,6 +50,7 @@ struct Shared {
     blobs: Arc<BlobStore>,
     zone: Arc<Zone>,
     meta_dir: std::path::PathBuf,
+    kms_generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Committer {
@@ -71,12 +75,14 @@ impl Committer {
         };
         let (seq_tx, seq_rx) = watch::channel(last);
         let (tx, rx) = mpsc::channel::<Job>();
+        let kms_generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let shared = Shared {
             db,
             cfs,
             blobs,
             zone,
             meta_dir,
+            kms_generation: kms_generation.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("bascule-commit".into())
@@ -85,8 +91,16 @@ impl Committer {
         Ok(Committer {
             tx: std::sync::Mutex::new(Some(tx)),
             last_seq: seq_rx,
+            kms_generation,
             thread: std::sync::Mutex::new(Some(thread)),
         })
+    }
+
+    /// See `kms_generation`: read before a key record, so a change committed meanwhile
+    /// makes the record read look old.
+    pub fn kms_generation(&self) -> u64 {
+        self.kms_generation
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Queues a change now (so changes queued one after another commit in that order,
@@ -214,6 +228,9 @@ fn stage(
         }
         None => None,
     };
+    group.kms_changed |= writes
+        .iter()
+        .any(|w| matches!(w, Write::Put(Cf::Kms, ..) | Write::Delete(Cf::Kms, _)));
     for w in writes {
         match w {
             Write::Put(cf, k, v) => {
@@ -238,6 +255,8 @@ struct Group {
     full: bool,
     journal_bytes: u64,
     reset: bool,
+    /// A key of the key service changed.
+    kms_changed: bool,
     referenced: Vec<Segment>,
     released: Vec<Segment>,
 }
@@ -271,6 +290,7 @@ fn run(
             full: super::space::metadata_full(&shared.meta_dir),
             journal_bytes,
             reset: false,
+            kms_changed: false,
             referenced: Vec::new(),
             released: Vec::new(),
         };
@@ -310,6 +330,11 @@ fn run(
                     shared.blobs.settle(seg);
                 }
                 super::gc::remove_released(&shared.db, &shared.cfs, &shared.blobs, &group.released);
+                if group.kms_changed {
+                    shared
+                        .kms_generation
+                        .fetch_add(1, std::sync::atomic::Ordering::Release);
+                }
                 last_seq = group.last_seq;
                 journal_bytes = group.journal_bytes;
                 if moved {

@@ -30,6 +30,9 @@ pub enum StoreError {
     /// The metadata volume is below its reserve: only changes that free space go through.
     #[error("the metadata volume is full")]
     MetadataFull,
+    /// Data sealed under a key version that no longer exists (retired meanwhile).
+    #[error("key version {0} was retired")]
+    KeyRetired(String),
 }
 
 impl StoreError {
@@ -52,6 +55,7 @@ impl StoreError {
             },
             StoreError::Rejected => StoreError::Rejected,
             StoreError::MetadataFull => StoreError::MetadataFull,
+            StoreError::KeyRetired(k) => StoreError::KeyRetired(k.clone()),
         }
     }
 
@@ -76,6 +80,8 @@ impl From<StoreError> for S3Error {
             _ if e.is_disk_full() => S3Error::new(S3ErrorCode::InsufficientStorage),
             StoreError::ReadOnly => S3Error::new(S3ErrorCode::ZoneReadOnly),
             StoreError::Closed => S3Error::new(S3ErrorCode::ServiceUnavailable),
+            // The write raced a key retirement; a retry is sealed under the active version.
+            StoreError::KeyRetired(_) => S3Error::new(S3ErrorCode::ServiceUnavailable),
             _ => {
                 tracing::error!(error = %e, "storage failure");
                 S3Error::new(S3ErrorCode::InternalError)

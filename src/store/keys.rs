@@ -90,6 +90,14 @@ pub fn bucket_usage(bucket: &str) -> Vec<u8> {
     [b"u/", bucket.as_bytes()].concat()
 }
 
+/// Segments whose data key a key-service key version (`<id>#<n>`) wraps (Counters column
+/// family): a version can be retired when its count is 0.
+pub fn kek_segments(kek: &str) -> Vec<u8> {
+    [KEK_SEGMENTS_PREFIX, kek.as_bytes()].concat()
+}
+
+pub const KEK_SEGMENTS_PREFIX: &[u8] = b"kek/";
+
 /// Multipart uploads in progress in this zone (Counters column family).
 pub const UPLOADS_IN_PROGRESS: &[u8] = b"uploads/in-progress";
 

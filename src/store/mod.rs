@@ -203,6 +203,8 @@ pub const ZONE_STATE_KEY: &[u8] = b"zone/state";
 const PEER_ACK_KEY: &[u8] = b"zone/peer_ack";
 /// The lifecycle worker's position (local to the zone).
 pub const LIFECYCLE_POSITION_KEY: &[u8] = b"lifecycle/position";
+/// The re-wrap worker's position (local to the zone).
+pub const REWRAP_POSITION_KEY: &[u8] = b"rewrap/position";
 
 impl Store {
     /// Opens (or creates) the store: metadata under `meta_dir`, blobs under `data_dirs`.
@@ -430,6 +432,38 @@ impl Store {
             .unwrap_or_default())
     }
 
+    /// Where the re-wrap worker stands (its default before the first pass).
+    pub fn rewrap_position(&self) -> Result<records::RewrapPosition, StoreError> {
+        Ok(self
+            .get_raw(Cf::System, REWRAP_POSITION_KEY)?
+            .map(|v| decode(&v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// How many stored segments each version of key-service key `id` wraps (versions
+    /// that wrap none are left out), kept with every change.
+    pub fn kek_segments(&self, id: &str) -> Result<Vec<(u32, u64)>, StoreError> {
+        let prefix = keys::kek_segments(&format!("{id}#"));
+        let mut out = Vec::new();
+        for item in self.iter_from(Cf::Counters, &prefix)? {
+            let (k, v) = item?;
+            let Some(version) = k.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            // `a#1` and `a#b#1` share a prefix: only a bare number is this key's.
+            let Some(n) = std::str::from_utf8(version)
+                .ok()
+                .and_then(|v| v.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            out.push((n, decode_u64(&v)?));
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// A bucket's counters, kept with every change.
     pub fn usage(&self, bucket: &str) -> Result<Usage, StoreError> {
         self.read().usage(bucket)
@@ -493,6 +527,12 @@ impl Store {
 
     pub fn kms_keys(&self) -> Result<Vec<KmsKeyRecord>, StoreError> {
         self.all(Cf::Kms)
+    }
+
+    /// Moves after every commit that changed a key of the key service (for caches of key
+    /// records: read it before the record).
+    pub fn kms_generation(&self) -> u64 {
+        self.committer.kms_generation()
     }
 
     pub fn kms_key(&self, id: &str) -> Result<Option<KmsKeyRecord>, StoreError> {

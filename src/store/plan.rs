@@ -5,7 +5,9 @@
 //! files become referenced or released, so garbage collection never needs a scan.
 
 use super::error::StoreError;
-use super::records::{LifecyclePosition, PartRecord, QuarantineRecord, UploadRecord};
+use super::records::{
+    LifecyclePosition, PartRecord, QuarantineRecord, RewrapPosition, UploadRecord,
+};
 use super::view::View;
 use super::{encode, keys, Cf, Usage};
 use bascule_replication::records::{Grantee, Location, Segment};
@@ -63,6 +65,7 @@ pub enum Local {
     },
     ZoneState(ZoneState),
     LifecyclePosition(LifecyclePosition),
+    RewrapPosition(RewrapPosition),
 }
 
 /// One atomic change: applied in one batch, journaled as one entry when it carries an `op`
@@ -184,6 +187,7 @@ struct Planner<'v, 'a> {
     usage: HashMap<String, (i64, i64, i64)>,
     /// Multipart uploads started minus those ended by this change.
     uploads: i64,
+    origin: Origin,
 }
 
 /// Plans `txn` against the current state. For a client's object write the record gets the
@@ -198,6 +202,7 @@ pub fn plan(view: &mut View, txn: Txn) -> Result<Planned, StoreError> {
         removed: Vec::new(),
         usage: HashMap::new(),
         uploads: 0,
+        origin: txn.origin,
     };
     match p.plan_changes(txn).and_then(|txn| p.take_planned(txn)) {
         Ok(mut planned) => {
@@ -431,6 +436,12 @@ impl Planner<'_, '_> {
             Op::PutKmsKey { record } => {
                 self.put(Cf::Kms, record.id.clone().into_bytes(), encode(record)?);
             }
+            Op::RewrapSegments {
+                bucket,
+                key,
+                version_id,
+                seals,
+            } => self.rewrap(bucket, key, version_id.as_deref(), seals)?,
         }
         Ok(())
     }
@@ -514,6 +525,13 @@ impl Planner<'_, '_> {
                     encode(&position)?,
                 );
             }
+            Local::RewrapPosition(position) => {
+                self.put(
+                    Cf::System,
+                    super::REWRAP_POSITION_KEY.to_vec(),
+                    encode(&position)?,
+                );
+            }
             Local::ZoneState(state) => {
                 self.put(Cf::System, super::ZONE_STATE_KEY.to_vec(), encode(&state)?);
             }
@@ -521,8 +539,10 @@ impl Planner<'_, '_> {
         Ok(())
     }
 
-    /// Writes the counters this change moved (per bucket, uploads in progress).
+    /// Writes the counters this change moved (per bucket, uploads in progress, segments
+    /// per key version).
     fn finish(&mut self) -> Result<(), StoreError> {
+        self.count_keks()?;
         if self.uploads != 0 {
             let now = self.view.uploads_in_progress()? as i64;
             let next = (now + self.uploads).max(0) as u64;
@@ -547,6 +567,61 @@ impl Planner<'_, '_> {
             self.put(Cf::Counters, keys::bucket_usage(&bucket), next.encode());
         }
         Ok(())
+    }
+}
+
+impl Planner<'_, '_> {
+    /// Moves the count of segments each key-service key version wraps. Every segment
+    /// entering a record counts once and every one leaving it once, so a segment moved
+    /// (part to object) or rewritten in place counts nothing, and one rewrapped moves from
+    /// its old version to its new one.
+    fn count_keks(&mut self) -> Result<(), StoreError> {
+        let mut moved: HashMap<&str, i64> = HashMap::new();
+        fn kek(s: &Segment) -> Option<&bascule_replication::records::Seal> {
+            s.seal.as_ref().filter(|seal| seal.ring_key().is_some())
+        }
+        for seal in self.added.iter().filter_map(kek) {
+            *moved.entry(seal.kek.as_str()).or_default() += 1;
+        }
+        for seal in self.removed.iter().filter_map(kek) {
+            *moved.entry(seal.kek.as_str()).or_default() -= 1;
+        }
+        let moved: Vec<(String, i64)> = moved
+            .into_iter()
+            .filter(|(_, by)| *by != 0)
+            .map(|(k, by)| (k.to_string(), by))
+            .collect();
+        for (kek, by) in moved {
+            let key = keys::kek_segments(&kek);
+            let now = match self.view.get(Cf::Counters, &key)? {
+                Some(v) => super::decode_u64(&v)?,
+                None => 0,
+            };
+            if now == 0 && by > 0 && self.origin == Origin::Client {
+                self.check_version_exists(&kek)?;
+            }
+            let next = (now as i64 + by).max(0) as u64;
+            if next == 0 {
+                self.del(Cf::Counters, key);
+            } else {
+                self.put(Cf::Counters, key, next.to_be_bytes().to_vec());
+            }
+        }
+        Ok(())
+    }
+
+    /// A client's write sealed under a key version that was retired while its body was
+    /// arriving would store data nothing can open: refused (the client retries, and the
+    /// retry is sealed under the active version). Looked at only when a version's count
+    /// leaves 0, so the common write pays nothing.
+    fn check_version_exists(&self, kek: &str) -> Result<(), StoreError> {
+        let retired = || StoreError::KeyRetired(kek.to_string());
+        let (id, n) = kek.rsplit_once('#').ok_or_else(retired)?;
+        let n: u32 = n.parse().map_err(|_| retired())?;
+        match self.view.kms_key(id)? {
+            Some(k) if k.version(n).is_some() => Ok(()),
+            _ => Err(retired()),
+        }
     }
 }
 

@@ -55,6 +55,17 @@ pub struct LifecyclePosition {
     pub last_pass_ended_ms: u64,
 }
 
+/// Where the re-wrap worker's walk is (see `crypt::rewrap`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RewrapPosition {
+    /// The bucket being walked (None: no pass under way).
+    pub bucket: Option<String>,
+    /// The last key looked at in that bucket.
+    pub after_key: Option<String>,
+    pub passes_completed: u64,
+    pub last_pass_ended_ms: u64,
+}
+
 /// A write this zone accepted as primary after its peer had been promoted: set aside
 /// (never dropped, never replayed) for an operator to inspect and recover.
 #[derive(Debug, Clone, Serialize, Deserialize)]

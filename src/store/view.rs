@@ -282,6 +282,14 @@ impl View<'_> {
             .map(|v| v.unwrap_or(0))
     }
 
+    /// Stored segments whose data key key-service version `kek` (`<id>#<n>`) wraps.
+    pub fn kek_segments(&self, kek: &str) -> Result<u64, StoreError> {
+        self.get(Cf::Counters, &keys::kek_segments(kek))?
+            .map(|v| super::decode_u64(&v))
+            .transpose()
+            .map(|v| v.unwrap_or(0))
+    }
+
     /// A bucket's counters, kept with every change.
     pub fn usage(&self, bucket: &str) -> Result<super::Usage, StoreError> {
         Ok(self

@@ -122,6 +122,8 @@ fn divergent_targets(op: &Op) -> Vec<Option<Target>> {
                 Removal::Version { key, .. } => target(bucket, key, None),
             })
             .collect(),
+        // Wrapping data keys again changes no client data: nothing to set aside.
+        Op::RewrapSegments { .. } => vec![],
         _ => vec![None],
     }
 }

@@ -6,7 +6,7 @@
 use super::{Origin, Planner};
 use crate::store::error::StoreError;
 use crate::store::{encode, keys, Cf};
-use bascule_replication::records::ObjectRecord;
+use bascule_replication::records::{ObjectRecord, Seal, Segment};
 
 impl Planner<'_, '_> {
     /// Whether the bucket has, or once had, versioning: only then can it hold versions
@@ -172,6 +172,57 @@ impl Planner<'_, '_> {
             self.keep_version(bucket, key, &keep_identity(&old))?;
         }
         Ok(())
+    }
+
+    /// Gives a version's segments the seals of a rewrap, in place (nothing if the version
+    /// or its segments are gone: a later change replaced them).
+    pub(super) fn rewrap(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        seals: &[(String, Seal)],
+    ) -> Result<(), StoreError> {
+        let resealed = |rec: &ObjectRecord| {
+            let mut out = rec.clone();
+            let mut changed = false;
+            for seg in &mut out.segments {
+                if let Some((_, seal)) = seals.iter().find(|(id, _)| *id == seg.id) {
+                    if seg.seal.as_ref() != Some(seal) {
+                        seg.seal = Some(seal.clone());
+                        changed = true;
+                    }
+                }
+            }
+            changed.then_some(out)
+        };
+        if let Some(cur) = self.view.object(bucket, key)? {
+            if cur.version_id.as_deref() == version_id {
+                if let Some(new) = resealed(&cur) {
+                    self.reseal(&cur.segments, &new.segments);
+                    self.put(Cf::Objects, keys::object_key(bucket, key), encode(&new)?);
+                }
+                return Ok(());
+            }
+        }
+        if !self.has_versions(bucket)? {
+            return Ok(());
+        }
+        if let Some(old) = self.view.stored_version(bucket, key, version_id)? {
+            if let Some(new) = resealed(&old) {
+                self.reseal(&old.segments, &new.segments);
+                let vkey = keys::version_key(bucket, key, old.seq, old.version_id.as_deref());
+                self.put(Cf::Versions, vkey, encode(&new)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The same segments with other seals: they leave and enter the record (so the key
+    /// version counts move) but their blobs stay referenced.
+    fn reseal(&mut self, old: &[Segment], new: &[Segment]) {
+        self.removed.extend(old.iter().cloned());
+        self.added.extend(new.iter().cloned());
     }
 
     /// Removes one version for good (`None`: the null version); the next newest becomes
