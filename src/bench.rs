@@ -48,6 +48,10 @@ pub struct BenchArgs {
     /// the zone key through the key service), to compare with plaintext in one run.
     #[arg(long, value_parser = ["none", "AES256", "aws:kms"], default_value = "none")]
     sse: String,
+    /// GET ranges of this many bytes at random offsets instead of whole objects (range
+    /// reads inside large objects, e.g. `--size 1GiB --range 1MiB`).
+    #[arg(long, value_parser = parse_size)]
+    range: Option<u64>,
 }
 
 pub fn parse_size(s: &str) -> Result<u64, String> {
@@ -211,6 +215,8 @@ pub struct Load {
     pub seconds: u64,
     pub count: Option<u64>,
     pub prefix: String,
+    /// GETs read this many bytes at a random offset (None: whole objects).
+    pub range: Option<u64>,
 }
 
 impl Phase {
@@ -256,6 +262,7 @@ pub async fn run_phase(
         let (client, t, payload, issued) =
             (client.clone(), t.clone(), payload.clone(), issued.clone());
         let prefix = load.prefix.clone();
+        let range = load.range.filter(|r| *r > 0 && *r <= payload.size);
         tasks.push(tokio::spawn(async move {
             let mut hist =
                 Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
@@ -284,13 +291,21 @@ pub async fn run_phase(
                     for (k, v) in sign(&t, "GET", &path, sigv4::EMPTY_SHA256) {
                         req = req.header(k, v);
                     }
+                    let want = match range {
+                        Some(len) => {
+                            let at = rand::random::<u64>() % (payload.size - len + 1);
+                            req = req.header("range", format!("bytes={at}-{}", at + len - 1));
+                            len
+                        }
+                        None => payload.size,
+                    };
                     match req.send().await {
                         Ok(mut r) if r.status().is_success() => {
                             let mut got = 0u64;
                             while let Ok(Some(chunk)) = r.chunk().await {
                                 got += chunk.len() as u64;
                             }
-                            got == payload.size
+                            got == want
                         }
                         _ => false,
                     }
@@ -298,7 +313,10 @@ pub async fn run_phase(
                 let _ = hist.record(began.elapsed().as_micros().max(1) as u64);
                 if ok {
                     ops += 1;
-                    bytes += payload.size;
+                    bytes += match (name, range) {
+                        ("GET", Some(len)) => len,
+                        _ => payload.size,
+                    };
                 } else {
                     errors += 1;
                 }
@@ -522,13 +540,27 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         seconds: args.seconds,
         count: args.count,
         prefix: "obj-".into(),
+        range: None,
     };
     let put = run_phase("PUT", target.clone(), &load, payload.clone(), keys).await?;
     put.report();
+    // A range run writes few large objects (`--count`) and then reads for `--seconds`.
+    let get_load = Load {
+        range: args.range,
+        count: if args.range.is_some() {
+            None
+        } else {
+            load.count
+        },
+        ..load
+    };
+    if let Some(r) = args.range {
+        println!("GET reads ranges of {r} B at random offsets");
+    }
     let get = run_phase(
         "GET",
         target.clone(),
-        &load,
+        &get_load,
         payload,
         keys.min(put.ops.max(1)),
     )

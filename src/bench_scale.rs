@@ -122,6 +122,7 @@ pub async fn run(args: ScaleBenchArgs) -> Result<(), String> {
         seconds: args.seconds,
         count: None,
         prefix: prefix.to_string(),
+        range: None,
     };
     let empty = run_phase(
         "PUT",
@@ -139,6 +140,7 @@ pub async fn run(args: ScaleBenchArgs) -> Result<(), String> {
         seconds: u64::MAX / 4,
         count: Some(args.objects),
         prefix: "fill-".into(),
+        range: None,
     };
     let filled = run_phase(
         "PUT",

@@ -136,6 +136,7 @@ pub async fn run(args: VersionsBenchArgs) -> Result<(), String> {
         seconds: args.seconds,
         count: None,
         prefix: prefix.into(),
+        range: None,
     };
     println!(
         "bascule bench-versions: 4 KiB objects, concurrency {}, {} s per phase",
@@ -160,6 +161,7 @@ pub async fn run(args: VersionsBenchArgs) -> Result<(), String> {
         seconds: u64::MAX / 4,
         count: Some(count),
         prefix: prefix.into(),
+        range: None,
     };
     let tiny = Payload::new(100, true);
     run_phase(

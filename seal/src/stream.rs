@@ -56,17 +56,31 @@ impl StreamKey {
     /// Opens chunk `index` in place: `buf` holds its ciphertext and tag, and keeps the
     /// plaintext. Nothing is released unless the tag verifies.
     pub fn open_chunk(&self, index: u64, last: bool, buf: &mut Vec<u8>) -> Result<(), SealError> {
-        if buf.len() < TAG || buf.len() > CHUNK + TAG || (!last && buf.len() != CHUNK + TAG) {
+        let plain_len = self.open_chunk_within(index, last, buf, 0)?;
+        buf.truncate(plain_len);
+        Ok(())
+    }
+
+    /// Opens chunk `index`, whose ciphertext and tag are `buf[src..]`, and moves its
+    /// plaintext to the start of `buf` in the same pass (a read of many chunks opens them
+    /// into one buffer without copying them again); returns the plaintext length. On
+    /// failure `buf` holds nothing usable and nothing may be released from it.
+    pub fn open_chunk_within(
+        &self,
+        index: u64,
+        last: bool,
+        buf: &mut [u8],
+        src: usize,
+    ) -> Result<usize, SealError> {
+        let len = buf.len().checked_sub(src).ok_or(SealError::BadLength)?;
+        if len < TAG || len > CHUNK + TAG || (!last && len != CHUNK + TAG) {
             return Err(SealError::BadLength);
         }
         let nonce = self.nonce(index, last)?;
-        let plain_len = self
-            .key
-            .open_in_place(nonce, Aad::empty(), buf)
-            .map_err(|_| SealError::Unauthentic)?
-            .len();
-        buf.truncate(plain_len);
-        Ok(())
+        self.key
+            .open_within(nonce, Aad::empty(), buf, src..)
+            .map(|plain| plain.len())
+            .map_err(|_| SealError::Unauthentic)
     }
 
     /// Seals a whole plaintext (small objects, tests).
