@@ -178,6 +178,7 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         config: config.clone(),
         keys: keys.clone(),
         rewrap,
+        s3: s3_app.clone(),
     });
     let draining = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|d| *d).await;

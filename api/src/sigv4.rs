@@ -299,6 +299,64 @@ impl SigningKey {
 }
 
 /// Compares hex signatures without leaking where they differ.
+/// What a presigned URL needs: who signs, for which request, until when.
+pub struct Presign<'a> {
+    pub method: &'a str,
+    pub host: &'a str,
+    /// The decoded path (`/bucket/key`).
+    pub path: &'a str,
+    /// Decoded query parameters the URL carries besides the signature's (`versionId`).
+    pub params: &'a [(String, String)],
+    pub access_key: &'a str,
+    pub secret_key: &'a str,
+    pub region: &'a str,
+    pub now: OffsetDateTime,
+    pub expires_secs: u64,
+}
+
+/// The query string of a SigV4 presigned URL (only `host` signed, unsigned payload): a
+/// share link a browser opens without credentials, verified like any presigned request.
+pub fn presigned_query(p: &Presign) -> S3Result<String> {
+    if p.expires_secs == 0 || p.expires_secs > MAX_PRESIGNED_EXPIRY_SECS {
+        return Err(S3Error::msg(
+            S3ErrorCode::AuthorizationQueryParametersError,
+            "X-Amz-Expires must be between 1 and 604800 seconds",
+        ));
+    }
+    let amz_date = format_amz_date(p.now);
+    let scope = Scope {
+        access_key: p.access_key.to_string(),
+        date: amz_date[..8].to_string(),
+        region: p.region.to_string(),
+        service: "s3".into(),
+    };
+    let mut pairs: Vec<(String, String)> = p.params.to_vec();
+    pairs.extend([
+        ("X-Amz-Algorithm".to_string(), ALGORITHM.to_string()),
+        (
+            "X-Amz-Credential".to_string(),
+            format!("{}/{}", p.access_key, scope.to_scope_string()),
+        ),
+        ("X-Amz-Date".to_string(), amz_date.clone()),
+        ("X-Amz-Expires".to_string(), p.expires_secs.to_string()),
+        ("X-Amz-SignedHeaders".to_string(), "host".to_string()),
+    ]);
+    let query = canonical_query(&pairs);
+    let signed = vec!["host".to_string()];
+    let headers = canonical_headers(&signed, |_| vec![p.host.as_bytes()]);
+    let request = canonical_request(
+        p.method,
+        &canonical_uri(p.path, PathMode::S3),
+        &query,
+        &headers,
+        &signed,
+        UNSIGNED_PAYLOAD,
+    );
+    let signature = SigningKey::derive(p.secret_key, &scope)?
+        .sign(&string_to_sign(&amz_date, &scope, &request));
+    Ok(format!("{query}&X-Amz-Signature={signature}"))
+}
+
 pub fn signatures_match(expected: &str, provided: &str) -> bool {
     let (a, b) = (expected.as_bytes(), provided.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

@@ -73,7 +73,7 @@ impl StreamKey {
         src: usize,
     ) -> Result<usize, SealError> {
         let len = buf.len().checked_sub(src).ok_or(SealError::BadLength)?;
-        if len < TAG || len > CHUNK + TAG || (!last && len != CHUNK + TAG) {
+        if !(TAG..=CHUNK + TAG).contains(&len) || (!last && len != CHUNK + TAG) {
             return Err(SealError::BadLength);
         }
         let nonce = self.nonce(index, last)?;

@@ -56,6 +56,9 @@ async fn list(
 ) -> Response {
     let page = s.store.buckets_after(&q.after, &q.prefix, PAGE + 1);
     let names = names(&s);
+    let mut users = ops::list_users(&s.store).unwrap_or_default();
+    // The first admin first: the usual owner of a new bucket.
+    users.sort_by_key(|u| (!u.admin, u.name.clone()));
     let body = match page {
         Err(e) => html! { h1 { "Buckets" } div.flash.bad { "Cannot list buckets: " (e) } },
         Ok(mut buckets) => {
@@ -66,6 +69,7 @@ async fn list(
                 .flatten();
             html! {
                 h1 { "Buckets" }
+                (super::bucket_settings::create_form(&session, &users))
                 form method="get" action="/dashboard/buckets" {
                     label for="prefix" { "Name starts with " }
                     input #prefix type="text" name="prefix" value=(q.prefix);
@@ -121,6 +125,13 @@ fn lock(b: &BucketRecord) -> String {
     }
 }
 
+/// Public is a warning wherever it shows: one colour for it.
+fn public_badge(b: &BucketRecord) -> Markup {
+    html! {
+        @if crate::s3::access::bucket_is_public(b) { span.badge.bad { "public" } } @else { "no" }
+    }
+}
+
 fn row(s: &AdminState, names: &HashMap<String, String>, b: &BucketRecord) -> Markup {
     let u = ops::bucket_usage(&s.store, &b.name).unwrap_or_default();
     let (objects, size) = (u.objects, u.bytes);
@@ -133,7 +144,7 @@ fn row(s: &AdminState, names: &HashMap<String, String>, b: &BucketRecord) -> Mar
             td { (versioning(b)) }
             td { (yes_no(b.cors_xml.is_some())) }
             td { (yes_no(b.policy_json.is_some())) }
-            td { @if crate::s3::access::bucket_is_public(b) { span.badge.bad { "public" } } @else { "no" } }
+            td { (public_badge(b)) }
             td.num { (b.grants.len()) }
         }
     }
@@ -181,7 +192,7 @@ fn detail(
                 dt { "Lifecycle rules" } dd { (b.lifecycle.iter().filter(|r| r.enabled).count()) " enabled of " (b.lifecycle.len()) }
                 dt { "CORS" } dd { (yes_no(b.cors_xml.is_some())) }
                 dt { "Bucket policy" } dd { (yes_no(b.policy_json.is_some())) }
-                dt { "Public" } dd { (yes_no(crate::s3::access::bucket_is_public(b))) }
+                dt { "Public" } dd { (public_badge(b)) }
                 dt { "Public access block" }
                 dd {
                     "block public ACLs " (yes_no(block.block_public_acls))
@@ -193,6 +204,7 @@ fn detail(
                 dt { "Tags" } dd { (b.tags.len()) }
             }
         }
+        (super::bucket_settings::settings_card(session, b))
         section.card {
             h2 { "User grants" }
             table #grants {

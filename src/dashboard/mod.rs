@@ -2,11 +2,14 @@
 //! operations the admin API and CLI use (`admin::ops`, the zone service), reading
 //! counters, never scanning objects.
 
+mod bucket_settings;
 mod buckets_page;
+mod console;
 pub mod format;
 mod keys_panel;
 pub mod lag;
 mod layout;
+mod objects_page;
 pub mod session;
 mod throttle;
 mod users_page;
@@ -39,6 +42,9 @@ pub fn routes() -> Router<AdminState> {
         .merge(zone_page::routes())
         .merge(keys_panel::routes())
         .merge(buckets_page::routes())
+        .merge(objects_page::routes())
+        .merge(console::routes())
+        .merge(bucket_settings::routes())
         .merge(users_page::routes())
 }
 

@@ -19,6 +19,13 @@ pub enum Identity {
     User { user: UserRecord },
 }
 
+/// Who a request the dashboard's console sends through this S3 router acts as. Set only
+/// in-process (a request extension no client can send), after the dashboard session and
+/// its CSRF token were checked: it stands for the signature, and every other check
+/// (authorization, object lock, validation) is the S3 layer's own.
+#[derive(Debug, Clone)]
+pub struct ConsoleActor(pub UserRecord);
+
 impl Identity {
     pub fn user(&self) -> Option<&UserRecord> {
         match self {

@@ -217,6 +217,35 @@ impl Browser {
         .await;
     }
 
+    /// A property of the element `css` names (an input's `value`, say).
+    pub async fn property(&self, css: &str, name: &str) -> String {
+        let e = self.find(css).await;
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{}/property/{name}", e.0),
+                None,
+            )
+            .await;
+        v.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Chooses files in an `<input type=file>` (absolute paths).
+    pub async fn choose_files(&self, css: &str, paths: &[&std::path::Path]) {
+        let e = self.find(css).await;
+        let text = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{}/value", e.0),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
     pub async fn click(&self, css: &str) {
         let e = self.find(css).await;
         self.click_element(&e).await;
