@@ -16,6 +16,7 @@ mod s3;
 mod server;
 mod store;
 mod tls;
+mod walker;
 mod zone;
 
 use clap::{Parser, Subcommand};

@@ -5,14 +5,14 @@
 //!
 //! Like lifecycle, it runs only where writes are taken: each re-wrap of an object version
 //! is an ordinary journaled change (`Op::RewrapSegments`), so the secondary's records
-//! follow. Parts of uploads in progress are local and re-wrapped in place. The walk goes
-//! bucket by bucket in steps of `rewrap_batch` keys, saves its position after each step,
-//! and pauses between steps.
+//! follow. Parts of uploads in progress are local and re-wrapped in place. The walk is the
+//! zone's paced walk (`crate::walker`), in steps of `rewrap_batch` keys.
 
 use super::ring::KeyRing;
 use crate::config::EncryptionConfig;
-use crate::store::records::RewrapPosition;
+use crate::store::records::{WalkName, WalkPosition};
 use crate::store::{Local, Store, StoreError, Txn};
+use crate::walker::{Visit, Walker};
 use bascule_replication::records::{Encryption, ObjectRecord, Seal, Segment, ZONE_KEY_ID};
 use bascule_replication::status::now_ms;
 use bascule_replication::Op;
@@ -31,7 +31,7 @@ const RETRY_AFTER_MS: u64 = 60_000;
 pub struct Rewrap {
     store: Arc<Store>,
     wake: tokio::sync::Notify,
-    position: Mutex<RewrapPosition>,
+    position: Arc<Mutex<WalkPosition>>,
     segments_rewrapped: AtomicU64,
     versions_examined: AtomicU64,
     errors: AtomicU64,
@@ -64,14 +64,14 @@ pub struct Pending {
 
 impl Rewrap {
     pub fn new(store: Arc<Store>) -> Rewrap {
-        let position = store.rewrap_position().unwrap_or_else(|e| {
+        let position = store.walk_position(WalkName::Rewrap).unwrap_or_else(|e| {
             tracing::warn!(error = %e, "cannot read the re-wrap position");
-            RewrapPosition::default()
+            WalkPosition::default()
         });
         Rewrap {
             store,
             wake: tokio::sync::Notify::new(),
-            position: Mutex::new(position),
+            position: Arc::new(Mutex::new(position)),
             segments_rewrapped: AtomicU64::new(0),
             versions_examined: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -118,8 +118,35 @@ impl Rewrap {
         })
     }
 
-    fn position(&self) -> RewrapPosition {
+    fn position(&self) -> WalkPosition {
         self.position.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+}
+
+/// The walk's view of re-wrapping: every bucket, its uploads' parts as each bucket's walk
+/// starts or resumes, and every version of every key.
+impl Visit for Worker {
+    fn wants(&self, _: &bascule_replication::records::BucketRecord) -> bool {
+        true
+    }
+
+    async fn bucket(
+        &self,
+        bucket: &bascule_replication::records::BucketRecord,
+    ) -> Result<(), StoreError> {
+        self.rewrap_parts(&bucket.name).await
+    }
+
+    async fn key(
+        &self,
+        bucket: &bascule_replication::records::BucketRecord,
+        key: &str,
+        versions: &[ObjectRecord],
+    ) -> Result<(), StoreError> {
+        for version in versions {
+            self.rewrap_version(&bucket.name, key, version).await?;
+        }
+        Ok(())
     }
 }
 
@@ -138,6 +165,13 @@ impl Worker {
         self,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
+        let walker = Walker {
+            store: self.shared.store.clone(),
+            walk: WalkName::Rewrap,
+            batch: self.config.rewrap_batch,
+            pause: Duration::from_millis(self.config.rewrap_pause_ms),
+            position: self.shared.position.clone(),
+        };
         tokio::spawn(async move {
             let mut tried: Option<Vec<Pending>> = None;
             loop {
@@ -164,7 +198,7 @@ impl Worker {
                 if !resuming && (!work || (tried.as_ref() == Some(&pending) && !retry)) {
                     continue;
                 }
-                match self.pass(&mut stop).await {
+                match walker.pass(&self, &mut stop).await {
                     Ok(true) => tried = self.shared.pending().ok(),
                     Ok(false) => {}
                     Err(e) => {
@@ -186,74 +220,6 @@ impl Worker {
         if let Err(e) = super::setup::ensure_keys(&self.config, store, &self.keys).await {
             tracing::warn!(error = %e, "cannot create the zone key");
         }
-    }
-
-    async fn save(&self, pos: RewrapPosition) -> Result<(), StoreError> {
-        let saved = pos.clone();
-        self.shared
-            .store
-            .commit(move |_| {
-                Ok::<_, StoreError>((Txn::zone(None, vec![Local::RewrapPosition(saved)]), ()))
-            })
-            .await?;
-        if let Ok(mut p) = self.shared.position.lock() {
-            *p = pos;
-        }
-        Ok(())
-    }
-
-    /// One pass over every bucket from the saved position; `false` when stopped early.
-    async fn pass(
-        &self,
-        stop: &mut tokio::sync::watch::Receiver<bool>,
-    ) -> Result<bool, StoreError> {
-        let store = &self.shared.store;
-        let mut pos = self.shared.position();
-        let mut buckets = store.buckets()?;
-        buckets.sort_by(|a, b| a.name.cmp(&b.name));
-        let batch = self.config.rewrap_batch.max(1);
-        for bucket in buckets {
-            if pos.bucket.as_ref().is_some_and(|done| bucket.name < *done) {
-                continue;
-            }
-            if pos.bucket.as_deref() != Some(bucket.name.as_str()) {
-                pos.bucket = Some(bucket.name.clone());
-                pos.after_key = None;
-            }
-            // Parts are few and re-wrapping is idempotent: looked at whenever a bucket's
-            // walk starts or resumes.
-            self.rewrap_parts(&bucket.name).await?;
-            loop {
-                if *stop.borrow() || !store.zone.writable() {
-                    return Ok(false);
-                }
-                let after = pos.after_key.clone().unwrap_or_default();
-                let (s, name) = (store.clone(), bucket.name.clone());
-                let page = tokio::task::spawn_blocking(move || {
-                    s.versions_after(&name, &after, None, batch)
-                })
-                .await
-                .map_err(|_| StoreError::Closed)??;
-                for (key, versions) in &page {
-                    for version in versions {
-                        self.rewrap_version(&bucket.name, key, version).await?;
-                    }
-                }
-                let done = page.len() < batch;
-                pos.after_key = page.last().map(|(k, _)| k.clone()).or(pos.after_key);
-                self.save(pos.clone()).await?;
-                if done {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(self.config.rewrap_pause_ms)).await;
-            }
-        }
-        pos.bucket = None;
-        pos.after_key = None;
-        pos.passes_completed += 1;
-        pos.last_pass_ended_ms = now_ms();
-        self.save(pos).await?;
-        Ok(true)
     }
 
     /// New seals for the segments of `segments` that an older key version wraps. A

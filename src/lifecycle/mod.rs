@@ -8,9 +8,10 @@
 pub mod rules;
 
 use crate::config::LifecycleConfig;
-use crate::store::records::LifecyclePosition;
+use crate::store::records::{WalkName, WalkPosition};
 use crate::store::versions::new_delete_marker;
 use crate::store::{Local, Store, StoreError, Txn};
+use crate::walker::{Visit, Walker};
 use bascule_replication::records::{BucketRecord, Protection};
 use bascule_replication::status::now_ms;
 use bascule_replication::Op;
@@ -29,7 +30,8 @@ pub struct LifecycleStatus {
     pub uploads_aborted: AtomicU64,
     pub keys_examined: AtomicU64,
     pub errors: AtomicU64,
-    pub position: Mutex<LifecyclePosition>,
+    /// Where the walk is, as last saved (shared with the walker).
+    pub position: Arc<Mutex<WalkPosition>>,
 }
 
 /// The status as the admin API shows it.
@@ -72,6 +74,31 @@ impl LifecycleStatus {
     }
 }
 
+/// The walk's view of lifecycle: buckets with rules, their uploads as each bucket's walk
+/// starts, and each key's versions against the rules.
+impl Visit for Worker {
+    fn wants(&self, bucket: &BucketRecord) -> bool {
+        !bucket.lifecycle.is_empty()
+    }
+
+    async fn bucket(&self, bucket: &BucketRecord) -> Result<(), StoreError> {
+        self.abort_uploads(bucket).await
+    }
+
+    async fn key(
+        &self,
+        bucket: &BucketRecord,
+        key: &str,
+        versions: &[bascule_replication::records::ObjectRecord],
+    ) -> Result<(), StoreError> {
+        self.status.keys_examined.fetch_add(1, Ordering::Relaxed);
+        for action in rules::plan_key(&bucket.lifecycle, key, versions, &self.clock()) {
+            self.carry_out(&bucket.name, key, action).await?;
+        }
+        Ok(())
+    }
+}
+
 pub struct Worker {
     pub store: Arc<Store>,
     pub config: LifecycleConfig,
@@ -92,18 +119,17 @@ impl Worker {
         self,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
-        // Known before the first request asks: a restart reports where the walk stopped.
-        match self.store.lifecycle_position() {
-            Ok(p) => {
-                if let Ok(mut mine) = self.status.position.lock() {
-                    *mine = p;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read the lifecycle position"),
-        }
+        let walker = Walker {
+            store: self.store.clone(),
+            walk: WalkName::Lifecycle,
+            batch: self.config.batch,
+            pause: Duration::from_millis(self.config.pause_ms),
+            position: self.status.position.clone(),
+        };
+        walker.load();
         tokio::spawn(async move {
             loop {
-                let pos = self.position();
+                let pos = walker.position();
                 let next = pos.last_pass_ended_ms + self.config.interval_seconds * 1000;
                 let wait = match pos.bucket {
                     Some(_) => 0,
@@ -116,90 +142,12 @@ impl Worker {
                 if wait > 1000 || !self.store.zone.writable() {
                     continue;
                 }
-                if let Err(e) = self.pass(&mut stop).await {
+                if let Err(e) = walker.pass(&self, &mut stop).await {
                     self.status.errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(error = %e, "lifecycle pass interrupted");
                 }
             }
         })
-    }
-
-    fn position(&self) -> LifecyclePosition {
-        self.status
-            .position
-            .lock()
-            .map(|p| p.clone())
-            .unwrap_or_default()
-    }
-
-    async fn save(&self, pos: LifecyclePosition) -> Result<(), StoreError> {
-        let saved = pos.clone();
-        self.store
-            .commit(move |_| {
-                Ok::<_, StoreError>((Txn::zone(None, vec![Local::LifecyclePosition(saved)]), ()))
-            })
-            .await?;
-        if let Ok(mut p) = self.status.position.lock() {
-            *p = pos;
-        }
-        Ok(())
-    }
-
-    /// One pass over every bucket with rules, from the saved position.
-    async fn pass(&self, stop: &mut tokio::sync::watch::Receiver<bool>) -> Result<(), StoreError> {
-        let mut pos = self.position();
-        if pos.bucket.is_none() {
-            pos.pass_started_ms = now_ms();
-        }
-        let mut buckets: Vec<BucketRecord> = self
-            .store
-            .buckets()?
-            .into_iter()
-            .filter(|b| !b.lifecycle.is_empty())
-            .collect();
-        buckets.sort_by(|a, b| a.name.cmp(&b.name));
-        for bucket in buckets {
-            if pos.bucket.as_ref().is_some_and(|done| bucket.name < *done) {
-                continue;
-            }
-            if pos.bucket.as_deref() != Some(bucket.name.as_str()) {
-                pos.bucket = Some(bucket.name.clone());
-                pos.after_key = None;
-                self.abort_uploads(&bucket).await?;
-            }
-            loop {
-                if *stop.borrow() || !self.store.zone.writable() {
-                    return Ok(());
-                }
-                let after = pos.after_key.clone().unwrap_or_default();
-                let (store, name, batch) =
-                    (self.store.clone(), bucket.name.clone(), self.config.batch);
-                let page = tokio::task::spawn_blocking(move || {
-                    store.versions_after(&name, &after, None, batch.max(1))
-                })
-                .await
-                .map_err(|_| StoreError::Closed)??;
-                let clock = self.clock();
-                for (key, versions) in &page {
-                    self.status.keys_examined.fetch_add(1, Ordering::Relaxed);
-                    for action in rules::plan_key(&bucket.lifecycle, key, versions, &clock) {
-                        self.carry_out(&bucket.name, key, action).await?;
-                    }
-                }
-                let done = page.len() < batch.max(1);
-                pos.after_key = page.last().map(|(k, _)| k.clone()).or(pos.after_key);
-                self.save(pos.clone()).await?;
-                if done {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(self.config.pause_ms)).await;
-            }
-        }
-        pos.bucket = None;
-        pos.after_key = None;
-        pos.passes_completed += 1;
-        pos.last_pass_ended_ms = now_ms();
-        self.save(pos).await
     }
 
     /// Applies one decision, checked again against the state at commit time (the key may

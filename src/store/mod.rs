@@ -201,10 +201,13 @@ pub struct Store {
 pub const ZONE_STATE_KEY: &[u8] = b"zone/state";
 /// The follower's last acknowledgement, kept for journal trimming across restarts.
 const PEER_ACK_KEY: &[u8] = b"zone/peer_ack";
-/// The lifecycle worker's position (local to the zone).
-pub const LIFECYCLE_POSITION_KEY: &[u8] = b"lifecycle/position";
-/// The re-wrap worker's position (local to the zone).
-pub const REWRAP_POSITION_KEY: &[u8] = b"rewrap/position";
+/// Where a background walk's position is kept (System column family, local to the zone).
+pub fn walk_position_key(walk: records::WalkName) -> &'static [u8] {
+    match walk {
+        records::WalkName::Lifecycle => b"lifecycle/position",
+        records::WalkName::Rewrap => b"rewrap/position",
+    }
+}
 
 impl Store {
     /// Opens (or creates) the store: metadata under `meta_dir`, blobs under `data_dirs`.
@@ -423,19 +426,13 @@ impl Store {
         self.read().upload(bucket, key, upload_id)
     }
 
-    /// Where the lifecycle worker stands (its default before the first pass).
-    pub fn lifecycle_position(&self) -> Result<records::LifecyclePosition, StoreError> {
+    /// Where a background walk stands (its default before the first pass).
+    pub fn walk_position(
+        &self,
+        walk: records::WalkName,
+    ) -> Result<records::WalkPosition, StoreError> {
         Ok(self
-            .get_raw(Cf::System, LIFECYCLE_POSITION_KEY)?
-            .map(|v| decode(&v))
-            .transpose()?
-            .unwrap_or_default())
-    }
-
-    /// Where the re-wrap worker stands (its default before the first pass).
-    pub fn rewrap_position(&self) -> Result<records::RewrapPosition, StoreError> {
-        Ok(self
-            .get_raw(Cf::System, REWRAP_POSITION_KEY)?
+            .get_raw(Cf::System, walk_position_key(walk))?
             .map(|v| decode(&v))
             .transpose()?
             .unwrap_or_default())

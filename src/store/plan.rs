@@ -5,9 +5,7 @@
 //! files become referenced or released, so garbage collection never needs a scan.
 
 use super::error::StoreError;
-use super::records::{
-    LifecyclePosition, PartRecord, QuarantineRecord, RewrapPosition, UploadRecord,
-};
+use super::records::{PartRecord, QuarantineRecord, UploadRecord, WalkName, WalkPosition};
 use super::view::View;
 use super::{encode, keys, Cf, Usage};
 use bascule_replication::records::{Grantee, Location, Segment};
@@ -64,8 +62,7 @@ pub enum Local {
         take_object: bool,
     },
     ZoneState(ZoneState),
-    LifecyclePosition(LifecyclePosition),
-    RewrapPosition(RewrapPosition),
+    WalkPosition(WalkName, WalkPosition),
 }
 
 /// One atomic change: applied in one batch, journaled as one entry when it carries an `op`
@@ -518,17 +515,10 @@ impl Planner<'_, '_> {
                     encode(&*record)?,
                 );
             }
-            Local::LifecyclePosition(position) => {
+            Local::WalkPosition(walk, position) => {
                 self.put(
                     Cf::System,
-                    super::LIFECYCLE_POSITION_KEY.to_vec(),
-                    encode(&position)?,
-                );
-            }
-            Local::RewrapPosition(position) => {
-                self.put(
-                    Cf::System,
-                    super::REWRAP_POSITION_KEY.to_vec(),
+                    super::walk_position_key(walk).to_vec(),
                     encode(&position)?,
                 );
             }

@@ -42,28 +42,25 @@ pub struct PartRecord {
     pub checksum: Option<String>,
 }
 
-/// Where the lifecycle worker is in its walk over the buckets that have rules; saved after
-/// every step so a restart resumes there.
+/// Where a background walk over every bucket's versions (lifecycle, re-wrap) is; saved
+/// after every step so a restart resumes there (see `crate::walker`).
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
-pub struct LifecyclePosition {
+pub struct WalkPosition {
     /// The bucket being walked (None: the pass has not started or is done).
     pub bucket: Option<String>,
     /// The last key looked at in that bucket.
     pub after_key: Option<String>,
+    #[serde(default)]
     pub pass_started_ms: u64,
     pub passes_completed: u64,
     pub last_pass_ended_ms: u64,
 }
 
-/// Where the re-wrap worker's walk is (see `crypt::rewrap`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RewrapPosition {
-    /// The bucket being walked (None: no pass under way).
-    pub bucket: Option<String>,
-    /// The last key looked at in that bucket.
-    pub after_key: Option<String>,
-    pub passes_completed: u64,
-    pub last_pass_ended_ms: u64,
+/// The background walks, each with its own saved position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalkName {
+    Lifecycle,
+    Rewrap,
 }
 
 /// A write this zone accepted as primary after its peer had been promoted: set aside
