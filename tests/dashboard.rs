@@ -10,20 +10,6 @@ use std::time::Duration;
 
 const WITHIN: Duration = Duration::from_secs(60);
 
-async fn sign_in(b: &Browser, server: &Server) {
-    b.goto(&format!("{}/dashboard", server.admin)).await;
-    b.type_into("#token", &server.token).await;
-    b.click("#sign-in").await;
-    b.find("#role").await;
-}
-
-/// A flash message after an action, which must say `expected`.
-async fn flash(b: &Browser, expected: &str) -> String {
-    let t = b.text(".flash").await;
-    assert!(t.contains(expected), "flash {t:?} lacks {expected:?}");
-    t
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_in_manage_users_keys_and_grants() {
     let server = Server::start();
@@ -42,7 +28,7 @@ async fn sign_in_manage_users_keys_and_grants() {
     assert!(b.page_text().await.contains("Wrong admin token"));
     b.screenshot("01-sign-in-refused").await;
 
-    sign_in(&b, &server).await;
+    b.sign_in(&server).await;
     assert!(b.text("#role").await.contains("primary"));
     let cookies = b.cookies().await;
     let session = cookies
@@ -57,7 +43,7 @@ async fn sign_in_manage_users_keys_and_grants() {
     b.goto(&format!("{}/dashboard/users", server.admin)).await;
     b.type_into("#new-user", "teacher").await;
     b.click("#create-user button[type=submit]").await;
-    flash(&b, "Created user teacher").await;
+    b.flash("Created user teacher").await;
     b.click("tr[data-user=teacher] form[action$='/keys'] button")
         .await;
     let ak = b.text("#new-access-key").await;
@@ -105,13 +91,13 @@ async fn sign_in_manage_users_keys_and_grants() {
     b.select("#grant-user", "teacher").await;
     b.select("#grant-permission", "read-write").await;
     b.click("#grant-form button").await;
-    flash(&b, "Granted read-write on courses").await;
+    b.flash("Granted read-write on courses").await;
     assert!(b.text("#grants").await.contains("teacher"));
     b.screenshot("04-bucket-granted").await;
     write().await.expect("granted read-write");
 
     b.click("#grants form button").await;
-    flash(&b, "Revoked").await;
+    b.flash("Revoked").await;
     let e = write().await.expect_err("revoked");
     assert_eq!(err_code(&e), "AccessDenied");
 
@@ -121,7 +107,7 @@ async fn sign_in_manage_users_keys_and_grants() {
         "tr[data-key={ak}] form[action$='/disable'] button"
     ))
     .await;
-    flash(&b, &format!("Disabled key {ak}")).await;
+    b.flash(&format!("Disabled key {ak}")).await;
     let e = teacher
         .list_buckets()
         .send()
@@ -185,7 +171,7 @@ async fn lag_moves_with_writes_and_a_switchover_runs() {
     caught_up(&a, &b_zone, WITHIN).await;
 
     let b = Browser::start("lag-and-switchover").await;
-    sign_in(&b, &a).await;
+    b.sign_in(&a).await;
     assert_eq!(b.text("#entries-pending").await, "0");
     let peer = b.text("#peer").await;
     assert!(
@@ -221,13 +207,13 @@ async fn lag_moves_with_writes_and_a_switchover_runs() {
     // A wrong confirmation changes nothing.
     b.type_into("#confirm", "yes").await;
     b.click("#confirm-button").await;
-    flash(&b, "type switchover to confirm").await;
+    b.flash("type switchover to confirm").await;
     assert_eq!(status(&a).await["role"], "primary");
 
     b.click("#switchover").await;
     b.type_into("#confirm", "switchover").await;
     b.click("#confirm-button").await;
-    flash(&b, "Switchover done").await;
+    b.flash("Switchover done").await;
     assert!(b.text("#role").await.contains("secondary"));
     b.screenshot("04-switched-over").await;
     wait_for(&b_zone, WITHIN, "B primary", |s| s["role"] == "primary").await;
@@ -318,11 +304,11 @@ async fn encryption_keys_created_rotated_disabled_and_retired() {
         .await
         .expect("bucket");
     let b = Browser::start("kms-keys").await;
-    sign_in(&b, &server).await;
+    b.sign_in(&server).await;
 
     b.type_into("#kms-name", "exam-papers").await;
     b.click("#create-kms-key button[type=submit]").await;
-    flash(&b, "Created KMS key exam-papers").await;
+    b.flash("Created KMS key exam-papers").await;
     c.put_object()
         .bucket("exams")
         .key("final.pdf")
@@ -345,7 +331,7 @@ async fn encryption_keys_created_rotated_disabled_and_retired() {
 
     b.click("tr[data-key=exam-papers] form[action$='/rotate'] button")
         .await;
-    flash(&b, "Rotated exam-papers").await;
+    b.flash("Rotated exam-papers").await;
     // The re-wrap worker moves the object's data key to version 2; version 1 can then
     // be retired from the page.
     let retire = "tr[data-key=exam-papers] form[action$='/retire/1'] button";
@@ -361,7 +347,7 @@ async fn encryption_keys_created_rotated_disabled_and_retired() {
     }
     b.screenshot("kms-01-rewrapped").await;
     b.click(retire).await;
-    flash(&b, "Retired version 1 of exam-papers").await;
+    b.flash("Retired version 1 of exam-papers").await;
     let row = b.text("tr[data-key=exam-papers]").await;
     assert!(row.contains("v2: 1") && !row.contains("v1"), "{row}");
     let got = c
@@ -376,7 +362,7 @@ async fn encryption_keys_created_rotated_disabled_and_retired() {
     // Disabled, the key refuses its objects until it is enabled again.
     b.click("tr[data-key=exam-papers] form[action$='/disable'] button")
         .await;
-    flash(&b, "Disabled exam-papers").await;
+    b.flash("Disabled exam-papers").await;
     let e = c
         .get_object()
         .bucket("exams")
@@ -387,7 +373,7 @@ async fn encryption_keys_created_rotated_disabled_and_retired() {
     assert_eq!(err_code(&e), "KMS.DisabledException");
     b.click("tr[data-key=exam-papers] form[action$='/enable'] button")
         .await;
-    flash(&b, "Enabled exam-papers").await;
+    b.flash("Enabled exam-papers").await;
     b.screenshot("kms-02-enabled").await;
     c.get_object()
         .bucket("exams")

@@ -12,19 +12,6 @@ use std::time::{Duration, Instant};
 
 const WITHIN: Duration = Duration::from_secs(120);
 
-async fn sign_in(b: &Browser, server: &Server) {
-    b.goto(&format!("{}/dashboard", server.admin)).await;
-    b.type_into("#token", &server.token).await;
-    b.click("#sign-in").await;
-    b.find("#role").await;
-}
-
-async fn flash(b: &Browser, expected: &str) -> String {
-    let t = b.text(".flash").await;
-    assert!(t.contains(expected), "flash {t:?} lacks {expected:?}");
-    t
-}
-
 /// The session's CSRF token, as a page's forms carry it.
 async fn csrf_of(http: &reqwest::Client, cookie: &str, url: &str) -> String {
     let html = http
@@ -48,18 +35,18 @@ async fn buckets_objects_versions_uploads_and_share_links_from_the_browser() {
     let server = Server::start();
     let c = server.client();
     let b = Browser::start("console").await;
-    sign_in(&b, &server).await;
+    b.sign_in(&server).await;
 
     // A bucket created from the page belongs to the owner chosen there.
     b.goto(&format!("{}/dashboard/buckets", server.admin)).await;
     b.type_into("#new-bucket", "courses").await;
     b.click("#create-bucket button[type=submit]").await;
-    flash(&b, "Created bucket courses").await;
+    b.flash("Created bucket courses").await;
     // S3's own rules: a bad name is refused with S3's answer.
     b.goto(&format!("{}/dashboard/buckets", server.admin)).await;
     b.type_into("#new-bucket", "Bad_Name").await;
     b.click("#create-bucket button[type=submit]").await;
-    flash(&b, "InvalidBucketName").await;
+    b.flash("InvalidBucketName").await;
 
     // Versioning and a policy from the bucket's page; a broken policy is refused with
     // the parser's message and the old one stays.
@@ -67,7 +54,7 @@ async fn buckets_objects_versions_uploads_and_share_links_from_the_browser() {
         .await;
     b.select("#versioning-status", "Enabled").await;
     b.click("#versioning-form button[type=submit]").await;
-    flash(&b, "Versioning of courses: Enabled").await;
+    b.flash("Versioning of courses: Enabled").await;
     let v = c
         .get_bucket_versioning()
         .bucket("courses")
@@ -80,11 +67,11 @@ async fn buckets_objects_versions_uploads_and_share_links_from_the_browser() {
     );
     b.type_into("#policy-json", "{ not json").await;
     b.click("#policy-form button[value=save]").await;
-    flash(&b, "MalformedPolicy").await;
+    b.flash("MalformedPolicy").await;
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::courses/public/*"}]}"#;
     b.type_into("#policy-json", policy).await;
     b.click("#policy-form button[value=save]").await;
-    flash(&b, "Saved the policy of courses").await;
+    b.flash("Saved the policy of courses").await;
     let got = c
         .get_bucket_policy()
         .bucket("courses")
@@ -132,7 +119,7 @@ async fn buckets_objects_versions_uploads_and_share_links_from_the_browser() {
         "two versions"
     );
     b.click("#delete-current button").await;
-    flash(&b, "delete marker").await;
+    b.flash("delete marker").await;
     assert_eq!(get(&c, "courses", "syllabus.txt").await, None);
     b.goto(&format!(
         "{}/dashboard/buckets/courses/object?key=syllabus.txt",
@@ -142,7 +129,7 @@ async fn buckets_objects_versions_uploads_and_share_links_from_the_browser() {
     assert!(b.text("#versions").await.contains("(delete marker)"));
     b.click("#versions tr[data-version]:first-child button")
         .await;
-    flash(&b, "Deleted version").await;
+    b.flash("Deleted version").await;
     assert_eq!(
         get(&c, "courses", "syllabus.txt").await.as_deref(),
         Some(&b"version two"[..]),
@@ -250,7 +237,7 @@ async fn buckets_objects_versions_uploads_and_share_links_from_the_browser() {
     b.goto(&format!("{}/dashboard/buckets/courses", server.admin))
         .await;
     b.click("#delete-bucket button").await;
-    flash(&b, "BucketNotEmpty").await;
+    b.flash("BucketNotEmpty").await;
     let e = c
         .delete_bucket()
         .bucket("courses")

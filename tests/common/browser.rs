@@ -217,6 +217,21 @@ impl Browser {
         .await;
     }
 
+    /// Signs in to `server`'s dashboard with its admin token.
+    pub async fn sign_in(&self, server: &super::Server) {
+        self.goto(&format!("{}/dashboard", server.admin)).await;
+        self.type_into("#token", &server.token).await;
+        self.click("#sign-in").await;
+        self.find("#role").await;
+    }
+
+    /// The flash message after an action, which must say `expected`.
+    pub async fn flash(&self, expected: &str) -> String {
+        let t = self.text(".flash").await;
+        assert!(t.contains(expected), "flash {t:?} lacks {expected:?}");
+        t
+    }
+
     /// A property of the element `css` names (an input's `value`, say).
     pub async fn property(&self, css: &str, name: &str) -> String {
         let e = self.find(css).await;
