@@ -5,7 +5,7 @@
 mod common;
 use common::browser::{dashboard_session, Browser};
 use common::zones::{caught_up, proxied_pair, status, wait_for};
-use common::{err_code, put, Server};
+use common::{err_code, get, put, Server};
 use std::time::Duration;
 
 const WITHIN: Duration = Duration::from_secs(60);
@@ -237,6 +237,45 @@ async fn lag_moves_with_writes_and_a_switchover_runs() {
     assert!(refused.contains("read-only"), "{refused}");
     let (_, users) = a.admin("GET", "/users", None).await;
     assert!(!users.to_string().contains("\"late\""), "{users}");
+
+    // The console on a secondary browses but offers no change it would refuse.
+    b.goto(&format!("{}/dashboard/buckets/videos/objects", a.admin))
+        .await;
+    assert!(b.text("#objects").await.contains("v11.mp4"));
+    b.find("#read-only").await;
+    assert!(b.try_find("#upload").await.is_none());
+    b.goto(&format!("{}/dashboard/buckets/videos", a.admin))
+        .await;
+    assert!(b.try_find("#delete-bucket").await.is_none());
+    b.goto(&format!("{}/dashboard", a.admin)).await;
+    assert!(b.try_find("#create-kms-key").await.is_none());
+    // Its gateway is S3's, which refuses the write with the zone's answer.
+    let (http, cookie) = dashboard_session(&a).await;
+    let html = http
+        .get(format!("{}/dashboard/buckets/videos", a.admin))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let r = http
+        .put(format!("{}/dashboard/s3/videos/late.mp4", a.admin))
+        .header("cookie", &cookie)
+        .header("x-bascule-csrf", &csrf)
+        .body("late")
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.status().is_success(), "{}", r.status());
+    assert_eq!(get(&b_zone.client(), "videos", "late.mp4").await, None);
 }
 
 #[tokio::test(flavor = "multi_thread")]

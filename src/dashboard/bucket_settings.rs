@@ -49,8 +49,8 @@ pub fn create_form(session: &Session, users: &[UserRecord]) -> Markup {
     }
 }
 
-/// The settings card of a bucket's page.
-pub fn settings_card(session: &Session, b: &BucketRecord) -> Markup {
+/// The settings card of a bucket's page (its forms only where writes are taken).
+pub fn settings_card(session: &Session, b: &BucketRecord, writable: bool) -> Markup {
     let base = back(&b.name);
     html! {
         section.card #settings {
@@ -58,6 +58,9 @@ pub fn settings_card(session: &Session, b: &BucketRecord) -> Markup {
             p {
                 a #browse href=(format!("/dashboard/buckets/{}/objects", seg(&b.name))) { "Browse objects" }
             }
+            @if !writable {
+                (super::objects_page::read_only_note())
+            } @else {
             form #versioning-form method="post" action=(format!("{base}/versioning")) {
                 (csrf(session))
                 label for="versioning-status" { "Versioning " }
@@ -82,6 +85,7 @@ pub fn settings_card(session: &Session, b: &BucketRecord) -> Markup {
                 (csrf(session))
                 button.danger type="submit" { "Delete bucket" }
                 span.muted { " (only an empty bucket: S3 refuses others)" }
+            }
             }
         }
     }

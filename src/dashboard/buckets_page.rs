@@ -69,7 +69,9 @@ async fn list(
                 .flatten();
             html! {
                 h1 { "Buckets" }
-                (super::bucket_settings::create_form(&session, &users))
+                @if s.store.zone.writable() {
+                    (super::bucket_settings::create_form(&session, &users))
+                }
                 form method="get" action="/dashboard/buckets" {
                     label for="prefix" { "Name starts with " }
                     input #prefix type="text" name="prefix" value=(q.prefix);
@@ -204,7 +206,7 @@ fn detail(
                 dt { "Tags" } dd { (b.tags.len()) }
             }
         }
-        (super::bucket_settings::settings_card(session, b))
+        (super::bucket_settings::settings_card(session, b, s.store.zone.writable()))
         section.card {
             h2 { "User grants" }
             table #grants {

@@ -35,6 +35,8 @@ pub fn card(s: &AdminState, session: &Session) -> Markup {
         .filter_map(|k| KeyInfo::of(&s.store, k).ok())
         .collect();
     let pending = s.rewrap.pending().unwrap_or_default();
+    // Keys change where writes are taken (and replicate): a secondary shows no actions.
+    let writable = s.store.zone.writable();
     html! {
         section.card #keys {
             h2 { "Encryption keys" }
@@ -59,7 +61,7 @@ pub fn card(s: &AdminState, session: &Session) -> Markup {
                                 @for v in &k.segments {
                                     span.version {
                                         "v" (v.version) ": " (v.segments)
-                                        @if v.version != k.active_version && v.segments == 0 {
+                                        @if writable && v.version != k.active_version && v.segments == 0 {
                                             " " (button(session, &format!("{base}/retire/{}", v.version), &format!("Retire v{}", v.version), true))
                                         }
                                     }
@@ -68,6 +70,7 @@ pub fn card(s: &AdminState, session: &Session) -> Markup {
                             }
                             td { (time(k.created_ms)) }
                             td {
+                                @if writable {
                                 (button(session, &format!("{base}/rotate"), "Rotate", false))
                                 @if k.id != ZONE_KEY_ID {
                                     @if k.enabled {
@@ -75,6 +78,7 @@ pub fn card(s: &AdminState, session: &Session) -> Markup {
                                     } @else {
                                         (button(session, &format!("{base}/enable"), "Enable", false))
                                     }
+                                }
                                 }
                             }
                         }
@@ -91,12 +95,14 @@ pub fn card(s: &AdminState, session: &Session) -> Markup {
                     }
                 }
             }
+            @if writable {
             form #create-kms-key method="post" action="/dashboard/kms/keys" {
                 (csrf(session))
                 label for="kms-name" { "New key " }
                 input #kms-name type="text" name="name" required pattern="[A-Za-z0-9._\\-]{1,128}" autocomplete="off";
                 " "
                 button type="submit" { "Create key" }
+            }
             }
         }
     }

@@ -166,6 +166,9 @@ async fn list(
                 p { a #next-page href=(format!("{}&after={}", objects_url(&bucket, &q.prefix), seg(last))) { "Next page" } }
             }
         }
+        @if !s.store.zone.writable() {
+            (read_only_note())
+        } @else {
         section.card {
             h2 { "Upload" }
             form #upload data-bucket=(bucket) data-prefix=(q.prefix) data-csrf=(session.csrf) {
@@ -175,6 +178,7 @@ async fn list(
             }
             p.muted { "Files of 16 MiB and more go up as multipart uploads, in parts of 8 MiB." }
             ul #upload-progress {}
+        }
         }
     };
     signed_page(&s, &session, Tab::Buckets, &bucket, body)
@@ -271,11 +275,15 @@ async fn details(
             @if let Some(r) = current {
                 p { a #download href=(download_url(&bucket, &q.key, r.version_id.as_deref())) { "Download" } }
             }
+            @if s.store.zone.writable() {
             form.inline #delete-current method="post" action=(format!("/dashboard/buckets/{}/delete-object", seg(&bucket))) {
                 (csrf(&session))
                 input type="hidden" name="key" value=(q.key);
                 button.danger type="submit" { "Delete" }
                 span.muted { " (in a versioned bucket: adds a delete marker; older versions stay)" }
+            }
+            } @else {
+                (read_only_note())
             }
         }
         section.card {
@@ -291,11 +299,13 @@ async fn details(
                             td { (time(v.last_modified_ms)) }
                             td { @if !v.delete_marker { a href=(download_url(&bucket, &q.key, Some(label))) { "download" } } }
                             td {
+                                @if s.store.zone.writable() {
                                 form.inline method="post" action=(format!("/dashboard/buckets/{}/delete-object", seg(&bucket))) {
                                     (csrf(&session))
                                     input type="hidden" name="key" value=(q.key);
                                     input type="hidden" name="version" value=(label);
                                     button.danger type="submit" { "Delete this version" }
+                                }
                                 }
                             }
                         }
@@ -472,6 +482,15 @@ fn share_link(s: &AdminState, bucket: &str, form: &ShareForm) -> Result<String, 
         "{endpoint}{}?{query}",
         bascule_api::sigv4::canonical_uri(&path, bascule_api::sigv4::PathMode::S3)
     ))
+}
+
+/// What a secondary shows instead of the actions it would refuse.
+pub fn read_only_note() -> Markup {
+    html! {
+        div.flash.bad #read-only {
+            "This zone takes no writes: objects and buckets change on the primary and replicate here."
+        }
+    }
 }
 
 fn problem_page(s: &AdminState, session: &super::session::Session, message: &str) -> Response {

@@ -25,7 +25,11 @@ pub fn routes() -> Router<AdminState> {
 const BACK: &str = "/dashboard/users";
 
 async fn list(State(s): State<AdminState>, Signed(session): Signed) -> Response {
-    let users = ops::list_users(&s.store);
+    // By name, as people look for them (the store keeps them by id).
+    let users = ops::list_users(&s.store).map(|mut u| {
+        u.sort_by(|a, b| a.name.cmp(&b.name));
+        u
+    });
     let keys = ops::list_keys(&s.store, None);
     let body = match (users, keys) {
         (Ok(users), Ok(keys)) => {
