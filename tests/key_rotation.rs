@@ -201,7 +201,7 @@ async fn rotation_under_load_rewraps_every_data_key_and_retires_the_old_version(
             while !stop.load(Ordering::Relaxed) && i < 200 {
                 let key = format!("load-{i}");
                 let data = random(2_000 + (i as usize % 5) * 30_000, 1_000 + i);
-                let sse = if i % 2 == 0 {
+                let sse = if i.is_multiple_of(2) {
                     ServerSideEncryption::Aes256
                 } else {
                     ServerSideEncryption::AwsKms
