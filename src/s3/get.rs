@@ -249,6 +249,29 @@ pub fn stream_sources(sources: Vec<Piece>) -> Body {
         let (off, len) = (*offset as usize, *len as usize);
         return Body::from(Bytes::copy_from_slice(&data[off..off + len]));
     }
+    // A small sealed object kept inline is opened right here (at most the inline
+    // threshold's few chunks): a blocking thread and a channel would cost more than the
+    // decryption.
+    if let [Piece {
+        source: SegmentSource::Inline(_),
+        sealed: Some(_),
+        ..
+    }] = sources.as_slice()
+    {
+        let mut out = Vec::new();
+        let opened = read_pieces(sources, |chunk| {
+            out.push(chunk);
+            Ok(())
+        });
+        return match opened {
+            Ok(()) => Body::from(Bytes::from(out.concat())),
+            // A chunk that fails authentication ends the body with an error, as a
+            // streamed read does: nothing of it is sent.
+            Err(e) => Body::from_stream(futures::stream::once(async move {
+                Err::<Bytes, std::io::Error>(e)
+            })),
+        };
+    }
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD);
     tokio::task::spawn_blocking(move || {
         let sent = read_pieces(sources, |chunk| {

@@ -148,8 +148,13 @@ fn read_sealed(
         let batch = (range.chunks.end - index).min(SEALED_BATCH);
         let first = index * sealed_chunk;
         let end = ((index + batch) * sealed_chunk).min(range.sealed.end);
-        let mut buf = vec![0u8; (end - first) as usize];
-        source.read_exact(&mut buf)?;
+        // Read into spare capacity (no zeroing of a buffer about to be overwritten).
+        let want = (end - first) as usize;
+        let mut buf = Vec::with_capacity(want);
+        (&mut source).take(want as u64).read_to_end(&mut buf)?;
+        if buf.len() != want {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+        }
         let mut plain = 0usize;
         for n in 0..batch as usize {
             let at = n * (CHUNK + TAG);
