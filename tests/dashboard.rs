@@ -3,7 +3,7 @@
 //! switchover on a two-zone pair. Screenshots go to the test output folder.
 
 mod common;
-use common::browser::{dashboard_session, Browser};
+use common::browser::{csrf_of, dashboard_session, Browser};
 use common::zones::{caught_up, proxied_pair, status, wait_for};
 use common::{err_code, get, put, Server};
 use std::time::Duration;
@@ -251,21 +251,12 @@ async fn lag_moves_with_writes_and_a_switchover_runs() {
     assert!(b.try_find("#create-kms-key").await.is_none());
     // Its gateway is S3's, which refuses the write with the zone's answer.
     let (http, cookie) = dashboard_session(&a).await;
-    let html = http
-        .get(format!("{}/dashboard/buckets/videos", a.admin))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = html
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .to_string();
+    let csrf = csrf_of(
+        &http,
+        &cookie,
+        &format!("{}/dashboard/buckets/videos", a.admin),
+    )
+    .await;
     let r = http
         .put(format!("{}/dashboard/s3/videos/late.mp4", a.admin))
         .header("cookie", &cookie)

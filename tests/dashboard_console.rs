@@ -6,29 +6,11 @@
 //! gateway the page's script uses refuses requests without the session's CSRF token.
 
 mod common;
-use common::browser::{dashboard_session, Browser};
+use common::browser::{csrf_of, dashboard_session, Browser};
 use common::{err_code, get, put, Server};
 use std::time::{Duration, Instant};
 
 const WITHIN: Duration = Duration::from_secs(120);
-
-/// The session's CSRF token, as a page's forms carry it.
-async fn csrf_of(http: &reqwest::Client, cookie: &str, url: &str) -> String {
-    let html = http
-        .get(url)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    html.split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("csrf field")
-        .to_string()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn buckets_objects_versions_uploads_and_share_links_from_the_browser() {

@@ -423,3 +423,21 @@ impl Drop for Browser {
         let _ = self.driver.wait();
     }
 }
+
+/// The session's CSRF token, as a page's forms carry it.
+pub async fn csrf_of(http: &reqwest::Client, cookie: &str, url: &str) -> String {
+    let html = http
+        .get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("csrf field")
+        .to_string()
+}
