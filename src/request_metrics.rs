@@ -11,6 +11,7 @@ use std::sync::LazyLock;
 /// One operation's series, looked up once: a request then costs a few atomic additions,
 /// not a hash of its label values.
 struct OperationSeries {
+    name: &'static str,
     by_class: [IntCounter; 5],
     duration: Histogram,
 }
@@ -37,7 +38,7 @@ struct Series {
 pub static REQUESTS: LazyLock<RequestMetrics> = LazyLock::new(RequestMetrics::new);
 
 /// Seconds; S3 requests range from sub-millisecond reads to multi-second uploads.
-const LATENCY_BUCKETS: &[f64] = &[
+pub const LATENCY_BOUNDS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
@@ -55,7 +56,7 @@ impl Series {
                 "bascule_s3_request_duration_seconds",
                 "Time to answer an S3 request (to the response head), by operation",
             )
-            .buckets(LATENCY_BUCKETS.to_vec()),
+            .buckets(LATENCY_BOUNDS.to_vec()),
             &["operation"],
         )?;
         let errors = IntCounterVec::new(
@@ -130,6 +131,7 @@ impl RequestMetrics {
             return;
         };
         let series = cell.get_or_init(|| OperationSeries {
+            name,
             by_class: CLASSES.map(|c| s.requests.with_label_values(&[name, c])),
             duration: s.duration.with_label_values(&[name]),
         });
@@ -143,9 +145,47 @@ impl RequestMetrics {
         s.bytes_out.inc_by(finished.bytes_out);
     }
 
+    /// The counters as they stand (the dashboard's charts take differences of these).
+    pub fn totals(&self) -> Totals {
+        use prometheus::core::Metric;
+        let mut t = Totals {
+            latency: vec![0; LATENCY_BOUNDS.len() + 1],
+            ..Totals::default()
+        };
+        let Some(s) = &self.series else { return t };
+        for series in s.operations.iter().filter_map(|c| c.get()) {
+            let [_, _, _, client, server] = &series.by_class;
+            let requests = series.by_class.iter().map(|c| c.get()).sum();
+            t.operations
+                .push((series.name, requests, client.get() + server.get()));
+            let h = series.duration.metric();
+            let buckets = h.get_histogram().get_bucket();
+            for (slot, b) in t.latency.iter_mut().zip(buckets) {
+                *slot += b.cumulative_count();
+            }
+            if let Some(all) = t.latency.last_mut() {
+                *all += series.duration.get_sample_count();
+            }
+        }
+        t.bytes_in = s.bytes_in.get();
+        t.bytes_out = s.bytes_out.get();
+        t
+    }
+
     pub fn gather(&self) -> Vec<prometheus::proto::MetricFamily> {
         self.registry.gather()
     }
+}
+
+/// Request counters at one moment.
+#[derive(Clone, Default)]
+pub struct Totals {
+    /// Operation name, requests, error answers (4xx and 5xx).
+    pub operations: Vec<(&'static str, u64, u64)>,
+    /// Requests answered within each of `LATENCY_BOUNDS` (cumulative), then all of them.
+    pub latency: Vec<u64>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
 }
 
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];

@@ -151,6 +151,15 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         dashboard.lag.clone(),
         stop_rx.clone(),
     ));
+    background.push(crate::dashboard::traffic::spawn(
+        dashboard.traffic.clone(),
+        stop_rx.clone(),
+    ));
+    background.push(crate::dashboard::capacity::spawn(
+        store.clone(),
+        dashboard.usage.clone(),
+        stop_rx.clone(),
+    ));
     let lifecycle = Arc::new(crate::lifecycle::LifecycleStatus::default());
     background.push(
         crate::lifecycle::Worker {

@@ -247,6 +247,14 @@ async fn lag_moves_with_writes_and_a_switchover_runs() {
     b.goto(&format!("{}/dashboard/buckets/videos", a.admin))
         .await;
     assert!(b.try_find("#delete-bucket").await.is_none());
+    for form in [
+        "#cors-form",
+        "#lifecycle-form",
+        "#tags-form",
+        "#access-block-form",
+    ] {
+        assert!(b.try_find(form).await.is_none(), "{form} on a secondary");
+    }
     b.goto(&format!("{}/dashboard", a.admin)).await;
     assert!(b.try_find("#create-kms-key").await.is_none());
     // Its gateway is S3's, which refuses the write with the zone's answer.

@@ -160,7 +160,10 @@ async fn one(
     let names = names(&s);
     let users = ops::list_users(&s.store).unwrap_or_default();
     let body = match s.store.bucket(&bucket) {
-        Ok(Some(b)) => detail(&s, &session, &names, &users, &b),
+        Ok(Some(b)) => {
+            let current = super::bucket_settings::current(&s, &b).await;
+            detail(&s, &session, &names, &users, &b, &current)
+        }
         Ok(None) => {
             html! { h1 { "No such bucket" } p { a href="/dashboard/buckets" { "All buckets" } } }
         }
@@ -175,6 +178,7 @@ fn detail(
     names: &HashMap<String, String>,
     users: &[UserRecord],
     b: &BucketRecord,
+    current: &super::bucket_settings::Current,
 ) -> Markup {
     let u = ops::bucket_usage(&s.store, &b.name).unwrap_or_default();
     let (objects, size) = (u.objects, u.bytes);
@@ -206,7 +210,15 @@ fn detail(
                 dt { "Tags" } dd { (b.tags.len()) }
             }
         }
-        (super::bucket_settings::settings_card(session, b, s.store.zone.writable()))
+        section.card #bucket-usage {
+            h2 { "Usage over time" }
+            (super::capacity::charts("bucket-usage", s.dashboard.usage.bucket(&b.name), super::capacity::Point {
+                at_ms: bascule_replication::status::now_ms(),
+                objects,
+                bytes: size,
+            }))
+        }
+        (super::bucket_settings::settings_card(s, session, b, current))
         section.card {
             h2 { "User grants" }
             table #grants {

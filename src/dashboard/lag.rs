@@ -1,11 +1,12 @@
 //! The last hour of replication lag, sampled from the zone report (counters, no scan), and
 //! drawn as an inline SVG chart.
 
+use super::chart::{Chart, Line};
+use super::history::History;
 use crate::zone::report::report;
 use crate::zone::ZoneService;
 use maud::{html, Markup};
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
@@ -18,90 +19,50 @@ pub struct Sample {
     pub oldest_pending_age_ms: u64,
 }
 
-#[derive(Default)]
-pub struct LagHistory {
-    samples: Mutex<VecDeque<Sample>>,
-}
-
-impl LagHistory {
-    pub fn record(&self, s: Sample) {
-        let mut q = self.samples.lock().unwrap_or_else(|e| e.into_inner());
-        if q.len() >= KEEP {
-            q.pop_front();
-        }
-        q.push_back(s);
-    }
-
-    pub fn samples(&self) -> Vec<Sample> {
-        let q = self.samples.lock().unwrap_or_else(|e| e.into_inner());
-        q.iter().copied().collect()
-    }
-}
+pub type LagHistory = History<Sample, KEEP>;
 
 /// Samples the zone's lag until `stop` turns true.
 pub fn spawn(
     zone: Arc<ZoneService>,
     history: Arc<LagHistory>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SAMPLE_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    let r = report(&zone);
-                    history.record(Sample {
-                        at_ms: bascule_replication::status::now_ms(),
-                        entries_pending: r.entries_pending,
-                        oldest_pending_age_ms: r.oldest_pending_age_ms,
-                    });
-                }
-                _ = stop.changed() => return,
-            }
-        }
+    super::history::every(SAMPLE_EVERY, stop, move || {
+        let r = report(&zone);
+        history.record(Sample {
+            at_ms: bascule_replication::status::now_ms(),
+            entries_pending: r.entries_pending,
+            oldest_pending_age_ms: r.oldest_pending_age_ms,
+        });
     })
 }
 
-/// Entries pending over the last hour, as a polyline scaled to its highest point.
+/// Entries pending over the last hour, on a time axis spanning the samples present.
 pub fn chart(samples: &[Sample], now_ms: u64) -> Markup {
-    const W: f64 = 720.0;
-    const H: f64 = 120.0;
-    let hour_ms = 3_600_000.0;
-    let max = samples
-        .iter()
-        .map(|s| s.entries_pending)
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let points: Vec<String> = samples
-        .iter()
-        .map(|s| {
-            let age = now_ms.saturating_sub(s.at_ms) as f64;
-            let x = (W * (1.0 - age / hour_ms)).clamp(0.0, W);
-            let y = H - H * s.entries_pending as f64 / max as f64;
-            format!("{x:.1},{y:.1}")
-        })
-        .collect();
     let worst_age = samples
         .iter()
         .map(|s| s.oldest_pending_age_ms)
         .max()
         .unwrap_or(0);
+    let line = Line {
+        name: "entries pending".into(),
+        points: samples
+            .iter()
+            .map(|s| (s.at_ms, s.entries_pending as f64))
+            .collect(),
+    };
+    let chart = Chart {
+        id: "lag-chart",
+        title: "Replication lag, last hour",
+        window_ms: KEEP as u64 * SAMPLE_EVERY.as_millis() as u64,
+        value: super::chart::count,
+    };
     html! {
-        figure.chart {
-            svg viewBox=(format!("0 0 {W} {H}")) preserveAspectRatio="none" role="img"
-                aria-label="entries pending over the last hour" {
-                line x1="0" y1=(H) x2=(W) y2=(H) class="axis" {}
-                @if points.len() > 1 {
-                    polyline class="lag" points=(points.join(" ")) {}
-                }
-            }
-            figcaption {
-                "Entries pending, last hour (" (samples.len()) " samples every "
-                (SAMPLE_EVERY.as_secs()) " s; peak " (max_pending(samples)) ", oldest pending peak "
-                (super::format::duration_ms(worst_age)) ")."
-            }
+        (chart.draw(&[line], now_ms))
+        p.muted {
+            (samples.len()) " samples every " (SAMPLE_EVERY.as_secs()) " s; peak "
+            (max_pending(samples)) " entries, oldest pending peak "
+            (super::format::duration_ms(worst_age)) "."
         }
     }
 }
@@ -115,21 +76,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn history_keeps_one_hour() {
-        let h = LagHistory::default();
-        for i in 0..(KEEP as u64 + 10) {
-            h.record(Sample {
-                at_ms: i,
-                entries_pending: i,
-                oldest_pending_age_ms: 0,
-            });
-        }
-        let s = h.samples();
-        assert_eq!(s.len(), KEEP);
-        assert_eq!(s[0].at_ms, 10);
-    }
-
-    #[test]
     fn chart_draws_a_line_once_there_are_two_points() {
         let s = |at_ms, n| Sample {
             at_ms,
@@ -137,7 +83,7 @@ mod tests {
             oldest_pending_age_ms: 0,
         };
         let one = chart(&[s(1000, 3)], 2000).into_string();
-        assert!(!one.contains("polyline"));
+        assert!(!one.contains("polyline") && one.contains("circle"), "{one}");
         let two = chart(&[s(1000, 3), s(2000, 0)], 2000).into_string();
         assert!(two.contains("polyline"), "{two}");
         assert!(two.contains("peak 3"), "{two}");

@@ -18,6 +18,8 @@ pub enum Tab {
     Zone,
     Buckets,
     Users,
+    Traffic,
+    Capacity,
 }
 
 /// A whole page: header with navigation (and sign-out) when signed in, the last action's
@@ -45,6 +47,8 @@ pub fn page(
                         (tab("/dashboard", "Zone", here == Tab::Zone))
                         (tab("/dashboard/buckets", "Buckets", here == Tab::Buckets))
                         (tab("/dashboard/users", "Users & keys", here == Tab::Users))
+                        (tab("/dashboard/traffic", "Traffic", here == Tab::Traffic))
+                        (tab("/dashboard/capacity", "Capacity", here == Tab::Capacity))
                         form method="post" action="/dashboard/logout" {
                             (csrf(session))
                             button type="submit" { "Sign out" }

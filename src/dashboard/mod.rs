@@ -4,14 +4,18 @@
 
 mod bucket_settings;
 mod buckets_page;
+pub mod capacity;
+mod chart;
 mod console;
 pub mod format;
+mod history;
 mod keys_panel;
 pub mod lag;
 mod layout;
 mod objects_page;
 pub mod session;
 mod throttle;
+pub mod traffic;
 mod users_page;
 mod zone_page;
 
@@ -46,6 +50,8 @@ pub fn routes() -> Router<AdminState> {
         .merge(console::routes())
         .merge(bucket_settings::routes())
         .merge(users_page::routes())
+        .merge(traffic::routes())
+        .merge(capacity::routes())
 }
 
 async fn stylesheet() -> Response {
@@ -192,7 +198,7 @@ fn login_page(s: &AdminState, status: StatusCode, error: Option<&str>) -> Respon
                 p {
                     label for="token" { "Admin token" } br;
                     input #token type="password" name="token" autocomplete="current-password"
-                        required autofocus size="48";
+                        required autofocus;
                 }
                 button.primary #sign-in type="submit" { "Sign in" }
             }

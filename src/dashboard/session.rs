@@ -7,11 +7,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// What the dashboard keeps besides the admin state: sessions and the lag history.
+/// What the dashboard keeps besides the admin state: sessions and the charts' histories.
 #[derive(Default)]
 pub struct Dashboard {
     pub sessions: Sessions,
     pub lag: Arc<super::lag::LagHistory>,
+    pub traffic: Arc<super::traffic::TrafficHistory>,
+    pub usage: Arc<super::capacity::UsageHistory>,
     /// Cookies carry `Secure` when the admin listener serves TLS.
     pub secure_cookies: bool,
     pub sign_in: super::throttle::SignInThrottle,

@@ -245,6 +245,20 @@ impl Browser {
         v.as_str().unwrap_or_default().to_string()
     }
 
+    /// Where the element `css` names is drawn: (x, y, width, height) in CSS pixels.
+    pub async fn rect(&self, css: &str) -> (f64, f64, f64, f64) {
+        let e = self.find(css).await;
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{}/rect", e.0),
+                None,
+            )
+            .await;
+        let n = |k: &str| v[k].as_f64().unwrap_or_else(|| panic!("rect {k}: {v}"));
+        (n("x"), n("y"), n("width"), n("height"))
+    }
+
     /// Chooses files in an `<input type=file>` (absolute paths).
     pub async fn choose_files(&self, css: &str, paths: &[&std::path::Path]) {
         let e = self.find(css).await;
