@@ -17,6 +17,7 @@ mod server;
 mod store;
 mod tls;
 mod walker;
+mod witness;
 mod zone;
 
 use clap::{Parser, Subcommand};
@@ -93,6 +94,9 @@ enum Command {
     /// Versioning costs: PUT/GET on a versioned bucket against an unversioned one, and
     /// listing rates with 1 and 100 versions per key.
     BenchVersions(bench_versions::VersionsBenchArgs),
+    /// Run the witness of a zone pair (a third site): grants the write lease to one zone
+    /// at a time and agrees to promotions.
+    Witness(witness::WitnessArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -157,6 +161,7 @@ fn main() -> std::process::ExitCode {
             Command::BenchReplication(args) => bench_replication::run(args).await,
             Command::BenchScale(args) => bench_scale::run(args).await,
             Command::BenchVersions(args) => bench_versions::run(args).await,
+            Command::Witness(args) => witness::run(args).await,
         }
     });
     // Tasks still parked end here, and with them the last handles on the store, so the

@@ -5,6 +5,7 @@
 pub mod encryption;
 pub mod fetch;
 pub mod journal;
+pub mod lease;
 pub mod peer;
 pub mod port;
 pub mod protocol;
