@@ -202,6 +202,23 @@ pub fn settings_card(
     }
 }
 
+/// Sends one change of `bucket` (`query` names the sub-resource) through S3 as its owner;
+/// `Ok` carries `done`, `Err` what S3 answered.
+async fn change_bucket(
+    s: &AdminState,
+    bucket: &str,
+    method: Method,
+    query: &str,
+    body: Body,
+    done: String,
+) -> Result<String, String> {
+    let owner = owner_of(s, bucket)?;
+    let path = format!("/{}{query}", seg(bucket));
+    change(s, &owner, method, &path, HeaderMap::new(), body)
+        .await
+        .map(|()| done)
+}
+
 fn owner_of(s: &AdminState, bucket: &str) -> Result<String, String> {
     match s.store.bucket(bucket) {
         Ok(Some(b)) => Ok(b.owner),
@@ -258,19 +275,8 @@ async fn delete(
     Path(bucket): Path<String>,
     action: Action<NoFields>,
 ) -> Response {
-    let outcome = match owner_of(&s, &bucket) {
-        Ok(owner) => change(
-            &s,
-            &owner,
-            Method::DELETE,
-            &format!("/{}", seg(&bucket)),
-            HeaderMap::new(),
-            Body::empty(),
-        )
-        .await
-        .map(|()| format!("Deleted bucket {bucket}.")),
-        Err(e) => Err(e),
-    };
+    let done = format!("Deleted bucket {bucket}.");
+    let outcome = change_bucket(&s, &bucket, Method::DELETE, "", Body::empty(), done).await;
     let to = match &outcome {
         Ok(_) => "/dashboard/buckets".to_string(),
         Err(_) => back(&bucket),
@@ -296,19 +302,16 @@ async fn versioning(
     let doc = format!(
         "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>{status}</Status></VersioningConfiguration>"
     );
-    let outcome = match owner_of(&s, &bucket) {
-        Ok(owner) => change(
-            &s,
-            &owner,
-            Method::PUT,
-            &format!("/{}?versioning", seg(&bucket)),
-            HeaderMap::new(),
-            Body::from(doc),
-        )
-        .await
-        .map(|()| format!("Versioning of {bucket}: {status}.")),
-        Err(e) => Err(e),
-    };
+    let done = format!("Versioning of {bucket}: {status}.");
+    let outcome = change_bucket(
+        &s,
+        &bucket,
+        Method::PUT,
+        "?versioning",
+        Body::from(doc),
+        done,
+    )
+    .await;
     action.done(&s, outcome, &back(&bucket))
 }
 
@@ -325,30 +328,12 @@ async fn policy(
     Path(bucket): Path<String>,
     action: Action<PolicyForm>,
 ) -> Response {
-    let path = format!("/{}?policy", seg(&bucket));
-    let outcome = match (owner_of(&s, &bucket), action.form.action.as_str()) {
-        (Err(e), _) => Err(e),
-        (Ok(owner), "delete") => change(
-            &s,
-            &owner,
-            Method::DELETE,
-            &path,
-            HeaderMap::new(),
-            Body::empty(),
-        )
-        .await
-        .map(|()| format!("Deleted the policy of {bucket}.")),
-        (Ok(owner), _) => change(
-            &s,
-            &owner,
-            Method::PUT,
-            &path,
-            HeaderMap::new(),
-            Body::from(action.form.policy.clone()),
-        )
-        .await
-        .map(|()| format!("Saved the policy of {bucket}.")),
+    let (method, body, done) = match action.form.action.as_str() {
+        "delete" => (Method::DELETE, Body::empty(), "Deleted"),
+        _ => (Method::PUT, Body::from(action.form.policy.clone()), "Saved"),
     };
+    let done = format!("{done} the policy of {bucket}.");
+    let outcome = change_bucket(&s, &bucket, method, "?policy", body, done).await;
     action.done(&s, outcome, &back(&bucket))
 }
 
@@ -566,17 +551,19 @@ async fn document(
     let Some(d) = DOCUMENTS.iter().find(|d| d.kind == kind) else {
         return action.done(&s, Err("No such setting."), &back(&bucket));
     };
-    let path = format!("/{}?{}", seg(&bucket), d.kind);
     let (method, body, done) = match action.form.action.as_str() {
         "delete" => (Method::DELETE, Body::empty(), "Deleted"),
         _ => (Method::PUT, Body::from(action.form.doc.clone()), "Saved"),
     };
-    let outcome = match owner_of(&s, &bucket) {
-        Ok(owner) => change(&s, &owner, method, &path, HeaderMap::new(), body)
-            .await
-            .map(|()| format!("{done} the {} of {bucket}.", d.title)),
-        Err(e) => Err(e),
-    };
+    let outcome = change_bucket(
+        &s,
+        &bucket,
+        method,
+        &format!("?{}", d.kind),
+        body,
+        format!("{done} the {} of {bucket}.", d.title),
+    )
+    .await;
     action.done(&s, outcome, &back(&bucket))
 }
 
@@ -602,7 +589,6 @@ async fn tags(
             xml_text(v.map(String::as_str).unwrap_or(""))
         );
     }
-    let path = format!("/{}?tagging", seg(&bucket));
     let (method, body) = match count {
         0 => (Method::DELETE, Body::empty()),
         _ => (
@@ -610,12 +596,15 @@ async fn tags(
             Body::from(format!("<Tagging {S3_NS}><TagSet>{set}</TagSet></Tagging>")),
         ),
     };
-    let outcome = match owner_of(&s, &bucket) {
-        Ok(owner) => change(&s, &owner, method, &path, HeaderMap::new(), body)
-            .await
-            .map(|()| format!("Saved the tags of {bucket} ({count}).")),
-        Err(e) => Err(e),
-    };
+    let outcome = change_bucket(
+        &s,
+        &bucket,
+        method,
+        "?tagging",
+        body,
+        format!("Saved the tags of {bucket} ({count})."),
+    )
+    .await;
     action.done(&s, outcome, &back(&bucket))
 }
 
@@ -635,20 +624,15 @@ async fn access_block(
         flag("BlockPublicPolicy"),
         flag("RestrictPublicBuckets")
     );
-    let path = format!("/{}?publicAccessBlock", seg(&bucket));
-    let outcome = match owner_of(&s, &bucket) {
-        Ok(owner) => change(
-            &s,
-            &owner,
-            Method::PUT,
-            &path,
-            HeaderMap::new(),
-            Body::from(doc),
-        )
-        .await
-        .map(|()| format!("Saved the public access block of {bucket}.")),
-        Err(e) => Err(e),
-    };
+    let outcome = change_bucket(
+        &s,
+        &bucket,
+        Method::PUT,
+        "?publicAccessBlock",
+        Body::from(doc),
+        format!("Saved the public access block of {bucket}."),
+    )
+    .await;
     action.done(&s, outcome, &back(&bucket))
 }
 
@@ -680,20 +664,15 @@ async fn retention(
     let doc = format!(
         "<ObjectLockConfiguration {S3_NS}><ObjectLockEnabled>Enabled</ObjectLockEnabled>{rule}</ObjectLockConfiguration>"
     );
-    let path = format!("/{}?object-lock", seg(&bucket));
-    let outcome = match owner_of(&s, &bucket) {
-        Ok(owner) => change(
-            &s,
-            &owner,
-            Method::PUT,
-            &path,
-            HeaderMap::new(),
-            Body::from(doc),
-        )
-        .await
-        .map(|()| format!("Saved the default retention of {bucket}.")),
-        Err(e) => Err(e),
-    };
+    let outcome = change_bucket(
+        &s,
+        &bucket,
+        Method::PUT,
+        "?object-lock",
+        Body::from(doc),
+        format!("Saved the default retention of {bucket}."),
+    )
+    .await;
     action.done(&s, outcome, &back(&bucket))
 }
 
