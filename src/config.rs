@@ -189,6 +189,18 @@ pub struct ZoneConfig {
     /// its peer it learns of), writes are refused with `503` and `Retry-After` (SDKs and
     /// HAProxy retry them, reaching the new primary) instead of the final `403 ZoneReadOnly`.
     pub demoted_retry_seconds: u64,
+    /// The witness at a third site (`bascule witness`), e.g. `https://arbiter:9003`: a
+    /// second grantor of the write lease, and the judge of promotions. Same secret and CA
+    /// as the peer.
+    pub witness: Option<String>,
+    /// T, the write lease's length: a primary cut off from its peer and the witness stops
+    /// acknowledging writes within T.
+    pub lease_seconds: u64,
+    /// Automatic failover (needs a witness): a secondary that hears nothing from its
+    /// primary for T asks the witness to promote it.
+    pub auto_failover: bool,
+    /// ... but only while it lacks at most this many of the entries the primary showed.
+    pub max_lag_on_failover: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -220,6 +232,10 @@ impl Default for ZoneConfig {
             journal_retention: 1_000_000,
             fetch_rate_limit: 0,
             demoted_retry_seconds: 5,
+            witness: None,
+            lease_seconds: 10,
+            auto_failover: false,
+            max_lag_on_failover: 1000,
         }
     }
 }
@@ -293,6 +309,9 @@ impl Config {
         }
         if let Some(v) = get("BASCULE_PEER") {
             self.zone.peer = Some(v);
+        }
+        if let Some(v) = get("BASCULE_WITNESS") {
+            self.zone.witness = Some(v);
         }
         if let Some(v) = get("BASCULE_REPLICATION_SECRET") {
             self.zone.secret = Some(v);

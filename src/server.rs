@@ -12,7 +12,7 @@ use crate::tls;
 use crate::zone::{self, ZoneService};
 use bascule_replication::peer::PeerClient;
 use bascule_replication::puller::{PullConfig, Replicator};
-use bascule_replication::zone::{Role, ZoneState};
+use bascule_replication::zone::{LeaseRule, Role, ZoneState};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,12 +117,25 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
     // then let the store finish its commits and flush before the process ends.
     let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (zone, replicator) = start_zone(&store, &config, s3_endpoint.clone())?;
+    let (zone, replicator) = start_zone(
+        &store,
+        &config,
+        s3_endpoint.clone(),
+        opts.force_primary || !existed,
+    )?;
     let zone = Arc::new(zone);
     let mut background = vec![
         zone::trim::spawn(zone.clone(), config.zone.journal_retention, stop_rx.clone()),
+        zone::lease::spawn(zone.clone(), stop_rx.clone()),
         spawn_gc(store.clone(), stop_rx.clone()),
     ];
+    if config.zone.auto_failover {
+        background.push(zone::lease::spawn_auto_failover(
+            zone.clone(),
+            config.zone.max_lag_on_failover,
+            stop_rx.clone(),
+        ));
+    }
     if !reloadable.is_empty() {
         background.push(tls::reload_on_sighup(reloadable, stop_rx.clone()));
     }
@@ -317,6 +330,7 @@ async fn settle_role(
     }
     store
         .change_zone::<_, crate::zone::ZoneError>(move |s| {
+            s.ensure_id();
             s.set_peer(peer);
             if fence {
                 s.fence_at_restart()?;
@@ -379,31 +393,50 @@ fn start_zone(
     store: &Arc<Store>,
     config: &Config,
     s3_endpoint: String,
+    lease_later: bool,
 ) -> Result<(ZoneService, Option<tokio::task::JoinHandle<()>>), String> {
     let public = s3_endpoint;
-    let peer = match &config.zone.peer {
-        Some(url) => {
-            let ca = match &config.zone.peer_ca {
-                Some(p) => Some(
-                    std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
-                ),
-                None => None,
-            };
-            let secret = config.zone.secret.clone().unwrap_or_default();
-            Some(PeerClient::new(
-                url,
-                &secret,
-                ca.as_deref(),
-                store.zone.clone(),
-            )?)
-        }
+    let ca = match &config.zone.peer_ca {
+        Some(p) => Some(std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?),
         None => None,
     };
+    let secret = config.zone.secret.clone().unwrap_or_default();
+    let client = |url: &String| PeerClient::new(url, &secret, ca.as_deref(), store.zone.clone());
+    let peer = config.zone.peer.as_ref().map(client).transpose()?;
+    let witness = config.zone.witness.as_ref().map(client).transpose()?;
+    if config.zone.auto_failover && witness.is_none() {
+        return Err(
+            "zone.auto_failover needs zone.witness: without a third site a zone cannot tell a dead primary from a cut link".into(),
+        );
+    }
+    if witness.is_some() && peer.is_none() {
+        return Err("zone.witness needs zone.peer: a witness judges between two zones".into());
+    }
+    if !(2..=3600).contains(&config.zone.lease_seconds) {
+        return Err(format!(
+            "zone.lease_seconds is {}: it must be between 2 and 3600",
+            config.zone.lease_seconds
+        ));
+    }
+    let terms = bascule_replication::lease::LeaseTerms::of_seconds(config.zone.lease_seconds);
+    // A primary with a peer acknowledges client writes only inside a lease (start-up work,
+    // such as the first credentials, was done before this point). A brand-new zone (no
+    // peer can have been promoted over data it never had) and `--force-primary` take
+    // writes until their first lease, as they take them before the peer confirms; a
+    // restarted primary is fenced until its peer answers, and then asks it for a lease.
+    if peer.is_some() {
+        store.zone.set_lease_rule(if lease_later {
+            LeaseRule::UntilFirstGrant
+        } else {
+            LeaseRule::Required
+        });
+    }
     let mut service = ZoneService::new(
         store.clone(),
         config.zone.secret.clone(),
         public,
         peer.clone(),
+        zone::lease::LeaseState::new(terms, witness),
     );
     service.demoted_retry = Duration::from_secs(config.zone.demoted_retry_seconds);
     if let Some(peer) = peer {

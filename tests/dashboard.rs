@@ -178,6 +178,13 @@ async fn lag_moves_with_writes_and_a_switchover_runs() {
         peer.contains("reachable") && !peer.contains("unreachable"),
         "{peer}"
     );
+    // The write lease: held, granted by the peer, no witness.
+    let lease = b
+        .wait_text("#lease", WITHIN, |t| {
+            t.contains("held") && t.contains("granting")
+        })
+        .await;
+    assert!(lease.contains("no witness"), "{lease}");
 
     // The secondary cannot pull: the primary's entries pending grow on the live panel.
     to_a.cut();

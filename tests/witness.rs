@@ -5,8 +5,8 @@
 //! callers holding the shared secret.
 
 mod common;
+use common::witness::Witness;
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "witness-test-secret";
@@ -14,84 +14,11 @@ const SECRET: &str = "witness-test-secret";
 const LEASE_SECONDS: &str = "2";
 const PROMISE: Duration = Duration::from_millis(3_020);
 
-struct Witness {
-    child: Child,
-    base: String,
-}
-
-impl Witness {
-    fn start(dir: &std::path::Path, port: u16) -> Witness {
-        let child = Command::new(env!("CARGO_BIN_EXE_bascule"))
-            .args(["witness", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["--lease-seconds", LEASE_SECONDS])
-            .env("BASCULE_REPLICATION_SECRET", SECRET)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the witness");
-        let w = Witness {
-            child,
-            base: format!("http://127.0.0.1:{port}/replication/v1"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the witness did not listen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        w
-    }
-
-    async fn call(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = reqwest::Client::new()
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(SECRET)
-            .json(&body)
-            .send()
-            .await
-            .expect("witness answers");
-        let status = r.status().as_u16();
-        (status, r.json().await.expect("json"))
-    }
-
-    async fn lease(&self, holder: &str, epoch: u64) -> Value {
-        let (status, v) = self
-            .call("/lease", json!({"holder": holder, "epoch": epoch}))
-            .await;
-        assert_eq!(status, 200, "{v}");
-        v
-    }
-
-    async fn vote(&self, candidate: &str, epoch: u64) -> Value {
-        let (status, v) = self
-            .call(
-                "/witness/promote",
-                json!({"candidate": candidate, "epoch": epoch}),
-            )
-            .await;
-        assert_eq!(status, 200, "{v}");
-        v
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Witness {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn one_holder_at_a_time_promotions_wait_and_state_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
-    let w = Witness::start(dir.path(), port);
+    let w = Witness::start(dir.path(), port, SECRET, LEASE_SECONDS);
 
     // Without the secret, nothing.
     let r = reqwest::Client::new()
@@ -145,7 +72,7 @@ async fn one_holder_at_a_time_promotions_wait_and_state_survives_a_restart() {
     let stored: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("witness.json")).unwrap()).unwrap();
     assert_eq!(stored, json!({"epoch": 2, "holder": "zone-b"}));
-    let w = Witness::start(dir.path(), port);
+    let w = Witness::start(dir.path(), port, SECRET, LEASE_SECONDS);
     assert_eq!(w.lease("zone-b", 2).await["answer"], "granted");
     let started = Instant::now();
     assert_eq!(w.lease("zone-a", 1).await["epoch"], 2);

@@ -1,6 +1,7 @@
 //! The HTTP client one zone uses to call its peer. Every call carries the shared secret and
 //! this zone's epoch and role, so the peer can fence itself (or us) before answering.
 
+use crate::lease::{LeaseAnswer, LeaseRequest, PromoteVote, VoteAnswer};
 use crate::protocol::{
     Catalog, JournalPage, ObjectPage, PromoteRequest, ProtocolError, ZoneInfo, EPOCH_HEADER,
     PREFIX, ROLE_HEADER,
@@ -200,6 +201,25 @@ impl PeerClient {
             .request(reqwest::Method::POST, "/promote")
             .timeout(Duration::from_secs(15))
             .json(&PromoteRequest { last_seq, epoch });
+        self.json(req).await
+    }
+
+    /// Asks for (or renews) the write lease. Bounded by `timeout`: a grantor that answers
+    /// late is as good as none, the holder counts from when it asked.
+    pub async fn lease(&self, req: &LeaseRequest, timeout: Duration) -> PeerResult<LeaseAnswer> {
+        let req = self
+            .request(reqwest::Method::POST, "/lease")
+            .timeout(timeout)
+            .json(req);
+        self.json(req).await
+    }
+
+    /// Asks the witness to agree to this zone's promotion.
+    pub async fn vote(&self, vote: &PromoteVote) -> PeerResult<VoteAnswer> {
+        let req = self
+            .request(reqwest::Method::POST, "/witness/promote")
+            .timeout(Duration::from_secs(10))
+            .json(vote);
         self.json(req).await
     }
 }

@@ -23,6 +23,9 @@ pub struct ZoneInfo {
     /// Where S3 clients should send writes when this zone is primary.
     pub s3_endpoint: String,
     pub promotions: Vec<Promotion>,
+    /// The zone's identity (`ZoneState::id`); empty from a zone that predates it.
+    #[serde(default)]
+    pub id: String,
 }
 
 /// `GET /journal?after=N&wait_ms=M&limit=L`: entries after N. `after` also acknowledges

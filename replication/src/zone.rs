@@ -100,6 +100,10 @@ pub struct ZoneState {
     /// resync too.
     #[serde(default)]
     pub journal_floor: u64,
+    /// This zone's identity in lease requests and promotion votes: random, made once and
+    /// kept (the S3 endpoints of two zones behind one proxy are the same string).
+    #[serde(default)]
+    pub id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,6 +185,14 @@ impl ZoneState {
             peer,
             promotions: Vec::new(),
             journal_floor: 0,
+            id: new_zone_id(),
+        }
+    }
+
+    /// Gives a zone saved before identities existed its own.
+    pub fn ensure_id(&mut self) {
+        if self.id.is_empty() {
+            self.id = new_zone_id();
         }
     }
 
@@ -497,6 +509,32 @@ impl ZoneState {
     }
 }
 
+/// 128 random bits from the kernel, in hex; the boot clock and the process id if the
+/// kernel has none to give (identities only need to differ between two zones).
+fn new_zone_id() -> String {
+    let mut buf = [0u8; 16];
+    // SAFETY: `buf` is a valid, writable buffer of the length given.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n != buf.len() as isize {
+        let fallback = (crate::lease::boottime().as_nanos() as u64) ^ u64::from(std::process::id());
+        buf[..8].copy_from_slice(&fallback.to_le_bytes());
+    }
+    hex::encode(buf)
+}
+
+/// Whether this zone needs a lease to acknowledge client writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseRule {
+    /// A zone without a peer answers to nobody.
+    NotNeeded = 0,
+    /// A primary with a peer acknowledges only inside a lease.
+    Required = 1,
+    /// Promoted while no grantor could be reached (no witness, the old primary gone, or
+    /// `--force`): takes writes until it first gets a lease, then needs one like any
+    /// primary. The promotion itself waited out every promise made to the old primary.
+    UntilFirstGrant = 2,
+}
+
 /// The live zone state shared by the write path, the S3 front end and replication.
 pub struct Zone {
     state: RwLock<ZoneState>,
@@ -508,6 +546,11 @@ pub struct Zone {
     /// When this process last saw the zone stop being primary (a switchover, or a higher
     /// epoch learnt), on the monotonic clock: writes refused just after are retryable.
     demoted_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The write lease this zone holds as primary, and whether it needs one.
+    lease: crate::lease::Held,
+    lease_rule: std::sync::atomic::AtomicU8,
+    /// Woken on every published change (the lease keeper asks at once after a promotion).
+    changed: tokio::sync::Notify,
 }
 
 impl Zone {
@@ -519,7 +562,58 @@ impl Zone {
             state: RwLock::new(state),
             changing: tokio::sync::Mutex::new(()),
             demoted_at: std::sync::Mutex::new(None),
+            lease: crate::lease::Held::default(),
+            lease_rule: std::sync::atomic::AtomicU8::new(LeaseRule::NotNeeded as u8),
+            changed: tokio::sync::Notify::new(),
         }
+    }
+
+    /// The lease this zone holds as primary.
+    pub fn lease(&self) -> &crate::lease::Held {
+        &self.lease
+    }
+
+    pub fn lease_rule(&self) -> LeaseRule {
+        match self.lease_rule.load(Ordering::SeqCst) {
+            0 => LeaseRule::NotNeeded,
+            2 => LeaseRule::UntilFirstGrant,
+            _ => LeaseRule::Required,
+        }
+    }
+
+    pub fn set_lease_rule(&self, rule: LeaseRule) {
+        self.lease_rule.store(rule as u8, Ordering::SeqCst);
+    }
+
+    /// A grantor answered the request sent at `sent_at` (boot clock) with a grant.
+    pub fn lease_granted(&self, sent_at: std::time::Duration, terms: &crate::lease::LeaseTerms) {
+        self.lease.granted(sent_at, terms);
+        let _ = self.lease_rule.compare_exchange(
+            LeaseRule::UntilFirstGrant as u8,
+            LeaseRule::Required as u8,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+    }
+
+    /// Whether the lease (if this zone needs one) holds right now: one atomic load and a
+    /// clock read, cheap enough for every commit.
+    pub fn lease_holds(&self) -> bool {
+        match self.lease_rule() {
+            LeaseRule::NotNeeded | LeaseRule::UntilFirstGrant => true,
+            LeaseRule::Required => self.lease.valid_at(crate::lease::boottime()),
+        }
+    }
+
+    /// Whether a client write may be acknowledged now: the role takes writes and the
+    /// lease holds. (`writable` alone is the role's answer, for start-up work.)
+    pub fn may_acknowledge(&self) -> bool {
+        self.writable() && self.lease_holds()
+    }
+
+    /// Resolves when the next change is published.
+    pub async fn changed(&self) {
+        self.changed.notified().await
     }
 
     /// How long ago this zone stopped being primary, if it did while this process ran.
@@ -607,6 +701,11 @@ impl Zone {
             .store(guard.role() == Role::Secondary, Ordering::SeqCst);
         self.writable
             .store(guard.accepts_writes(), Ordering::SeqCst);
+        if guard.role() == Role::Secondary {
+            self.lease.drop_lease();
+        }
+        drop(guard);
+        self.changed.notify_waiters();
     }
 }
 
@@ -614,12 +713,36 @@ impl Zone {
 mod tests {
     use super::*;
 
+    /// States with a fixed identity, so that two of them compare equal.
     fn primary() -> ZoneState {
-        ZoneState::new(Role::Primary, Some("peer".into()))
+        ZoneState {
+            id: "zone-p".into(),
+            ..ZoneState::new(Role::Primary, Some("peer".into()))
+        }
     }
 
     fn secondary() -> ZoneState {
-        ZoneState::new(Role::Secondary, Some("peer".into()))
+        ZoneState {
+            id: "zone-s".into(),
+            ..ZoneState::new(Role::Secondary, Some("peer".into()))
+        }
+    }
+
+    #[test]
+    fn every_zone_gets_its_own_identity_once() {
+        let (a, b) = (
+            ZoneState::new(Role::Primary, None),
+            ZoneState::new(Role::Primary, None),
+        );
+        assert_eq!(a.id.len(), 32);
+        assert_ne!(a.id, b.id);
+        let mut old = a.clone();
+        old.id.clear();
+        old.ensure_id();
+        assert_eq!(old.id.len(), 32);
+        let mut kept = a.clone();
+        kept.ensure_id();
+        assert_eq!(kept.id, a.id);
     }
 
     fn fenced(f: Fence) -> ZoneState {

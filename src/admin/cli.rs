@@ -65,8 +65,15 @@ pub enum ZoneCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Unplanned failover: make this secondary the primary now (raises the epoch).
-    Promote,
+    /// Unplanned failover: make this secondary the primary (raises the epoch), once the old
+    /// primary's write lease has run out and the witness (if any) agrees.
+    Promote {
+        /// Promote now, without waiting for the old primary's lease or asking the witness.
+        /// If the old primary still runs, both zones may take writes until it learns of
+        /// the promotion; its writes from then on are set aside (quarantined).
+        #[arg(long)]
+        force: bool,
+    },
     /// Planned switchover: the primary stops writes, the secondary catches up, roles swap.
     Switchover,
     /// Writes set aside when this zone rejoined after a failover (or one of them).
@@ -278,7 +285,17 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
         },
         AdminCommand::Zone(c) => match c {
             ZoneCommand::Status { .. } => (reqwest::Method::GET, "/zone".into(), None),
-            ZoneCommand::Promote => (reqwest::Method::POST, "/zone/promote".into(), None),
+            ZoneCommand::Promote { force } => {
+                if *force {
+                    eprintln!("WARNING: --force: promoting without waiting for the old primary's lease to run out (and without the witness). If the old primary is still running, both zones may take writes until it learns of the promotion; its later writes will be set aside (quarantined) when it rejoins.");
+                }
+                let path = if *force {
+                    "/zone/promote?force=true"
+                } else {
+                    "/zone/promote"
+                };
+                (reqwest::Method::POST, path.into(), None)
+            }
             ZoneCommand::Switchover => (reqwest::Method::POST, "/zone/switchover".into(), None),
             ZoneCommand::Divergent { id: None } => {
                 (reqwest::Method::GET, "/zone/divergent".into(), None)
@@ -377,7 +394,7 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
         (AdminCommand::User(_) | AdminCommand::Key(_) | AdminCommand::Kms(_), Some(v)) => {
             print!("{}", tables::record(v))
         }
-        (AdminCommand::Zone(ZoneCommand::Promote), Some(v)) => {
+        (AdminCommand::Zone(ZoneCommand::Promote { .. }), Some(v)) => {
             println!("{}", super::zone_text::promotion(v));
             println!("{pretty}");
         }

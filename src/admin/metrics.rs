@@ -100,6 +100,7 @@ fn zone_metrics(m: &Scrape, s: &AdminState) {
     if r.peer.is_none() {
         return;
     }
+    lease_metrics(m, &r.lease);
     m.gauge(
         "bascule_replication_peer_reachable",
         "1 when the last call to the peer zone succeeded",
@@ -158,6 +159,48 @@ fn zone_metrics(m: &Scrape, s: &AdminState) {
             "bascule_replication_lag_p50_seconds",
             "p50 replication lag of recent entries",
             l.p50,
+        );
+    }
+}
+
+fn lease_metrics(m: &Scrape, l: &crate::zone::report::LeaseView) {
+    m.gauge(
+        "bascule_lease_held",
+        "1 when this primary holds its write lease (acknowledges client writes)",
+        u64::from(l.held),
+    );
+    m.seconds(
+        "bascule_lease_remaining_seconds",
+        "Time left on the write lease this zone holds",
+        l.ms_left,
+    );
+    let up: Vec<(String, u64)> = l
+        .grantors
+        .iter()
+        .map(|g| (g.name.to_string(), u64::from(g.reachable)))
+        .collect();
+    m.labelled(
+        "bascule_lease_grantor_up",
+        "1 when the grantor (peer or witness) answered the last lease request",
+        "grantor",
+        &up,
+    );
+    let granting: Vec<(String, u64)> = l
+        .grantors
+        .iter()
+        .map(|g| (g.name.to_string(), u64::from(g.granted)))
+        .collect();
+    m.labelled(
+        "bascule_lease_grantor_granted",
+        "1 when the grantor granted the last lease request",
+        "grantor",
+        &granting,
+    );
+    if let Some(at) = l.last_denial_at_ms {
+        m.gauge(
+            "bascule_lease_last_denial_timestamp_seconds",
+            "When a grantor last denied this zone the lease (Unix time)",
+            at / 1000,
         );
     }
 }

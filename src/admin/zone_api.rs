@@ -3,6 +3,7 @@
 
 use super::state::{AdminState, ApiError, ApiResult};
 use crate::store::records::QuarantineRecord;
+use crate::zone::lease::Promotion;
 use crate::zone::report::{report, ZoneReport};
 use crate::zone::{quarantine, PromotionReport};
 use axum::body::Body;
@@ -30,8 +31,23 @@ async fn status(State(s): State<AdminState>) -> Json<ZoneReport> {
     Json(report(&s.zone))
 }
 
-async fn promote(State(s): State<AdminState>) -> ApiResult<PromotionReport> {
-    Ok(Json(s.zone.promote().await?))
+#[derive(serde::Deserialize)]
+struct PromoteQuery {
+    /// Skip the wait for the old primary's lease and the witness's agreement.
+    #[serde(default)]
+    force: bool,
+}
+
+async fn promote(
+    State(s): State<AdminState>,
+    Query(q): Query<PromoteQuery>,
+) -> ApiResult<PromotionReport> {
+    let kind = if q.force {
+        Promotion::Forced
+    } else {
+        Promotion::Manual
+    };
+    Ok(Json(s.zone.promote(kind).await?))
 }
 
 #[derive(serde::Deserialize)]

@@ -120,6 +120,39 @@ fn live_panel(s: &AdminState, r: &ZoneReport) -> Markup {
                     None => span.muted { "none (standalone)" },
                 }
             }
+            @if r.peer.is_some() {
+                dt { "Write lease" }
+                dd #lease {
+                    @if r.role == bascule_replication::zone::Role::Primary {
+                        @if r.lease.rule == "until_first_grant" {
+                            span.badge.warn { "not yet granted" } " takes writes until its first lease"
+                        } @else if r.lease.held {
+                            span.badge.ok { "held" } " " (duration_ms(r.lease.ms_left)) " left"
+                        } @else {
+                            span.badge.bad { "not held: writes refused" }
+                        }
+                    } @else {
+                        span.muted { "granted to the primary for " (duration_ms(r.lease.promised_ms_left)) " more" }
+                    }
+                    " (T = " (r.lease.lease_seconds) " s)"
+                    @for g in &r.lease.grantors {
+                        br;
+                        (g.name) " " span.mono { (g.url) } " "
+                        @if g.granted { span.badge.ok { "granting" } }
+                        @else if g.reachable { span.badge.warn { "answers, not granting" } }
+                        @else { span.badge.bad { "unreachable" } }
+                        @if let Some(e) = &g.error { " " span.muted { (e) } }
+                    }
+                    @if let Some(w) = &r.lease.witness {
+                        @if r.lease.grantors.is_empty() { br; "witness " span.mono { (w) } }
+                    } @else {
+                        br; span.muted { "no witness: the peer alone grants the lease" }
+                    }
+                    @if let (Some(d), Some(at)) = (&r.lease.last_denial, r.lease.last_denial_at_ms) {
+                        br; "last denial: " (d) " at " (time(at))
+                    }
+                }
+            }
             dt { "Journal position" } dd { (r.last_seq) " (primary: " (r.primary_last_seq) ")" }
             dt { "Entries pending" } dd #entries-pending { (r.entries_pending) }
             dt { "Bytes pending" } dd #bytes-pending { (bytes(r.bytes_pending)) }
@@ -223,7 +256,7 @@ async fn promote(State(s): State<AdminState>, action: Action<Confirm>) -> Respon
     }
     let outcome = s
         .zone
-        .promote()
+        .promote(crate::zone::lease::Promotion::Manual)
         .await
         .map_err(|e| e.to_string())
         .and_then(|p| serde_json::to_value(&p).map_err(|e| e.to_string()))

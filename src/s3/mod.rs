@@ -319,7 +319,7 @@ async fn dispatch(
         ));
     }
     // A zone that does not take writes refuses them before reading any of the body.
-    if endpoint.writes() && !s.store.zone.writable() {
+    if endpoint.writes() && !s.store.zone.may_acknowledge() {
         return Err(s.zone.refuse_write().await);
     }
     let bucket_record = match &r.bucket {

@@ -150,6 +150,7 @@ fn now_ms() -> u64 {
 fn admit(zone: &Zone, txn: &Txn, last_seq: u64, full: bool) -> Result<(), StoreError> {
     match txn.origin {
         Origin::Client if !zone.writable() => Err(StoreError::ReadOnly),
+        Origin::Client if !zone.lease_holds() => Err(StoreError::NoLease),
         Origin::Client if full && !txn.only_removes() => Err(StoreError::MetadataFull),
         Origin::Replica { .. } if !zone.is_secondary() => Err(StoreError::NotSecondary),
         Origin::Replica { seq, .. } if seq <= last_seq => Err(StoreError::AlreadyApplied {
@@ -297,8 +298,10 @@ fn run(
         let mut outcomes = Vec::with_capacity(jobs.len());
         for job in jobs {
             view.last_seq = group.last_seq;
-            let outcome =
-                (job.txn)(&view).and_then(|t| stage(&shared, &mut view, &mut batch, &mut group, t));
+            let outcome = (job.txn)(&view).and_then(|t| {
+                let client = t.origin == Origin::Client;
+                stage(&shared, &mut view, &mut batch, &mut group, t).map(|c| (c, client))
+            });
             outcomes.push((job.reply, outcome));
         }
         let moved = group.last_seq != last_seq || group.reset;
@@ -340,8 +343,17 @@ fn run(
                 if moved {
                     seq_tx.send_replace(last_seq);
                 }
+                // The lease is checked again after the fsync: a client write whose lease
+                // ran out meanwhile is durable but never acknowledged (503, retried).
+                let lease_holds = shared.zone.lease_holds();
                 for (reply, outcome) in outcomes {
-                    let _ = reply.send(outcome);
+                    let _ = reply.send(outcome.and_then(|(committed, client)| {
+                        if client && !lease_holds {
+                            Err(StoreError::NoLease)
+                        } else {
+                            Ok(committed)
+                        }
+                    }));
                 }
             }
             Err(e) => {

@@ -15,6 +15,10 @@ pub enum StoreError {
     /// The zone does not take client writes now (secondary, fenced or handing over).
     #[error("this zone does not take writes")]
     ReadOnly,
+    /// A primary whose write lease is not (or no longer) held: the change is refused
+    /// before it commits, or committed but not acknowledged (the client retries).
+    #[error("this zone holds no write lease")]
+    NoLease,
     /// A replicated change reached a zone that is not a secondary.
     #[error("this zone is not a secondary: it applies no journal entries")]
     NotSecondary,
@@ -44,6 +48,7 @@ impl StoreError {
             StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
             StoreError::Closed => StoreError::Closed,
             StoreError::ReadOnly => StoreError::ReadOnly,
+            StoreError::NoLease => StoreError::NoLease,
             StoreError::NotSecondary => StoreError::NotSecondary,
             StoreError::AlreadyApplied { seq, cursor } => StoreError::AlreadyApplied {
                 seq: *seq,
@@ -80,6 +85,11 @@ impl From<StoreError> for S3Error {
             _ if e.is_disk_full() => S3Error::new(S3ErrorCode::InsufficientStorage),
             StoreError::ReadOnly => S3Error::new(S3ErrorCode::ZoneReadOnly),
             StoreError::Closed => S3Error::new(S3ErrorCode::ServiceUnavailable),
+            StoreError::NoLease => S3Error::msg(
+                S3ErrorCode::ServiceUnavailable,
+                "This zone cannot reach its peer zone or the witness to confirm it is still primary; retry shortly.",
+            )
+            .with_header("retry-after", "1"),
             // The write raced a key retirement; a retry is sealed under the active version.
             StoreError::KeyRetired(_) => S3Error::new(S3ErrorCode::ServiceUnavailable),
             _ => {

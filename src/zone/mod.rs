@@ -2,6 +2,7 @@
 //! the peer, the zone-to-zone routes, and the operator's actions (promote, switchover).
 
 pub mod apply;
+pub mod lease;
 pub mod quarantine;
 pub mod replica;
 pub mod report;
@@ -38,6 +39,8 @@ pub struct ZoneService {
     role_change: tokio::sync::Mutex<()>,
     /// How long after a demotion refused writes stay retryable (`zone.demoted_retry_seconds`).
     pub demoted_retry: std::time::Duration,
+    /// The write lease: terms, witness, promises made and the keeper's last round.
+    pub lease: lease::LeaseState,
 }
 
 /// The zone layer's error: a transition the state machine refused, a storage failure, or
@@ -54,6 +57,9 @@ pub enum ZoneError {
     /// A switchover that stopped; `resumed` says whether this zone takes writes again.
     #[error("{message}")]
     Switchover { message: String, resumed: bool },
+    /// The witness did not agree to a promotion.
+    #[error("not promoted: {0}")]
+    Witness(String),
 }
 
 impl From<ZoneError> for S3Error {
@@ -65,6 +71,7 @@ impl From<ZoneError> for S3Error {
             ZoneError::Switchover { message, .. } => {
                 S3Error::msg(S3ErrorCode::ServiceUnavailable, message)
             }
+            ZoneError::Witness(_) => S3Error::msg(S3ErrorCode::ServiceUnavailable, e.to_string()),
         }
     }
 }
@@ -93,6 +100,7 @@ impl ZoneService {
         secret: Option<String>,
         s3_endpoint: String,
         peer: Option<PeerClient>,
+        lease: lease::LeaseState,
     ) -> ZoneService {
         let ack = store.peer_ack();
         ZoneService {
@@ -104,6 +112,7 @@ impl ZoneService {
             peer_ack: AtomicU64::new(ack),
             role_change: tokio::sync::Mutex::new(()),
             demoted_retry: std::time::Duration::from_secs(5),
+            lease,
         }
     }
 
@@ -125,6 +134,7 @@ impl ZoneService {
             journal_floor: z.journal_floor,
             s3_endpoint: self.s3_endpoint.clone(),
             promotions: z.promotions,
+            id: z.id,
         }
     }
 
@@ -216,6 +226,7 @@ impl ZoneService {
                     Some(Fence::HandingOver | Fence::HandoverUnresolved) => {
                         "is handing over to its peer"
                     }
+                    None => "holds no write lease: it cannot reach its peer zone or the witness",
                     _ => "is waiting to confirm with its peer that it is still primary",
                 };
                 let peer = peer
@@ -257,9 +268,19 @@ impl ZoneService {
         (seen > 0).then(|| seen.saturating_sub(cursor))
     }
 
-    /// Unplanned failover: this secondary becomes primary with a higher epoch, now.
-    pub async fn promote(&self) -> Result<PromotionReport, ZoneError> {
+    /// Unplanned failover: this secondary becomes primary with a higher epoch, once no
+    /// lease of the old primary can still run (see `promotion_gate`; a forced one skips
+    /// that).
+    pub async fn promote(&self, kind: lease::Promotion) -> Result<PromotionReport, ZoneError> {
         let _one_at_a_time = self.role_change.lock().await;
+        let before = self.store.zone.snapshot();
+        if before.role() == Role::Primary {
+            return Err(Refused::AlreadyPrimary.into());
+        }
+        let peer_epoch = self.status.get().peer.map(|p| p.epoch).unwrap_or(0);
+        let rule = self
+            .promotion_gate(before.epoch.max(peer_epoch) + 1, kind)
+            .await?;
         let state = self.store.zone.snapshot();
         let status = self.status.get();
         let cursor = *self.store.last_seq().borrow();
@@ -272,6 +293,7 @@ impl ZoneService {
         let epoch = self
             .change(|s| s.promote(peer_epoch, cursor, entries_at_risk, now_ms()))
             .await?;
+        self.store.zone.set_lease_rule(rule);
         // The old primary holds at least what this zone applied from it: it lacks only what
         // is written from now on (its own writes past this point are set aside when it
         // rejoins, and one that lost its data resyncs). Pending entries count from here,

@@ -3,8 +3,9 @@
 //! follower has not acknowledged; a secondary counts what it has seen and not applied.
 
 use super::ZoneService;
+use bascule_replication::lease::boottime;
 use bascule_replication::status::{now_ms, LastError, ReplicationStatus};
-use bascule_replication::zone::{Promotion, ResyncState, Role};
+use bascule_replication::zone::{LeaseRule, Promotion, ResyncState, Role};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -30,6 +31,48 @@ pub struct ZoneReport {
     pub rejoin_after: Option<u64>,
     pub divergent: usize,
     pub replication: ReplicationStatus,
+    pub lease: LeaseView,
+}
+
+/// The write lease as this zone sees it.
+#[derive(Debug, Serialize)]
+pub struct LeaseView {
+    /// `not_needed` (no peer), `required`, or `until_first_grant` (promoted without a
+    /// reachable grantor: takes writes until its first lease).
+    pub rule: &'static str,
+    /// Whether client writes may be acknowledged now as far as the lease goes.
+    pub held: bool,
+    /// Time left on the lease held, in milliseconds.
+    pub ms_left: u64,
+    pub lease_seconds: u64,
+    pub witness: Option<String>,
+    /// How much longer this zone, as a grantor, has promised the lease to its peer.
+    pub promised_ms_left: u64,
+    pub grantors: Vec<super::lease::GrantorReport>,
+    pub last_denial: Option<String>,
+    pub last_denial_at_ms: Option<u64>,
+}
+
+pub fn lease_view(zone: &ZoneService) -> LeaseView {
+    let z = &zone.store.zone;
+    let kept = zone.lease.report();
+    let primary = z.role() == Role::Primary;
+    LeaseView {
+        rule: match z.lease_rule() {
+            LeaseRule::NotNeeded => "not_needed",
+            LeaseRule::Required => "required",
+            LeaseRule::UntilFirstGrant => "until_first_grant",
+        },
+        held: primary && z.lease_holds(),
+        ms_left: z.lease().left_at(boottime()).as_millis() as u64,
+        lease_seconds: zone.lease.terms.term.as_secs(),
+        witness: zone.lease.witness.as_ref().map(|w| w.base().to_string()),
+        promised_ms_left: zone.lease.promised_for().as_millis() as u64,
+        // What the keeper heard is a primary's; a secondary asks nobody.
+        grantors: if primary { kept.grantors } else { Vec::new() },
+        last_denial: kept.last_denial,
+        last_denial_at_ms: kept.last_denial_at_ms,
+    }
 }
 
 pub fn report(zone: &ZoneService) -> ZoneReport {
@@ -93,5 +136,6 @@ pub fn report(zone: &ZoneService) -> ZoneReport {
             .map(|l| l.len())
             .unwrap_or(0),
         replication: status,
+        lease: lease_view(zone),
     }
 }

@@ -11,6 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bascule_replication::lease::LeaseRequest;
 use bascule_replication::protocol::{
     Catalog, JournalPage, ObjectPage, PromoteRequest, ProtocolError, EPOCH_HEADER,
 };
@@ -30,6 +31,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(zone: Zs) -> Router<S> {
         .route("/catalog", get(catalog))
         .route("/promote", post(promote))
         .route("/switchover", post(switchover))
+        .route("/lease", post(lease))
         .layer(middleware::from_fn_with_state(zone.clone(), guard))
         .with_state(zone)
 }
@@ -319,6 +321,11 @@ async fn promote(State(zone): State<Zs>, Json(req): Json<PromoteRequest>) -> Res
         Ok(_) => Json(zone.info()).into_response(),
         Err(e) => refuse(&zone, StatusCode::CONFLICT, "not_promoted", e.to_string()),
     }
+}
+
+/// The peer (a primary) asks for or renews its write lease.
+async fn lease(State(zone): State<Zs>, Json(req): Json<LeaseRequest>) -> Response {
+    Json(zone.grant_lease(&req)).into_response()
 }
 
 /// A switchover asked by the secondary (an operator ran it there).

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod haproxy;
+pub mod witness;
 pub mod zones;
 
 use aws_credential_types::Credentials;

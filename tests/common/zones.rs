@@ -89,6 +89,7 @@ impl Pair {
         let mut b = zone("secondary", &b_ports, a_ports.admin, config, &[]);
         b.access_key = a.access_key.clone();
         b.secret_key = a.secret_key.clone();
+        holds_lease_blocking(&a, Duration::from_secs(20));
         Pair {
             a,
             b,
@@ -96,6 +97,47 @@ impl Pair {
             b_ports,
         }
     }
+}
+
+/// Waits (blocking: callable from a sync constructor) until primary `z` holds a write
+/// lease granted by its secondary (a new zone takes writes before its first one).
+pub fn holds_lease_blocking(z: &Server, within: Duration) {
+    use std::io::{Read, Write};
+    let addr = z.admin.trim_start_matches("http://").to_string();
+    let deadline = Instant::now() + within;
+    loop {
+        let mut body = String::new();
+        if let Ok(mut conn) = std::net::TcpStream::connect(&addr) {
+            let req = format!(
+                "GET /admin/v1/zone HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\r\n",
+                z.token
+            );
+            if conn.write_all(req.as_bytes()).is_ok() {
+                let _ = conn.read_to_string(&mut body);
+            }
+        }
+        let report: Option<Value> = body
+            .split_once("\r\n\r\n")
+            .and_then(|(_, b)| serde_json::from_str(b).ok());
+        let leased =
+            |r: &Value| r["lease"]["held"] == true && r["lease"]["rule"] != "until_first_grant";
+        if report.as_ref().is_some_and(leased) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the primary did not get its write lease: {report:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until primary `z` holds its write lease.
+pub async fn holds_lease(z: &Server, within: Duration) -> Value {
+    wait_for(z, within, "the write lease", |s| {
+        s["lease"]["held"] == true && s["lease"]["rule"] == "required"
+    })
+    .await
 }
 
 pub async fn status(z: &Server) -> Value {
