@@ -30,6 +30,8 @@ pub struct Config {
     /// still use for presigned URLs and POST forms.
     pub allow_sigv2: bool,
     pub lifecycle: LifecycleConfig,
+    /// The background re-read of stored data (`src/zone/scrub.rs`).
+    pub scrub: ScrubConfig,
     pub metrics: MetricsConfig,
     pub bucket_logging: BucketLoggingConfig,
     pub encryption: EncryptionConfig,
@@ -102,6 +104,26 @@ pub struct MetricsConfig {
     /// Give each bucket (the first 100 by name) its own objects and bytes series, labelled
     /// with the bucket's name. Off by default: bucket names can be private.
     pub bucket_labels: bool,
+}
+
+/// The scrub's settings (`[scrub]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScrubConfig {
+    /// Bytes re-read per second (0: the scrub is off).
+    pub bytes_per_second: u64,
+    /// Seconds between the starts of two passes.
+    pub interval_seconds: u64,
+}
+
+impl Default for ScrubConfig {
+    fn default() -> Self {
+        ScrubConfig {
+            // A small share of one disk's bandwidth.
+            bytes_per_second: 16 * 1024 * 1024,
+            interval_seconds: 86_400,
+        }
+    }
 }
 
 /// The lifecycle worker (expiry of objects, versions, delete markers and uploads).
@@ -256,6 +278,7 @@ impl Default for Config {
             s3_tls_cert: None,
             s3_tls_key: None,
             lifecycle: LifecycleConfig::default(),
+            scrub: ScrubConfig::default(),
             metrics: MetricsConfig::default(),
             bucket_logging: BucketLoggingConfig::default(),
             encryption: EncryptionConfig::default(),

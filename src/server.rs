@@ -191,6 +191,15 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         }
         .spawn(stop_rx.clone()),
     );
+    let scrub = Arc::new(crate::zone::scrub::ScrubStatus::default());
+    background.push(
+        crate::zone::scrub::Scrubber {
+            zone: zone.clone(),
+            config: config.scrub.clone(),
+            status: scrub.clone(),
+        }
+        .spawn(stop_rx.clone()),
+    );
     let admin_app = api::router(AdminState {
         store: store.clone(),
         token: Arc::new(token),
@@ -200,6 +209,7 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         config: config.clone(),
         keys: keys.clone(),
         rewrap,
+        scrub,
         s3: s3_app.clone(),
     });
     let draining = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

@@ -3,7 +3,7 @@
 //! key in steps of `batch` keys, the position saved after each step (a restart resumes
 //! there), a pause between steps so foreground requests keep their latency, and only
 //! while the zone takes writes (each change it makes is an ordinary journaled one, which
-//! the secondary follows).
+//! the secondary follows) unless it changes no object (the scrub).
 
 use crate::store::records::{WalkName, WalkPosition};
 use crate::store::{Local, Store, StoreError, Txn};
@@ -39,6 +39,9 @@ pub struct Walker {
     pub pause: Duration,
     /// The position, as last saved (what status reports show).
     pub position: Arc<Mutex<WalkPosition>>,
+    /// Walks in any role (the scrub, which changes no object); the others only while the
+    /// zone takes writes.
+    pub any_role: bool,
 }
 
 impl Walker {
@@ -102,7 +105,7 @@ impl Walker {
             }
             visit.bucket(&bucket).await?;
             loop {
-                if *stop.borrow() || !self.store.zone.writable() {
+                if *stop.borrow() || !(self.any_role || self.store.zone.writable()) {
                     return Ok(false);
                 }
                 let after = pos.after_key.clone().unwrap_or_default();

@@ -19,6 +19,9 @@ const LEASE_SECONDS: u64 = 3;
 const HOLDER_EXPIRY: Duration = Duration::from_millis(1_970);
 const WITHIN: Duration = Duration::from_secs(30);
 
+/// Cuts or heals some links of a site.
+type LinkAction = Box<dyn Fn(&Site)>;
+
 /// Two zones, optionally a witness, and a cuttable proxy on every link.
 struct Site {
     a: Server,
@@ -301,7 +304,7 @@ async fn an_isolated_primary_stops_acknowledging_before_the_witness_agrees_to_a_
 async fn one_cut_link_or_a_dead_witness_stops_no_write() {
     let mut site = Site::start_with(true, true).await;
     let a = site.a.client();
-    let phases: [(&str, Box<dyn Fn(&Site)>, Box<dyn Fn(&Site)>); 2] = [
+    let phases: [(&str, LinkAction, LinkAction); 2] = [
         (
             "zones cut",
             Box::new(|s: &Site| s.cut_zones()),

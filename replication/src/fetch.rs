@@ -42,12 +42,21 @@ impl Throttle {
     }
 
     async fn consume(&self, n: u64) {
-        if self.rate == 0 {
-            return;
+        let wait = self.wait_for(n);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
-        let wait = {
+    }
+
+    /// Counts `n` more bytes; answers how long to wait before going on (a caller on a
+    /// blocking thread sleeps it there).
+    pub fn wait_for(&self, n: u64) -> Duration {
+        if self.rate == 0 {
+            return Duration::ZERO;
+        }
+        {
             let Ok(mut st) = self.state.lock() else {
-                return;
+                return Duration::ZERO;
             };
             let now = Instant::now();
             if now.duration_since(st.0) > Duration::from_secs(1)
@@ -58,9 +67,6 @@ impl Throttle {
             st.1 += n;
             let due = st.0 + Duration::from_secs_f64(st.1 as f64 / self.rate as f64);
             due.saturating_duration_since(now)
-        };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
         }
     }
 }

@@ -287,6 +287,35 @@ fn bucket_metrics(m: &Scrape, s: &AdminState) {
     );
 }
 
+fn scrub_metrics(m: &Scrape, s: &AdminState) {
+    let r = s.scrub.report(&s.config.scrub);
+    m.counter(
+        "bascule_scrub_bytes_checked_total",
+        "Stored bytes the scrub re-read and found intact since the process started",
+        r.bytes_checked,
+    );
+    m.counter(
+        "bascule_scrub_damaged_total",
+        "Damaged segments (corrupt, truncated or missing data) the scrub found since the process started",
+        r.damaged_found,
+    );
+    m.counter(
+        "bascule_scrub_repaired_total",
+        "Damaged segments repaired from the peer zone since the process started",
+        r.repaired,
+    );
+    m.gauge(
+        "bascule_scrub_unrepaired",
+        "Damaged segments found and not repaired: these objects answer errors until repaired",
+        r.unrepaired,
+    );
+    m.counter(
+        "bascule_scrub_passes_completed_total",
+        "Complete scrub passes over every stored object (kept across restarts)",
+        r.passes_completed,
+    );
+}
+
 fn lifecycle_metrics(m: &Scrape, s: &AdminState) {
     let r = s
         .lifecycle
@@ -384,6 +413,7 @@ pub async fn render(State(s): State<AdminState>, headers: http::HeaderMap) -> Re
     space_metrics(&m, &s);
     bucket_metrics(&m, &s);
     lifecycle_metrics(&m, &s);
+    scrub_metrics(&m, &s);
     bucket_logging_metrics(&m);
     encryption_metrics(&m);
     build_metrics(&m);

@@ -16,6 +16,8 @@ pub struct AdminState {
     pub keys: Arc<crate::crypt::ring::KeyRing>,
     /// The re-wrap worker's progress, and its wake-up after a rotation.
     pub rewrap: Arc<crate::crypt::rewrap::Rewrap>,
+    /// The scrub's findings, and its wake-up for a pass on demand.
+    pub scrub: Arc<crate::zone::scrub::ScrubStatus>,
     /// The zone's S3 router: the dashboard's console sends its object and bucket actions
     /// through it, so they are S3's own (see `dashboard::console`).
     pub s3: axum::Router,

@@ -5,6 +5,7 @@ use super::state::{AdminState, ApiError, ApiResult};
 use crate::store::records::QuarantineRecord;
 use crate::zone::lease::Promotion;
 use crate::zone::report::{report, ZoneReport};
+use crate::zone::scrub::ScrubReport;
 use crate::zone::{quarantine, PromotionReport};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -21,6 +22,7 @@ pub fn routes() -> Router<AdminState> {
     Router::new()
         .route("/zone", get(status))
         .route("/zone/promote", post(promote))
+        .route("/zone/scrub", get(scrub_report).post(scrub_now))
         .route("/zone/switchover", post(switchover))
         .route("/zone/divergent", get(divergent))
         .route("/zone/divergent/{id}", get(divergent_one))
@@ -29,6 +31,21 @@ pub fn routes() -> Router<AdminState> {
 
 async fn status(State(s): State<AdminState>) -> Json<ZoneReport> {
     Json(report(&s.zone))
+}
+
+/// The scrub's progress and what it found (damaged objects, repaired or not).
+async fn scrub_report(State(s): State<AdminState>) -> Json<ScrubReport> {
+    Json(s.scrub.report(&s.config.scrub))
+}
+
+/// Starts a scrub pass now (one already under way goes on).
+async fn scrub_now(State(s): State<AdminState>) -> Response {
+    if s.config.scrub.bytes_per_second == 0 {
+        return ApiError::Conflict("the scrub is off (scrub.bytes_per_second = 0)".into())
+            .into_response();
+    }
+    s.scrub.wake.notify_one();
+    (StatusCode::ACCEPTED, Json(s.scrub.report(&s.config.scrub))).into_response()
 }
 
 #[derive(serde::Deserialize)]

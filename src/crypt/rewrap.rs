@@ -171,6 +171,7 @@ impl Worker {
             batch: self.config.rewrap_batch,
             pause: Duration::from_millis(self.config.rewrap_pause_ms),
             position: self.shared.position.clone(),
+            any_role: false,
         };
         tokio::spawn(async move {
             let mut tried: Option<Vec<Pending>> = None;

@@ -125,6 +125,7 @@ impl Worker {
             batch: self.config.batch,
             pause: Duration::from_millis(self.config.pause_ms),
             position: self.status.position.clone(),
+            any_role: false,
         };
         walker.load();
         tokio::spawn(async move {

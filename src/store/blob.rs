@@ -85,6 +85,19 @@ impl BlobStore {
         Some((partial, self.tmp_path(id, dir)?, dir))
     }
 
+    /// Where a repair stages a fresh copy of blob `seg` (in its own data directory, so
+    /// the rename over the damaged file is atomic), and where the damaged one is set aside
+    /// meanwhile (in `tmp/`: removed at the next start, as nothing references that name).
+    pub fn repair_paths(&self, seg: &Segment) -> Option<(PathBuf, PathBuf, PathBuf, u16)> {
+        let Location::Disk(d) = seg.loc else {
+            return None;
+        };
+        let tmp = self.tmp_path(&seg.id, d)?;
+        let staged = tmp.with_file_name(format!("{}.repair", seg.id));
+        let aside = tmp.with_file_name(format!("{}.damaged", seg.id));
+        Some((staged, self.path(&seg.id, d)?, aside, d))
+    }
+
     /// Where a referenced blob lives once settled.
     pub fn path(&self, id: &str, dir: u16) -> Option<PathBuf> {
         let base = self.dirs.get(dir as usize)?;

@@ -10,6 +10,7 @@ pub mod listing;
 pub mod plan;
 pub mod read;
 pub mod records;
+pub mod scrub;
 pub mod sealing;
 pub mod space;
 mod updates;
@@ -206,6 +207,7 @@ pub fn walk_position_key(walk: records::WalkName) -> &'static [u8] {
     match walk {
         records::WalkName::Lifecycle => b"lifecycle/position",
         records::WalkName::Rewrap => b"rewrap/position",
+        records::WalkName::Scrub => b"scrub/position",
     }
 }
 

@@ -63,6 +63,12 @@ pub enum Local {
     },
     ZoneState(ZoneState),
     WalkPosition(WalkName, WalkPosition),
+    /// Puts back the bytes of an inline segment the scrub found damaged (fetched from the
+    /// peer and verified); nothing if the segment is gone meanwhile.
+    RepairInline {
+        id: String,
+        data: Bytes,
+    },
 }
 
 /// One atomic change: applied in one batch, journaled as one entry when it carries an `op`
@@ -524,6 +530,11 @@ impl Planner<'_, '_> {
             }
             Local::ZoneState(state) => {
                 self.put(Cf::System, super::ZONE_STATE_KEY.to_vec(), encode(&state)?);
+            }
+            Local::RepairInline { id, data } => {
+                if self.view.get(Cf::Inline, id.as_bytes())?.is_some() {
+                    self.put(Cf::Inline, id.into_bytes(), data.to_vec());
+                }
             }
         }
         Ok(())

@@ -61,6 +61,7 @@ pub struct WalkPosition {
 pub enum WalkName {
     Lifecycle,
     Rewrap,
+    Scrub,
 }
 
 /// A write this zone accepted as primary after its peer had been promoted: set aside

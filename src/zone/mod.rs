@@ -6,6 +6,7 @@ pub mod lease;
 pub mod quarantine;
 pub mod replica;
 pub mod report;
+pub mod scrub;
 pub mod serve;
 
 pub mod trim;
