@@ -25,7 +25,7 @@ async fn sign_in_manage_users_keys_and_grants() {
     );
     b.type_into("#token", "not-the-token").await;
     b.click("#sign-in").await;
-    assert!(b.page_text().await.contains("Wrong admin token"));
+    b.wait_for_text("Wrong admin token").await;
     b.screenshot("01-sign-in-refused").await;
 
     b.sign_in(&server).await;
@@ -49,7 +49,7 @@ async fn sign_in_manage_users_keys_and_grants() {
     let ak = b.text("#new-access-key").await;
     let sk = b.text("#new-secret-key").await;
     assert!(ak.starts_with("BK") && sk.len() == 40, "{ak} {sk}");
-    assert!(b.page_text().await.contains("shown only now"));
+    b.wait_for_text("shown only now").await;
     b.screenshot("03-new-key").await;
     let teacher = server.client_for(&ak, &sk);
     teacher

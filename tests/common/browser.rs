@@ -226,10 +226,37 @@ impl Browser {
     }
 
     /// The flash message after an action, which must say `expected`.
+    /// The page after a click may still be the old one (with the previous flash) for a
+    /// moment on a loaded machine: wait for the new message, up to 15 s.
     pub async fn flash(&self, expected: &str) -> String {
-        let t = self.text(".flash").await;
-        assert!(t.contains(expected), "flash {t:?} lacks {expected:?}");
-        t
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let t = self.text(".flash").await;
+            if t.contains(expected) {
+                return t;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "flash {t:?} lacks {expected:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits (up to 15 s) until the page's text contains `expected`.
+    pub async fn wait_for_text(&self, expected: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let t = self.page_text().await;
+            if t.contains(expected) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the page never said {expected:?}: {t}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     /// A property of the element `css` names (an input's `value`, say).
