@@ -8,7 +8,7 @@
 use super::ZoneService;
 use crate::config::ScrubConfig;
 use crate::store::records::{WalkName, WalkPosition};
-use crate::store::scrub::{expected_md5, Damage};
+use crate::store::scrub::expected_md5;
 use crate::store::{Local, StoreError, Txn};
 use crate::walker::{Visit, Walker};
 use bascule_replication::fetch::{Fetcher, Throttle};
@@ -208,7 +208,7 @@ impl Scrubber {
         }
         self.status.damaged_found.fetch_add(1, Ordering::Relaxed);
         tracing::error!(bucket, key, version = record.version_label(), segment = %seg.id, problem = %damage, "scrub: damaged object data");
-        let repair = self.repair(bucket, key, record, seg, &damage).await;
+        let repair = self.repair(bucket, key, record, seg).await;
         match &repair {
             Ok(()) => {
                 self.status.repaired.fetch_add(1, Ordering::Relaxed);
@@ -253,7 +253,6 @@ impl Scrubber {
         key: &str,
         record: &ObjectRecord,
         seg: &Segment,
-        damage: &Damage,
     ) -> Result<(), String> {
         let Some(peer) = &self.zone.peer else {
             return Err(
@@ -317,7 +316,7 @@ impl Scrubber {
                     }
                     other => {
                         // Put back what was there: damaged, but all there is.
-                        if moved && !matches!(damage, Damage::Missing) {
+                        if moved {
                             let _ = std::fs::rename(&aside, &final_path);
                         }
                         Err(match other {
