@@ -5,6 +5,7 @@
 mod bucket_settings;
 mod buckets_page;
 pub mod capacity;
+mod capacity_page;
 mod chart;
 mod console;
 pub mod format;
@@ -16,6 +17,7 @@ mod objects_page;
 pub mod session;
 mod throttle;
 pub mod traffic;
+mod traffic_page;
 mod users_page;
 mod zone_page;
 
@@ -50,8 +52,8 @@ pub fn routes() -> Router<AdminState> {
         .merge(console::routes())
         .merge(bucket_settings::routes())
         .merge(users_page::routes())
-        .merge(traffic::routes())
-        .merge(capacity::routes())
+        .merge(traffic_page::routes())
+        .merge(capacity_page::routes())
 }
 
 async fn stylesheet() -> Response {

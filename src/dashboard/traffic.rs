@@ -1,32 +1,17 @@
-//! The traffic page: S3 requests and errors per second by operation, latency p50/p99 and
+//! Traffic history: S3 requests and errors per second by operation, latency p50/p99 and
 //! bytes in and out over the last hour, from differences of the zone's own request
 //! counters (the ones `/metrics` exports) sampled every few seconds.
 
-use super::chart::{self, Chart, Line};
+use super::chart::Line;
 use super::history::History;
-use super::layout::Tab;
-use super::{signed_page, Signed};
-use crate::admin::state::AdminState;
 use crate::request_metrics::{Totals, LATENCY_BOUNDS, REQUESTS};
-use axum::extract::State;
-use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use bascule_replication::status::now_ms;
-use maud::html;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub fn routes() -> Router<AdminState> {
-    Router::new().route("/dashboard/traffic", get(show))
-}
-
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 const KEEP: usize = 3600 / 10;
-const WINDOW_MS: u64 = 3_600_000;
-/// Operations drawn one line each (the busiest); the table lists them all.
-const LINES: usize = 4;
 
 /// What happened between two readings of the counters.
 #[derive(Clone)]
@@ -130,7 +115,7 @@ pub fn spawn(
 }
 
 /// Each operation's requests and errors over the samples, busiest first.
-fn by_operation(samples: &[Sample]) -> Vec<(&'static str, u64, u64)> {
+pub fn by_operation(samples: &[Sample]) -> Vec<(&'static str, u64, u64)> {
     let mut sums: HashMap<&'static str, (u64, u64)> = HashMap::new();
     for s in samples {
         for (name, r, e) in &s.operations {
@@ -144,7 +129,7 @@ fn by_operation(samples: &[Sample]) -> Vec<(&'static str, u64, u64)> {
     rows
 }
 
-fn line(name: &str, samples: &[Sample], value: impl Fn(&Sample) -> Option<f64>) -> Line {
+pub fn line(name: &str, samples: &[Sample], value: impl Fn(&Sample) -> Option<f64>) -> Line {
     Line {
         name: name.to_string(),
         points: samples
@@ -154,7 +139,7 @@ fn line(name: &str, samples: &[Sample], value: impl Fn(&Sample) -> Option<f64>) 
     }
 }
 
-fn rate_of(s: &Sample, name: &str, errors: bool) -> f64 {
+pub fn rate_of(s: &Sample, name: &str, errors: bool) -> f64 {
     let n: u64 = s
         .operations
         .iter()
@@ -162,79 +147,6 @@ fn rate_of(s: &Sample, name: &str, errors: bool) -> f64 {
         .map(|o| if errors { o.2 } else { o.1 })
         .sum();
     n as f64 / s.seconds
-}
-
-async fn show(State(s): State<AdminState>, Signed(session): Signed) -> Response {
-    let samples = s.dashboard.traffic.samples();
-    let now = now_ms();
-    let ops = by_operation(&samples);
-    let seconds: f64 = samples.iter().map(|s| s.seconds).sum();
-    let mut requests = vec![line("all", &samples, |x| Some(rate_of(x, "", false)))];
-    requests.extend(
-        ops.iter()
-            .take(LINES)
-            .map(|(name, _, _)| line(name, &samples, |x| Some(rate_of(x, name, false)))),
-    );
-    let mut errors = vec![line("all", &samples, |x| Some(rate_of(x, "", true)))];
-    errors.extend(
-        ops.iter()
-            .filter(|o| o.2 > 0)
-            .take(LINES)
-            .map(|(name, _, _)| line(name, &samples, |x| Some(rate_of(x, name, true)))),
-    );
-    let latency = [
-        line("p50", &samples, |x| x.p50),
-        line("p99", &samples, |x| x.p99),
-    ];
-    let bytes = [
-        line("in", &samples, |x| Some(x.bytes_in as f64 / x.seconds)),
-        line("out", &samples, |x| Some(x.bytes_out as f64 / x.seconds)),
-    ];
-    let draw = |id, title, value, lines: &[Line]| {
-        Chart {
-            id,
-            title,
-            window_ms: WINDOW_MS,
-            value,
-        }
-        .draw(lines, now)
-    };
-    let body = html! {
-        h1 { "Traffic" }
-        section.card {
-            p.muted {
-                "S3 requests answered by this zone over the last hour, from its request counters (those "
-                code { "/metrics" } " exports), read every " (SAMPLE_EVERY.as_secs()) " s: "
-                (samples.len()) " readings so far."
-            }
-            (draw("requests-chart", "Requests per second", chart::per_second as fn(f64) -> String, &requests))
-            (draw("errors-chart", "Errors per second (4xx and 5xx answers)", chart::per_second, &errors))
-            (draw("latency-chart", "Latency to the response head", chart::seconds, &latency))
-            (draw("bytes-chart", "Bytes per second", chart::byte_rate, &bytes))
-        }
-        section.card {
-            h2 { "By operation, last hour" }
-            table #operations {
-                thead { tr {
-                    th { "Operation" } th.num { "Requests" } th.num { "Per second" }
-                    th.num { "Errors" } th.num { "Error share" }
-                } }
-                tbody {
-                    @for (name, r, e) in &ops {
-                        tr {
-                            td.mono { (name) }
-                            td.num { (r) }
-                            td.num { (chart::count(*r as f64 / seconds.max(1.0))) }
-                            td.num { (e) }
-                            td.num { (format!("{:.1} %", 100.0 * *e as f64 / (*r).max(1) as f64)) }
-                        }
-                    }
-                }
-            }
-            @if ops.is_empty() { p.muted { "No S3 requests yet." } }
-        }
-    };
-    signed_page(&s, &session, Tab::Traffic, "Traffic", body)
 }
 
 #[cfg(test)]
