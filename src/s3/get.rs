@@ -244,6 +244,7 @@ pub fn stream_sources(sources: Vec<Piece>) -> Body {
         offset,
         len,
         sealed: None,
+        ..
     }] = sources.as_slice()
     {
         let (off, len) = (*offset as usize, *len as usize);

@@ -9,6 +9,7 @@ use super::{SegmentSource, Store, StoreError};
 use bascule_replication::records::{Seal, Segment};
 use bascule_seal::stream::{chunk_count, sealed_range, StreamKey, CHUNK, TAG};
 use bytes::Bytes;
+use md5::Digest;
 use std::io::{self, Read, Seek, SeekFrom};
 
 /// Size of each chunk read from a blob file.
@@ -17,6 +18,12 @@ pub const READ_CHUNK: u64 = 1024 * 1024;
 /// Sealed chunks opened per read (about `READ_CHUNK` of plaintext).
 const SEALED_BATCH: u64 = READ_CHUNK / CHUNK as u64;
 
+/// Whole plaintext segments up to this size are checked against their recorded MD5 as
+/// they are read (the last chunk is held back until the digest matches). Larger ones are
+/// length-checked only: hashing them would halve large GETs' throughput; the scrub checks
+/// their bytes in the background.
+pub const VERIFY_WHOLE_READS_UP_TO: u64 = 16 * 1024 * 1024;
+
 /// Part of one segment: read `len` plaintext bytes from `offset`.
 pub struct Piece {
     pub source: SegmentSource,
@@ -24,6 +31,44 @@ pub struct Piece {
     pub len: u64,
     /// The segment's stream key and plaintext size, when its stored bytes are sealed.
     pub sealed: Option<(StreamKey, u64)>,
+    /// The MD5 the bytes read must have (a whole plaintext segment read from a file).
+    pub md5: Option<[u8; 16]>,
+}
+
+/// Opens a segment for reading and checks what can be checked before any byte is sent:
+/// a file or inline value of the wrong length, or a whole inline value whose MD5 is not
+/// the recorded one, is damage (the client gets a 500, never wrong bytes).
+fn open_checked(store: &Store, seg: &Segment) -> Result<SegmentSource, StoreError> {
+    let source = store.open_segment(seg)?;
+    let len = match &source {
+        SegmentSource::Inline(data) => data.len() as u64,
+        SegmentSource::File(f) => f.metadata()?.len(),
+    };
+    if len != seg.stored_len() {
+        tracing::error!(segment = %seg.id, len, recorded = seg.stored_len(), "stored data has the wrong length; not served");
+        return Err(StoreError::Corrupt(format!(
+            "segment {} holds {len} bytes, {} recorded",
+            seg.id,
+            seg.stored_len()
+        )));
+    }
+    if let (SegmentSource::Inline(data), None, Some(want)) = (&source, &seg.seal, recorded_md5(seg))
+    {
+        if md5::Md5::digest(data).as_slice() != want {
+            tracing::error!(segment = %seg.id, "inline data does not match its MD5; not served");
+            return Err(StoreError::Corrupt(format!(
+                "segment {} does not match its MD5",
+                seg.id
+            )));
+        }
+    }
+    Ok(source)
+}
+
+fn recorded_md5(seg: &Segment) -> Option<[u8; 16]> {
+    let mut out = [0u8; 16];
+    hex::decode_to_slice(seg.md5.as_deref()?, &mut out).ok()?;
+    Some(out)
 }
 
 /// Opens the pieces covering plaintext bytes `[start, start + len)` of an object made of
@@ -51,11 +96,18 @@ pub fn open_range<E: From<StoreError>>(
             Some(seal) => Some((key_of(seg, seal)?, seg.size)),
             None => None,
         };
+        let source = open_checked(store, seg)?;
+        let whole = from == 0 && to == seg.size && seg.size <= VERIFY_WHOLE_READS_UP_TO;
+        let md5 = match (&source, &sealed) {
+            (SegmentSource::File(_), None) if whole => recorded_md5(seg),
+            _ => None,
+        };
         out.push(Piece {
-            source: store.open_segment(seg)?,
+            source,
             offset: from,
             len: to - from,
             sealed,
+            md5,
         });
     }
     Ok(out)
@@ -70,10 +122,11 @@ pub fn open_stored(
     len: u64,
 ) -> Result<Vec<Piece>, StoreError> {
     Ok(vec![Piece {
-        source: store.open_segment(seg)?,
+        source: open_checked(store, seg)?,
         offset,
         len,
         sealed: None,
+        md5: None,
     }])
 }
 
@@ -94,6 +147,7 @@ pub fn read_pieces(
             }
             (SegmentSource::File(mut f), None) => {
                 f.seek(SeekFrom::Start(piece.offset))?;
+                let mut check = piece.md5.map(|want| (md5::Md5::new(), want));
                 let mut left = piece.len;
                 while left > 0 {
                     let n = left.min(READ_CHUNK);
@@ -103,6 +157,19 @@ pub fn read_pieces(
                         return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
                     }
                     left -= got as u64;
+                    if let Some((hasher, want)) = &mut check {
+                        hasher.update(&buf);
+                        // The last chunk goes out only once the whole segment matched.
+                        if left == 0 && hasher.finalize_reset().as_slice() != want {
+                            tracing::error!(
+                                "stored data does not match its MD5; the read is cut short"
+                            );
+                            return Err(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "stored data does not match its MD5",
+                            ));
+                        }
+                    }
                     sink(Bytes::from(buf))?;
                 }
             }
