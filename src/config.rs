@@ -223,6 +223,11 @@ pub struct ZoneConfig {
     pub auto_failover: bool,
     /// ... but only while it lacks at most this many of the entries the primary showed.
     pub max_lag_on_failover: u64,
+    /// Seconds between periodic cross-zone verifies, run by the secondary (0: off).
+    pub verify_interval: u64,
+    /// Keys a periodic verify reads per second on each zone (a verify asked for by an
+    /// operator is not paced).
+    pub verify_keys_per_second: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -258,6 +263,8 @@ impl Default for ZoneConfig {
             lease_seconds: 10,
             auto_failover: false,
             max_lag_on_failover: 1000,
+            verify_interval: 86_400,
+            verify_keys_per_second: 20_000,
         }
     }
 }

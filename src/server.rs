@@ -200,6 +200,14 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         }
         .spawn(stop_rx.clone()),
     );
+    let verify = Arc::new(crate::zone::verify::Verifier {
+        zone: zone.clone(),
+        status: Arc::default(),
+        inline_max: config.inline_threshold as u64,
+        keys_per_second: config.zone.verify_keys_per_second,
+        interval: Duration::from_secs(config.zone.verify_interval),
+    });
+    background.push(verify.clone().spawn(stop_rx.clone()));
     let admin_app = api::router(AdminState {
         store: store.clone(),
         token: Arc::new(token),
@@ -210,6 +218,7 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         keys: keys.clone(),
         rewrap,
         scrub,
+        verify,
         s3: s3_app.clone(),
     });
     let draining = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -453,6 +462,7 @@ fn start_zone(
         let replica = Arc::new(zone::replica::StoreReplica {
             store: store.clone(),
             inline_max: config.inline_threshold as u64,
+            gate: service.apply_gate.clone(),
         });
         let pull = PullConfig {
             rate_limit: config.zone.fetch_rate_limit,

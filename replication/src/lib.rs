@@ -13,6 +13,7 @@ pub mod puller;
 pub mod records;
 pub mod resync;
 pub mod status;
+pub mod verify;
 pub mod zone;
 
 pub use journal::{Entry, JournalError, Op, Removal};

@@ -223,3 +223,50 @@ impl PeerClient {
         self.json(req).await
     }
 }
+
+/// The peer as one side of a cross-zone verify (`/verify/...` on the zone link).
+impl crate::verify::Side for PeerClient {
+    async fn info(&self) -> Result<ZoneInfo, String> {
+        self.hello().await.map_err(|e| e.to_string())
+    }
+
+    async fn catalog(&self) -> Result<Catalog, String> {
+        PeerClient::catalog(self).await.map_err(|e| e.to_string())
+    }
+
+    async fn ranges(
+        &self,
+        req: crate::verify::RangesRequest,
+    ) -> Result<crate::verify::RangesAnswer, String> {
+        self.verify_call("/verify/ranges", &req).await
+    }
+
+    async fn keys(
+        &self,
+        req: crate::verify::KeysRequest,
+    ) -> Result<crate::verify::KeysAnswer, String> {
+        self.verify_call("/verify/keys", &req).await
+    }
+
+    async fn records(
+        &self,
+        req: crate::verify::RecordsRequest,
+    ) -> Result<crate::verify::RecordsAnswer, String> {
+        self.verify_call("/verify/records", &req).await
+    }
+}
+
+impl PeerClient {
+    async fn verify_call<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<T, String> {
+        // A bucket of a million keys is summarised in seconds; minutes mean trouble.
+        let req = self
+            .request(reqwest::Method::POST, path)
+            .timeout(Duration::from_secs(300))
+            .json(body);
+        self.json(req).await.map_err(|e| e.to_string())
+    }
+}

@@ -122,18 +122,6 @@ async fn save<R: Replica>(replica: &R, st: &ResyncState) -> Result<(), ResyncErr
     Ok(())
 }
 
-/// Same object on both sides? Segment locations are each zone's own business.
-fn same(a: &ObjectRecord, b: &ObjectRecord) -> bool {
-    let ids = |r: &ObjectRecord| r.segments.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
-    ObjectRecord {
-        segments: Vec::new(),
-        ..a.clone()
-    } == ObjectRecord {
-        segments: Vec::new(),
-        ..b.clone()
-    } && ids(a) == ids(b)
-}
-
 async fn converge_page<R: Replica>(
     replica: &R,
     fetcher: &Fetcher,
@@ -154,7 +142,7 @@ async fn converge_page<R: Replica>(
 /// Makes one key's versions here those of the primary: each version it lacks or holds
 /// differently is copied (oldest first, so the newest ends current), and each version the
 /// primary does not have goes.
-async fn converge_key<R: Replica>(
+pub async fn converge_key<R: Replica>(
     replica: &R,
     fetcher: &Fetcher,
     bucket: &str,
@@ -175,7 +163,7 @@ async fn converge_key<R: Replica>(
     for record in wanted.into_iter().rev() {
         if local
             .iter()
-            .any(|l| label(l) == label(&record) && same(l, &record))
+            .any(|l| label(l) == label(&record) && crate::verify::same_version(l, &record))
         {
             continue;
         }
@@ -201,7 +189,7 @@ async fn converge_key<R: Replica>(
 /// Writes the primary's buckets, users and keys; with `remove_extra`, also deletes the
 /// local ones the primary does not have (at the end, once their objects are gone). Each
 /// difference is one change, applied as a replicated entry would be.
-async fn sync_catalog<R: Replica>(
+pub async fn sync_catalog<R: Replica>(
     replica: &R,
     c: &Catalog,
     remove_extra: bool,

@@ -76,6 +76,19 @@ pub enum ZoneCommand {
     },
     /// Planned switchover: the primary stops writes, the secondary catches up, roles swap.
     Switchover,
+    /// Compare this zone with its peer (objects, versions, bucket settings, users, keys)
+    /// without moving object data; waits for the result.
+    Verify {
+        /// Only this bucket (and its settings).
+        #[arg(long)]
+        bucket: Option<String>,
+        /// Re-fetch from the primary what the secondary lacks or holds wrongly (run it on
+        /// the secondary; the primary is never changed).
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Scrub: start a pass now and print what it found so far (damaged objects).
+    Scrub,
     /// Writes set aside when this zone rejoined after a failover (or one of them).
     Divergent {
         /// One divergent write's id (all of them when absent).
@@ -303,6 +316,14 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
             ZoneCommand::Divergent { id: Some(id) } => {
                 (reqwest::Method::GET, format!("/zone/divergent/{id}"), None)
             }
+            ZoneCommand::Scrub => (reqwest::Method::POST, "/zone/scrub".into(), None),
+            ZoneCommand::Verify { bucket, repair } => {
+                let mut path = format!("/zone/verify?repair={repair}");
+                if let Some(b) = bucket {
+                    path.push_str(&format!("&bucket={}", path_segment(b)));
+                }
+                (reqwest::Method::POST, path, None)
+            }
         },
         AdminCommand::Kms(c) => match c {
             KmsCommand::Key(KmsKeyCommand::Create { name }) => (
@@ -343,7 +364,7 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
     };
     let mut req = client
         .request(method, format!("{base}{path}"))
-        .bearer_auth(token);
+        .bearer_auth(&token);
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -360,6 +381,9 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
         .unwrap_or(text);
     if !status.is_success() {
         return Err(format!("{status}: {pretty}"));
+    }
+    if let AdminCommand::Zone(ZoneCommand::Verify { .. }) = &args.command {
+        return wait_for_verify(&client, &base, &token, args.json).await;
     }
     use super::tables;
     if args.json {
@@ -404,4 +428,47 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
         _ => println!("{pretty}"),
     }
     Ok(())
+}
+
+/// Follows the verify just started until it ends, then prints its report. Fails (exit
+/// status 1) when differences remain or the verify could not finish.
+async fn wait_for_verify(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    json: bool,
+) -> Result<(), String> {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let state: Value = client
+            .get(format!("{base}/zone/verify"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        if state["running"] == true {
+            continue;
+        }
+        let last = &state["last"];
+        if json {
+            println!("{}", serde_json::to_string_pretty(last).unwrap_or_default());
+        } else {
+            print!("{}", super::zone_text::verify(last));
+        }
+        if let Some(e) = last["error"].as_str() {
+            return Err(format!("the verify did not finish: {e}"));
+        }
+        let count = |k: &str| last[k]["count"].as_u64().unwrap_or(0);
+        let found = count("missing") + count("extra") + count("different") + count("settings");
+        let repaired = last["repaired"].as_u64().unwrap_or(0);
+        let failed = last["repair_failed"].as_u64().unwrap_or(0);
+        return match (found, repaired, failed) {
+            (0, _, _) => Ok(()),
+            (_, r, 0) if r > 0 => Ok(()),
+            _ => Err(format!("{found} differences between the zones")),
+        };
+    }
 }

@@ -316,6 +316,55 @@ fn scrub_metrics(m: &Scrape, s: &AdminState) {
     );
 }
 
+fn verify_metrics(m: &Scrape, s: &AdminState) {
+    let st = s.verify.status.state();
+    m.counter(
+        "bascule_verify_runs_total",
+        "Cross-zone verifies completed since the process started",
+        st.runs,
+    );
+    m.counter(
+        "bascule_verify_repaired_total",
+        "Keys cross-zone verifies repaired on the secondary since the process started",
+        s.verify
+            .status
+            .repaired
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    m.gauge(
+        "bascule_verify_running",
+        "1 while a cross-zone verify runs",
+        st.running as u64,
+    );
+    let Some(last) = st.last else { return };
+    m.seconds(
+        "bascule_verify_last_finished_timestamp_seconds",
+        "When the last cross-zone verify ended (Unix time)",
+        last.finished_ms,
+    );
+    m.seconds(
+        "bascule_verify_last_duration_seconds",
+        "How long the last cross-zone verify took",
+        last.finished_ms.saturating_sub(last.started_ms),
+    );
+    m.gauge(
+        "bascule_verify_last_failed",
+        "1 when the last cross-zone verify could not finish (see the admin API for why)",
+        last.error.is_some() as u64,
+    );
+    m.labelled(
+        "bascule_verify_last_differences",
+        "Differences the last cross-zone verify found, by kind (versions missing on the secondary, extra there, different; settings)",
+        "kind",
+        &[
+            ("missing".to_string(), last.missing.count),
+            ("extra".to_string(), last.extra.count),
+            ("different".to_string(), last.different.count),
+            ("settings".to_string(), last.settings.count),
+        ],
+    );
+}
+
 fn lifecycle_metrics(m: &Scrape, s: &AdminState) {
     let r = s
         .lifecycle
@@ -414,6 +463,7 @@ pub async fn render(State(s): State<AdminState>, headers: http::HeaderMap) -> Re
     bucket_metrics(&m, &s);
     lifecycle_metrics(&m, &s);
     scrub_metrics(&m, &s);
+    verify_metrics(&m, &s);
     bucket_logging_metrics(&m);
     encryption_metrics(&m);
     build_metrics(&m);

@@ -18,6 +18,8 @@ pub struct AdminState {
     pub rewrap: Arc<crate::crypt::rewrap::Rewrap>,
     /// The scrub's findings, and its wake-up for a pass on demand.
     pub scrub: Arc<crate::zone::scrub::ScrubStatus>,
+    /// Cross-zone verify: runs on demand and the last result.
+    pub verify: Arc<crate::zone::verify::Verifier>,
     /// The zone's S3 router: the dashboard's console sends its object and bucket actions
     /// through it, so they are S3's own (see `dashboard::console`).
     pub s3: axum::Router,

@@ -6,6 +6,7 @@ use crate::store::records::QuarantineRecord;
 use crate::zone::lease::Promotion;
 use crate::zone::report::{report, ZoneReport};
 use crate::zone::scrub::ScrubReport;
+use crate::zone::verify::{VerifyRequest, VerifyState};
 use crate::zone::{quarantine, PromotionReport};
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -23,6 +24,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/zone", get(status))
         .route("/zone/promote", post(promote))
         .route("/zone/scrub", get(scrub_report).post(scrub_now))
+        .route("/zone/verify", get(verify_state).post(verify_now))
         .route("/zone/switchover", post(switchover))
         .route("/zone/divergent", get(divergent))
         .route("/zone/divergent/{id}", get(divergent_one))
@@ -46,6 +48,32 @@ async fn scrub_now(State(s): State<AdminState>) -> Response {
     }
     s.scrub.wake.notify_one();
     (StatusCode::ACCEPTED, Json(s.scrub.report(&s.config.scrub))).into_response()
+}
+
+/// The verify under way (if any) and the last one's result.
+async fn verify_state(State(s): State<AdminState>) -> Json<VerifyState> {
+    Json(s.verify.status.state())
+}
+
+#[derive(serde::Deserialize)]
+struct VerifyQuery {
+    bucket: Option<String>,
+    #[serde(default)]
+    repair: bool,
+}
+
+/// Starts a verify (202); 409 when one runs, when there is no peer, or for a repair
+/// asked of the primary.
+async fn verify_now(State(s): State<AdminState>, Query(q): Query<VerifyQuery>) -> Response {
+    let req = VerifyRequest {
+        bucket: q.bucket,
+        repair: q.repair,
+        paced: false,
+    };
+    match s.verify.start(req) {
+        Ok(()) => (StatusCode::ACCEPTED, Json(s.verify.status.state())).into_response(),
+        Err(e) => ApiError::Conflict(e.to_string()).into_response(),
+    }
 }
 
 #[derive(serde::Deserialize)]

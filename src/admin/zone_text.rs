@@ -123,3 +123,54 @@ pub fn divergent(v: &Value) -> String {
     }
     out
 }
+
+/// A verify's report as text.
+pub fn verify(v: &Value) -> String {
+    let n = |k: &str| v[k].as_u64().unwrap_or(0);
+    let mut out = format!(
+        "Verified {} keys in {} buckets: primary {} against secondary {}, journal {} to {}, {:.1} s.\n",
+        n("keys"),
+        n("buckets"),
+        v["primary"].as_str().unwrap_or("?"),
+        v["secondary"].as_str().unwrap_or("?"),
+        n("from_seq"),
+        n("to_seq"),
+        n("finished_ms").saturating_sub(n("started_ms")) as f64 / 1000.0,
+    );
+    out.push_str(&format!(
+        "Ranges {} ({} differing), key digests moved {}, records moved {}.\n",
+        n("ranges"),
+        n("ranges_differing"),
+        n("key_digests_moved"),
+        n("records_moved")
+    ));
+    for (kind, label) in [
+        ("missing", "missing on the secondary"),
+        ("extra", "extra on the secondary"),
+        ("different", "different"),
+        ("settings", "settings (buckets, users, keys) differing"),
+    ] {
+        let count = v[kind]["count"].as_u64().unwrap_or(0);
+        out.push_str(&format!("{label}: {count}\n"));
+        for name in v[kind]["first"].as_array().into_iter().flatten() {
+            out.push_str(&format!("  {}\n", name.as_str().unwrap_or("?")));
+        }
+    }
+    if n("changing") > 0 {
+        out.push_str(&format!(
+            "{} keys changed on the primary while compared (not counted; the next verify looks again).\n",
+            n("changing")
+        ));
+    }
+    if n("repaired") + n("repair_failed") > 0 {
+        out.push_str(&format!(
+            "Repaired {} keys and settings on the secondary ({} could not be).\n",
+            n("repaired"),
+            n("repair_failed")
+        ));
+    }
+    if let Some(e) = v["error"].as_str() {
+        out.push_str(&format!("Did not finish: {e}\n"));
+    }
+    out
+}

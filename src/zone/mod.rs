@@ -8,8 +8,8 @@ pub mod replica;
 pub mod report;
 pub mod scrub;
 pub mod serve;
-
 pub mod trim;
+pub mod verify;
 
 use crate::store::{Store, StoreError};
 use bascule_api::{S3Error, S3ErrorCode};
@@ -42,6 +42,9 @@ pub struct ZoneService {
     pub demoted_retry: std::time::Duration,
     /// The write lease: terms, witness, promises made and the keeper's last round.
     pub lease: lease::LeaseState,
+    /// Held while replicated entries apply, and by a verify's repair across reading the
+    /// primary and writing here: a repair never installs a state older than one applied.
+    pub apply_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The zone layer's error: a transition the state machine refused, a storage failure, or
@@ -114,6 +117,7 @@ impl ZoneService {
             role_change: tokio::sync::Mutex::new(()),
             demoted_retry: std::time::Duration::from_secs(5),
             lease,
+            apply_gate: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -137,6 +141,15 @@ impl ZoneService {
             promotions: z.promotions,
             id: z.id,
         }
+    }
+
+    /// A client that fetches object data from the peer (repairs), when there is a peer.
+    pub fn fetcher(&self) -> Option<bascule_replication::fetch::Fetcher> {
+        Some(bascule_replication::fetch::Fetcher {
+            peer: self.peer.clone()?,
+            status: self.status.clone(),
+            throttle: bascule_replication::fetch::Throttle::new(0),
+        })
     }
 
     pub fn peer_ack(&self) -> u64 {

@@ -12,6 +12,8 @@ use std::sync::Arc;
 pub struct StoreReplica {
     pub store: Arc<Store>,
     pub inline_max: u64,
+    /// `ZoneService::apply_gate`.
+    pub gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl From<StoreError> for PortError {
@@ -79,6 +81,7 @@ impl Replica for StoreReplica {
     }
 
     async fn apply_batch(&self, entries: Vec<(Entry, Vec<LocalData>)>) -> Result<(), ApplyError> {
+        let _gate = self.gate.lock().await;
         let cursor = self.cursor();
         // Queue them all at once, in order: they commit together.
         let mut waiting = Vec::with_capacity(entries.len());

@@ -11,7 +11,7 @@ use crate::store::records::{WalkName, WalkPosition};
 use crate::store::scrub::expected_md5;
 use crate::store::{Local, StoreError, Txn};
 use crate::walker::{Visit, Walker};
-use bascule_replication::fetch::{Fetcher, Throttle};
+use bascule_replication::fetch::Throttle;
 use bascule_replication::peer::VersionOf;
 use bascule_replication::port::{LocalData, Staging};
 use bascule_replication::records::{BucketRecord, Location, ObjectRecord, Segment};
@@ -254,15 +254,10 @@ impl Scrubber {
         record: &ObjectRecord,
         seg: &Segment,
     ) -> Result<(), String> {
-        let Some(peer) = &self.zone.peer else {
+        let Some(fetcher) = self.zone.fetcher() else {
             return Err(
                 "no peer zone to repair from (standalone zone): the object is damaged".into(),
             );
-        };
-        let fetcher = Fetcher {
-            peer: peer.clone(),
-            status: self.zone.status.clone(),
-            throttle: Throttle::new(0),
         };
         let of = VersionOf {
             bucket,

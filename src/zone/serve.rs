@@ -2,6 +2,7 @@
 //! carry the shared secret; every call also carries the caller's epoch, and a primary that
 //! sees a higher one stops taking writes before it answers (fencing).
 
+use super::verify::LocalSide;
 use super::{ZoneError, ZoneService};
 use crate::store::read::open_stored;
 use crate::store::StoreError;
@@ -13,8 +14,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bascule_replication::lease::LeaseRequest;
 use bascule_replication::protocol::{
-    Catalog, JournalPage, ObjectPage, PromoteRequest, ProtocolError, EPOCH_HEADER,
+    JournalPage, ObjectPage, PromoteRequest, ProtocolError, EPOCH_HEADER,
 };
+use bascule_replication::verify::{KeysRequest, RangesRequest, RecordsRequest, Side};
 use bascule_replication::zone::Role;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -32,6 +34,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(zone: Zs) -> Router<S> {
         .route("/promote", post(promote))
         .route("/switchover", post(switchover))
         .route("/lease", post(lease))
+        .route("/verify/ranges", post(verify_ranges))
+        .route("/verify/keys", post(verify_keys))
+        .route("/verify/records", post(verify_records))
         .layer(middleware::from_fn_with_state(zone.clone(), guard))
         .with_state(zone)
 }
@@ -292,26 +297,39 @@ async fn objects(State(zone): State<Zs>, Query(q): Query<ObjectsQuery>) -> Respo
     }
 }
 
-/// Buckets, users and keys, for a follower's resync.
+/// Buckets, users and keys, for a follower's resync and for a verify.
 async fn catalog(State(zone): State<Zs>) -> Response {
-    let read = || -> Result<Catalog, StoreError> {
-        Ok(Catalog {
-            zone: zone.info(),
-            buckets: zone.store.buckets()?,
-            users: zone.store.users()?,
-            keys: zone.store.access_keys()?,
-            kms_keys: zone.store.kms_keys()?,
-        })
-    };
-    match read() {
-        Ok(c) => Json(c).into_response(),
-        Err(e) => refuse(
-            &zone,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            e.to_string(),
-        ),
+    let side = local_side(&zone);
+    verified(&zone, side.catalog().await)
+}
+
+fn local_side(zone: &Zs) -> LocalSide {
+    LocalSide {
+        zone: zone.clone(),
+        keys_per_second: 0,
     }
+}
+
+fn verified<T: serde::Serialize>(zone: &ZoneService, r: Result<T, String>) -> Response {
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => refuse(zone, StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
+    }
+}
+
+/// A verify's range summaries of one bucket (cut here, or at the caller's bounds).
+async fn verify_ranges(State(zone): State<Zs>, Json(req): Json<RangesRequest>) -> Response {
+    verified(&zone, local_side(&zone).ranges(req).await)
+}
+
+/// A verify's key digests of one range.
+async fn verify_keys(State(zone): State<Zs>, Json(req): Json<KeysRequest>) -> Response {
+    verified(&zone, local_side(&zone).keys(req).await)
+}
+
+/// A verify's records of some keys.
+async fn verify_records(State(zone): State<Zs>, Json(req): Json<RecordsRequest>) -> Response {
+    verified(&zone, local_side(&zone).records(req).await)
 }
 
 /// The second half of a switchover, asked by the primary once it has stopped writes: if
