@@ -3,9 +3,14 @@
 //! 1. replication lag percentiles (apply time on the secondary minus commit time on the
 //!    primary, for every entry) during steady ingest;
 //! 2. catch-up: the secondary is stopped for a while under the same ingest, restarted, and
-//!    timed until it has applied everything (ingest continues meanwhile).
+//!    timed until it has applied everything (ingest continues meanwhile);
+//! 3. with `--verify-objects N`: a cross-zone verify of N identical objects (time, and how
+//!    much metadata crossed the zone link).
 
-use crate::bench::{parse_size, sign, start_zone_process, OwnServer, Payload, Target};
+use crate::bench::{
+    create_bench_bucket, parse_size, run_phase, sign, start_zone_process, Load, OwnServer, Payload,
+    Target,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +34,10 @@ pub struct ReplicationBenchArgs {
     /// Folder for both zones' data (wiped first). Keep it on a real disk.
     #[arg(long, default_value = "bench-replication-data")]
     data_dir: PathBuf,
+    /// Then fill this many 100-byte objects, let the secondary catch up, and time a
+    /// cross-zone verify of the two zones (0: skip).
+    #[arg(long, default_value_t = 0)]
+    verify_objects: u64,
 }
 
 struct Zone {
@@ -262,8 +271,84 @@ pub async fn run(args: ReplicationBenchArgs) -> Result<(), String> {
             backlog as f64 / secs / args.rate.max(1) as f64
         );
     }
+    if args.verify_objects > 0 {
+        verify_identical(&http, &target, &a, &b, args.verify_objects).await?;
+    }
     a.stop();
     b.stop();
     let _ = std::fs::remove_dir_all(&args.data_dir);
+    Ok(())
+}
+
+/// Fills `objects` objects, waits for the secondary, and times a verify run there.
+async fn verify_identical(
+    http: &reqwest::Client,
+    target: &Arc<Target>,
+    a: &Zone,
+    b: &Zone,
+    objects: u64,
+) -> Result<(), String> {
+    create_bench_bucket(target).await?;
+    let fill = Load {
+        concurrency: 32,
+        seconds: u64::MAX / 4,
+        count: Some(objects),
+        prefix: "verify-".into(),
+        range: None,
+    };
+    let filled = run_phase(
+        "PUT",
+        target.clone(),
+        &fill,
+        Payload::new(100, true),
+        objects,
+    )
+    .await?;
+    print!("verify: filled {objects} objects: ");
+    filled.report();
+    let last = a.report(http).await?["last_seq"].as_u64().unwrap_or(0);
+    applied(http, b, last, Duration::from_secs(3600)).await?;
+    let started = Instant::now();
+    let post = http
+        .post(format!("{}/admin/v1/zone/verify", b.admin))
+        .bearer_auth(&b.token)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if post.status().as_u16() != 202 {
+        return Err(format!("verify not started: {}", post.status()));
+    }
+    let r = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let state: Value = http
+            .get(format!("{}/admin/v1/zone/verify", b.admin))
+            .bearer_auth(&b.token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        if state["running"] == false {
+            break state["last"].clone();
+        }
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let n = |k: &str| r[k].as_u64().unwrap_or(0);
+    let keys = n("keys").max(1);
+    let moved = n("ranges") + n("key_digests_moved") + n("records_moved");
+    println!(
+        "verify: {} keys in {secs:.1} s ({:.0} keys/s); crossed the zone link: {} range summaries, {} key digests, {} records = {:.3} % of the keys; differences {}; error {}",
+        n("keys"),
+        keys as f64 / secs.max(1e-3),
+        n("ranges"),
+        n("key_digests_moved"),
+        n("records_moved"),
+        100.0 * moved as f64 / keys as f64,
+        r["missing"]["count"].as_u64().unwrap_or(0)
+            + r["extra"]["count"].as_u64().unwrap_or(0)
+            + r["different"]["count"].as_u64().unwrap_or(0),
+        r["error"]
+    );
     Ok(())
 }

@@ -7,6 +7,7 @@ mod buckets_page;
 pub mod capacity;
 mod capacity_page;
 mod chart;
+mod checks_panel;
 mod console;
 pub mod format;
 mod history;
@@ -46,6 +47,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/dashboard/login", get(login_form).post(login))
         .route("/dashboard/logout", post(logout))
         .merge(zone_page::routes())
+        .merge(checks_panel::routes())
         .merge(keys_panel::routes())
         .merge(buckets_page::routes())
         .merge(objects_page::routes())

@@ -58,6 +58,7 @@ pub async fn show(State(s): State<AdminState>, Signed(session): Signed) -> Respo
                 (Role::Primary, false) => p.muted { "A standalone primary: nothing to fail over to." },
             }
         }
+        (super::checks_panel::card(&s, &session))
         (super::keys_panel::card(&s, &session))
         section.card {
             h2 { "Divergent writes (" (divergent.len()) ")" }
