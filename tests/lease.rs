@@ -452,6 +452,117 @@ async fn a_frozen_primary_acknowledges_nothing_when_it_wakes() {
     let _ = (&site.b_to_w, &site.w);
 }
 
+/// A data directory on its own small filesystem (a loop device), so its writes can be
+/// stalled for real with `fsfreeze`. Thawed and unmounted when dropped.
+struct FreezableDisk {
+    mount: std::path::PathBuf,
+    _image: tempfile::TempDir,
+}
+
+impl FreezableDisk {
+    /// Moves `data` (a stopped zone's data directory) onto a new filesystem mounted there.
+    fn under(data: &std::path::Path) -> FreezableDisk {
+        let image = tempfile::tempdir().unwrap();
+        let file = image.path().join("disk.img");
+        let run = |cmd: &str, args: &[&str]| {
+            let out = std::process::Command::new(cmd)
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+            assert!(
+                out.status.success(),
+                "{cmd} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let file_s = file.display().to_string();
+        run("truncate", &["-s", "512M", &file_s]);
+        run("mkfs.ext4", &["-q", &file_s]);
+        let aside = image.path().join("data-before");
+        std::fs::rename(data, &aside).unwrap();
+        std::fs::create_dir(data).unwrap();
+        let data_s = data.display().to_string();
+        run("mount", &["-o", "loop", &file_s, &data_s]);
+        let disk = FreezableDisk {
+            mount: data.to_path_buf(),
+            _image: image,
+        };
+        run("cp", &["-a", &format!("{}/.", aside.display()), &data_s]);
+        disk
+    }
+
+    fn freeze(&self, on: bool) {
+        let flag = if on { "-f" } else { "-u" };
+        let ok = std::process::Command::new("fsfreeze")
+            .args([flag, &self.mount.display().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok || !on, "fsfreeze {flag}");
+    }
+}
+
+impl Drop for FreezableDisk {
+    fn drop(&mut self) {
+        self.freeze(false);
+        let _ = std::process::Command::new("umount")
+            .args(["-l", &self.mount.display().to_string()])
+            .status();
+    }
+}
+
+/// A write stalled in its fsync for longer than the lease (the disk frozen with
+/// `fsfreeze`) while the primary is cut off and the secondary promoted: when the disk
+/// thaws, the write completes durably but is answered 503, never acknowledged.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_stalled_in_fsync_past_the_lease_is_not_acknowledged() {
+    let mut site = Site::start(false).await;
+    site.a.terminate(Duration::from_secs(10));
+    let disk = FreezableDisk::under(&site.a.data_dir());
+    site.a.spawn();
+    holds_lease(&site.a, WITHIN).await;
+    common::put(&once(&site.a), "bkt", "before", b"ok".to_vec()).await;
+
+    disk.freeze(true);
+    let frozen_at = Instant::now();
+    let c = once(&site.a);
+    let stalled = tokio::spawn(async move {
+        c.put_object()
+            .bucket("bkt")
+            .key("stalled")
+            .body(ByteStream::from(vec![7u8; 200_000]))
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    site.cut_zones();
+    let (st, promo) = site.b.admin("POST", "/zone/promote", None).await;
+    assert_eq!(st, 200, "{promo}");
+    let stall = Duration::from_secs(2 * LEASE_SECONDS);
+    tokio::time::sleep(stall.saturating_sub(frozen_at.elapsed())).await;
+    assert!(
+        !stalled.is_finished(),
+        "the write did not wait for the disk"
+    );
+    disk.freeze(false);
+    let answer = stalled.await.expect("the write task");
+    eprintln!(
+        "fsync stalled {:?}: answered {:?}",
+        frozen_at.elapsed(),
+        answer.as_ref().map(|_| "200").map_err(common::err_code)
+    );
+    match answer {
+        Ok(_) => panic!("a write whose lease ran out during its fsync was acknowledged"),
+        Err(e) => assert_eq!(common::err_code(&e), "ServiceUnavailable", "{e:?}"),
+    }
+    site.heal_zones();
+    wait_for(&site.a, WITHIN, "A to be demoted", |s| {
+        s["role"] == "secondary"
+    })
+    .await;
+    site.a.terminate(Duration::from_secs(10));
+    drop(disk);
+}
+
 /// `zone promote --force` does not wait and says what it skipped.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_forced_promotion_does_not_wait() {

@@ -21,7 +21,7 @@ fn key(i: usize) -> String {
 
 fn body(i: usize) -> Vec<u8> {
     // Every tenth object is a blob file, the rest inline.
-    let len = if i % 10 == 0 {
+    let len = if i.is_multiple_of(10) {
         70_000 + i
     } else {
         100 + i % 50
