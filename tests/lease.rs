@@ -143,7 +143,10 @@ struct Writer {
 
 impl Writer {
     fn start(z: &Server, prefix: &str) -> Writer {
-        let c = once(z);
+        Writer::with_client(once(z), prefix)
+    }
+
+    fn with_client(c: aws_sdk_s3::Client, prefix: &str) -> Writer {
         let acked: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
         let acked_ms: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
         let refused: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -561,6 +564,108 @@ async fn a_write_stalled_in_fsync_past_the_lease_is_not_acknowledged() {
     .await;
     site.a.terminate(Duration::from_secs(10));
     drop(disk);
+}
+
+/// libfaketime (Debian's `faketime`): the zone's wall clock follows an offset written in
+/// a file, re-read every second; monotonic and boot-time clocks are left alone.
+const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// The client's clock follows the same offset file, so its signatures stay within the
+/// zone's 15-minute window while the zone's wall clock jumps.
+#[derive(Debug)]
+struct OffsetClock(std::path::PathBuf);
+
+impl OffsetClock {
+    fn offset_s(&self) -> i64 {
+        let text = std::fs::read_to_string(&self.0).unwrap_or_default();
+        match text.trim() {
+            "+1h" => 3600,
+            "-1h" => -3600,
+            _ => 0,
+        }
+    }
+}
+
+impl aws_smithy_async::time::TimeSource for OffsetClock {
+    fn now(&self) -> std::time::SystemTime {
+        let off = self.offset_s();
+        let now = std::time::SystemTime::now();
+        let by = Duration::from_secs(off.unsigned_abs());
+        if off >= 0 {
+            now + by
+        } else {
+            now - by
+        }
+    }
+}
+
+/// The primary's wall clock jumps an hour ahead, then an hour behind, while writes go on
+/// (automatic failover on, witness up): the lease runs on the boot-time clock, so it stays
+/// held, no write is refused for want of it, and nothing is promoted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wall_clock_jump_on_the_primary_changes_nothing() {
+    assert!(
+        std::path::Path::new(FAKETIME_LIB).exists(),
+        "libfaketime is needed (Debian package faketime)"
+    );
+    let mut site = Site::start_with(true, true).await;
+    let offset = site.a.dir.path().join("faketime");
+    std::fs::write(&offset, "+0").unwrap();
+    // Its drain waits for the secondary's journal long-poll (up to 10 s).
+    site.a.terminate(Duration::from_secs(30));
+    site.a.env.extend([
+        ("LD_PRELOAD".to_string(), FAKETIME_LIB.to_string()),
+        (
+            "FAKETIME_TIMESTAMP_FILE".to_string(),
+            offset.display().to_string(),
+        ),
+        ("FAKETIME_CACHE_DURATION".to_string(), "1".to_string()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC".to_string(), "1".to_string()),
+    ]);
+    site.a.spawn();
+    holds_lease(&site.a, WITHIN).await;
+    let c = once(&site.a)
+        .config()
+        .to_builder()
+        .time_source(OffsetClock(offset.clone()))
+        .build();
+    let w = Writer::with_client(aws_sdk_s3::Client::from_conf(c), "clock");
+    let mut lease_lost = Vec::new();
+    for (jump, hold) in [
+        ("+0", 2),
+        ("+1h", 3 * LEASE_SECONDS),
+        ("-1h", 3 * LEASE_SECONDS),
+        ("+0", 2),
+    ] {
+        std::fs::write(&offset, jump).unwrap();
+        let until = Instant::now() + Duration::from_secs(hold);
+        while Instant::now() < until {
+            let s = status(&site.a).await;
+            if s["lease"]["held"] != true || s["role"] != "primary" {
+                lease_lost.push(format!("{jump}: {}", s["lease"]));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let (acked, refused) = w.finish().await;
+    eprintln!(
+        "wall-clock jumps: {} writes acknowledged, {} refused as skewed while the zone's clock caught up",
+        acked.len(),
+        refused.len()
+    );
+    assert!(lease_lost.is_empty(), "{lease_lost:?}");
+    // A signature made on the old clock during the second the zone takes to see a jump
+    // is refused as skewed; never for want of a lease.
+    assert!(
+        refused.iter().all(|c| c == "RequestTimeTooSkewed"),
+        "{refused:?}"
+    );
+    assert!(refused.len() < acked.len() / 10, "{refused:?}");
+    let b = status(&site.b).await;
+    assert_eq!(b["role"], "secondary", "{b:#}");
+    let a = status(&site.a).await;
+    assert_eq!(a["epoch"], b["epoch"], "no promotion happened: {a:#}");
+    let _ = (&site.w, &site.b_to_w);
 }
 
 /// `zone promote --force` does not wait and says what it skipped.
