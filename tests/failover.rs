@@ -30,17 +30,7 @@ fn key(i: usize) -> String {
 }
 
 fn cli(zone: &Server, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bascule"))
-        .args(["admin", "--endpoint", &zone.admin, "--token", &zone.token])
-        .args(args)
-        .output()
-        .expect("run bascule admin");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    zone.admin_cli(args)
 }
 
 /// Writes keys `w/00000`, `w/00001`... until stopped, following the primary when a zone

@@ -93,18 +93,11 @@ fn plant_differences(data: &Path) {
 }
 
 fn cli_verify(z: &Server, extra: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bascule"))
-        .args(["admin", "--endpoint", &z.admin, "--token", &z.token])
-        .args(["zone", "verify"])
-        .args(extra)
-        .output()
-        .expect("run bascule admin");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let args: Vec<&str> = ["zone", "verify"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    z.admin_cli(&args)
 }
 
 #[tokio::test(flavor = "multi_thread")]

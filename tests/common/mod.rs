@@ -225,6 +225,21 @@ impl Server {
         aws_sdk_s3::Client::from_conf(conf)
     }
 
+    /// Runs `bascule admin ARGS` against this server: (exit status success, stdout+stderr).
+    pub fn admin_cli(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_bascule"))
+            .args(["admin", "--endpoint", &self.admin, "--token", &self.token])
+            .args(args)
+            .output()
+            .expect("run bascule admin");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
     /// Calls the admin API; returns status and JSON body.
     pub async fn admin(
         &self,
