@@ -199,6 +199,7 @@ mod tests {
                         loc: Location::Inline,
                         md5: None,
                         seal: None,
+                        crc32c: None,
                     }],
                     acl: vec![],
                     acl_without_owner: false,

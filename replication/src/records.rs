@@ -31,6 +31,10 @@ pub struct Segment {
     /// How the stored bytes are sealed (none: plaintext). `size` stays the plaintext size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seal: Option<Seal>,
+    /// CRC32C of a plaintext segment's bytes, recorded at write time: a whole read checks
+    /// it as it streams (hardware CRC costs a few percent where MD5 would halve a GET).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<u32>,
 }
 
 impl Segment {

@@ -597,6 +597,7 @@ mod tests {
             loc: crate::records::Location::Disk(0),
             md5: None,
             seal: None,
+            crc32c: None,
         });
         let mut b = a.clone();
         b.segments[0].loc = crate::records::Location::Disk(1);

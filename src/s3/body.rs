@@ -171,6 +171,8 @@ pub struct Ingested {
     /// Plaintext bytes.
     pub size: u64,
     pub md5_hex: String,
+    /// CRC32C of the plaintext (recorded for plaintext segments).
+    pub crc32c: u32,
     pub checksum: (ChecksumAlgorithm, String),
 }
 
@@ -196,6 +198,7 @@ impl Ingested {
     /// its length and chunk tags.
     pub fn segment(&self) -> (Segment, Option<Bytes>) {
         let md5 = self.seal.is_none().then(|| self.md5_hex.clone());
+        let crc32c = self.seal.is_none().then_some(self.crc32c);
         let inline = |data: Bytes| {
             let seg = Segment {
                 id: self.id.clone(),
@@ -203,6 +206,7 @@ impl Ingested {
                 loc: Location::Inline,
                 md5: md5.clone(),
                 seal: self.seal.clone(),
+                crc32c,
             };
             (seg, Some(data))
         };
@@ -211,6 +215,7 @@ impl Ingested {
                 Segment {
                     md5: md5.clone(),
                     seal: self.seal.clone(),
+                    crc32c,
                     ..seg.clone()
                 },
                 None,
@@ -233,6 +238,7 @@ fn inline_bytes(data: Bytes, key: Option<StreamKey>) -> Result<Bytes, StoreError
 
 struct BodyHasher {
     md5: Md5,
+    crc32c: crc_fast::Digest,
     sha256: Option<Sha256>,
     checksum: Hasher,
 }
@@ -240,6 +246,7 @@ struct BodyHasher {
 impl BodyHasher {
     fn update(&mut self, data: &[u8]) {
         self.md5.update(data);
+        self.crc32c.update(data);
         if let Some(s) = self.sha256.as_mut() {
             s.update(data);
         }
@@ -328,6 +335,7 @@ pub async fn ingest(
     };
     let mut hasher = Some(BodyHasher {
         md5: Md5::new(),
+        crc32c: crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi),
         sha256: matches!(spec.payload, PayloadCheck::Sha256(_)).then(Sha256::new),
         checksum: Hasher::new(spec.checksum.algorithm()),
     });
@@ -401,6 +409,7 @@ pub async fn ingest(
     };
 
     let md5_hex = hex::encode(hasher.md5.finalize());
+    let crc32c = hasher.crc32c.finalize() as u32;
     if let Some(expected) = &spec.content_md5_hex {
         if *expected != md5_hex {
             return Err(S3Error::new(S3ErrorCode::BadDigest)
@@ -463,6 +472,7 @@ pub async fn ingest(
         seal,
         size: total,
         md5_hex,
+        crc32c,
         checksum: (alg, computed),
     })
 }
@@ -524,6 +534,7 @@ pub async fn copy_data(
         };
         let mut hasher = BodyHasher {
             md5: Md5::new(),
+            crc32c: crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi),
             sha256: None,
             checksum: Hasher::new(alg),
         };
@@ -552,6 +563,7 @@ pub async fn copy_data(
             seal,
             size: len,
             md5_hex: hex::encode(hasher.md5.finalize()),
+            crc32c: hasher.crc32c.finalize() as u32,
             checksum: (alg, hasher.checksum.finalize()),
         })
     };

@@ -249,6 +249,7 @@ impl BlobWriter {
             loc: Location::Disk(self.dir),
             md5: None,
             seal: None,
+            crc32c: None,
         })
     }
 }

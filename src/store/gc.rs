@@ -106,6 +106,7 @@ pub(super) fn sweep_tmp(
                 loc: Location::Disk(dir),
                 md5: None,
                 seal: None,
+                crc32c: None,
             };
             if db.get_cf(cfs.cf(Cf::Gc)?, keys::blob_ref(&name))?.is_some() {
                 blobs.settle(&seg);

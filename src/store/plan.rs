@@ -637,6 +637,7 @@ mod tests {
             loc: Location::Disk(0),
             md5: None,
             seal: None,
+            crc32c: None,
         }
     }
 

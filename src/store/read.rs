@@ -18,12 +18,6 @@ pub const READ_CHUNK: u64 = 1024 * 1024;
 /// Sealed chunks opened per read (about `READ_CHUNK` of plaintext).
 const SEALED_BATCH: u64 = READ_CHUNK / CHUNK as u64;
 
-/// Whole plaintext segments up to this size are checked against their recorded MD5 as
-/// they are read (the last chunk is held back until the digest matches). Larger ones are
-/// length-checked only: hashing them would halve large GETs' throughput; the scrub checks
-/// their bytes in the background.
-pub const VERIFY_WHOLE_READS_UP_TO: u64 = 16 * 1024 * 1024;
-
 /// Part of one segment: read `len` plaintext bytes from `offset`.
 pub struct Piece {
     pub source: SegmentSource,
@@ -31,8 +25,8 @@ pub struct Piece {
     pub len: u64,
     /// The segment's stream key and plaintext size, when its stored bytes are sealed.
     pub sealed: Option<(StreamKey, u64)>,
-    /// The MD5 the bytes read must have (a whole plaintext segment read from a file).
-    pub md5: Option<[u8; 16]>,
+    /// The CRC32C the bytes read must have (a whole plaintext segment read from a file).
+    pub crc32c: Option<u32>,
 }
 
 /// Opens a segment for reading and checks what can be checked before any byte is sent:
@@ -52,9 +46,13 @@ fn open_checked(store: &Store, seg: &Segment) -> Result<SegmentSource, StoreErro
             seg.stored_len()
         )));
     }
-    if let (SegmentSource::Inline(data), None, Some(want)) = (&source, &seg.seal, recorded_md5(seg))
-    {
-        if md5::Md5::digest(data).as_slice() != want {
+    if let (SegmentSource::Inline(data), None) = (&source, &seg.seal) {
+        let intact = match (seg.crc32c, recorded_md5(seg)) {
+            (Some(crc), _) => crc32c(data) == crc,
+            (None, Some(want)) => md5::Md5::digest(data).as_slice() == want,
+            (None, None) => true,
+        };
+        if !intact {
             tracing::error!(segment = %seg.id, "inline data does not match its MD5; not served");
             return Err(StoreError::Corrupt(format!(
                 "segment {} does not match its MD5",
@@ -63,6 +61,10 @@ fn open_checked(store: &Store, seg: &Segment) -> Result<SegmentSource, StoreErro
         }
     }
     Ok(source)
+}
+
+fn crc32c(data: &[u8]) -> u32 {
+    crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, data) as u32
 }
 
 fn recorded_md5(seg: &Segment) -> Option<[u8; 16]> {
@@ -97,9 +99,9 @@ pub fn open_range<E: From<StoreError>>(
             None => None,
         };
         let source = open_checked(store, seg)?;
-        let whole = from == 0 && to == seg.size && seg.size <= VERIFY_WHOLE_READS_UP_TO;
-        let md5 = match (&source, &sealed) {
-            (SegmentSource::File(_), None) if whole => recorded_md5(seg),
+        let whole = from == 0 && to == seg.size;
+        let crc32c = match (&source, &sealed) {
+            (SegmentSource::File(_), None) if whole => seg.crc32c,
             _ => None,
         };
         out.push(Piece {
@@ -107,7 +109,7 @@ pub fn open_range<E: From<StoreError>>(
             offset: from,
             len: to - from,
             sealed,
-            md5,
+            crc32c,
         });
     }
     Ok(out)
@@ -126,7 +128,7 @@ pub fn open_stored(
         offset,
         len,
         sealed: None,
-        md5: None,
+        crc32c: None,
     }])
 }
 
@@ -147,7 +149,12 @@ pub fn read_pieces(
             }
             (SegmentSource::File(mut f), None) => {
                 f.seek(SeekFrom::Start(piece.offset))?;
-                let mut check = piece.md5.map(|want| (md5::Md5::new(), want));
+                let mut check = piece.crc32c.map(|want| {
+                    (
+                        crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi),
+                        want,
+                    )
+                });
                 let mut left = piece.len;
                 while left > 0 {
                     let n = left.min(READ_CHUNK);
@@ -160,13 +167,13 @@ pub fn read_pieces(
                     if let Some((hasher, want)) = &mut check {
                         hasher.update(&buf);
                         // The last chunk goes out only once the whole segment matched.
-                        if left == 0 && hasher.finalize_reset().as_slice() != want {
+                        if left == 0 && hasher.finalize() as u32 != *want {
                             tracing::error!(
-                                "stored data does not match its MD5; the read is cut short"
+                                "stored data does not match its CRC32C; the read is cut short"
                             );
                             return Err(io::Error::new(
                                 io::ErrorKind::InvalidData,
-                                "stored data does not match its MD5",
+                                "stored data does not match its CRC32C",
                             ));
                         }
                     }
