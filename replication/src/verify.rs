@@ -425,7 +425,7 @@ async fn compare_range<P: Side, S: Side>(
         upto: upto.map(str::to_string),
     };
     let mut digests: [BTreeMap<String, String>; 2] = Default::default();
-    for (i, side) in [0, 1].into_iter().enumerate() {
+    for (side, listed) in digests.iter_mut().enumerate() {
         let mut from = after.to_string();
         loop {
             let page = if side == 0 {
@@ -437,11 +437,11 @@ async fn compare_range<P: Side, S: Side>(
             match page.keys.last() {
                 Some((k, _)) if page.truncated => from.clone_from(k),
                 _ => {
-                    digests[i].extend(page.keys);
+                    listed.extend(page.keys);
                     break;
                 }
             }
-            digests[i].extend(page.keys);
+            listed.extend(page.keys);
         }
     }
     let [p, s] = &digests;
