@@ -318,21 +318,8 @@ async fn verify_identical(
     if post.status().as_u16() != 202 {
         return Err(format!("verify not started: {}", post.status()));
     }
-    let r = loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let state: Value = http
-            .get(format!("{}/admin/v1/zone/verify", b.admin))
-            .bearer_auth(&b.token)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        if state["running"] == false {
-            break state["last"].clone();
-        }
-    };
+    let base = format!("{}/admin/v1", b.admin);
+    let r = crate::admin::cli::verify_result(http, &base, &b.token).await?;
     let secs = started.elapsed().as_secs_f64();
     let n = |k: &str| r[k].as_u64().unwrap_or(0);
     let keys = n("keys").max(1);

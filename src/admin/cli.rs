@@ -438,8 +438,35 @@ async fn wait_for_verify(
     token: &str,
     json: bool,
 ) -> Result<(), String> {
+    let last = &verify_result(client, base, token).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(last).unwrap_or_default());
+    } else {
+        print!("{}", super::zone_text::verify(last));
+    }
+    if let Some(e) = last["error"].as_str() {
+        return Err(format!("the verify did not finish: {e}"));
+    }
+    let count = |k: &str| last[k]["count"].as_u64().unwrap_or(0);
+    let found = count("missing") + count("extra") + count("different") + count("settings");
+    let repaired = last["repaired"].as_u64().unwrap_or(0);
+    let failed = last["repair_failed"].as_u64().unwrap_or(0);
+    match (found, repaired, failed) {
+        (0, _, _) => Ok(()),
+        (_, r, 0) if r > 0 => Ok(()),
+        _ => Err(format!("{found} differences between the zones")),
+    }
+}
+
+/// Polls `GET {base}/zone/verify` (base: the admin API, `.../admin/v1`) until no verify
+/// runs; returns the last report. The CLI and `bench-replication` both wait with it.
+pub async fn verify_result(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> Result<Value, String> {
     loop {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let state: Value = client
             .get(format!("{base}/zone/verify"))
             .bearer_auth(token)
@@ -449,26 +476,8 @@ async fn wait_for_verify(
             .json()
             .await
             .map_err(|e| e.to_string())?;
-        if state["running"] == true {
-            continue;
+        if state["running"] == false {
+            return Ok(state["last"].clone());
         }
-        let last = &state["last"];
-        if json {
-            println!("{}", serde_json::to_string_pretty(last).unwrap_or_default());
-        } else {
-            print!("{}", super::zone_text::verify(last));
-        }
-        if let Some(e) = last["error"].as_str() {
-            return Err(format!("the verify did not finish: {e}"));
-        }
-        let count = |k: &str| last[k]["count"].as_u64().unwrap_or(0);
-        let found = count("missing") + count("extra") + count("different") + count("settings");
-        let repaired = last["repaired"].as_u64().unwrap_or(0);
-        let failed = last["repair_failed"].as_u64().unwrap_or(0);
-        return match (found, repaired, failed) {
-            (0, _, _) => Ok(()),
-            (_, r, 0) if r > 0 => Ok(()),
-            _ => Err(format!("{found} differences between the zones")),
-        };
     }
 }

@@ -30,8 +30,9 @@ pub struct Piece {
 }
 
 /// Opens a segment for reading and checks what can be checked before any byte is sent:
-/// a file or inline value of the wrong length, or a whole inline value whose MD5 is not
-/// the recorded one, is damage (the client gets a 500, never wrong bytes).
+/// a file or inline value of the wrong length, or an inline value whose recorded CRC32C
+/// (or MD5, for values written before CRCs were recorded) does not match, is damage (the
+/// client gets a 500, never wrong bytes).
 fn open_checked(store: &Store, seg: &Segment) -> Result<SegmentSource, StoreError> {
     let source = store.open_segment(seg)?;
     let len = match &source {
@@ -53,9 +54,9 @@ fn open_checked(store: &Store, seg: &Segment) -> Result<SegmentSource, StoreErro
             (None, None) => true,
         };
         if !intact {
-            tracing::error!(segment = %seg.id, "inline data does not match its MD5; not served");
+            tracing::error!(segment = %seg.id, "inline data does not match its recorded checksum; not served");
             return Err(StoreError::Corrupt(format!(
-                "segment {} does not match its MD5",
+                "segment {} does not match its recorded checksum",
                 seg.id
             )));
         }
