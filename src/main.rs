@@ -1,10 +1,6 @@
 //! `bascule`: an S3-compatible object store with zone replication and failover.
 
 mod admin;
-mod bench;
-mod bench_replication;
-mod bench_scale;
-mod bench_versions;
 mod bootstrap;
 mod config;
 mod crypt;
@@ -84,16 +80,6 @@ enum Command {
     },
     /// Drive a zone's admin API: users, keys, buckets, journal.
     Admin(admin::cli::AdminArgs),
-    /// Measure PUT/GET throughput and latency against a running zone.
-    Bench(bench::BenchArgs),
-    /// Measure replication lag and catch-up rate between two zones it starts.
-    BenchReplication(bench_replication::ReplicationBenchArgs),
-    /// What a zone costs once it holds many objects: restart, memory, admin and metrics
-    /// latency, bytes on disk per object, PUT rate full vs empty.
-    BenchScale(bench_scale::ScaleBenchArgs),
-    /// Versioning costs: PUT/GET on a versioned bucket against an unversioned one, and
-    /// listing rates with 1 and 100 versions per key.
-    BenchVersions(bench_versions::VersionsBenchArgs),
     /// Run the witness of a zone pair (a third site): grants the write lease to one zone
     /// at a time and agrees to promotions.
     Witness(witness::WitnessArgs),
@@ -157,10 +143,6 @@ fn main() -> std::process::ExitCode {
                 server::run(cfg, server::ServeOptions { force_primary }).await
             }
             Command::Admin(args) => admin::cli::run(args).await,
-            Command::Bench(args) => bench::run(args).await,
-            Command::BenchReplication(args) => bench_replication::run(args).await,
-            Command::BenchScale(args) => bench_scale::run(args).await,
-            Command::BenchVersions(args) => bench_versions::run(args).await,
             Command::Witness(args) => witness::run(args).await,
         }
     });

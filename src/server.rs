@@ -115,7 +115,6 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
 
     // Shutdown runs in order: stop listening and drain requests, stop background work,
     // then let the store finish its commits and flush before the process ends.
-    let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (zone, replicator) = start_zone(
         &store,
@@ -195,6 +194,7 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
     background.push(
         crate::zone::scrub::Scrubber {
             zone: zone.clone(),
+            keys: keys.clone(),
             config: config.scrub.clone(),
             status: scrub.clone(),
         }
@@ -221,6 +221,7 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
         verify,
         s3: s3_app.clone(),
     });
+    let drain_rx = zone.draining.subscribe();
     let draining = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|d| *d).await;
     };
@@ -253,7 +254,7 @@ pub async fn run(config: Config, opts: ServeOptions) -> Result<(), String> {
     let signal = async {
         shutdown_signal().await;
         tracing::info!("shutting down: draining requests");
-        let _ = drain_tx.send(true);
+        zone.draining.send_replace(true);
     };
     let servers = async {
         let (s3, admin) = tokio::join!(s3_server, admin);

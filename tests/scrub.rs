@@ -1,5 +1,6 @@
 //! The scrub (issue 18, part 3), with real processes: damage planted in a zone's files and
-//! metadata store (a flipped byte, a truncated blob, a deleted blob, corrupt inline bytes)
+//! metadata store (a flipped byte, a truncated blob, a deleted blob, corrupt inline bytes,
+//! a flipped byte in an encrypted blob)
 //! is found within one pass and repaired from the peer zone; a standalone zone reports
 //! it instead. Clients read the original bytes afterwards.
 
@@ -12,13 +13,21 @@ use std::time::{Duration, Instant};
 const SCRUB: &str = "\n[scrub]\nbytes_per_second = 500000000\ninterval_seconds = 86400\n";
 const WITHIN: Duration = Duration::from_secs(60);
 
-/// Distinct sizes: a blob file is found by its length. The last is stored inline.
-const OBJECTS: [(&str, usize); 4] = [
+/// Distinct sizes: a blob file is found by its length. "inline" is stored inline,
+/// "sealed" encrypted (SSE-S3: its chunks' tags are what the scrub checks).
+const OBJECTS: [(&str, usize); 5] = [
     ("flip", 200_000),
     ("truncate", 300_000),
     ("delete", 400_000),
     ("inline", 1_000),
+    ("sealed", 500_000),
 ];
+const DAMAGED: usize = OBJECTS.len();
+
+/// The stored size of `len` bytes sealed: a 16-byte tag per 64 KiB chunk.
+fn sealed_len(len: usize) -> usize {
+    len + len.div_ceil(64 * 1024) * 16
+}
 
 fn body(key: &str, len: usize) -> Vec<u8> {
     key.bytes().cycle().take(len).collect()
@@ -47,7 +56,7 @@ fn blob_of(data: &Path, len: usize) -> PathBuf {
     found.pop().unwrap()
 }
 
-/// Plants the four kinds of damage in a stopped zone's data directory.
+/// Plants the five kinds of damage in a stopped zone's data directory.
 fn plant_damage(data: &Path) {
     let flip = blob_of(data, OBJECTS[0].1);
     let mut bytes = std::fs::read(&flip).unwrap();
@@ -75,13 +84,22 @@ fn plant_damage(data: &Path) {
     bad[10] ^= 0x01;
     db.put_cf(inline, &id, bad).unwrap();
     db.flush_cf(inline).unwrap();
+    // An encrypted blob: one flipped byte in its third chunk.
+    let sealed = blob_of(data, sealed_len(OBJECTS[4].1));
+    let mut bytes = std::fs::read(&sealed).unwrap();
+    bytes[150_000] ^= 0x01;
+    std::fs::write(&sealed, bytes).unwrap();
 }
 
 async fn put_objects(z: &Server) {
     let c = z.client();
     c.create_bucket().bucket("bkt").send().await.unwrap();
     for (key, len) in OBJECTS {
-        common::put(&c, "bkt", key, body(key, len)).await;
+        let mut put = c.put_object().bucket("bkt").key(key);
+        if key == "sealed" {
+            put = put.server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256);
+        }
+        put.body(body(key, len).into()).send().await.unwrap();
     }
 }
 
@@ -184,12 +202,12 @@ async fn the_scrub_repairs_damage_from_the_peer_zone_on_either_side() {
             started.elapsed()
         );
         assert_repaired_all(&r);
-        assert_eq!(r["repaired"], 4, "{r:#}");
+        assert_eq!(r["repaired"], DAMAGED, "{r:#}");
         assert_intact(z).await;
         let m = z.metrics().await;
         assert_eq!(
             common::metric_value(&m, "bascule_scrub_repaired_total"),
-            Some(4.0),
+            Some(DAMAGED as f64),
             "{m}"
         );
         assert_eq!(
@@ -220,7 +238,7 @@ async fn a_standalone_zone_reports_damage_it_cannot_repair() {
     z.spawn();
     assert_no_damaged_bytes_served(&z).await;
     let r = scrub_pass(&z).await;
-    assert_eq!(r["unrepaired"], 4, "{r:#}");
+    assert_eq!(r["unrepaired"], DAMAGED, "{r:#}");
     assert_eq!(r["repaired"], 0, "{r:#}");
     let flip = r["damaged"]
         .as_array()
@@ -230,8 +248,22 @@ async fn a_standalone_zone_reports_damage_it_cannot_repair() {
         .cloned()
         .expect("the flipped blob is reported");
     assert!(
-        flip["problem"].as_str().unwrap().contains("MD5"),
+        flip["problem"].as_str().unwrap().contains("CRC32C"),
         "{flip:#}"
+    );
+    let sealed = r["damaged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["key"] == "sealed")
+        .cloned()
+        .expect("the flipped encrypted blob is reported");
+    assert!(
+        sealed["problem"]
+            .as_str()
+            .unwrap()
+            .contains("chunk 2 does not authenticate"),
+        "{sealed:#}"
     );
     assert!(
         flip["repair_error"]
@@ -243,7 +275,7 @@ async fn a_standalone_zone_reports_damage_it_cannot_repair() {
     let m = z.metrics().await;
     assert_eq!(
         common::metric_value(&m, "bascule_scrub_unrepaired"),
-        Some(4.0),
+        Some(DAMAGED as f64),
         "{m}"
     );
     // The damage stays in place (nothing is set aside without a fresh copy).
@@ -252,5 +284,42 @@ async fn a_standalone_zone_reports_damage_it_cannot_repair() {
             .unwrap()
             .len(),
         OBJECTS[0].1 as u64
+    );
+
+    // The findings are kept: after a restart, before any new pass, the same ones are
+    // reported damaged.
+    z.terminate(Duration::from_secs(10));
+    z.spawn();
+    let (st, after) = z.admin("GET", "/zone/scrub", None).await;
+    assert_eq!(st, 200, "{after}");
+    assert_eq!(after["unrepaired"], DAMAGED, "{after:#}");
+    assert_eq!(after["damaged"], r["damaged"], "{after:#}");
+    let m = z.metrics().await;
+    assert_eq!(
+        common::metric_value(&m, "bascule_scrub_unrepaired"),
+        Some(DAMAGED as f64),
+        "{m}"
+    );
+
+    // A damaged object deleted, another written anew: no longer reported after a pass.
+    let c = z.client();
+    c.delete_object()
+        .bucket("bkt")
+        .key("flip")
+        .send()
+        .await
+        .unwrap();
+    common::put(&c, "bkt", "truncate", body("truncate", 10)).await;
+    let r = scrub_pass(&z).await;
+    let still: Vec<&str> = r["damaged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["key"].as_str())
+        .collect();
+    assert_eq!(r["unrepaired"], DAMAGED - 2, "{r:#}");
+    assert!(
+        !still.contains(&"flip") && !still.contains(&"truncate"),
+        "{r:#}"
     );
 }

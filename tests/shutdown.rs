@@ -85,3 +85,22 @@ async fn the_data_folder_is_private() {
     }
     assert!(checked > 5, "walked {checked} entries");
 }
+
+/// A primary whose secondary waits in the journal's long-poll (10 s) stops at once: the
+/// wait is cut short by the drain, not sat out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_primary_stops_without_sitting_out_its_followers_long_poll() {
+    let mut pair = common::zones::Pair::start("");
+    let c = pair.a.client();
+    c.create_bucket().bucket("bkt").send().await.unwrap();
+    put(&c, "bkt", "x", b"y".to_vec()).await;
+    common::zones::caught_up(&pair.a, &pair.b, Duration::from_secs(20)).await;
+    // The secondary is now idle in a long-poll on the primary.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    let status = tokio::task::block_in_place(|| pair.a.terminate(Duration::from_secs(10)));
+    let took = started.elapsed();
+    eprintln!("the primary stopped in {took:?}");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(took < Duration::from_secs(3), "stopping took {took:?}");
+}

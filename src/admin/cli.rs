@@ -459,7 +459,7 @@ async fn wait_for_verify(
 }
 
 /// Polls `GET {base}/zone/verify` (base: the admin API, `.../admin/v1`) until no verify
-/// runs; returns the last report. The CLI and `bench-replication` both wait with it.
+/// runs; returns the last report.
 pub async fn verify_result(
     client: &reqwest::Client,
     base: &str,

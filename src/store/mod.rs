@@ -202,6 +202,8 @@ pub struct Store {
 pub const ZONE_STATE_KEY: &[u8] = b"zone/state";
 /// The follower's last acknowledgement, kept for journal trimming across restarts.
 const PEER_ACK_KEY: &[u8] = b"zone/peer_ack";
+/// The scrub's findings (damaged segments), kept across restarts.
+pub const SCRUB_FINDINGS_KEY: &[u8] = b"scrub/findings";
 /// Where a background walk's position is kept (System column family, local to the zone).
 pub fn walk_position_key(walk: records::WalkName) -> &'static [u8] {
     match walk {
@@ -435,6 +437,15 @@ impl Store {
     ) -> Result<records::WalkPosition, StoreError> {
         Ok(self
             .get_raw(Cf::System, walk_position_key(walk))?
+            .map(|v| decode(&v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// The damaged segments the scrub found and kept (see `records::DamagedObject`).
+    pub fn scrub_findings(&self) -> Result<Vec<records::DamagedObject>, StoreError> {
+        Ok(self
+            .get_raw(Cf::System, SCRUB_FINDINGS_KEY)?
             .map(|v| decode(&v))
             .transpose()?
             .unwrap_or_default())

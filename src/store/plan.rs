@@ -5,7 +5,9 @@
 //! files become referenced or released, so garbage collection never needs a scan.
 
 use super::error::StoreError;
-use super::records::{PartRecord, QuarantineRecord, UploadRecord, WalkName, WalkPosition};
+use super::records::{
+    DamagedObject, PartRecord, QuarantineRecord, UploadRecord, WalkName, WalkPosition,
+};
 use super::view::View;
 use super::{encode, keys, Cf, Usage};
 use bascule_replication::records::{Grantee, Location, Segment};
@@ -63,6 +65,9 @@ pub enum Local {
     },
     ZoneState(ZoneState),
     WalkPosition(WalkName, WalkPosition),
+    /// The scrub's findings, replaced whole (at most a thousand, written only when they
+    /// change).
+    ScrubFindings(Vec<DamagedObject>),
     /// Puts back the bytes of an inline segment the scrub found damaged (fetched from the
     /// peer and verified); nothing if the segment is gone meanwhile.
     RepairInline {
@@ -526,6 +531,13 @@ impl Planner<'_, '_> {
                     Cf::System,
                     super::walk_position_key(walk).to_vec(),
                     encode(&position)?,
+                );
+            }
+            Local::ScrubFindings(found) => {
+                self.put(
+                    Cf::System,
+                    super::SCRUB_FINDINGS_KEY.to_vec(),
+                    encode(&found)?,
                 );
             }
             Local::ZoneState(state) => {

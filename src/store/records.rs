@@ -56,6 +56,22 @@ pub struct WalkPosition {
     pub last_pass_ended_ms: u64,
 }
 
+/// One damaged segment the scrub found, as found and as handled. The list is kept in the
+/// store, so a damaged object stays reported across restarts until it is repaired,
+/// replaced or deleted.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DamagedObject {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+    pub segment: String,
+    pub problem: String,
+    /// Repaired from the peer; otherwise still damaged (and `repair_error` says why).
+    pub repaired: bool,
+    pub repair_error: Option<String>,
+    pub found_at_ms: u64,
+}
+
 /// The background walks, each with its own saved position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WalkName {

@@ -45,6 +45,9 @@ pub struct ZoneService {
     /// Held while replicated entries apply, and by a verify's repair across reading the
     /// primary and writing here: a repair never installs a state older than one applied.
     pub apply_gate: Arc<tokio::sync::Mutex<()>>,
+    /// Set once the process starts to stop: requests that wait (the journal's long-poll)
+    /// answer at once instead of holding the drain up for their whole wait.
+    pub draining: tokio::sync::watch::Sender<bool>,
 }
 
 /// The zone layer's error: a transition the state machine refused, a storage failure, or
@@ -118,6 +121,7 @@ impl ZoneService {
             demoted_retry: std::time::Duration::from_secs(5),
             lease,
             apply_gate: Arc::new(tokio::sync::Mutex::new(())),
+            draining: tokio::sync::watch::Sender::new(false),
         }
     }
 

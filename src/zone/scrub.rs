@@ -7,6 +7,7 @@
 
 use super::ZoneService;
 use crate::config::ScrubConfig;
+pub use crate::store::records::DamagedObject;
 use crate::store::records::{WalkName, WalkPosition};
 use crate::store::scrub::expected_md5;
 use crate::store::{Local, StoreError, Txn};
@@ -23,20 +24,6 @@ use std::time::{Duration, Instant};
 
 /// Damaged objects kept in the report (the counters count all).
 const KEPT: usize = 1000;
-
-/// One damaged segment, as found and as handled.
-#[derive(Debug, Clone, Serialize)]
-pub struct DamagedObject {
-    pub bucket: String,
-    pub key: String,
-    pub version_id: Option<String>,
-    pub segment: String,
-    pub problem: String,
-    /// Repaired from the peer; otherwise still damaged (and `repair_error` says why).
-    pub repaired: bool,
-    pub repair_error: Option<String>,
-    pub found_at_ms: u64,
-}
 
 /// What the scrub did, for the admin API, the dashboard and `/metrics`.
 #[derive(Debug, Default)]
@@ -72,7 +59,7 @@ pub struct ScrubReport {
 impl ScrubStatus {
     pub fn report(&self, config: &ScrubConfig) -> ScrubReport {
         let pos = self.position.lock().map(|p| p.clone()).unwrap_or_default();
-        let damaged = self.damaged.lock().map(|d| d.clone()).unwrap_or_default();
+        let damaged = self.findings();
         ScrubReport {
             enabled: config.bytes_per_second > 0,
             bytes_per_second: config.bytes_per_second,
@@ -89,20 +76,34 @@ impl ScrubStatus {
         }
     }
 
-    fn record(&self, found: DamagedObject) {
-        if let Ok(mut d) = self.damaged.lock() {
-            // The same segment found again replaces its older finding.
-            d.retain(|o| o.segment != found.segment);
-            if d.len() >= KEPT {
-                d.remove(0);
-            }
-            d.push(found);
-        }
+    /// Whether `segment` is reported damaged and not repaired (no copy of the list: this
+    /// is asked for every segment checked).
+    fn unrepaired(&self, segment: &str) -> bool {
+        self.damaged
+            .lock()
+            .is_ok_and(|d| d.iter().any(|o| o.segment == segment && !o.repaired))
     }
+
+    fn findings(&self) -> Vec<DamagedObject> {
+        self.damaged.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+}
+
+/// Adds a finding; the same segment found again replaces its older finding.
+fn with_finding(mut list: Vec<DamagedObject>, found: DamagedObject) -> Vec<DamagedObject> {
+    list.retain(|o| o.segment != found.segment);
+    if list.len() >= KEPT {
+        list.remove(0);
+    }
+    list.push(found);
+    list
 }
 
 pub struct Scrubber {
     pub zone: Arc<ZoneService>,
+    /// Opens sealed segments so their chunk tags are checked (not customer-keyed ones:
+    /// their key is never kept; those get a length check).
+    pub keys: Arc<crate::crypt::ring::KeyRing>,
     pub config: ScrubConfig,
     pub status: Arc<ScrubStatus>,
 }
@@ -123,6 +124,14 @@ impl Scrubber {
             any_role: true,
         };
         walker.load();
+        match self.zone.store.scrub_findings() {
+            Ok(found) => {
+                if let Ok(mut d) = self.status.damaged.lock() {
+                    *d = found;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the scrub's findings"),
+        }
         let this = Arc::new(self);
         tokio::spawn(async move {
             if this.config.bytes_per_second == 0 {
@@ -154,10 +163,15 @@ impl Scrubber {
                 };
                 let started = Instant::now();
                 match walker.pass(&visit, &mut stop).await {
-                    Ok(true) => tracing::info!(
-                        took_ms = started.elapsed().as_millis() as u64,
-                        "scrub pass done"
-                    ),
+                    Ok(true) => {
+                        tracing::info!(
+                            took_ms = started.elapsed().as_millis() as u64,
+                            "scrub pass done"
+                        );
+                        if let Err(e) = this.forget_gone().await {
+                            tracing::warn!(error = %e, "scrub: cannot update its findings");
+                        }
+                    }
                     Ok(false) => return,
                     Err(e) => {
                         this.status.errors.fetch_add(1, Ordering::Relaxed);
@@ -184,8 +198,13 @@ impl Scrubber {
         let store = self.zone.store.clone();
         let (r, s) = (record.clone(), seg.clone());
         let pace = throttle.clone();
+        let opener = seg.seal.as_ref().and_then(|seal| {
+            self.keys
+                .open_segment(&seg.id, seal, record.encryption.as_ref(), None)
+                .ok()
+        });
         let checked = tokio::task::spawn_blocking(move || {
-            store.check_segment(&r, &s, |n| {
+            store.check_segment(&r, &s, opener.as_ref(), |n| {
                 let wait = pace.wait_for(n);
                 if !wait.is_zero() {
                     std::thread::sleep(wait);
@@ -198,12 +217,18 @@ impl Scrubber {
         let damage = match checked {
             Ok(n) => {
                 self.status.bytes_checked.fetch_add(n, Ordering::Relaxed);
+                if self.status.unrepaired(&seg.id) {
+                    // Reads back right now (put back by hand, say): no longer damaged.
+                    let list = self.status.findings();
+                    let kept = list.into_iter().filter(|d| d.segment != seg.id).collect();
+                    self.keep_findings(kept).await?;
+                }
                 return Ok(());
             }
             Err(d) => d,
         };
         // Deleted or replaced since the page was read: nothing is damaged.
-        if !self.still_holds(bucket, key, record, seg)? {
+        if !self.holds_segment(bucket, key, record.version_id.as_deref(), &seg.id)? {
             return Ok(());
         }
         self.status.damaged_found.fetch_add(1, Ordering::Relaxed);
@@ -218,7 +243,7 @@ impl Scrubber {
                 tracing::error!(bucket, key, segment = %seg.id, error = %e, "scrub: not repaired")
             }
         }
-        self.status.record(DamagedObject {
+        let found = DamagedObject {
             bucket: bucket.to_string(),
             key: key.to_string(),
             version_id: record.version_id.clone(),
@@ -227,23 +252,53 @@ impl Scrubber {
             repaired: repair.is_ok(),
             repair_error: repair.err(),
             found_at_ms: now_ms(),
-        });
+        };
+        self.keep_findings(with_finding(self.status.findings(), found))
+            .await
+    }
+
+    /// Saves the findings (the scrub is their only writer), then shows them.
+    async fn keep_findings(&self, list: Vec<DamagedObject>) -> Result<(), StoreError> {
+        let saved = list.clone();
+        self.zone
+            .store
+            .commit(move |_| {
+                Ok::<_, StoreError>((Txn::zone(None, vec![Local::ScrubFindings(saved)]), ()))
+            })
+            .await?;
+        if let Ok(mut d) = self.status.damaged.lock() {
+            *d = list;
+        }
         Ok(())
     }
 
-    fn still_holds(
+    /// After a pass: damaged objects since deleted or replaced are no longer reported as
+    /// damaged (their damaged data is no longer any object's).
+    async fn forget_gone(&self) -> Result<(), StoreError> {
+        let list = self.status.findings();
+        let mut kept = Vec::with_capacity(list.len());
+        for d in &list {
+            let held = d.repaired
+                || self.holds_segment(&d.bucket, &d.key, d.version_id.as_deref(), &d.segment)?;
+            if held {
+                kept.push(d.clone());
+            }
+        }
+        if kept.len() != list.len() {
+            self.keep_findings(kept).await?;
+        }
+        Ok(())
+    }
+
+    fn holds_segment(
         &self,
         bucket: &str,
         key: &str,
-        record: &ObjectRecord,
-        seg: &Segment,
+        version_id: Option<&str>,
+        segment: &str,
     ) -> Result<bool, StoreError> {
-        let now = self
-            .zone
-            .store
-            .read()
-            .version(bucket, key, record.version_id.as_deref())?;
-        Ok(now.is_some_and(|r| r.segments.iter().any(|s| s.id == seg.id)))
+        let now = self.zone.store.read().version(bucket, key, version_id)?;
+        Ok(now.is_some_and(|r| r.segments.iter().any(|s| s.id == segment)))
     }
 
     /// Fetches a fresh copy of `seg` from the peer, verified, and puts it in place.

@@ -158,7 +158,13 @@ async fn journal_page(zone: &ZoneService, q: JournalQuery) -> Answer {
     zone.note_ack(q.after);
     if q.after == last && q.wait_ms > 0 {
         let wait = Duration::from_millis(q.wait_ms.min(60_000));
-        let _ = tokio::time::timeout(wait, watch.changed()).await;
+        let mut draining = zone.draining.subscribe();
+        tokio::select! {
+            _ = tokio::time::timeout(wait, watch.changed()) => {}
+            // Stopping: the follower gets what there is now (nothing) and asks again,
+            // of this process's successor or of the zone that took over.
+            _ = draining.wait_for(|d| *d) => {}
+        }
     }
     let limit = q.limit.unwrap_or(512).clamp(1, 10_000);
     let store = zone.store.clone();

@@ -1,13 +1,12 @@
-//! `bascule bench-scale`: what a zone costs once it holds many objects. It starts its own
+//! `bascule-bench scale`: what a zone costs once it holds many objects. It starts its own
 //! server on a data folder on disk, measures the 4 KiB PUT rate on the empty store, fills
 //! `--objects` objects of `--object-size` bytes, compacts, and reports: bytes on disk per
 //! object, restart time to the first answered request, RSS after the restart, the admin
 //! bucket listing and `/metrics` scrape times, and the 4 KiB PUT rate on the full store.
 
-use crate::bench::{
-    compact, create_bench_bucket, parse_size, rss_mib, run_phase, start_zone_process, Load,
-    OwnServer, Payload, Target,
-};
+use crate::client::{create_bench_bucket, parse_size, Payload, Target};
+use crate::load::{run_phase, Load};
+use crate::server::{admin_token, compact, rss_mib, start_zone_process, OwnServer};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,7 +71,7 @@ async fn timed_admin_get(
 }
 
 /// Starts the server and waits for its first answered S3 request; returns the time taken.
-async fn start_and_answer(dir: &PathBuf) -> Result<(OwnServer, Arc<Target>, Duration), String> {
+async fn start_and_answer(dir: &Path) -> Result<(OwnServer, Arc<Target>, Duration), String> {
     let started = Instant::now();
     let (srv, target) = start_zone_process(
         dir,
@@ -177,10 +176,7 @@ pub async fn run(args: ScaleBenchArgs) -> Result<(), String> {
         println!("RSS after restart: {rss:.1} MiB");
     }
     let admin = target.admin.clone().ok_or("no admin endpoint")?;
-    let token = std::fs::read_to_string(args.data_dir.join(crate::bootstrap::TOKEN_FILE))
-        .map_err(|e| e.to_string())?
-        .trim()
-        .to_string();
+    let token = admin_token(&args.data_dir)?;
     let client = reqwest::Client::new();
     let mut buckets = Vec::new();
     let mut metrics = Vec::new();

@@ -1,12 +1,12 @@
-//! `bascule bench-versions`: what versioning costs. It starts its own server on a data
+//! `bascule-bench versions`: what versioning costs. It starts its own server on a data
 //! folder on disk and measures, in one bucket: 4 KiB PUT and GET before versioning is
 //! enabled and after; then, with `--keys` keys holding 1 version each and `--keys` keys
 //! holding `--versions` versions each, ListObjectsV2 and ListObjectVersions pages of
 //! 1000 entries. A listing of current objects must not slow down with old versions.
 
-use crate::bench::{
-    compact, create_bench_bucket, run_phase, sign_query, start_server, Load, Payload, Target,
-};
+use crate::client::{create_bench_bucket, sign_query, Payload, Target};
+use crate::load::{run_phase, Load};
+use crate::server::{compact, start_server};
 use bascule_api::sigv4;
 use std::path::PathBuf;
 use std::sync::Arc;

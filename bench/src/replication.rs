@@ -1,4 +1,4 @@
-//! `bascule bench-replication`: starts a primary and a secondary zone (same binary, data
+//! `bascule-bench replication`: starts a primary and a secondary zone (same binary, data
 //! on disk, fsync on), drives a steady PUT rate at the primary, and reports
 //! 1. replication lag percentiles (apply time on the secondary minus commit time on the
 //!    primary, for every entry) during steady ingest;
@@ -7,10 +7,9 @@
 //! 3. with `--verify-objects N`: a cross-zone verify of N identical objects (time, and how
 //!    much metadata crossed the zone link).
 
-use crate::bench::{
-    create_bench_bucket, parse_size, run_phase, sign, start_zone_process, Load, OwnServer, Payload,
-    Target,
-};
+use crate::client::{create_bench_bucket, parse_size, sign, Payload, Target};
+use crate::load::{run_phase, Load};
+use crate::server::{admin_token, start_zone_process, OwnServer};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,10 +57,7 @@ impl Zone {
             &[("BASCULE_REPLICATION_SECRET", self.secret.as_str())],
         )?;
         self.process = Some(p);
-        self.token = std::fs::read_to_string(self.dir.join(crate::bootstrap::TOKEN_FILE))
-            .map_err(|e| e.to_string())?
-            .trim()
-            .to_string();
+        self.token = admin_token(&self.dir)?;
         Ok(t)
     }
 
@@ -179,7 +175,7 @@ async fn applied(
 
 pub async fn run(args: ReplicationBenchArgs) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&args.data_dir);
-    let secret = crate::store::blob::new_id();
+    let secret = hex::encode(rand::random::<[u8; 16]>());
     let (a_s3, a_admin, b_s3, b_admin) = (free_port()?, free_port()?, free_port()?, free_port()?);
     let mut a = zone(
         &args.data_dir.join("a"),
@@ -318,8 +314,7 @@ async fn verify_identical(
     if post.status().as_u16() != 202 {
         return Err(format!("verify not started: {}", post.status()));
     }
-    let base = format!("{}/admin/v1", b.admin);
-    let r = crate::admin::cli::verify_result(http, &base, &b.token).await?;
+    let r = verify_result(http, b).await?;
     let secs = started.elapsed().as_secs_f64();
     let n = |k: &str| r[k].as_u64().unwrap_or(0);
     let keys = n("keys").max(1);
@@ -338,4 +333,23 @@ async fn verify_identical(
         r["error"]
     );
     Ok(())
+}
+
+/// Waits for the verify running on `z` to end; returns its report.
+async fn verify_result(http: &reqwest::Client, z: &Zone) -> Result<Value, String> {
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let state: Value = http
+            .get(format!("{}/admin/v1/zone/verify", z.admin))
+            .bearer_auth(&z.token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        if state["running"] == false {
+            return Ok(state["last"].clone());
+        }
+    }
 }
