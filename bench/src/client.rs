@@ -116,6 +116,9 @@ pub struct Payload {
     block: Bytes,
     pub size: u64,
     pub sha256: String,
+    /// Hash the body again for every request, as an SDK signing payloads does (its CPU
+    /// time then competes with the server's, as it would on a shared machine).
+    pub hash_each: bool,
 }
 
 impl Payload {
@@ -130,23 +133,46 @@ impl Payload {
             .map(|i| (i * 131 % 251) as u8)
             .collect::<Vec<_>>()
             .into();
-        let sha256 = if signed {
-            let mut h = Sha256::new();
-            let mut left = size;
-            while left > 0 {
-                let n = left.min(block.len() as u64) as usize;
-                h.update(&block[..n]);
-                left -= n as u64;
-            }
-            hex::encode(h.finalize())
-        } else {
-            sigv4::UNSIGNED_PAYLOAD.to_string()
-        };
-        Payload {
+        let mut p = Payload {
             block,
             size,
-            sha256,
+            sha256: sigv4::UNSIGNED_PAYLOAD.to_string(),
+            hash_each: false,
+        };
+        if signed {
+            p.sha256 = p.hash();
         }
+        p
+    }
+
+    /// A payload as `--payload` names it: `signed` (hashed once), `signed-each` (hashed
+    /// for every request) or `unsigned`.
+    pub fn named(size: u64, mode: &str) -> Payload {
+        let mut p = Payload::new(size, mode != "unsigned");
+        p.hash_each = mode == "signed-each";
+        p
+    }
+
+    /// The SHA-256 to sign a request with: computed now when `hash_each`.
+    pub async fn sha256_for_request(&self) -> String {
+        if !self.hash_each {
+            return self.sha256.clone();
+        }
+        let p = self.clone();
+        tokio::task::spawn_blocking(move || p.hash())
+            .await
+            .unwrap_or_default()
+    }
+
+    fn hash(&self) -> String {
+        let mut h = Sha256::new();
+        let mut left = self.size;
+        while left > 0 {
+            let n = left.min(self.block.len() as u64) as usize;
+            h.update(&self.block[..n]);
+            left -= n as u64;
+        }
+        hex::encode(h.finalize())
     }
 
     pub fn body(&self) -> reqwest::Body {

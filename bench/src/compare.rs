@@ -39,8 +39,10 @@ pub struct CompareArgs {
     /// Seconds per phase (PUT, then GET).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// Sign payloads (SHA-256 in the signature) or send UNSIGNED-PAYLOAD.
-    #[arg(long, default_value = "signed", value_parser = ["signed", "unsigned"])]
+    /// Sign payloads hashing every request's body as SDKs do (`signed-each`), sign them
+    /// with a hash computed once (`signed`: the client costs less), or send
+    /// UNSIGNED-PAYLOAD.
+    #[arg(long, default_value = "signed-each", value_parser = ["signed", "signed-each", "unsigned"])]
     payload: String,
     /// Where the started servers keep their data (wiped before every round). Keep it on
     /// a real disk.
@@ -156,7 +158,7 @@ async fn measure(
         Side::Running(t) => (None, t.clone()),
     };
     create_bench_bucket(&target).await?;
-    let payload = Payload::new(w.size, args.payload == "signed");
+    let payload = Payload::named(w.size, &args.payload);
     let keys = if w.size <= (1 << 20) {
         10_000
     } else {

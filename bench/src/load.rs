@@ -26,8 +26,9 @@ pub struct BenchArgs {
     /// Stop a phase after this many requests (whichever comes first).
     #[arg(long)]
     count: Option<u64>,
-    /// Sign payloads (SHA-256 in the signature) or send UNSIGNED-PAYLOAD.
-    #[arg(long, default_value = "signed", value_parser = ["signed", "unsigned"])]
+    /// Sign payloads (SHA-256 in the signature, computed once), sign them hashing every
+    /// request's body as SDKs do (`signed-each`), or send UNSIGNED-PAYLOAD.
+    #[arg(long, default_value = "signed", value_parser = ["signed", "signed-each", "unsigned"])]
     payload: String,
     /// Target a running zone instead of starting one.
     #[arg(long, requires_all = ["access_key", "secret_key"])]
@@ -147,7 +148,8 @@ pub async fn run_phase(
                     let mut req = client
                         .put(format!("{}{path}", t.endpoint))
                         .body(payload.body());
-                    for (k, v) in sign(&t, "PUT", &path, &payload.sha256) {
+                    let sha256 = payload.sha256_for_request().await;
+                    for (k, v) in sign(&t, "PUT", &path, &sha256) {
                         req = req.header(k, v);
                     }
                     req = req.header("content-length", payload.size);
@@ -240,7 +242,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         encrypt_bench_bucket(&target, &args.sse).await?;
     }
 
-    let payload = Payload::new(args.size, args.payload == "signed");
+    let payload = Payload::named(args.size, &args.payload);
     // Small objects: many distinct keys; large ones: as many keys as requests in flight.
     let keys = if args.size <= (1 << 20) {
         10_000

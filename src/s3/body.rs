@@ -246,6 +246,11 @@ struct BodyHasher {
 impl BodyHasher {
     fn update(&mut self, data: &[u8]) {
         self.md5.update(data);
+        self.update_all_but_md5(data);
+    }
+
+    /// Everything but the MD5, which a blob upload computes on a thread of its own.
+    fn update_all_but_md5(&mut self, data: &[u8]) {
         self.crc32c.update(data);
         if let Some(s) = self.sha256.as_mut() {
             s.update(data);
@@ -254,14 +259,46 @@ impl BodyHasher {
     }
 }
 
+/// Where a blob upload's bytes go once it is too large to be inline: two blocking
+/// threads, one computing the MD5 (the slowest digest, and one that cannot be split),
+/// the other the remaining digests and the file writes. The body's pieces are handed
+/// over in batches of about `BATCH` bytes (shared, not copied): one wake-up per batch
+/// rather than per network read. The bounded channels hold the request back when either
+/// thread falls behind.
 struct Sink {
-    tx: tokio::sync::mpsc::Sender<Bytes>,
+    tx: tokio::sync::mpsc::Sender<Batch>,
+    md5_tx: tokio::sync::mpsc::Sender<Batch>,
     worker: Option<tokio::task::JoinHandle<Result<(BlobWriter, BodyHasher), StoreError>>>,
+    md5_worker: Option<tokio::task::JoinHandle<Md5>>,
+    pending: Vec<Bytes>,
+    pending_len: usize,
 }
+
+type Batch = Arc<Vec<Bytes>>;
+
+/// Bytes handed to the upload's threads at once.
+const BATCH: usize = 1 << 20;
+/// Batches each thread may have waiting.
+const BATCHES_QUEUED: usize = 4;
 
 impl Sink {
     async fn send(&mut self, piece: Bytes) -> S3Result<()> {
-        if self.tx.send(piece).await.is_ok() {
+        self.pending_len += piece.len();
+        self.pending.push(piece);
+        if self.pending_len < BATCH {
+            return Ok(());
+        }
+        self.flush().await
+    }
+
+    async fn flush(&mut self) -> S3Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch: Batch = Arc::new(std::mem::take(&mut self.pending));
+        self.pending_len = 0;
+        let md5_sent = self.md5_tx.send(batch.clone()).await.is_ok();
+        if self.tx.send(batch).await.is_ok() && md5_sent {
             return Ok(());
         }
         // The writer stopped early: report why (a full disk, say).
@@ -275,14 +312,15 @@ impl Sink {
     }
 
     async fn finish(mut self) -> S3Result<(BlobWriter, BodyHasher)> {
+        self.flush().await?;
         drop(self.tx);
-        let worker = self
-            .worker
-            .take()
-            .ok_or_else(|| S3Error::new(S3ErrorCode::InternalError))?;
-        Ok(worker
-            .await
-            .map_err(|_| S3Error::new(S3ErrorCode::InternalError))??)
+        drop(self.md5_tx);
+        let internal = || S3Error::new(S3ErrorCode::InternalError);
+        let worker = self.worker.take().ok_or_else(internal)?;
+        let md5_worker = self.md5_worker.take().ok_or_else(internal)?;
+        let (writer, mut hasher) = worker.await.map_err(|_| internal())??;
+        hasher.md5 = md5_worker.await.map_err(|_| internal())?;
+        Ok((writer, hasher))
     }
 }
 
@@ -294,17 +332,33 @@ fn start_sink(
 ) -> Result<Sink, StoreError> {
     let sealer = key.map(crate::store::sealing::Sealer::new);
     let mut writer = store.blobs().create(id, sealer)?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(BATCHES_QUEUED);
+    let (md5_tx, mut md5_rx) = tokio::sync::mpsc::channel::<Batch>(BATCHES_QUEUED);
+    let mut md5 = std::mem::take(&mut hasher.md5);
+    let md5_worker = tokio::task::spawn_blocking(move || {
+        while let Some(batch) = md5_rx.blocking_recv() {
+            for piece in batch.iter() {
+                md5.update(piece);
+            }
+        }
+        md5
+    });
     let worker = tokio::task::spawn_blocking(move || {
-        while let Some(piece) = rx.blocking_recv() {
-            hasher.update(&piece);
-            writer.write(&piece)?;
+        while let Some(batch) = rx.blocking_recv() {
+            for piece in batch.iter() {
+                hasher.update_all_but_md5(piece);
+                writer.write(piece)?;
+            }
         }
         Ok((writer, hasher))
     });
     Ok(Sink {
         tx,
+        md5_tx,
         worker: Some(worker),
+        md5_worker: Some(md5_worker),
+        pending: Vec::new(),
+        pending_len: 0,
     })
 }
 
