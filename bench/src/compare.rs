@@ -11,6 +11,7 @@
 
 use crate::client::{create_bench_bucket, parse_size, Payload, Target};
 use crate::load::{run_phase, Load, Phase};
+use crate::multipart::Multipart;
 use crate::server::{server_binary, start_server_from, OwnServer};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,7 +31,8 @@ pub struct CompareArgs {
     /// Another Bascule binary to compare with (say, an older commit's build).
     #[arg(long)]
     against_bin: Option<PathBuf>,
-    /// Workloads as SIZE:CONNECTIONS, comma-separated.
+    /// Workloads as SIZE:CONNECTIONS, or SIZE/PART:CONNECTIONS for multipart uploads
+    /// (parts of PART, CONNECTIONS in flight), comma-separated.
     #[arg(long, default_value = "4KiB:16,64MiB:2", value_delimiter = ',')]
     workloads: Vec<String>,
     /// Rounds per workload: each round runs both sides once, in alternating order.
@@ -70,6 +72,8 @@ impl Side {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Workload {
     size: u64,
+    /// Multipart uploads in parts of this size.
+    part_size: Option<u64>,
     connections: usize,
 }
 
@@ -83,8 +87,13 @@ fn parse_workload(s: &str) -> Result<Workload, String> {
     if connections == 0 {
         return Err(format!("workload {s}: at least one connection"));
     }
+    let (size, part_size) = match size.split_once('/') {
+        Some((size, part)) => (size, Some(parse_size(part)?)),
+        None => (size, None),
+    };
     Ok(Workload {
         size: parse_size(size)?,
+        part_size,
         connections,
     })
 }
@@ -171,20 +180,46 @@ async fn measure(
         prefix: format!("cmp-{round}-"),
         range: None,
     };
+    if let Some(part_size) = w.part_size {
+        let mp = Multipart {
+            size: w.size,
+            part_size,
+            connections: w.connections,
+        };
+        let up = crate::multipart::run(
+            target.clone(),
+            mp,
+            args.seconds,
+            &args.payload,
+            &load.prefix,
+        )
+        .await?;
+        let get = run_phase("GET", target, &load, payload, up.objects.max(1)).await?;
+        let secs = up.elapsed.as_secs_f64().max(1e-9);
+        return Ok(Sample {
+            put_ops: up.objects as f64 / secs,
+            put_mib: up.mib_per_sec(),
+            put_cpu_us: up.cpu_seconds.map(|c| c * 1e6 / up.objects.max(1) as f64),
+            ..sample_get(&get, up.errors)
+        });
+    }
     let put = run_phase("PUT", target.clone(), &load, payload.clone(), keys).await?;
     let get = run_phase("GET", target, &load, payload, keys.min(put.ops.max(1))).await?;
-    Ok(sample(&put, &get))
-}
-
-fn sample(put: &Phase, get: &Phase) -> Sample {
-    Sample {
+    Ok(Sample {
         put_ops: put.ops_per_sec(),
         put_mib: put.mib_per_sec(),
         put_cpu_us: put.cpu_us_per_op(),
+        ..sample_get(&get, put.errors)
+    })
+}
+
+fn sample_get(get: &Phase, put_errors: u64) -> Sample {
+    Sample {
         get_ops: get.ops_per_sec(),
         get_mib: get.mib_per_sec(),
         get_cpu_us: get.cpu_us_per_op(),
-        errors: put.errors + get.errors,
+        errors: put_errors + get.errors,
+        ..Sample::default()
     }
 }
 
@@ -205,7 +240,14 @@ fn median_and_spread(mut values: Vec<f64>) -> (f64, f64, f64) {
 
 fn print_table(w: Workload, a: &[Sample], b: &[Sample]) {
     let size = human_size(w.size);
-    println!("\n{size} at {} connections", w.connections);
+    match w.part_size {
+        Some(p) => println!(
+            "\n{size} multipart uploads in {} parts, {} connections",
+            human_size(p),
+            w.connections
+        ),
+        None => println!("\n{size} at {} connections", w.connections),
+    }
     println!(
         "{:<16} {:>24} {:>24} {:>8}",
         "", "A median (min–max)", "B median (min–max)", "A / B"
@@ -284,7 +326,16 @@ mod tests {
             parse_workload("64MiB:2").unwrap(),
             Workload {
                 size: 64 << 20,
+                part_size: None,
                 connections: 2
+            }
+        );
+        assert_eq!(
+            parse_workload("256MiB/8MiB:4").unwrap(),
+            Workload {
+                size: 256 << 20,
+                part_size: Some(8 << 20),
+                connections: 4
             }
         );
         assert!(parse_workload("64MiB").is_err());

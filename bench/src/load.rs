@@ -47,6 +47,10 @@ pub struct BenchArgs {
     /// the zone key through the key service), to compare with plaintext in one run.
     #[arg(long, value_parser = ["none", "AES256", "aws:kms"], default_value = "none")]
     sse: String,
+    /// Write objects as multipart uploads in parts of this size (parts sent over
+    /// `--concurrency` requests in flight, one object at a time, as the aws CLI does).
+    #[arg(long, value_parser = parse_size)]
+    part_size: Option<u64>,
     /// GET ranges of this many bytes at random offsets instead of whole objects (range
     /// reads inside large objects, e.g. `--size 1GiB --range 1MiB`).
     #[arg(long, value_parser = parse_size)]
@@ -260,8 +264,24 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         prefix: "obj-".into(),
         range: None,
     };
-    let put = run_phase("PUT", target.clone(), &load, payload.clone(), keys).await?;
-    put.report();
+    let written = match args.part_size {
+        Some(part_size) => {
+            let w = crate::multipart::Multipart {
+                size: args.size,
+                part_size,
+                connections: args.concurrency,
+            };
+            let up = crate::multipart::run(target.clone(), w, args.seconds, &args.payload, "obj-")
+                .await?;
+            up.report();
+            up.objects
+        }
+        None => {
+            let put = run_phase("PUT", target.clone(), &load, payload.clone(), keys).await?;
+            put.report();
+            put.ops
+        }
+    };
     // A range run writes few large objects (`--count`) and then reads for `--seconds`.
     let get_load = Load {
         range: args.range,
@@ -280,7 +300,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         target.clone(),
         &get_load,
         payload,
-        keys.min(put.ops.max(1)),
+        keys.min(written.max(1)),
     )
     .await?;
     get.report();

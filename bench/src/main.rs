@@ -7,6 +7,7 @@
 mod client;
 mod compare;
 mod load;
+mod multipart;
 mod replication;
 mod scale;
 mod server;
