@@ -158,6 +158,10 @@ impl Payload {
         if !self.hash_each {
             return self.sha256.clone();
         }
+        // Small bodies are hashed in place, as an SDK does; large ones off the runtime.
+        if self.size <= 1 << 20 {
+            return self.hash();
+        }
         let p = self.clone();
         tokio::task::spawn_blocking(move || p.hash())
             .await
