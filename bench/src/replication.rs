@@ -204,7 +204,7 @@ pub async fn run(args: ReplicationBenchArgs) -> Result<(), String> {
     let payload = Payload::new(args.size, true);
     let keys = Arc::new(AtomicU64::new(0));
     println!(
-        "bascule bench-replication: {} PUT/s of {} B, {} s steady, secondary down {} s",
+        "bascule-bench replication: {} PUT/s of {} B, {} s steady, secondary down {} s",
         args.rate, args.size, args.seconds, args.down_seconds
     );
 

@@ -139,7 +139,7 @@ pub async fn run(args: VersionsBenchArgs) -> Result<(), String> {
         range: None,
     };
     println!(
-        "bascule bench-versions: 4 KiB objects, concurrency {}, {} s per phase",
+        "bascule-bench versions: 4 KiB objects, concurrency {}, {} s per phase",
         args.concurrency, args.seconds
     );
     let put_u = run_phase("PUT", target.clone(), &load("u-"), small.clone(), 10_000).await?;
