@@ -522,7 +522,14 @@ async fn a_write_stalled_in_fsync_past_the_lease_is_not_acknowledged() {
     site.a.terminate(Duration::from_secs(10));
     let disk = FreezableDisk::under(&site.a.data_dir());
     site.a.spawn();
-    holds_lease(&site.a, WITHIN).await;
+    // Restarted, A first confirms with B that it is still primary (fenced meanwhile).
+    wait_for(
+        &site.a,
+        WITHIN,
+        "A to hold its lease and take writes",
+        |s| s["lease"]["held"] == true && s["fenced"] == false,
+    )
+    .await;
     common::put(&once(&site.a), "bkt", "before", b"ok".to_vec()).await;
 
     disk.freeze(true);
