@@ -18,6 +18,20 @@ pub const READ_CHUNK: u64 = 1024 * 1024;
 /// Sealed chunks opened per read (about `READ_CHUNK` of plaintext).
 const SEALED_BATCH: u64 = READ_CHUNK / CHUNK as u64;
 
+/// A sealed chunk that did not open (its tag, or its length, is wrong). It travels inside
+/// the read's `io::Error` (kind `InvalidData`), so a caller that reports damage (the
+/// scrub) can name the chunk.
+#[derive(Debug)]
+pub struct ChunkUnauthentic(pub u64);
+
+impl std::fmt::Display for ChunkUnauthentic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "encrypted chunk {} does not authenticate", self.0)
+    }
+}
+
+impl std::error::Error for ChunkUnauthentic {}
+
 /// Part of one segment: read `len` plaintext bytes from `offset`.
 pub struct Piece {
     pub source: SegmentSource,
@@ -199,10 +213,10 @@ pub fn read_pieces(
 
 /// Reads plaintext `[offset, offset + len)` of a sealed stream of `size` plaintext bytes,
 /// opening only the chunks it covers; a chunk that fails authentication stops the read
-/// with an error before any of its bytes is handed on. Chunks are read about
+/// with an error (carrying `ChunkUnauthentic`) before any of its bytes is handed on. Chunks are read about
 /// `READ_CHUNK` at a time into one buffer, and each is opened where it lies, its plaintext
 /// moved down over the tags before it in the same pass: no second copy.
-fn read_sealed(
+pub(super) fn read_sealed(
     mut source: impl Read + Seek,
     key: &StreamKey,
     size: u64,
@@ -237,7 +251,7 @@ fn read_sealed(
             let last = index + 1 == total_chunks;
             plain += key
                 .open_chunk_within(index, last, &mut buf[plain..chunk_end], at - plain)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, ChunkUnauthentic(index)))?;
             index += 1;
         }
         let take = (plain - skip).min(left as usize);

@@ -4,11 +4,12 @@
 //! (not for customer-keyed data, whose key the server never keeps). What the scrub and
 //! the repair build on.
 
+use super::read::{read_sealed, ChunkUnauthentic};
 use super::{SegmentSource, Store, StoreError};
 use bascule_replication::records::{ObjectRecord, Segment};
-use bascule_seal::stream::{chunk_count, StreamKey, CHUNK, TAG};
+use bascule_seal::stream::StreamKey;
 use md5::{Digest, Md5};
-use std::io::Read;
+use std::io::{self, Read};
 
 /// Bytes read per step: the pace is applied between steps.
 const STEP: usize = 1 << 20;
@@ -69,27 +70,21 @@ pub fn expected_md5<'a>(record: &'a ObjectRecord, seg: &'a Segment) -> Option<&'
 enum Check<'a> {
     Crc(Box<crc_fast::Digest>, u32),
     Md5(Box<Md5>, &'a str),
-    Tags(TagCheck<'a>),
     Length,
 }
 
 impl<'a> Check<'a> {
-    fn new(record: &'a ObjectRecord, seg: &'a Segment, key: Option<&'a StreamKey>) -> Check<'a> {
-        match (&seg.seal, key, seg.crc32c, expected_md5(record, seg)) {
-            (Some(_), Some(key), _, _) => Check::Tags(TagCheck {
-                key,
-                count: chunk_count(seg.size),
-                index: 0,
-                chunk: Vec::with_capacity(CHUNK + TAG),
-                bad: None,
-            }),
-            (Some(_), None, _, _) => Check::Length,
-            (None, _, Some(crc), _) => Check::Crc(
+    /// How a segment's stored bytes are checked when they are not opened (sealed ones
+    /// are opened through `read_sealed` when the key is at hand).
+    fn new(record: &'a ObjectRecord, seg: &'a Segment) -> Check<'a> {
+        match (&seg.seal, seg.crc32c, expected_md5(record, seg)) {
+            (Some(_), _, _) => Check::Length,
+            (None, Some(crc), _) => Check::Crc(
                 Box::new(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi)),
                 crc,
             ),
-            (None, _, None, Some(md5)) => Check::Md5(Box::default(), md5),
-            (None, _, None, None) => Check::Length,
+            (None, None, Some(md5)) => Check::Md5(Box::default(), md5),
+            (None, None, None) => Check::Length,
         }
     }
 
@@ -97,7 +92,6 @@ impl<'a> Check<'a> {
         match self {
             Check::Crc(d, _) => d.update(data),
             Check::Md5(h, _) => h.update(data),
-            Check::Tags(t) => t.update(data),
             Check::Length => {}
         }
     }
@@ -126,54 +120,7 @@ impl<'a> Check<'a> {
                 }
                 Ok(())
             }
-            Check::Tags(t) => t.finish(),
             Check::Length => Ok(()),
-        }
-    }
-}
-
-/// Sealed chunks opened one by one as their bytes arrive (the plaintext is dropped).
-struct TagCheck<'a> {
-    key: &'a StreamKey,
-    count: u64,
-    index: u64,
-    chunk: Vec<u8>,
-    bad: Option<u64>,
-}
-
-impl TagCheck<'_> {
-    fn update(&mut self, mut data: &[u8]) {
-        while !data.is_empty() {
-            let take = (CHUNK + TAG - self.chunk.len()).min(data.len());
-            self.chunk.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.chunk.len() == CHUNK + TAG {
-                self.open_chunk();
-            }
-        }
-    }
-
-    fn open_chunk(&mut self) {
-        let last = self.index + 1 == self.count;
-        if self.bad.is_none()
-            && self
-                .key
-                .open_chunk_within(self.index, last, &mut self.chunk, 0)
-                .is_err()
-        {
-            self.bad = Some(self.index);
-        }
-        self.chunk.clear();
-        self.index += 1;
-    }
-
-    fn finish(mut self) -> Result<(), Damage> {
-        if !self.chunk.is_empty() || self.index == 0 {
-            self.open_chunk();
-        }
-        match self.bad {
-            Some(chunk) => Err(Damage::Unauthentic { chunk }),
-            None => Ok(()),
         }
     }
 }
@@ -200,7 +147,10 @@ impl Store {
             Err(StoreError::Corrupt(_)) => return Ok(Err(Damage::Missing)),
             Err(e) => return Err(e),
         };
-        let mut check = Check::new(record, seg, key);
+        if let (Some(_), Some(key)) = (&seg.seal, key) {
+            return check_sealed(source, seg, key, pace);
+        }
+        let mut check = Check::new(record, seg);
         let found = match source {
             SegmentSource::Inline(data) => {
                 check.update(&data);
@@ -229,5 +179,58 @@ impl Store {
             }));
         }
         Ok(check.finish().map(|()| found))
+    }
+}
+
+/// Opens every chunk of a sealed segment, as a read of all of it would (`read_sealed`);
+/// the plaintext is dropped.
+fn check_sealed(
+    source: SegmentSource,
+    seg: &Segment,
+    key: &StreamKey,
+    mut pace: impl FnMut(u64),
+) -> Result<Result<u64, Damage>, StoreError> {
+    let expected = seg.stored_len();
+    let found = match &source {
+        SegmentSource::Inline(data) => data.len() as u64,
+        SegmentSource::File(f) => f.metadata()?.len(),
+    };
+    if found != expected {
+        return Ok(Err(Damage::Length { found, expected }));
+    }
+    let mut sink = |b: bytes::Bytes| {
+        pace(b.len() as u64);
+        Ok(())
+    };
+    let read = match source {
+        // An empty object is one tag-only chunk: opened on its own (a zero-length read
+        // opens nothing).
+        SegmentSource::Inline(mut data) if seg.size == 0 => key
+            .open_chunk(0, true, &mut data)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, ChunkUnauthentic(0))),
+        SegmentSource::File(mut f) if seg.size == 0 => {
+            let mut data = Vec::new();
+            f.read_to_end(&mut data)?;
+            key.open_chunk(0, true, &mut data)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, ChunkUnauthentic(0)))
+        }
+        SegmentSource::Inline(data) => {
+            read_sealed(io::Cursor::new(data), key, seg.size, 0, seg.size, &mut sink)
+        }
+        SegmentSource::File(f) => read_sealed(f, key, seg.size, 0, seg.size, &mut sink),
+    };
+    match read {
+        Ok(()) => Ok(Ok(found)),
+        Err(e) => match e
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<ChunkUnauthentic>())
+        {
+            Some(ChunkUnauthentic(chunk)) => Ok(Err(Damage::Unauthentic { chunk: *chunk })),
+            // Shorter than its length said a moment ago: cut while being read.
+            None if e.kind() == io::ErrorKind::UnexpectedEof => {
+                Ok(Err(Damage::Length { found: 0, expected }))
+            }
+            None => Err(StoreError::Io(e)),
+        },
     }
 }

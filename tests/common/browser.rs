@@ -196,7 +196,13 @@ impl Browser {
         let path = format!("/element/{}/text", e.0);
         match self.try_call(reqwest::Method::GET, &path, None).await {
             Ok(v) => Some(v.as_str().unwrap_or_default().to_string()),
-            Err(err) if err.contains("stale element reference") => None,
+            // Chrome words a replaced node two ways, depending on when the page swapped it.
+            Err(err)
+                if err.contains("stale element reference")
+                    || err.contains("does not belong to the document") =>
+            {
+                None
+            }
             Err(err) => panic!("webdriver {path}: {err}"),
         }
     }
