@@ -32,6 +32,13 @@ impl std::fmt::Display for ChunkUnauthentic {
 
 impl std::error::Error for ChunkUnauthentic {}
 
+impl ChunkUnauthentic {
+    /// The read error that carries it.
+    pub fn error(index: u64) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, ChunkUnauthentic(index))
+    }
+}
+
 /// Part of one segment: read `len` plaintext bytes from `offset`.
 pub struct Piece {
     pub source: SegmentSource,
@@ -213,8 +220,8 @@ pub fn read_pieces(
 
 /// Reads plaintext `[offset, offset + len)` of a sealed stream of `size` plaintext bytes,
 /// opening only the chunks it covers; a chunk that fails authentication stops the read
-/// with an error (carrying `ChunkUnauthentic`) before any of its bytes is handed on. Chunks are read about
-/// `READ_CHUNK` at a time into one buffer, and each is opened where it lies, its plaintext
+/// with an error (carrying `ChunkUnauthentic`) before any of its bytes is handed on.
+/// Chunks are read about `READ_CHUNK` at a time into one buffer, and each is opened where it lies, its plaintext
 /// moved down over the tags before it in the same pass: no second copy.
 pub(super) fn read_sealed(
     mut source: impl Read + Seek,
@@ -251,7 +258,7 @@ pub(super) fn read_sealed(
             let last = index + 1 == total_chunks;
             plain += key
                 .open_chunk_within(index, last, &mut buf[plain..chunk_end], at - plain)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, ChunkUnauthentic(index)))?;
+                .map_err(|_| ChunkUnauthentic::error(index))?;
             index += 1;
         }
         let take = (plain - skip).min(left as usize);

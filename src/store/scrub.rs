@@ -207,12 +207,12 @@ fn check_sealed(
         // opens nothing).
         SegmentSource::Inline(mut data) if seg.size == 0 => key
             .open_chunk(0, true, &mut data)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, ChunkUnauthentic(0))),
+            .map_err(|_| ChunkUnauthentic::error(0)),
         SegmentSource::File(mut f) if seg.size == 0 => {
             let mut data = Vec::new();
             f.read_to_end(&mut data)?;
             key.open_chunk(0, true, &mut data)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, ChunkUnauthentic(0)))
+                .map_err(|_| ChunkUnauthentic::error(0))
         }
         SegmentSource::Inline(data) => {
             read_sealed(io::Cursor::new(data), key, seg.size, 0, seg.size, &mut sink)
